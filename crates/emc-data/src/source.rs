@@ -1,0 +1,359 @@
+//! Dataset names and where their files are found.
+//!
+//! Resolution order: an explicit directory (`--data-dir` / `EMC_DATA_DIR`), then the
+//! Hugging Face Hub cache, then a download (unless `HF_HUB_OFFLINE` is set). When nothing
+//! works the error lists every place tried and what fixes it; there is no fallback to
+//! generated data.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cifar::{self, Cifar100Labels};
+use crate::dataset::{Dataset, Split};
+use crate::error::{DataError, Result};
+use crate::folder::{self, FolderOptions};
+use crate::hub::{self, HubDataset, HubOptions};
+use crate::idx;
+use crate::names;
+
+/// The environment variable naming a directory of canonical dataset files.
+pub const DATA_DIR_ENV: &str = "EMC_DATA_DIR";
+
+/// A dataset we know how to load.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum DatasetId {
+    /// MNIST (LeCun, Cortes, Burges).
+    Mnist,
+    /// Fashion-MNIST (Xiao, Rasul, Vollgraf 2017).
+    FashionMnist,
+    /// CIFAR-10, the five official training batches and the test batch.
+    Cifar10,
+    /// CIFAR-10 from whatever batch files a `cifar10-jpeg` folder holds (the lossy copy in
+    /// `shared/data`: 20,000 train, 10,000 test, pixels decoded from JPEG).
+    Cifar10Jpeg,
+    /// CIFAR-10 from the bit-exact subset folder (4,000 train, 1,000 test).
+    Cifar10Subset,
+    /// CIFAR-100 with fine or coarse labels.
+    Cifar100(Cifar100Labels),
+    /// An ImageNet-style folder: one sub-folder per class (optionally under `train/` and
+    /// `val/`), images resized to a square resolution.
+    Folder(FolderOptions),
+}
+
+/// The names [`DatasetId::from_str`] accepts (for messages).
+pub const DATASET_NAMES: &str = "mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, \
+cifar100 (fine labels), cifar100-coarse, folder:PATH[@RES] (ImageNet-style class folders)";
+
+impl FromStr for DatasetId {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "mnist" => DatasetId::Mnist,
+            "fashion-mnist" | "fashion_mnist" | "fmnist" => DatasetId::FashionMnist,
+            "cifar10" | "cifar-10" => DatasetId::Cifar10,
+            "cifar10-jpeg" => DatasetId::Cifar10Jpeg,
+            "cifar10-subset" => DatasetId::Cifar10Subset,
+            "cifar100" | "cifar-100" | "cifar100-fine" => DatasetId::Cifar100(Cifar100Labels::Fine),
+            "cifar100-coarse" => DatasetId::Cifar100(Cifar100Labels::Coarse),
+            _ => {
+                if let Some(rest) = s.strip_prefix("folder:") {
+                    return Ok(DatasetId::Folder(rest.parse()?));
+                }
+                return Err(DataError::UnknownDataset {
+                    name: s.to_string(),
+                    expected: DATASET_NAMES.to_string(),
+                });
+            }
+        })
+    }
+}
+
+impl fmt::Display for DatasetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatasetId::Mnist => f.write_str("mnist"),
+            DatasetId::FashionMnist => f.write_str("fashion-mnist"),
+            DatasetId::Cifar10 => f.write_str("cifar10"),
+            DatasetId::Cifar10Jpeg => f.write_str("cifar10-jpeg"),
+            DatasetId::Cifar10Subset => f.write_str("cifar10-subset"),
+            DatasetId::Cifar100(Cifar100Labels::Fine) => f.write_str("cifar100"),
+            DatasetId::Cifar100(Cifar100Labels::Coarse) => f.write_str("cifar100-coarse"),
+            DatasetId::Folder(o) => write!(f, "folder:{o}"),
+        }
+    }
+}
+
+impl From<DatasetId> for String {
+    fn from(d: DatasetId) -> String {
+        d.to_string()
+    }
+}
+
+impl TryFrom<String> for DatasetId {
+    type Error = DataError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl DatasetId {
+    /// Folder names tried under a data directory, in order.
+    pub fn folder_names(&self) -> &'static [&'static str] {
+        match self {
+            DatasetId::Mnist => &["mnist", "MNIST/raw", "MNIST"],
+            DatasetId::FashionMnist => &["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"],
+            DatasetId::Cifar10 => &["cifar10", "cifar-10-batches-bin"],
+            DatasetId::Cifar10Jpeg => &["cifar10-jpeg"],
+            DatasetId::Cifar10Subset => &["cifar10-subset"],
+            DatasetId::Cifar100(_) => &["cifar100", "cifar-100-binary"],
+            DatasetId::Folder(_) => &[],
+        }
+    }
+
+    /// The Hub repository holding this dataset's parquet conversion, if there is one.
+    pub fn hub(&self) -> Option<HubDataset> {
+        let grey = |repo, dir: &'static str, names: &'static [&'static str]| HubDataset {
+            repo,
+            train_file: format!("{dir}/train-00000-of-00001.parquet"),
+            test_file: format!("{dir}/test-00000-of-00001.parquet"),
+            image_column: "image",
+            label_column: "label",
+            channels: 1,
+            height: 28,
+            width: 28,
+            class_names: names,
+        };
+        let cifar = |repo, dir: &'static str, label, names: &'static [&'static str]| HubDataset {
+            repo,
+            train_file: format!("{dir}/train-00000-of-00001.parquet"),
+            test_file: format!("{dir}/test-00000-of-00001.parquet"),
+            image_column: "img",
+            label_column: label,
+            channels: 3,
+            height: 32,
+            width: 32,
+            class_names: names,
+        };
+        match self {
+            DatasetId::Mnist => Some(grey("ylecun/mnist", "mnist", &names::MNIST)),
+            DatasetId::FashionMnist => Some(grey(
+                "zalando-datasets/fashion_mnist",
+                "fashion_mnist",
+                &names::FASHION_MNIST,
+            )),
+            DatasetId::Cifar10 => Some(cifar(
+                "uoft-cs/cifar10",
+                "plain_text",
+                "label",
+                &names::CIFAR10,
+            )),
+            DatasetId::Cifar100(Cifar100Labels::Fine) => Some(cifar(
+                "uoft-cs/cifar100",
+                "cifar100",
+                "fine_label",
+                &names::CIFAR100_FINE,
+            )),
+            DatasetId::Cifar100(Cifar100Labels::Coarse) => Some(cifar(
+                "uoft-cs/cifar100",
+                "cifar100",
+                "coarse_label",
+                &names::CIFAR100_COARSE,
+            )),
+            DatasetId::Cifar10Jpeg | DatasetId::Cifar10Subset | DatasetId::Folder(_) => None,
+        }
+    }
+
+    /// Loads the split from canonical files in `dir` (a folder holding the files, or one
+    /// holding this dataset's folder). `Ok(None)` when the files are not there.
+    pub fn load_from_dir(&self, dir: &Path, split: Split) -> Result<Option<Dataset>> {
+        let name = self.to_string();
+        if let DatasetId::Folder(opts) = self {
+            return folder::load_image_folder(&name, split, opts).map(Some);
+        }
+        let mut candidates = vec![dir.to_path_buf()];
+        candidates.extend(self.folder_names().iter().map(|f| dir.join(f)));
+        for d in candidates {
+            match self {
+                DatasetId::Mnist | DatasetId::FashionMnist => {
+                    if let Some((images, labels)) = idx::find_files(&d, split) {
+                        let names: &[&str] = if *self == DatasetId::Mnist {
+                            &names::MNIST
+                        } else {
+                            &names::FASHION_MNIST
+                        };
+                        return idx::load_idx_pair(&name, split, &images, &labels, names).map(Some);
+                    }
+                }
+                DatasetId::Cifar10 => {
+                    let files = cifar::cifar10_files(&d, split)?;
+                    if files.is_empty() {
+                        continue;
+                    }
+                    let official: Vec<String> = match split {
+                        Split::Train => (1..=5).map(|k| format!("data_batch_{k}.bin")).collect(),
+                        Split::Test => vec!["test_batch.bin".to_string()],
+                    };
+                    let missing: Vec<&String> =
+                        official.iter().filter(|f| !d.join(f).is_file()).collect();
+                    if !missing.is_empty() {
+                        return Err(DataError::format(
+                            &d,
+                            "cifar10 batch files",
+                            format!(
+                                "missing {}; `cifar10` means the full official split. For the \
+                                 copies in shared/data use `cifar10-jpeg` or `cifar10-subset`",
+                                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                    return cifar::load_cifar10_files(&name, split, &files).map(Some);
+                }
+                DatasetId::Cifar10Jpeg | DatasetId::Cifar10Subset => {
+                    let files = cifar::cifar10_files(&d, split)?;
+                    if !files.is_empty() {
+                        return cifar::load_cifar10_files(&name, split, &files).map(Some);
+                    }
+                }
+                DatasetId::Cifar100(which) => {
+                    let f = cifar::cifar100_file(&d, split);
+                    if f.is_file() {
+                        return cifar::load_cifar100_file(&name, split, &f, *which).map(Some);
+                    }
+                }
+                DatasetId::Folder(_) => unreachable!("handled above"),
+            }
+        }
+        Ok(None)
+    }
+
+    fn expected_files(&self, split: Split) -> String {
+        match self {
+            DatasetId::Mnist | DatasetId::FashionMnist => idx::expected_names(split),
+            DatasetId::Cifar10 => match split {
+                Split::Train => "data_batch_1.bin .. data_batch_5.bin".into(),
+                Split::Test => "test_batch.bin".into(),
+            },
+            DatasetId::Cifar10Jpeg | DatasetId::Cifar10Subset => match split {
+                Split::Train => "data_batch_K[.firstN].bin".into(),
+                Split::Test => "test_batch[.firstN].bin".into(),
+            },
+            DatasetId::Cifar100(_) => match split {
+                Split::Train => "train.bin".into(),
+                Split::Test => "test.bin".into(),
+            },
+            DatasetId::Folder(_) => "class folders".into(),
+        }
+    }
+}
+
+/// Where [`load`] may look.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Directory of canonical files; `None` means `EMC_DATA_DIR` when set.
+    pub data_dir: Option<PathBuf>,
+    /// Hub access (endpoint, cache, offline).
+    pub hub: HubOptions,
+    /// Whether a missing dataset may be downloaded (still subject to `hub.offline`).
+    pub allow_download: bool,
+}
+
+impl LoadOptions {
+    /// Options from the environment: `EMC_DATA_DIR` and the Hugging Face variables.
+    pub fn from_env() -> Self {
+        LoadOptions {
+            data_dir: std::env::var_os(DATA_DIR_ENV).map(PathBuf::from),
+            hub: HubOptions::from_env(),
+            allow_download: true,
+        }
+    }
+
+    /// The same options with an explicit data directory.
+    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Self {
+        if dir.is_some() {
+            self.data_dir = dir;
+        }
+        self
+    }
+}
+
+/// Loads a dataset split: explicit directory, then hub cache, then hub download.
+///
+/// # Errors
+/// [`DataError::NotFound`] listing every place tried; any read or decode error of the
+/// files found.
+pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset> {
+    let mut looked = vec![];
+    if let DatasetId::Folder(f) = id {
+        return folder::load_image_folder(&id.to_string(), split, f);
+    }
+    match &opts.data_dir {
+        Some(dir) => {
+            if let Some(ds) = id.load_from_dir(dir, split)? {
+                return Ok(ds);
+            }
+            looked.push(format!(
+                "{} (and its sub-folders {}): no {}",
+                dir.display(),
+                id.folder_names().join(", "),
+                id.expected_files(split)
+            ));
+        }
+        None => looked.push(format!("no data directory given (--data-dir or {DATA_DIR_ENV})")),
+    }
+    let Some(hd) = id.hub() else {
+        return Err(DataError::NotFound {
+            dataset: id.to_string(),
+            split: split.to_string(),
+            looked,
+            hint: format!(
+                "`{id}` is only read from local files: set {DATA_DIR_ENV} (or pass --data-dir) to a \
+                 folder holding `{}/` with {}",
+                id.folder_names().first().copied().unwrap_or("?"),
+                id.expected_files(split)
+            ),
+        });
+    };
+    if let Some(path) = hub::cached(&hd, split, &opts.hub)? {
+        return hub::load_parquet(&id.to_string(), split, &path, &hd, &opts.hub, true);
+    }
+    looked.push(format!(
+        "Hugging Face Hub cache{}: no {}@{} {}",
+        opts.hub
+            .cache_dir
+            .as_ref()
+            .map(|d| format!(" {}", d.display()))
+            .unwrap_or_default(),
+        hd.repo,
+        opts.hub.revision,
+        hd.file(split)
+    ));
+    if opts.hub.offline || !opts.allow_download {
+        looked.push(if opts.hub.offline {
+            "download skipped: HF_HUB_OFFLINE is set".to_string()
+        } else {
+            "download not allowed here".to_string()
+        });
+    } else {
+        match hub::fetch(&hd, split, &opts.hub) {
+            Ok(path) => {
+                return hub::load_parquet(&id.to_string(), split, &path, &hd, &opts.hub, false)
+            }
+            Err(e) => looked.push(format!("download: {e}")),
+        }
+    }
+    Err(DataError::NotFound {
+        dataset: id.to_string(),
+        split: split.to_string(),
+        looked,
+        hint: format!(
+            "run `emc data fetch {id}` on a machine with internet access (fills the hub cache), \
+             or set {DATA_DIR_ENV}=DIR where DIR/{}/ holds {}",
+            id.folder_names().first().copied().unwrap_or("?"),
+            id.expected_files(split)
+        ),
+    })
+}
