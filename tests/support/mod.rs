@@ -1,1 +1,100 @@
+//! Shared helpers for the workspace integration tests: where the real datasets are, and
+//! what to do when they are not there.
+//!
+//! Tests that need `../shared/data` (or `EMC_DATA_DIR`) print why they are skipped when it
+//! is absent; with `EMC_REQUIRE_DATA=1` (set by `.ci/run`) a missing dataset fails instead.
 
+use std::path::{Path, PathBuf};
+
+use emc_data::{load, Dataset, DatasetId, LoadOptions, Split};
+
+/// The workspace root (parent of this package's folder).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The real-data directory: `EMC_DATA_DIR`, else `../shared/data` beside the workspace.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os(emc_data::DATA_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/data"))
+}
+
+fn require() -> bool {
+    matches!(
+        std::env::var("EMC_REQUIRE_DATA").as_deref(),
+        Ok("1") | Ok("true") | Ok("yes")
+    )
+}
+
+/// The folder of one real dataset (e.g. `mnist`), or `None` after printing why the
+/// calling test is skipped. Panics instead when `EMC_REQUIRE_DATA=1`.
+pub fn real_folder(folder: &str) -> Option<PathBuf> {
+    let dir = data_dir().join(folder);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "real dataset folder {} is missing (set EMC_DATA_DIR to the folder holding `{folder}/`)",
+        dir.display()
+    );
+    if require() {
+        panic!("EMC_REQUIRE_DATA=1 but {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// Options that read only the real-data directory: no hub cache, no download.
+pub fn local_options() -> LoadOptions {
+    LoadOptions {
+        data_dir: Some(data_dir()),
+        hub: emc_data::HubOptions {
+            endpoint: None,
+            cache_dir: Some(std::env::temp_dir().join("emc-tests-no-hub-cache")),
+            offline: true,
+            revision: "main".into(),
+        },
+        allow_download: false,
+    }
+}
+
+/// Loads a real dataset split from the data directory, or `None` (skipped) as
+/// [`real_folder`] decides.
+pub fn load_real(id: DatasetId, split: Split) -> Option<Dataset> {
+    real_folder(id.folder_names()[0])?;
+    Some(load(&id, split, &local_options()).unwrap_or_else(|e| panic!("loading {id}: {e}")))
+}
+
+/// A small dataset made in memory for property tests that need no real data: sample `i`
+/// has label `i % classes` and pixel `j` equal to `(7 i + 3 j) % 256`.
+pub fn generated(n: usize, classes: usize, channels: usize, side: usize) -> Dataset {
+    use emc_data::{ImageShape, Metadata, Origin, Pixels};
+    let shape = ImageShape {
+        channels,
+        height: side,
+        width: side,
+    };
+    let pixels = (0..n)
+        .flat_map(|i| (0..shape.len()).map(move |j| ((7 * i + 3 * j) % 256) as u8))
+        .collect();
+    Dataset::new(
+        Pixels::U8(pixels),
+        (0..n).map(|i| (i % classes) as u32).collect(),
+        shape,
+        (0..classes).map(|c| format!("class{c}")).collect(),
+        Metadata {
+            name: "generated".into(),
+            split: Split::Train,
+            origin: Origin::Generated {
+                description: "emc-tests::generated".into(),
+            },
+            files: vec![],
+            variants: vec![],
+        },
+    )
+    .expect("consistent generated dataset")
+}
