@@ -351,9 +351,15 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
         looked,
         hint: format!(
             "run `emc data fetch {id}` on a machine with internet access (fills the hub cache), \
-             or set {DATA_DIR_ENV}=DIR where DIR/{}/ holds {}",
+             or set {DATA_DIR_ENV}=DIR where DIR/{}/ holds {}{}",
             id.folder_names().first().copied().unwrap_or("?"),
-            id.expected_files(split)
+            id.expected_files(split),
+            if *id == DatasetId::Cifar10 {
+                ". The partial CIFAR-10 copies in shared/data are named `cifar10-jpeg` \
+                 (20,000 train, lossy pixels) and `cifar10-subset` (4,000 train, exact)"
+            } else {
+                ""
+            }
         ),
     })
 }

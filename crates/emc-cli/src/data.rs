@@ -1,0 +1,196 @@
+//! `emc data info | fetch | preview`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use emc_data::{hub, load, Dataset, DatasetId, LoadOptions, Split, Variant};
+
+/// Where datasets are looked for (shared by every data command).
+#[derive(Debug, Args)]
+pub struct Source {
+    /// Directory of canonical dataset files (IDX, CIFAR binary, ...).
+    #[arg(long, env = "EMC_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Source {
+    fn options(&self) -> LoadOptions {
+        LoadOptions::from_env().with_data_dir(self.data_dir.clone())
+    }
+}
+
+/// The `data` command group.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Where a dataset is read from, split sizes, shape, label histogram, file digests.
+    Info {
+        /// mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100,
+        /// cifar100-coarse, folder:PATH[@RES].
+        dataset: String,
+        /// Variants applied to the train split before the histogram (repeatable), e.g.
+        /// `--variant random-labels --variant subset:1000`.
+        #[arg(long = "variant")]
+        variants: Vec<String>,
+        /// Seed of the random variants.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Download a dataset's Hugging Face parquet files into the hub cache.
+    Fetch {
+        /// mnist, fashion-mnist, cifar10, cifar100 or cifar100-coarse.
+        dataset: String,
+    },
+    /// Write a PNG grid of samples with their labels drawn under each image.
+    Preview {
+        /// The dataset (as for `info`).
+        dataset: String,
+        /// Variants applied before sampling (repeatable).
+        #[arg(long = "variant")]
+        variants: Vec<String>,
+        /// Seed of the random variants and of the sample choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: Split,
+        /// Number of samples shown (the first ones of the dataset after the variants).
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+        /// Pixel magnification of each tile.
+        #[arg(long, default_value_t = 2)]
+        scale: usize,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        source: Source,
+    },
+}
+
+/// Runs one data command.
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Info {
+            dataset,
+            variants,
+            seed,
+            source,
+        } => info(&dataset, &variants, seed, &source.options()),
+        DataCommand::Fetch { dataset } => fetch(&dataset),
+        DataCommand::Preview {
+            dataset,
+            variants,
+            seed,
+            split,
+            count,
+            scale,
+            out,
+            source,
+        } => {
+            let ds = load_with_variants(&dataset, split, &variants, seed, &source.options())?;
+            let shown = ds.len().min(count);
+            crate::preview::write_grid(&ds, shown, scale, &out)?;
+            println!("wrote {} ({shown} samples of {} {split})", out.display(), ds.metadata().name);
+            println!("labels: {}", legend(&ds));
+            Ok(())
+        }
+    }
+}
+
+fn parse_dataset(name: &str) -> Result<DatasetId> {
+    name.parse().with_context(|| "parsing the dataset name")
+}
+
+fn parse_variants(variants: &[String]) -> Result<Vec<Variant>> {
+    variants
+        .iter()
+        .map(|v| v.parse().with_context(|| format!("parsing --variant {v}")))
+        .collect()
+}
+
+fn load_with_variants(
+    name: &str,
+    split: Split,
+    variants: &[String],
+    seed: u64,
+    opts: &LoadOptions,
+) -> Result<Dataset> {
+    let id = parse_dataset(name)?;
+    let variants = parse_variants(variants)?;
+    let ds = load(&id, split, opts)?;
+    Ok(Variant::apply_all(&variants, ds, seed)?)
+}
+
+fn legend(ds: &Dataset) -> String {
+    ds.class_names()
+        .iter()
+        .enumerate()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn info(name: &str, variants: &[String], seed: u64, opts: &LoadOptions) -> Result<()> {
+    let id = parse_dataset(name)?;
+    let variants = parse_variants(variants)?;
+    let start = Instant::now();
+    let train = load(&id, Split::Train, opts)?;
+    let train_secs = start.elapsed().as_secs_f64();
+    let test = match load(&id, Split::Test, opts) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("note: test split unavailable: {e}");
+            None
+        }
+    };
+    let train = Variant::apply_all(&variants, train, seed)?;
+    let meta = train.metadata();
+    println!("dataset   {id}");
+    println!("source    {}", meta.origin);
+    println!(
+        "splits    train {}{}",
+        train.len(),
+        test.as_ref().map(|t| format!(", test {}", t.len())).unwrap_or_default()
+    );
+    println!("shape     {} (channels x height x width)", train.shape());
+    println!("classes   {}", train.num_classes());
+    for v in &meta.variants {
+        match v.seed {
+            Some(s) => println!("variant   {} (seed {s})", v.spec),
+            None => println!("variant   {}", v.spec),
+        }
+    }
+    println!("train label histogram:");
+    let hist = train.label_histogram();
+    let width = train.class_names().iter().map(|n| n.len()).max().unwrap_or(0);
+    for (k, (count, name)) in hist.iter().zip(train.class_names()).enumerate() {
+        println!("  {k:>3} {name:<width$} {count}");
+    }
+    println!("files:");
+    for f in meta.files.iter().chain(test.iter().flat_map(|t| t.metadata().files.iter())) {
+        println!("  {}  {} ({} bytes)", f.sha256, f.path.display(), f.bytes);
+    }
+    println!("loaded train split in {train_secs:.3} s");
+    Ok(())
+}
+
+fn fetch(name: &str) -> Result<()> {
+    let id = parse_dataset(name)?;
+    let Some(hd) = id.hub() else {
+        bail!(
+            "`{id}` has no Hugging Face source; it is read from local files only \
+             (set EMC_DATA_DIR or pass --data-dir)"
+        );
+    };
+    let opts = hub::HubOptions::from_env();
+    for split in [Split::Train, Split::Test] {
+        let path = hub::fetch(&hd, split, &opts)
+            .with_context(|| format!("fetching {id} {split} from {}", hd.repo))?;
+        println!("{id} {split}: {}", path.display());
+    }
+    Ok(())
+}

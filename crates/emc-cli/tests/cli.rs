@@ -1,0 +1,80 @@
+//! The `emc` binary end to end: `data info` on real MNIST, `data preview` writing a PNG,
+//! and clear errors for bad names.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("EMC_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("mnist").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("EMC_REQUIRE_DATA").as_deref() == Ok("1") {
+        panic!("EMC_REQUIRE_DATA=1 but {} has no mnist/", dir.display());
+    }
+    eprintln!("SKIPPED: {} has no mnist/ (set EMC_DATA_DIR)", dir.display());
+    None
+}
+
+fn emc(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_emc"))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", std::env::temp_dir().join("emc-cli-test-empty-cache"))
+        .output()
+        .expect("run emc")
+}
+
+#[test]
+fn info_prints_the_mnist_histogram() {
+    let Some(dir) = data_dir() else { return };
+    let out = emc(&["data", "info", "mnist", "--data-dir", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (k, count) in [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+        .iter()
+        .enumerate()
+    {
+        let line = format!("{k:>5} {k} {count}");
+        assert!(stdout.contains(&line), "missing `{line}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("splits    train 60000, test 10000"));
+    assert!(stdout.contains("71524e2cd1ad2968737f7f2f2ff69cbfc32df8ccddff51593f7cb2d4e0eb5b64"));
+}
+
+#[test]
+fn preview_writes_a_png_grid() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("grid.png");
+    let out = emc(&[
+        "data", "preview", "mnist", "--data-dir", dir.to_str().unwrap(), "--variant",
+        "resize:14", "--variant", "random-labels", "--count", "10", "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&png).unwrap().to_rgb8();
+    // 10 samples -> 4 columns, 3 rows of 14x2-pixel tiles plus label strips.
+    assert_eq!(img.width(), 2 + 4 * (28 + 2));
+    assert_eq!(img.height(), 2 + 3 * (28 + 14 + 2));
+    assert!(!tmp.path().join("grid.png.tmp").exists());
+}
+
+#[test]
+fn bad_names_fail_with_the_accepted_forms() {
+    let out = emc(&["data", "info", "imagenet-1k"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown dataset `imagenet-1k`") && err.contains("folder:PATH"), "{err}");
+    let out = emc(&["data", "info", "mnist", "--data-dir", "/nonexistent", "--variant", "blur"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("variant `blur`"), "{err}");
+    // Offline with nothing anywhere: the error lists where it looked and how to fix it.
+    let out = emc(&["data", "info", "mnist", "--data-dir", "/nonexistent"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent") && err.contains("HF_HUB_OFFLINE"), "{err}");
+    assert!(err.contains("emc data fetch mnist"), "{err}");
+}
