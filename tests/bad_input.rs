@@ -37,12 +37,20 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn load_pair(images: &Path, labels: &Path) -> Result<emc_data::Dataset, DataError> {
-    idx::load_idx_pair("mnist", Split::Test, images, labels, &emc_data::names::MNIST)
+    idx::load_idx_pair(
+        "mnist",
+        Split::Test,
+        images,
+        labels,
+        &emc_data::names::MNIST,
+    )
 }
 
 #[test]
 fn plain_and_gzipped_copies_load_identically() {
-    let Some((images, labels)) = mnist_test() else { return };
+    let Some((images, labels)) = mnist_test() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let a = load_pair(
         &write(tmp.path(), "t10k-images-idx3-ubyte", &images),
@@ -65,24 +73,36 @@ fn plain_and_gzipped_copies_load_identically() {
 
 #[test]
 fn wrong_magic_names_the_file() {
-    let Some((images, labels)) = mnist_test() else { return };
+    let Some((images, labels)) = mnist_test() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let i = write(tmp.path(), "images", &images);
     let l = write(tmp.path(), "labels", &labels);
     let err = load_pair(&l, &i).unwrap_err();
-    assert!(matches!(err, DataError::BadMagic { found: 0x801, .. }), "{err}");
+    assert!(
+        matches!(err, DataError::BadMagic { found: 0x801, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("labels") && err.to_string().contains("0x00000803"));
 }
 
 #[test]
 fn truncated_idx_is_rejected_not_shortened() {
-    let Some((images, labels)) = mnist_test() else { return };
+    let Some((images, labels)) = mnist_test() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let i = write(tmp.path(), "short-images", &images[..images.len() - 100]);
     let l = write(tmp.path(), "labels", &labels);
     let err = load_pair(&i, &l).unwrap_err();
     match &err {
-        DataError::Truncated { path, expected, found, .. } => {
+        DataError::Truncated {
+            path,
+            expected,
+            found,
+            ..
+        } => {
             assert_eq!(path, &i);
             assert_eq!(*expected, 16 + 10_000 * 784);
             assert_eq!(*found, 16 + 10_000 * 784 - 100);
@@ -91,12 +111,17 @@ fn truncated_idx_is_rejected_not_shortened() {
     }
     // A header cut short.
     let h = write(tmp.path(), "header-only", &images[..10]);
-    assert!(matches!(load_pair(&h, &l).unwrap_err(), DataError::Truncated { .. }));
+    assert!(matches!(
+        load_pair(&h, &l).unwrap_err(),
+        DataError::Truncated { .. }
+    ));
 }
 
 #[test]
 fn corrupt_gzip_is_a_gzip_error() {
-    let Some((images, labels)) = mnist_test() else { return };
+    let Some((images, labels)) = mnist_test() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let gz = gzip(&images);
     let cut = write(tmp.path(), "cut.gz", &gz[..gz.len() / 2]);
@@ -119,7 +144,9 @@ fn corrupt_gzip_is_a_gzip_error() {
 
 #[test]
 fn count_mismatch_and_label_out_of_range() {
-    let Some((images, labels)) = mnist_test() else { return };
+    let Some((images, labels)) = mnist_test() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let i = write(tmp.path(), "images", &images);
     // Labels file claiming (and holding) one label fewer.
@@ -128,7 +155,14 @@ fn count_mismatch_and_label_out_of_range() {
     let l = write(tmp.path(), "fewer-labels", &fewer);
     let err = load_pair(&i, &l).unwrap_err();
     assert!(
-        matches!(err, DataError::CountMismatch { images: 10_000, labels: 9_999, .. }),
+        matches!(
+            err,
+            DataError::CountMismatch {
+                images: 10_000,
+                labels: 9_999,
+                ..
+            }
+        ),
         "{err}"
     );
     let mut bad = labels.clone();
@@ -136,14 +170,24 @@ fn count_mismatch_and_label_out_of_range() {
     let l = write(tmp.path(), "bad-labels", &bad);
     let err = load_pair(&i, &l).unwrap_err();
     assert!(
-        matches!(err, DataError::LabelOutOfRange { index: 17, label: 10, classes: 10, .. }),
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 17,
+                label: 10,
+                classes: 10,
+                ..
+            }
+        ),
         "{err}"
     );
 }
 
 #[test]
 fn cifar_records_must_be_whole_and_labels_in_range() {
-    let Some(dir) = real_folder("cifar10-subset") else { return };
+    let Some(dir) = real_folder("cifar10-subset") else {
+        return;
+    };
     let bytes = std::fs::read(dir.join("test_batch.first1000.bin")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "test_batch.bin", &bytes[..bytes.len() - 100]);
@@ -159,19 +203,30 @@ fn cifar_records_must_be_whole_and_labels_in_range() {
         .load_from_dir(tmp.path(), Split::Test)
         .unwrap_err();
     assert!(
-        matches!(err, DataError::LabelOutOfRange { index: 5, label: 12, .. }),
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 5,
+                label: 12,
+                ..
+            }
+        ),
         "{err}"
     );
     // Two files for one batch are ambiguous, not merged.
     write(tmp.path(), "test_batch.bin", &bytes);
     write(tmp.path(), "test_batch.first1000.bin", &bytes);
-    assert!(DatasetId::Cifar10Subset.load_from_dir(tmp.path(), Split::Test).is_err());
+    assert!(DatasetId::Cifar10Subset
+        .load_from_dir(tmp.path(), Split::Test)
+        .is_err());
 }
 
 #[test]
 fn cifar100_files_are_read_with_either_label() {
     // CIFAR-100 is not available offline: build a file in its format from CIFAR-10 pixels.
-    let Some(dir) = real_folder("cifar10-subset") else { return };
+    let Some(dir) = real_folder("cifar10-subset") else {
+        return;
+    };
     let c10 = std::fs::read(dir.join("test_batch.first1000.bin")).unwrap();
     let mut c100 = vec![];
     for (i, rec) in c10.chunks_exact(3073).take(50).enumerate() {
@@ -202,7 +257,10 @@ fn cifar100_files_are_read_with_either_label() {
     let err = DatasetId::Cifar100(emc_data::Cifar100Labels::Fine)
         .load_from_dir(tmp.path(), Split::Test)
         .unwrap_err();
-    assert!(matches!(err, DataError::LabelOutOfRange { index: 2, .. }), "{err}");
+    assert!(
+        matches!(err, DataError::LabelOutOfRange { index: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -216,7 +274,11 @@ fn image_folders_load_and_reject_empty_classes_and_bad_images() {
             for k in 0..3 {
                 // Non-square images: 40 wide, 20 high, a bright column at x = 30.
                 let img = image::RgbImage::from_fn(40, 20, |x, _| {
-                    if x == 30 + k { image::Rgb([255, 255, 255]) } else { image::Rgb(colour) }
+                    if x == 30 + k {
+                        image::Rgb([255, 255, 255])
+                    } else {
+                        image::Rgb(colour)
+                    }
                 });
                 img.save(d.join(format!("{k}.png"))).unwrap();
             }

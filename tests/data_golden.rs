@@ -9,7 +9,14 @@ fn assert_digests_match_sums(ds: &emc_data::Dataset) {
     let sums = std::fs::read_to_string(data_dir().join("SHA256SUMS")).expect("SHA256SUMS");
     for f in &ds.metadata().files {
         let name = f.path.file_name().unwrap().to_string_lossy().into_owned();
-        let folder = f.path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let folder = f
+            .path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let key = format!("{folder}/{name}");
         let line = sums
             .lines()
@@ -21,7 +28,9 @@ fn assert_digests_match_sums(ds: &emc_data::Dataset) {
 
 #[test]
 fn mnist_train_matches_published_counts_and_first_labels() {
-    let Some(ds) = load_real(DatasetId::Mnist, Split::Train) else { return };
+    let Some(ds) = load_real(DatasetId::Mnist, Split::Train) else {
+        return;
+    };
     assert_eq!(ds.len(), 60_000);
     assert_eq!(ds.shape().to_string(), "1x28x28");
     assert_eq!(
@@ -35,13 +44,19 @@ fn mnist_train_matches_published_counts_and_first_labels() {
     assert_digests_match_sums(&ds);
     // torchvision's well-known normalisation constants for MNIST: mean 0.1307, std 0.3081.
     let (mean, std) = ds.channel_stats()[0];
-    assert!((mean / 255.0 - 0.1307).abs() < 1e-4, "mean {}", mean / 255.0);
+    assert!(
+        (mean / 255.0 - 0.1307).abs() < 1e-4,
+        "mean {}",
+        mean / 255.0
+    );
     assert!((std / 255.0 - 0.3081).abs() < 1e-4, "std {}", std / 255.0);
 }
 
 #[test]
 fn mnist_test_split() {
-    let Some(ds) = load_real(DatasetId::Mnist, Split::Test) else { return };
+    let Some(ds) = load_real(DatasetId::Mnist, Split::Test) else {
+        return;
+    };
     assert_eq!(ds.len(), 10_000);
     // First test digits of MNIST: 7 2 1 0 4 1 4 9 5 9.
     assert_eq!(&ds.labels()[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
@@ -51,31 +66,45 @@ fn mnist_test_split() {
 
 #[test]
 fn fashion_mnist_is_balanced() {
-    let Some(train) = load_real(DatasetId::FashionMnist, Split::Train) else { return };
-    let Some(test) = load_real(DatasetId::FashionMnist, Split::Test) else { return };
+    let Some(train) = load_real(DatasetId::FashionMnist, Split::Train) else {
+        return;
+    };
+    let Some(test) = load_real(DatasetId::FashionMnist, Split::Test) else {
+        return;
+    };
     assert_eq!(train.label_histogram(), vec![6000; 10]);
     assert_eq!(test.label_histogram(), vec![1000; 10]);
     assert_eq!(train.class_names()[9], "Ankle boot");
     assert_digests_match_sums(&train);
     let (mean, _) = train.channel_stats()[0];
-    assert!((mean / 255.0 - 0.2860).abs() < 1e-3, "mean {}", mean / 255.0);
+    assert!(
+        (mean / 255.0 - 0.2860).abs() < 1e-3,
+        "mean {}",
+        mean / 255.0
+    );
 }
 
 #[test]
 fn cifar10_subset_first_test_labels() {
-    let Some(test) = load_real(DatasetId::Cifar10Subset, Split::Test) else { return };
+    let Some(test) = load_real(DatasetId::Cifar10Subset, Split::Test) else {
+        return;
+    };
     assert_eq!(test.len(), 1000);
     assert_eq!(test.shape().to_string(), "3x32x32");
     assert_eq!(&test.labels()[..10], &[3, 8, 8, 0, 6, 6, 1, 6, 3, 1]);
     assert_eq!(test.class_names()[0], "airplane");
-    let Some(train) = load_real(DatasetId::Cifar10Subset, Split::Train) else { return };
+    let Some(train) = load_real(DatasetId::Cifar10Subset, Split::Train) else {
+        return;
+    };
     assert_eq!(train.len(), 4000);
     assert_digests_match_sums(&train);
 }
 
 #[test]
 fn cifar10_jpeg_holds_two_batches_in_canonical_order() {
-    let Some(train) = load_real(DatasetId::Cifar10Jpeg, Split::Train) else { return };
+    let Some(train) = load_real(DatasetId::Cifar10Jpeg, Split::Train) else {
+        return;
+    };
     assert_eq!(train.len(), 20_000);
     let first = train.select(&(0..10_000).collect::<Vec<_>>()).unwrap();
     assert_eq!(
@@ -83,9 +112,13 @@ fn cifar10_jpeg_holds_two_batches_in_canonical_order() {
         [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]
     );
     // Same labels as the exact subset: both are data_batch_1 in canonical order.
-    let Some(subset) = load_real(DatasetId::Cifar10Subset, Split::Train) else { return };
+    let Some(subset) = load_real(DatasetId::Cifar10Subset, Split::Train) else {
+        return;
+    };
     assert_eq!(&train.labels()[..4000], subset.labels());
-    let Some(test) = load_real(DatasetId::Cifar10Jpeg, Split::Test) else { return };
+    let Some(test) = load_real(DatasetId::Cifar10Jpeg, Split::Test) else {
+        return;
+    };
     assert_eq!(test.len(), 10_000);
 }
 
@@ -100,18 +133,26 @@ fn full_cifar10_name_refuses_partial_copies() {
         .load_from_dir(&data_dir().join("cifar10-jpeg"), Split::Train)
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("data_batch_3.bin") && msg.contains("cifar10-jpeg"), "{msg}");
+    assert!(
+        msg.contains("data_batch_3.bin") && msg.contains("cifar10-jpeg"),
+        "{msg}"
+    );
     // And with no folder at all, the error lists where it looked and how to fix it.
     let err = load(&DatasetId::Cifar10, Split::Train, &local_options()).unwrap_err();
     assert!(matches!(err, DataError::NotFound { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("emc data fetch cifar10") && msg.contains("EMC_DATA_DIR"), "{msg}");
+    assert!(
+        msg.contains("emc data fetch cifar10") && msg.contains("EMC_DATA_DIR"),
+        "{msg}"
+    );
     assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
 }
 
 #[test]
 fn tensors_are_normalised_per_channel() {
-    let Some(ds) = load_real(DatasetId::Cifar10Subset, Split::Test) else { return };
+    let Some(ds) = load_real(DatasetId::Cifar10Subset, Split::Test) else {
+        return;
+    };
     let norm = emc_data::Normalization::from_dataset(&ds);
     let t = ds.to_tensors(&candle_core_device(), &norm, false).unwrap();
     assert_eq!(t.images.dims(), &[1000, 3, 32, 32]);
@@ -121,7 +162,11 @@ fn tensors_are_normalised_per_channel() {
         assert!(m.abs() < 1e-3, "channel mean {m}");
     }
     let flat = ds
-        .to_tensors(&candle_core_device(), &emc_data::Normalization::UnitRange, true)
+        .to_tensors(
+            &candle_core_device(),
+            &emc_data::Normalization::UnitRange,
+            true,
+        )
         .unwrap();
     assert_eq!(flat.images.dims(), &[1000, 3072]);
     let max: f32 = flat.images.max_all().unwrap().to_scalar().unwrap();

@@ -12,9 +12,17 @@ fn nested_subsets_are_prefixes_and_deterministic() {
         let large = ds.nested_subset(200, 7, balanced).unwrap();
         assert_eq!(small.labels(), &large.labels()[..50]);
         assert_eq!(small.image_f32(49), large.image_f32(49));
-        assert_eq!(ds.nested_subset(200, 7, balanced).unwrap(), large, "same seed, same subset");
+        assert_eq!(
+            ds.nested_subset(200, 7, balanced).unwrap(),
+            large,
+            "same seed, same subset"
+        );
         let other = ds.nested_subset(200, 8, balanced).unwrap();
-        assert_ne!(other.labels(), large.labels(), "different seed, different order");
+        assert_ne!(
+            other.labels(),
+            large.labels(),
+            "different seed, different order"
+        );
     }
     let sub = ds.nested_subset(50, 7, false).unwrap();
     let v = &sub.metadata().variants;
@@ -41,9 +49,17 @@ fn random_labels_stay_with_their_sample_in_every_subset() {
     let ds = generated(400, 10, 1, 3);
     let random = ds.clone().with_random_labels(5).unwrap();
     assert_eq!(random, ds.clone().with_random_labels(5).unwrap());
-    assert_ne!(random.labels(), ds.clone().with_random_labels(6).unwrap().labels());
+    assert_ne!(
+        random.labels(),
+        ds.clone().with_random_labels(6).unwrap().labels()
+    );
     // Roughly uniform, and unrelated to the true label (agreement near 1/10).
-    let agree = random.labels().iter().zip(ds.labels()).filter(|(a, b)| a == b).count();
+    let agree = random
+        .labels()
+        .iter()
+        .zip(ds.labels())
+        .filter(|(a, b)| a == b)
+        .count();
     assert!((15..=70).contains(&agree), "agreement {agree}/400");
     let order = ds.nested_order(1, false);
     let sub_small = random.nested_subset(30, 1, false).unwrap();
@@ -58,7 +74,12 @@ fn random_labels_stay_with_their_sample_in_every_subset() {
 fn label_noise_replaces_exactly_the_stated_fraction_by_other_classes() {
     let ds = generated(1000, 10, 1, 2);
     let noisy = ds.clone().with_label_noise(0.3, 9).unwrap();
-    let changed = noisy.labels().iter().zip(ds.labels()).filter(|(a, b)| a != b).count();
+    let changed = noisy
+        .labels()
+        .iter()
+        .zip(ds.labels())
+        .filter(|(a, b)| a != b)
+        .count();
     assert_eq!(changed, 300);
     assert_eq!(noisy.metadata().variants[0].spec, "noise:0.3");
     assert!(ds.clone().with_label_noise(1.2, 0).is_err());
@@ -71,38 +92,63 @@ fn class_subsets_are_relabelled_in_selection_order() {
     assert_eq!(first.len(), 30);
     assert_eq!(first.num_classes(), 3);
     assert_eq!(first.label_histogram(), [10, 10, 10]);
-    let list = ds.clone().with_classes(&ClassSelection::List(vec![7, 2])).unwrap();
+    let list = ds
+        .clone()
+        .with_classes(&ClassSelection::List(vec![7, 2]))
+        .unwrap();
     assert_eq!(list.class_names(), ["class7", "class2"]);
     // Sample 2 (class 2) comes first and is now label 1; sample 7 (class 7) is label 0.
     assert_eq!(&list.labels()[..2], &[1, 0]);
     assert_eq!(list.image_f32(0), ds.image_f32(2));
-    assert!(ds.clone().with_classes(&ClassSelection::List(vec![3, 10])).is_err());
+    assert!(ds
+        .clone()
+        .with_classes(&ClassSelection::List(vec![3, 10]))
+        .is_err());
     assert!(ds.with_classes(&ClassSelection::List(vec![3, 3])).is_err());
 }
 
 #[test]
 fn random_inputs_have_the_stated_moments() {
-    let Some(mnist) = load_real(DatasetId::Mnist, Split::Train) else { return };
+    let Some(mnist) = load_real(DatasetId::Mnist, Split::Train) else {
+        return;
+    };
     let mnist = mnist.nested_subset(5000, 0, false).unwrap();
     let (mean, std) = mnist.channel_stats()[0];
-    let g = mnist.clone().with_random_inputs(RandomInputs::Gaussian, 1).unwrap();
+    let g = mnist
+        .clone()
+        .with_random_inputs(RandomInputs::Gaussian, 1)
+        .unwrap();
     let (gm, gs) = g.channel_stats()[0];
-    assert!((gm - mean).abs() < 0.05 * std, "gaussian mean {gm} vs {mean}");
+    assert!(
+        (gm - mean).abs() < 0.05 * std,
+        "gaussian mean {gm} vs {mean}"
+    );
     assert!((gs / std - 1.0).abs() < 0.01, "gaussian std {gs} vs {std}");
     assert_eq!(g.labels(), mnist.labels());
-    let u = mnist.clone().with_random_inputs(RandomInputs::Uniform, 1).unwrap();
+    let u = mnist
+        .clone()
+        .with_random_inputs(RandomInputs::Uniform, 1)
+        .unwrap();
     let (um, us) = u.channel_stats()[0];
     assert!((um - 127.5).abs() < 0.5, "uniform mean {um}");
     assert!((us - 255.0 / 12f64.sqrt()).abs() < 0.5, "uniform std {us}");
     // Shuffled pixels: every image keeps its multiset of values, all under one permutation.
-    let s = mnist.clone().with_random_inputs(RandomInputs::ShuffledPixels, 1).unwrap();
+    let s = mnist
+        .clone()
+        .with_random_inputs(RandomInputs::ShuffledPixels, 1)
+        .unwrap();
     assert!(matches!(s.pixels(), Pixels::U8(_)));
     let (mut a, mut b) = (mnist.image_f32(3), s.image_f32(3));
     assert_ne!(a, b);
     a.sort_by(f32::total_cmp);
     b.sort_by(f32::total_cmp);
     assert_eq!(a, b);
-    assert_eq!(s, mnist.with_random_inputs(RandomInputs::ShuffledPixels, 1).unwrap());
+    assert_eq!(
+        s,
+        mnist
+            .with_random_inputs(RandomInputs::ShuffledPixels, 1)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -137,7 +183,9 @@ fn resize_averages_areas_and_grayscale_uses_luma() {
 
 #[test]
 fn mnist_downsamples_28_14_7() {
-    let Some(mnist) = load_real(DatasetId::Mnist, Split::Test) else { return };
+    let Some(mnist) = load_real(DatasetId::Mnist, Split::Test) else {
+        return;
+    };
     let first = mnist.select(&[0]).unwrap();
     let m14 = first.clone().resized(14, 14).unwrap();
     let m7 = m14.clone().resized(7, 7).unwrap();
@@ -148,5 +196,8 @@ fn mnist_downsamples_28_14_7() {
     let img = first.image_f32(0);
     let sum: f32 = img.iter().sum();
     let sum7: f32 = m7.image_f32(0).iter().sum::<f32>() * 16.0;
-    assert!((sum - sum7).abs() < 0.5, "area averaging keeps the total mass");
+    assert!(
+        (sum - sum7).abs() < 0.5,
+        "area averaging keeps the total mass"
+    );
 }

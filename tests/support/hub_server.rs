@@ -171,9 +171,9 @@ fn respond(request: Request, files: &[HubFile], base: &str) {
     let is_get_or_head = matches!(request.method(), Method::Get | Method::Head);
 
     let resolved = files.iter().find(|f| {
-        ["main", COMMIT].iter().any(|rev| {
-            path == format!("/datasets/{}/resolve/{rev}/{}", f.repo, f.path)
-        })
+        ["main", COMMIT]
+            .iter()
+            .any(|rev| path == format!("/datasets/{}/resolve/{rev}/{}", f.repo, f.path))
     });
     let cdn = files
         .iter()
@@ -215,7 +215,8 @@ fn respond(request: Request, files: &[HubFile], base: &str) {
         }
         (true, None, Some(f)) => Response::from_data(f.bytes.clone()).boxed(),
         _ => {
-            let mut r = Response::from_string("{\"error\":\"Entry not found\"}").with_status_code(404);
+            let mut r =
+                Response::from_string("{\"error\":\"Entry not found\"}").with_status_code(404);
             r.add_header(header("X-Error-Code", "EntryNotFound"));
             r.add_header(header("Content-Type", "application/json"));
             r.boxed()

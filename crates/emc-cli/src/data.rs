@@ -94,7 +94,11 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let ds = load_with_variants(&dataset, split, &variants, seed, &source.options())?;
             let shown = ds.len().min(count);
             crate::preview::write_grid(&ds, shown, scale, &out)?;
-            println!("wrote {} ({shown} samples of {} {split})", out.display(), ds.metadata().name);
+            println!(
+                "wrote {} ({shown} samples of {} {split})",
+                out.display(),
+                ds.metadata().name
+            );
             println!("labels: {}", legend(&ds));
             Ok(())
         }
@@ -154,7 +158,9 @@ fn info(name: &str, variants: &[String], seed: u64, opts: &LoadOptions) -> Resul
     println!(
         "splits    train {}{}",
         train.len(),
-        test.as_ref().map(|t| format!(", test {}", t.len())).unwrap_or_default()
+        test.as_ref()
+            .map(|t| format!(", test {}", t.len()))
+            .unwrap_or_default()
     );
     println!("shape     {} (channels x height x width)", train.shape());
     println!("classes   {}", train.num_classes());
@@ -166,12 +172,21 @@ fn info(name: &str, variants: &[String], seed: u64, opts: &LoadOptions) -> Resul
     }
     println!("train label histogram:");
     let hist = train.label_histogram();
-    let width = train.class_names().iter().map(|n| n.len()).max().unwrap_or(0);
+    let width = train
+        .class_names()
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0);
     for (k, (count, name)) in hist.iter().zip(train.class_names()).enumerate() {
         println!("  {k:>3} {name:<width$} {count}");
     }
     println!("files:");
-    for f in meta.files.iter().chain(test.iter().flat_map(|t| t.metadata().files.iter())) {
+    for f in meta
+        .files
+        .iter()
+        .chain(test.iter().flat_map(|t| t.metadata().files.iter()))
+    {
         println!("  {}  {} ({} bytes)", f.sha256, f.path.display(), f.bytes);
     }
     println!("loaded train split in {train_secs:.3} s");

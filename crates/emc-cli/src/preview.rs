@@ -46,7 +46,10 @@ fn draw_number(img: &mut RgbImage, mut x: u32, y: u32, number: usize) {
 
 /// Writes the first `count` samples of `ds` as a grid to `out` (PNG).
 pub fn write_grid(ds: &Dataset, count: usize, scale: usize, out: &Path) -> Result<()> {
-    anyhow::ensure!(count > 0, "nothing to preview: the dataset (after variants) is empty");
+    anyhow::ensure!(
+        count > 0,
+        "nothing to preview: the dataset (after variants) is empty"
+    );
     anyhow::ensure!(scale > 0, "--scale must be at least 1");
     let shape = ds.shape();
     let (h, w) = ((shape.height * scale) as u32, (shape.width * scale) as u32);
@@ -58,7 +61,10 @@ pub fn write_grid(ds: &Dataset, count: usize, scale: usize, out: &Path) -> Resul
     let plane = shape.plane();
     for i in 0..count {
         let values = ds.image_f32(i);
-        let (x0, y0) = (GAP + (i as u32 % cols) * tile_w, GAP + (i as u32 / cols) * tile_h);
+        let (x0, y0) = (
+            GAP + (i as u32 % cols) * tile_w,
+            GAP + (i as u32 / cols) * tile_h,
+        );
         for y in 0..h {
             for x in 0..w {
                 let src = (y as usize / scale) * shape.width + x as usize / scale;

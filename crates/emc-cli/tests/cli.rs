@@ -14,7 +14,10 @@ fn data_dir() -> Option<PathBuf> {
     if std::env::var("EMC_REQUIRE_DATA").as_deref() == Ok("1") {
         panic!("EMC_REQUIRE_DATA=1 but {} has no mnist/", dir.display());
     }
-    eprintln!("SKIPPED: {} has no mnist/ (set EMC_DATA_DIR)", dir.display());
+    eprintln!(
+        "SKIPPED: {} has no mnist/ (set EMC_DATA_DIR)",
+        dir.display()
+    );
     None
 }
 
@@ -22,7 +25,10 @@ fn emc(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_emc"))
         .args(args)
         .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HUB_CACHE", std::env::temp_dir().join("emc-cli-test-empty-cache"))
+        .env(
+            "HF_HUB_CACHE",
+            std::env::temp_dir().join("emc-cli-test-empty-cache"),
+        )
         .output()
         .expect("run emc")
 }
@@ -32,7 +38,11 @@ fn info_prints_the_mnist_histogram() {
     let Some(dir) = data_dir() else { return };
     let out = emc(&["data", "info", "mnist", "--data-dir", dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (k, count) in [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
         .iter()
         .enumerate()
@@ -50,11 +60,25 @@ fn preview_writes_a_png_grid() {
     let tmp = tempfile::tempdir().unwrap();
     let png = tmp.path().join("grid.png");
     let out = emc(&[
-        "data", "preview", "mnist", "--data-dir", dir.to_str().unwrap(), "--variant",
-        "resize:14", "--variant", "random-labels", "--count", "10", "--out",
+        "data",
+        "preview",
+        "mnist",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--variant",
+        "resize:14",
+        "--variant",
+        "random-labels",
+        "--count",
+        "10",
+        "--out",
         png.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let img = image::open(&png).unwrap().to_rgb8();
     // 10 samples -> 4 columns, 3 rows of 14x2-pixel tiles plus label strips.
     assert_eq!(img.width(), 2 + 4 * (28 + 2));
@@ -67,14 +91,28 @@ fn bad_names_fail_with_the_accepted_forms() {
     let out = emc(&["data", "info", "imagenet-1k"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown dataset `imagenet-1k`") && err.contains("folder:PATH"), "{err}");
-    let out = emc(&["data", "info", "mnist", "--data-dir", "/nonexistent", "--variant", "blur"]);
+    assert!(
+        err.contains("unknown dataset `imagenet-1k`") && err.contains("folder:PATH"),
+        "{err}"
+    );
+    let out = emc(&[
+        "data",
+        "info",
+        "mnist",
+        "--data-dir",
+        "/nonexistent",
+        "--variant",
+        "blur",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("variant `blur`"), "{err}");
     // Offline with nothing anywhere: the error lists where it looked and how to fix it.
     let out = emc(&["data", "info", "mnist", "--data-dir", "/nonexistent"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent") && err.contains("HF_HUB_OFFLINE"), "{err}");
+    assert!(
+        err.contains("/nonexistent") && err.contains("HF_HUB_OFFLINE"),
+        "{err}"
+    );
     assert!(err.contains("emc data fetch mnist"), "{err}");
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
+use crate::dataset::{
+    read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split,
+};
 use crate::error::{DataError, Result};
 use crate::names;
 
@@ -233,9 +235,15 @@ mod tests {
     #[test]
     fn batch_file_names() {
         assert_eq!(batch_number("data_batch_1.bin", "data_batch_"), Some(1));
-        assert_eq!(batch_number("data_batch_1.first4000.bin", "data_batch_"), Some(1));
+        assert_eq!(
+            batch_number("data_batch_1.first4000.bin", "data_batch_"),
+            Some(1)
+        );
         assert_eq!(batch_number("test_batch.bin", "test_batch"), Some(0));
-        assert_eq!(batch_number("test_batch.first1000.bin", "test_batch"), Some(0));
+        assert_eq!(
+            batch_number("test_batch.first1000.bin", "test_batch"),
+            Some(0)
+        );
         assert_eq!(batch_number("data_batch_1.bin.bak", "data_batch_"), None);
         assert_eq!(batch_number("data_batch_x.bin", "data_batch_"), None);
         assert_eq!(batch_number("data_batch_1.last10.bin", "data_batch_"), None);

@@ -127,7 +127,10 @@ impl Pixels {
     pub fn to_u8_clamped(&self) -> Vec<u8> {
         match self {
             Pixels::U8(v) => v.clone(),
-            Pixels::F32(v) => v.iter().map(|&x| x.round().clamp(0.0, 255.0) as u8).collect(),
+            Pixels::F32(v) => v
+                .iter()
+                .map(|&x| x.round().clamp(0.0, 255.0) as u8)
+                .collect(),
         }
     }
 

@@ -13,7 +13,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
+use crate::dataset::{
+    read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split,
+};
 use crate::error::{DataError, Result};
 
 /// Default side length of images read from a folder.
@@ -69,7 +71,9 @@ fn split_dir(root: &Path, split: Split) -> Result<PathBuf> {
     if let Some(d) = names.iter().map(|n| root.join(n)).find(|d| d.is_dir()) {
         return Ok(d);
     }
-    let has_split_dirs = ["train", "val", "test"].iter().any(|n| root.join(n).is_dir());
+    let has_split_dirs = ["train", "val", "test"]
+        .iter()
+        .any(|n| root.join(n).is_dir());
     match split {
         Split::Train if !has_split_dirs => Ok(root.to_path_buf()),
         _ => Err(DataError::NotFound {

@@ -1,18 +1,38 @@
-//! The Hugging Face Hub source: parquet conversions of MNIST, Fashion-MNIST, CIFAR-10 and
-//! CIFAR-100, downloaded through `hf-hub` into its cache and decoded from their PNG bytes.
+//! The Hugging Face Hub source: the parquet conversions of MNIST, Fashion-MNIST, CIFAR-10
+//! and CIFAR-100, found in or downloaded into the standard hub cache through `hf-hub`, and
+//! decoded from their PNG bytes into planar `[C, H, W]` images.
+//!
+//! The cache layout is hf-hub's (and Python `huggingface_hub`'s):
+//! `<cache>/datasets--<owner>--<name>/{refs/<revision>, snapshots/<commit>/<file>, blobs/<etag>}`.
+//! A blob whose ETag is a SHA-256 (every LFS file, so every parquet file) is checked against
+//! it whenever it is read.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{Dataset, Split};
-use crate::error::Result;
+use hf_hub::{HFClient, HFClientSync, HFError};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::{Field, Row};
+use parquet::schema::types::{Type, TypePtr};
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
+use crate::error::{DataError, Result};
+
+/// The public Hub, used when neither [`HubOptions::endpoint`] nor `HF_ENDPOINT` is set.
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// How to reach the Hub. [`HubOptions::from_env`] reads the variables the Hugging Face tools
-/// read: `HF_ENDPOINT`, `HF_HUB_CACHE` / `HF_HOME`, `HF_HUB_OFFLINE`, `HF_TOKEN`.
+/// read: `HF_ENDPOINT`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`. The token is left to hf-hub, which
+/// reads `HF_TOKEN` or the token file written by `huggingface-cli login`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubOptions {
     /// Hub base address; `None` means `HF_ENDPOINT` or `https://huggingface.co`.
     pub endpoint: Option<String>,
-    /// Cache directory; `None` means hf-hub's default (`HF_HUB_CACHE`, `HF_HOME/hub`, ...).
+    /// Cache directory; `None` means hf-hub's default (`HF_HUB_CACHE`,
+    /// `HUGGINGFACE_HUB_CACHE`, `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`,
+    /// `~/.cache/huggingface/hub`).
     pub cache_dir: Option<PathBuf>,
     /// Never touch the network (`HF_HUB_OFFLINE=1`): only the cache is used.
     pub offline: bool,
@@ -51,30 +71,215 @@ impl HubDataset {
             Split::Test => &self.test_file,
         }
     }
+
+    fn error(&self, split: Split, message: impl Into<String>) -> DataError {
+        DataError::Hub {
+            repo: self.repo.to_string(),
+            file: self.file(split).to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 impl HubOptions {
-    /// Options from the environment (see the type's docs).
+    /// Options from the environment: `HF_ENDPOINT` (else `None`), `HF_HUB_CACHE` (else
+    /// `None`, hf-hub's default), `HF_HUB_OFFLINE` (`1`, `true`, `yes` or `on`, any case),
+    /// revision `main`.
     pub fn from_env() -> Self {
-        todo!("hub helper")
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        HubOptions {
+            endpoint: var("HF_ENDPOINT"),
+            cache_dir: var("HF_HUB_CACHE").map(PathBuf::from),
+            offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+            revision: "main".to_string(),
+        }
+    }
+
+    /// The hf-hub client for these options. `network: false` pins the (unused) endpoint so
+    /// that a malformed `HF_ENDPOINT` cannot break cache look-ups.
+    fn client(&self, network: bool) -> std::result::Result<(HFClientSync, PathBuf), HFError> {
+        let mut builder = HFClient::builder();
+        match (&self.endpoint, network) {
+            (Some(e), true) => builder = builder.endpoint(e.clone()),
+            (None, true) => {}
+            (_, false) => builder = builder.endpoint(DEFAULT_ENDPOINT),
+        }
+        if let Some(dir) = &self.cache_dir {
+            builder = builder.cache_dir(dir.clone());
+        }
+        let client = builder.build()?;
+        let cache_dir = client.cache_dir().to_path_buf();
+        Ok((HFClientSync::from_inner(client)?, cache_dir))
+    }
+
+    fn endpoint_name(&self) -> String {
+        self.endpoint
+            .clone()
+            .or_else(|| std::env::var("HF_ENDPOINT").ok())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
     }
 }
 
 /// The split's parquet file from the local hub cache, without any network access;
 /// `Ok(None)` when it is not cached.
+///
+/// # Errors
+/// [`DataError::Hub`] when the cache cannot be read.
 pub fn cached(ds: &HubDataset, split: Split, opts: &HubOptions) -> Result<Option<PathBuf>> {
-    let _ = (ds, split, opts);
-    todo!("hub helper")
+    let (client, _) = opts
+        .client(false)
+        .map_err(|e| ds.error(split, format!("cannot set up the hub client: {e}")))?;
+    let (owner, name) = hf_hub::split_id(ds.repo);
+    let found = client
+        .dataset(owner, name)
+        .download_file()
+        .filename(ds.file(split))
+        .revision(opts.revision.clone())
+        .local_files_only(true)
+        .send();
+    match found {
+        Ok(path) => Ok(Some(path)),
+        // `EntryNotFound` here means a cached "does not exist" marker: not usable either.
+        Err(HFError::LocalEntryNotFound { .. } | HFError::EntryNotFound { .. }) => Ok(None),
+        Err(e) => Err(ds.error(split, format!("cannot read the hub cache: {e}"))),
+    }
 }
 
 /// Downloads the split's parquet file into the hub cache (or finds it there) and returns
-/// its local path.
+/// its local path. With `opts.offline` only the cache is consulted.
+///
+/// # Errors
+/// [`DataError::Hub`] saying what failed (offline and not cached, repository or file not
+/// found, authentication, network) and what to do about it; also when the downloaded bytes
+/// do not match the Hub's SHA-256 ETag (the bad copy is removed from the cache).
 pub fn fetch(ds: &HubDataset, split: Split, opts: &HubOptions) -> Result<PathBuf> {
-    let _ = (ds, split, opts);
-    todo!("hub helper")
+    if opts.offline {
+        return cached(ds, split, opts)?.ok_or_else(|| {
+            ds.error(
+                split,
+                format!(
+                    "not in the hub cache{} at revision {} and HF_HUB_OFFLINE is set; unset it \
+                     (or run `emc data fetch` on a machine with internet access) to download",
+                    opts.cache_dir
+                        .as_ref()
+                        .map(|d| format!(" {}", d.display()))
+                        .unwrap_or_default(),
+                    opts.revision
+                ),
+            )
+        });
+    }
+    let (client, cache_dir) = opts
+        .client(true)
+        .map_err(|e| ds.error(split, format!("cannot set up the hub client: {e}")))?;
+    let (owner, name) = hf_hub::split_id(ds.repo);
+    let path = client
+        .dataset(owner, name)
+        .download_file()
+        .filename(ds.file(split))
+        .revision(opts.revision.clone())
+        .send()
+        .map_err(|e| ds.error(split, describe(&e, opts, &cache_dir)))?;
+    if let Some((blob, expected)) = lfs_blob(&path) {
+        let digest = digest_file(&path)?;
+        if digest.sha256 != expected {
+            // hf-hub does not check the download against the ETag: a failed transfer would
+            // otherwise sit in the cache for good.
+            let _ = std::fs::remove_file(&blob);
+            let _ = std::fs::remove_file(&path);
+            return Err(ds.error(
+                split,
+                format!(
+                    "downloaded {} bytes with SHA-256 {}, but the Hub's ETag is {expected}; \
+                     removed the bad copy from the cache, try again",
+                    digest.bytes, digest.sha256
+                ),
+            ));
+        }
+    }
+    Ok(path)
 }
 
-/// Decodes a parquet file of `ds`'s layout into a [`Dataset`] named `name`.
+/// Whether an environment value means "on" (`1`, `true`, `yes`, `on`, any case).
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+/// A user-facing account of a download failure, with the fix where there is one.
+fn describe(e: &HFError, opts: &HubOptions, cache_dir: &Path) -> String {
+    let at = format!("{} (revision {})", opts.endpoint_name(), opts.revision);
+    match e {
+        HFError::RepoNotFound { .. } => format!(
+            "repository not found at {at}; if it is gated or private, set HF_TOKEN or run \
+             `huggingface-cli login`"
+        ),
+        HFError::EntryNotFound { .. } => format!("file not found at {at}"),
+        HFError::RevisionNotFound { .. } => format!("revision not found at {at}"),
+        HFError::AuthRequired { .. } | HFError::Forbidden { .. } => format!(
+            "{e}; set HF_TOKEN (or run `huggingface-cli login`) with access to the repository"
+        ),
+        HFError::Request { .. } => format!(
+            "cannot reach {at}: {e}. Check the network, point HF_ENDPOINT at a reachable \
+             mirror, or fill the cache elsewhere and set HF_HUB_OFFLINE=1"
+        ),
+        HFError::Io(_) | HFError::CacheLockTimeout { .. } => {
+            format!("cannot write the hub cache {}: {e}", cache_dir.display())
+        }
+        _ => format!("download from {at} failed: {e}"),
+    }
+}
+
+/// For a hub-cache pointer (`snapshots/<commit>/<file>` → `blobs/<etag>`) whose ETag is a
+/// SHA-256, the blob's path and that hash.
+fn lfs_blob(path: &Path) -> Option<(PathBuf, String)> {
+    let target = std::fs::read_link(path).ok()?;
+    let etag = target.file_name()?.to_str()?;
+    if etag.len() != 64 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let blob = path.parent().map_or(target.clone(), |p| p.join(&target));
+    Some((blob, etag.to_ascii_lowercase()))
+}
+
+/// Size and SHA-256 of a file, read in chunks (same digest as the other loaders record).
+fn digest_file(path: &Path) -> Result<FileDigest> {
+    let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(FileDigest {
+        path: path.to_path_buf(),
+        bytes,
+        sha256,
+    })
+}
+
+/// Decodes a parquet file of `ds`'s layout (an image struct column `{bytes, path}` holding
+/// PNG or JPEG bytes, and an integer label column) into a [`Dataset`] named `name`, with
+/// pixels stored `[N, C, H, W]` and the file's SHA-256 recorded in the metadata.
+///
+/// # Errors
+/// [`DataError::Format`] for an unreadable parquet file, a missing column (the message lists
+/// the columns present) or an image of the wrong size or channel count;
+/// [`DataError::Image`] for undecodable image bytes (the message names the row);
+/// [`DataError::LabelOutOfRange`]; [`DataError::Hub`] when a cached blob does not match its
+/// SHA-256 ETag.
 pub fn load_parquet(
     name: &str,
     split: Split,
@@ -83,6 +288,258 @@ pub fn load_parquet(
     opts: &HubOptions,
     from_cache: bool,
 ) -> Result<Dataset> {
-    let _ = (name, split, path, ds, opts, from_cache);
-    todo!("hub helper")
+    let digest = digest_file(path)?;
+    if let Some((blob, expected)) = lfs_blob(path) {
+        if digest.sha256 != expected {
+            return Err(ds.error(
+                split,
+                format!(
+                    "cached copy {} has SHA-256 {}, but its ETag is {expected}; delete {} and \
+                     fetch it again",
+                    path.display(),
+                    digest.sha256,
+                    blob.display()
+                ),
+            ));
+        }
+    }
+    let pq = |e: parquet::errors::ParquetError| {
+        DataError::format(
+            path,
+            "parquet",
+            format!("{e}; expected a complete parquet file"),
+        )
+    };
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(pq)?;
+    let schema = reader.metadata().file_metadata().schema();
+    let columns: &[TypePtr] = if schema.is_group() {
+        schema.get_fields()
+    } else {
+        &[]
+    };
+    let column = |wanted: &str| -> Result<TypePtr> {
+        columns
+            .iter()
+            .find(|c| c.name() == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                DataError::format(
+                    path,
+                    wanted,
+                    format!(
+                        "no column `{wanted}`; the file has: {}",
+                        columns
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    };
+    let image_type = column(ds.image_column)?;
+    let label_type = column(ds.label_column)?;
+    if !image_type.is_group() || !image_type.get_fields().iter().any(|f| f.name() == "bytes") {
+        return Err(DataError::format(
+            path,
+            ds.image_column,
+            "expected a struct column {bytes: binary, path: string}",
+        ));
+    }
+    if label_type.is_group() {
+        return Err(DataError::format(
+            path,
+            ds.label_column,
+            "expected an integer column, found a struct",
+        ));
+    }
+    let projection = Type::group_type_builder(schema.name())
+        .with_fields(vec![image_type, label_type])
+        .build()
+        .map_err(pq)?;
+
+    let shape = ImageShape {
+        channels: ds.channels,
+        height: ds.height,
+        width: ds.width,
+    };
+    let rows = usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+    // Trust the footer's row count for the allocation only within reason.
+    let reserve = rows.min((1 << 30) / shape.len().max(1));
+    let mut pixels = Vec::with_capacity(reserve * shape.len());
+    let mut labels = Vec::with_capacity(reserve);
+    for group in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(group).map_err(pq)?;
+        for row in group.get_row_iter(Some(projection.clone())).map_err(pq)? {
+            let index = labels.len();
+            let row = row.map_err(pq)?;
+            let (image, label) = split_row(row, ds, path, index)?;
+            decode_image(&image, ds, path, index, &mut pixels)?;
+            labels.push(label);
+        }
+    }
+    if labels.is_empty() {
+        return Err(DataError::format(
+            path,
+            "rows",
+            "the file holds no row; expected at least one image",
+        ));
+    }
+    Dataset::new(
+        Pixels::U8(pixels),
+        labels,
+        shape,
+        ds.class_names.iter().map(|s| s.to_string()).collect(),
+        Metadata {
+            name: name.to_string(),
+            split,
+            origin: Origin::Hub {
+                repo: ds.repo.to_string(),
+                revision: opts.revision.clone(),
+                from_cache,
+            },
+            files: vec![digest],
+            variants: vec![],
+        },
+    )
+}
+
+/// The image bytes and the checked label of one row.
+fn split_row(row: Row, ds: &HubDataset, path: &Path, index: usize) -> Result<(Vec<u8>, u32)> {
+    let mut image = None;
+    let mut label = None;
+    for (column, field) in row.into_columns() {
+        if column == ds.image_column {
+            image = Some(field);
+        } else if column == ds.label_column {
+            label = Some(field);
+        }
+    }
+    let at = |column: &str| format!("{column} (row {index})");
+    let bytes = match image {
+        Some(Field::Group(image)) => image
+            .into_columns()
+            .into_iter()
+            .find(|(c, _)| c == "bytes")
+            .and_then(|(_, f)| match f {
+                Field::Bytes(b) => Some(b.data().to_vec()),
+                _ => None,
+            }),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        DataError::format(
+            path,
+            at(ds.image_column),
+            "no image bytes (null or not binary); expected {bytes: binary, path: string}",
+        )
+    })?;
+    let value: i64 = match label {
+        Some(Field::Byte(v)) => v.into(),
+        Some(Field::Short(v)) => v.into(),
+        Some(Field::Int(v)) => v.into(),
+        Some(Field::Long(v)) => v,
+        Some(Field::UByte(v)) => v.into(),
+        Some(Field::UShort(v)) => v.into(),
+        Some(Field::UInt(v)) => v.into(),
+        Some(Field::ULong(v)) => i64::try_from(v).unwrap_or(i64::MAX),
+        other => {
+            return Err(DataError::format(
+                path,
+                at(ds.label_column),
+                format!(
+                    "expected an integer label, found {}",
+                    other.map_or("nothing".to_string(), |f| format!("{f:?}"))
+                ),
+            ))
+        }
+    };
+    let classes = ds.class_names.len();
+    match u32::try_from(value) {
+        Ok(l) if (l as usize) < classes => Ok((bytes, l)),
+        _ => Err(DataError::LabelOutOfRange {
+            path: path.to_path_buf(),
+            index,
+            label: value,
+            classes,
+        }),
+    }
+}
+
+/// Decodes one image and appends its pixels as `[C, H, W]` (row-major planes).
+fn decode_image(
+    bytes: &[u8],
+    ds: &HubDataset,
+    path: &Path,
+    index: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let img = image::load_from_memory(bytes).map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        message: format!("row {index} (column `{}`): {e}", ds.image_column),
+    })?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let found = usize::from(img.color().channel_count());
+    if (w, h) != (ds.width, ds.height) || found != ds.channels {
+        return Err(DataError::format(
+            path,
+            format!("{} (row {index})", ds.image_column),
+            format!(
+                "image is {h}x{w} (height x width) with {found} channel(s) ({:?}), expected \
+                 {}x{} with {}",
+                img.color(),
+                ds.height,
+                ds.width,
+                ds.channels
+            ),
+        ));
+    }
+    match ds.channels {
+        1 => out.extend_from_slice(img.to_luma8().as_raw()),
+        3 => {
+            // Interleaved HWC → planar CHW; the raw buffer is row-major (y, x).
+            let rgb = img.to_rgb8();
+            let raw = rgb.as_raw();
+            for c in 0..3 {
+                out.extend(raw.iter().skip(c).step_by(3));
+            }
+        }
+        n => {
+            return Err(DataError::format(
+                path,
+                ds.image_column,
+                format!("{n} channels requested; expected 1 (grey) or 3 (RGB)"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_values() {
+        for (v, want) in [
+            ("1", true),
+            ("TRUE", true),
+            (" On", true),
+            ("yes", true),
+            ("0", false),
+            ("no", false),
+            ("", false),
+        ] {
+            assert_eq!(truthy(v), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn lfs_blob_needs_a_sha256_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.parquet");
+        std::fs::write(&plain, b"x").unwrap();
+        assert!(lfs_blob(&plain).is_none());
+    }
 }

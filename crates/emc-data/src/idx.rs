@@ -6,7 +6,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
+use crate::dataset::{
+    read_with_digest, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split,
+};
 use crate::error::{DataError, Result};
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;

@@ -31,7 +31,9 @@ mod tensor;
 mod variants;
 
 pub use cifar::Cifar100Labels;
-pub use dataset::{AppliedVariant, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
+pub use dataset::{
+    AppliedVariant, Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split,
+};
 pub use error::{DataError, Result};
 pub use folder::FolderOptions;
 pub use hub::{HubDataset, HubOptions};

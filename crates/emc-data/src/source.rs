@@ -206,7 +206,11 @@ impl DatasetId {
                             format!(
                                 "missing {}; `cifar10` means the full official split. For the \
                                  copies in shared/data use `cifar10-jpeg` or `cifar10-subset`",
-                                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                                missing
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         ));
                     }
@@ -302,7 +306,9 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
                 id.expected_files(split)
             ));
         }
-        None => looked.push(format!("no data directory given (--data-dir or {DATA_DIR_ENV})")),
+        None => looked.push(format!(
+            "no data directory given (--data-dir or {DATA_DIR_ENV})"
+        )),
     }
     let Some(hd) = id.hub() else {
         return Err(DataError::NotFound {

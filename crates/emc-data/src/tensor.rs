@@ -50,7 +50,7 @@ impl Normalization {
                         ),
                     ));
                 }
-                if let Some(s) = std.iter().find(|s| !(**s > 0.0) || !s.is_finite()) {
+                if let Some(s) = std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
                     return Err(DataError::variant(
                         "normalization",
                         format!("standard deviation {s}; expected a positive finite number"),
@@ -102,7 +102,11 @@ impl Dataset {
         let images = if flatten {
             Tensor::from_vec(values, (n, shape.len()), device)?
         } else {
-            Tensor::from_vec(values, (n, shape.channels, shape.height, shape.width), device)?
+            Tensor::from_vec(
+                values,
+                (n, shape.channels, shape.height, shape.width),
+                device,
+            )?
         };
         let labels = Tensor::from_vec(self.labels().to_vec(), n, device)?;
         Ok(TensorData {

@@ -153,7 +153,10 @@ impl fmt::Display for Variant {
             Variant::Classes(ClassSelection::List(v)) => write!(
                 f,
                 "classes:{}",
-                v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+                v.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             Variant::Resize { height, width } if height == width => write!(f, "resize:{height}"),
             Variant::Resize { height, width } => write!(f, "resize:{height}x{width}"),
@@ -162,13 +165,15 @@ impl fmt::Display for Variant {
     }
 }
 
-const VARIANT_FORMS: &str = "subset:N, subset-balanced:N, random-labels, noise:P, gaussian-inputs, \
+const VARIANT_FORMS: &str =
+    "subset:N, subset-balanced:N, random-labels, noise:P, gaussian-inputs, \
 uniform-inputs, shuffled-pixels, classes:K, classes:A,B,..., resize:S, resize:HxW, grayscale";
 
 impl FromStr for Variant {
     type Err = DataError;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |msg: &str| DataError::variant(s, format!("{msg}; expected one of: {VARIANT_FORMS}"));
+        let bad =
+            |msg: &str| DataError::variant(s, format!("{msg}; expected one of: {VARIANT_FORMS}"));
         let num = |v: &str, what: &str| -> Result<usize> {
             v.trim()
                 .parse::<usize>()
@@ -262,7 +267,11 @@ impl Dataset {
         let mut order = Vec::with_capacity(self.len());
         for round in 0..rounds {
             classes.shuffle(&mut r);
-            order.extend(classes.iter().filter_map(|&c| per_class[c].get(round).copied()));
+            order.extend(
+                classes
+                    .iter()
+                    .filter_map(|&c| per_class[c].get(round).copied()),
+            );
         }
         order
     }
@@ -300,11 +309,17 @@ impl Dataset {
     pub fn with_label_noise(self, fraction: f64, seed: u64) -> Result<Dataset> {
         let v = Variant::LabelNoise { fraction };
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(DataError::variant(v.to_string(), "fraction must be in [0, 1]"));
+            return Err(DataError::variant(
+                v.to_string(),
+                "fraction must be in [0, 1]",
+            ));
         }
         let k = self.num_classes() as u32;
         if k < 2 {
-            return Err(DataError::variant(v.to_string(), "needs at least two classes"));
+            return Err(DataError::variant(
+                v.to_string(),
+                "needs at least two classes",
+            ));
         }
         let mut r = rng(seed, stream::LABEL_NOISE);
         let (pixels, mut labels, shape, names, meta) = self.into_parts();
@@ -342,7 +357,11 @@ impl Dataset {
             }
             RandomInputs::Uniform => {
                 let mut r = rng(seed, stream::UNIFORM);
-                Pixels::F32((0..pixels.len()).map(|_| r.random::<f32>() * 255.0).collect())
+                Pixels::F32(
+                    (0..pixels.len())
+                        .map(|_| r.random::<f32>() * 255.0)
+                        .collect(),
+                )
             }
             RandomInputs::ShuffledPixels => {
                 let mut r = rng(seed, stream::SHUFFLED);
@@ -393,8 +412,14 @@ impl Dataset {
             .map(|&i| new_label[labels[i] as usize].unwrap_or_default())
             .collect();
         let names = chosen.iter().map(|&c| names[c].clone()).collect();
-        Ok(Dataset::new(pixels.gather(&keep, shape.len()), labels, shape, names, meta)?
-            .record(spec, None))
+        Ok(Dataset::new(
+            pixels.gather(&keep, shape.len()),
+            labels,
+            shape,
+            names,
+            meta,
+        )?
+        .record(spec, None))
     }
 
     /// Resizes every image by area averaging: each output pixel is the mean of the input
@@ -513,7 +538,14 @@ mod tests {
             let v: Variant = s.parse().unwrap();
             assert_eq!(v.to_string(), s);
         }
-        for bad in ["noise:1.5", "subset:-1", "resize:0", "classes:a", "blur", "noise"] {
+        for bad in [
+            "noise:1.5",
+            "subset:-1",
+            "resize:0",
+            "classes:a",
+            "blur",
+            "noise",
+        ] {
             assert!(bad.parse::<Variant>().is_err(), "{bad} should not parse");
         }
     }
