@@ -164,23 +164,32 @@ pub fn load_cifar10_files(name: &str, split: Split, files: &[PathBuf]) -> Result
     for f in files {
         digests.push(read_records(f, 1, 0, 10, &mut pixels, &mut labels)?);
     }
-    Dataset::new(
-        Pixels::U8(pixels),
-        labels,
-        ImageShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
-        names,
-        Metadata {
-            name: name.to_string(),
-            split,
-            origin: Origin::Directory { path: dir },
-            files: digests,
-            variants: vec![],
-        },
-    )
+    cifar_dataset(name, split, dir, digests, pixels, labels, names)
+}
+
+/// A 3x32x32 dataset read from canonical CIFAR files in `dir`.
+fn cifar_dataset(
+    name: &str,
+    split: Split,
+    dir: PathBuf,
+    files: Vec<FileDigest>,
+    pixels: Vec<u8>,
+    labels: Vec<u32>,
+    names: Vec<String>,
+) -> Result<Dataset> {
+    let shape = ImageShape {
+        channels: 3,
+        height: 32,
+        width: 32,
+    };
+    let meta = Metadata {
+        name: name.to_string(),
+        split,
+        origin: Origin::Directory { path: dir },
+        files,
+        variants: vec![],
+    };
+    Dataset::new(Pixels::U8(pixels), labels, shape, names, meta)
 }
 
 /// The CIFAR-100 file of a split: `train.bin` or `test.bin`.
@@ -209,23 +218,7 @@ pub fn load_cifar100_file(
     let names = class_names(&dir, file, names)?;
     let (mut pixels, mut labels) = (vec![], vec![]);
     let digest = read_records(path, 2, at, names.len(), &mut pixels, &mut labels)?;
-    Dataset::new(
-        Pixels::U8(pixels),
-        labels,
-        ImageShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
-        names,
-        Metadata {
-            name: name.to_string(),
-            split,
-            origin: Origin::Directory { path: dir },
-            files: vec![digest],
-            variants: vec![],
-        },
-    )
+    cifar_dataset(name, split, dir, vec![digest], pixels, labels, names)
 }
 
 #[cfg(test)]

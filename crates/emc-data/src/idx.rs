@@ -43,53 +43,68 @@ fn be_u32(path: &Path, bytes: &[u8], at: usize, what: &str) -> Result<u32> {
         })
 }
 
-/// Parsed IDX image file: `(count, rows, cols, bytes)`.
-pub(crate) fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let magic = be_u32(path, bytes, 0, "magic")?;
-    if magic != IMAGES_MAGIC {
+/// Checks the magic number, reads the `dims` dimensions and checks that the file holds
+/// exactly their product of bytes after the header. Returns the dimensions.
+fn parse_header(
+    path: &Path,
+    bytes: &[u8],
+    magic: u32,
+    what: &'static str,
+    dims: usize,
+) -> Result<Vec<usize>> {
+    let found = be_u32(path, bytes, 0, "magic")?;
+    if found != magic {
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
-            what: "IDX3 image file (ubyte, 3 dimensions)",
-            expected: IMAGES_MAGIC,
-            found: magic,
+            what,
+            expected: magic,
+            found,
         });
     }
-    let n = be_u32(path, bytes, 4, "count")? as usize;
-    let rows = be_u32(path, bytes, 8, "rows")? as usize;
-    let cols = be_u32(path, bytes, 12, "cols")? as usize;
-    let expected = 16 + n * rows * cols;
+    let names = ["count", "rows", "cols"];
+    let sizes = (0..dims)
+        .map(|d| Ok(be_u32(path, bytes, 4 + 4 * d, names[d])? as usize))
+        .collect::<Result<Vec<usize>>>()?;
+    let expected = 4 + 4 * dims + sizes.iter().product::<usize>();
     if bytes.len() != expected {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            what: format!("IDX header says {n} images of {rows}x{cols}"),
+            what: format!(
+                "IDX header says {}",
+                sizes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            ),
             expected: expected as u64,
             found: bytes.len() as u64,
         });
     }
-    Ok((n, rows, cols, bytes[16..].to_vec()))
+    Ok(sizes)
+}
+
+/// Parsed IDX image file: `(count, rows, cols, bytes)`.
+pub(crate) fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let d = parse_header(
+        path,
+        bytes,
+        IMAGES_MAGIC,
+        "IDX3 image file (ubyte, 3 dimensions)",
+        3,
+    )?;
+    Ok((d[0], d[1], d[2], bytes[16..].to_vec()))
 }
 
 /// Parsed IDX label file.
 pub(crate) fn parse_labels(path: &Path, bytes: &[u8], classes: usize) -> Result<Vec<u32>> {
-    let magic = be_u32(path, bytes, 0, "magic")?;
-    if magic != LABELS_MAGIC {
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            what: "IDX1 label file (ubyte, 1 dimension)",
-            expected: LABELS_MAGIC,
-            found: magic,
-        });
-    }
-    let n = be_u32(path, bytes, 4, "count")? as usize;
-    let expected = 8 + n;
-    if bytes.len() != expected {
-        return Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            what: format!("IDX header says {n} labels"),
-            expected: expected as u64,
-            found: bytes.len() as u64,
-        });
-    }
+    parse_header(
+        path,
+        bytes,
+        LABELS_MAGIC,
+        "IDX1 label file (ubyte, 1 dimension)",
+        1,
+    )?;
     bytes[8..]
         .iter()
         .enumerate()
