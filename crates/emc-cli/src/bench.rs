@@ -1,0 +1,62 @@
+//! `emc bench`: training throughput on the reference workloads, in the same form as
+//! `shared/bench/torch_reference.py` prints PyTorch's.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use emc_train::bench::{measure, reference_workloads};
+
+/// Arguments of `emc bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Only this workload: mlp, cnn, vit or gd.
+    #[arg(long)]
+    only: Option<String>,
+    /// Threads for candle's kernels (sets RAYON_NUM_THREADS before any tensor work).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Minimum timed seconds per workload.
+    #[arg(long, default_value_t = 3.0)]
+    min_seconds: f64,
+    /// Minimum timed steps per workload.
+    #[arg(long, default_value_t = 5)]
+    min_steps: usize,
+}
+
+impl BenchArgs {
+    /// Threads asked for.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// Runs the benchmark and prints one line per workload.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let workloads: Vec<_> = reference_workloads()
+        .into_iter()
+        .filter(|w| args.only.as_deref().is_none_or(|k| k == w.key))
+        .collect();
+    if workloads.is_empty() {
+        bail!(
+            "--only {}: expected one of mlp, cnn, vit, gd",
+            args.only.unwrap_or_default()
+        );
+    }
+    println!(
+        "emc {} (candle CPU), threads {}",
+        env!("CARGO_PKG_VERSION"),
+        args.threads
+    );
+    for w in workloads {
+        let r = measure(
+            &w,
+            &candle_core::Device::Cpu,
+            args.min_seconds,
+            args.min_steps,
+        )?;
+        println!(
+            "{:<28} {:>12.1} samples/s  ({:8.2} ms/step, {} steps)",
+            r.name, r.samples_per_sec, r.ms_per_step, r.steps
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,524 @@
+//! Plain convolutional networks (`cnn`) and their EfficientNet-style compound scaling
+//! (`cnn-compound`).
+//!
+//! A CNN is a list of stages; each stage is one or more blocks
+//! `conv3x3(padding 1) → [batch norm] → activation`, optionally followed by a 2×2 max-pool
+//! after the stage's last block. The features are then globally average-pooled (`gap`) or
+//! flattened (`flatten`) into a linear classifier. Convolutions carry a bias unless batch
+//! norm follows them.
+//!
+//! Compound scaling (Tan & Le, 2019) takes a base CNN and a coefficient φ: depth is
+//! multiplied by `α^φ`, width by `β^φ` and input resolution by `γ^φ` (defaults α = 1.2,
+//! β = 1.1, γ = 1.15, EfficientNet's). Depth: the base has one block per stage, `L` in all;
+//! the scaled network has `max(L, round(α^φ·L))` blocks, spread evenly over the stages with
+//! the remainder going to the last stages. Width: each stage has
+//! `max(1, round(c·w·β^φ))` channels. Resolution: the model resizes its input bilinearly
+//! (`align_corners = false`, like `F.interpolate`) to `max(1, round(γ^φ·H)) ×
+//! max(1, round(γ^φ·W))` before the first convolution, so callers feed native images.
+//!
+//! Variables: `blocks.{i}.conv.weight`/`bias`, `blocks.{i}.bn.*` (blocks numbered over all
+//! stages), `head.weight`/`bias`.
+
+use std::fmt;
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    layers::{
+        batch_norm2d, conv2d, global_avg_pool, linear, max_pool2x2, BatchNorm2d, Conv2d, Linear,
+    },
+    Activation, InputShape, Model, ModelError, Result,
+};
+
+/// Where the 2×2 max-pools go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// After every stage.
+    #[default]
+    All,
+    /// After the last stage only.
+    Last,
+    /// Nowhere.
+    None,
+}
+
+impl Pool {
+    fn name(&self) -> &'static str {
+        match self {
+            Pool::All => "all",
+            Pool::Last => "last",
+            Pool::None => "none",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Pool> {
+        match s {
+            "all" | "every" => Some(Pool::All),
+            "last" => Some(Pool::Last),
+            "none" => Some(Pool::None),
+            _ => None,
+        }
+    }
+}
+
+/// How the last feature map reaches the classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CnnHead {
+    /// Global average pool → `[N, C]`.
+    #[default]
+    Gap,
+    /// Flatten → `[N, C·H·W]`.
+    Flatten,
+}
+
+impl CnnHead {
+    fn name(&self) -> &'static str {
+        match self {
+            CnnHead::Gap => "gap",
+            CnnHead::Flatten => "flatten",
+        }
+    }
+}
+
+/// A plain CNN: one conv3x3 block per entry of `channels`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CnnConfig {
+    /// Output channels of each block (before the width multiplier), input side first.
+    pub channels: Vec<usize>,
+    /// The activation after every convolution.
+    pub activation: Activation,
+    /// Where the 2×2 max-pools go.
+    pub pool: Pool,
+    /// Global average pool or flatten before the classifier.
+    pub head: CnnHead,
+    /// Width multiplier: block `i` has `max(1, round(channels[i]·width))` channels.
+    pub width: f64,
+    /// Batch norm after every convolution (the convolutions then have no bias).
+    pub batch_norm: bool,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec![32, 64],
+            activation: Activation::Relu,
+            pool: Pool::All,
+            head: CnnHead::Gap,
+            width: 1.0,
+            batch_norm: false,
+        }
+    }
+}
+
+/// One scaled stage: `repeats` blocks of `channels`, then maybe a pool.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    channels: usize,
+    repeats: usize,
+    pool: bool,
+}
+
+/// The resolved architecture, shared by `build` and `count`.
+#[derive(Debug, Clone)]
+struct Plan {
+    stages: Vec<Stage>,
+    /// Input after the optional resize.
+    input: InputShape,
+    /// Resize target, if the input is resized.
+    resize: Option<(usize, usize)>,
+    /// Features entering the classifier.
+    features: usize,
+}
+
+fn scale_channels(c: usize, width: f64) -> usize {
+    ((c as f64 * width).round() as usize).max(1)
+}
+
+fn check_multiplier(family: &'static str, field: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ModelError::Config {
+            family,
+            field,
+            value: value.to_string(),
+            reason: "expected a finite number > 0".into(),
+        })
+    }
+}
+
+impl CnnConfig {
+    pub(crate) fn validate(&self, family: &'static str) -> Result<()> {
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return Err(ModelError::Config {
+                family,
+                field: "channels",
+                value: format!("{:?}", self.channels),
+                reason: "expected at least one block, all channel counts positive".into(),
+            });
+        }
+        check_multiplier(family, "width", self.width)
+    }
+
+    /// Plans the network for `input`, with per-stage `repeats`, an extra width factor and
+    /// an optional resize.
+    fn plan(
+        &self,
+        family: &'static str,
+        input: InputShape,
+        num_classes: usize,
+        repeats: &[usize],
+        width: f64,
+        resize: Option<(usize, usize)>,
+    ) -> Result<Plan> {
+        self.validate(family)?;
+        let last = self.channels.len() - 1;
+        let stages: Vec<Stage> = self
+            .channels
+            .iter()
+            .zip(repeats)
+            .enumerate()
+            .map(|(i, (&c, &repeats))| Stage {
+                channels: scale_channels(c, self.width * width),
+                repeats,
+                pool: match self.pool {
+                    Pool::All => true,
+                    Pool::Last => i == last,
+                    Pool::None => false,
+                },
+            })
+            .collect();
+        let (mut h, mut w) = resize.unwrap_or((input.height, input.width));
+        let resized = InputShape {
+            height: h,
+            width: w,
+            ..input
+        };
+        for (i, stage) in stages.iter().enumerate() {
+            if stage.pool {
+                if h < 2 || w < 2 {
+                    return Err(ModelError::Input {
+                        family,
+                        channels: input.channels,
+                        height: input.height,
+                        width: input.width,
+                        num_classes,
+                        reason: format!("the 2x2 max-pool after stage {i} meets a {h}x{w} feature map; use fewer pools or a larger input"),
+                    });
+                }
+                h /= 2;
+                w /= 2;
+            }
+        }
+        let c_last = stages[last].channels;
+        let features = match self.head {
+            CnnHead::Gap => c_last,
+            CnnHead::Flatten => c_last * h * w,
+        };
+        Ok(Plan {
+            stages,
+            input: resized,
+            resize,
+            features,
+        })
+    }
+
+    fn plain_plan(&self, input: InputShape, num_classes: usize) -> Result<Plan> {
+        let repeats = vec![1; self.channels.len()];
+        self.plan("cnn", input, num_classes, &repeats, 1.0, None)
+    }
+
+    pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> Result<usize> {
+        Ok(count_plan(
+            &self.plain_plan(input, num_classes)?,
+            self.batch_norm,
+            num_classes,
+        ))
+    }
+
+    pub(crate) fn build(
+        &self,
+        input: InputShape,
+        num_classes: usize,
+        vb: VarBuilder,
+    ) -> Result<Box<dyn Model>> {
+        let plan = self.plain_plan(input, num_classes)?;
+        Ok(Box::new(build_plan(self, plan, input, num_classes, vb)?))
+    }
+
+    fn write_options(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            ":{}:pool={}:{}",
+            self.activation,
+            self.pool.name(),
+            self.head.name()
+        )?;
+        if self.width != 1.0 {
+            write!(f, ":w={}", self.width)?;
+        }
+        if self.batch_norm {
+            f.write_str(":bn")?;
+        }
+        Ok(())
+    }
+
+    fn write_channels(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chans: Vec<String> = self.channels.iter().map(|c| c.to_string()).collect();
+        f.write_str(&chans.join(","))
+    }
+}
+
+impl fmt::Display for CnnConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cnn:")?;
+        self.write_channels(f)?;
+        self.write_options(f)
+    }
+}
+
+fn count_plan(plan: &Plan, batch_norm: bool, num_classes: usize) -> usize {
+    let mut fan_in = plan.input.channels;
+    let mut total = 0;
+    for stage in &plan.stages {
+        for _ in 0..stage.repeats {
+            let c = stage.channels;
+            // conv weight, then the bias or the batch-norm affine pair
+            total += fan_in * c * 9 + if batch_norm { 2 * c } else { c };
+            fan_in = c;
+        }
+    }
+    total + plan.features * num_classes + num_classes
+}
+
+fn build_plan(
+    cfg: &CnnConfig,
+    plan: Plan,
+    input: InputShape,
+    num_classes: usize,
+    vb: VarBuilder,
+) -> Result<Cnn> {
+    let mut blocks = Vec::new();
+    let mut fan_in = plan.input.channels;
+    for stage in &plan.stages {
+        for r in 0..stage.repeats {
+            let bvb = vb.pp("blocks").pp(blocks.len());
+            let c = stage.channels;
+            blocks.push(ConvBlock {
+                conv: conv2d(fan_in, c, 3, 1, 1, !cfg.batch_norm, bvb.pp("conv"))?,
+                bn: if cfg.batch_norm {
+                    Some(batch_norm2d(c, bvb.pp("bn"))?)
+                } else {
+                    None
+                },
+                act: cfg.activation,
+                pool: stage.pool && r + 1 == stage.repeats,
+            });
+            fan_in = c;
+        }
+    }
+    Ok(Cnn {
+        blocks,
+        head: linear(plan.features, num_classes, true, vb.pp("head"))?,
+        flatten: cfg.head == CnnHead::Flatten,
+        input,
+        resize: plan.resize,
+    })
+}
+
+/// `conv3x3 → [bn] → act → [maxpool 2x2]`.
+struct ConvBlock {
+    conv: Conv2d,
+    bn: Option<BatchNorm2d>,
+    act: Activation,
+    pool: bool,
+}
+
+impl ModuleT for ConvBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let ys = self.conv.forward(xs)?; // [N, C, H, W]
+        let ys = match &self.bn {
+            Some(bn) => bn.forward_t(&ys, train)?,
+            None => ys,
+        };
+        let ys = self.act.apply(&ys)?;
+        if self.pool {
+            max_pool2x2(&ys) // [N, C, H/2, W/2]
+        } else {
+            Ok(ys)
+        }
+    }
+}
+
+struct Cnn {
+    blocks: Vec<ConvBlock>,
+    head: Linear,
+    flatten: bool,
+    input: InputShape,
+    resize: Option<(usize, usize)>,
+}
+
+impl Model for Cnn {
+    fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut xs = crate::image_input(xs, self.input)?; // [N, C, H, W]
+        if let Some((h, w)) = self.resize {
+            xs = xs.upsample_bilinear2d(h, w, false)?; // [N, C, h, w]
+        }
+        for block in &self.blocks {
+            xs = block.forward_t(&xs, train)?;
+        }
+        let features = if self.flatten {
+            xs.flatten_from(1)? // [N, C·H·W]
+        } else {
+            global_avg_pool(&xs)? // [N, C]
+        };
+        self.head.forward(&features) // [N, classes]
+    }
+}
+
+/// EfficientNet-style compound scaling of a [`CnnConfig`] by a coefficient φ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompoundConfig {
+    /// The network at φ = 0 (its own width multiplier still applies).
+    pub base: CnnConfig,
+    /// The compound coefficient φ.
+    pub phi: f64,
+    /// Depth base α (blocks × α^φ).
+    pub alpha: f64,
+    /// Width base β (channels × β^φ).
+    pub beta: f64,
+    /// Resolution base γ (input side × γ^φ).
+    pub gamma: f64,
+}
+
+/// EfficientNet's α (depth).
+pub const EFFICIENTNET_ALPHA: f64 = 1.2;
+/// EfficientNet's β (width).
+pub const EFFICIENTNET_BETA: f64 = 1.1;
+/// EfficientNet's γ (resolution).
+pub const EFFICIENTNET_GAMMA: f64 = 1.15;
+
+impl Default for CompoundConfig {
+    fn default() -> Self {
+        Self {
+            base: CnnConfig::default(),
+            phi: 0.0,
+            alpha: EFFICIENTNET_ALPHA,
+            beta: EFFICIENTNET_BETA,
+            gamma: EFFICIENTNET_GAMMA,
+        }
+    }
+}
+
+impl CompoundConfig {
+    /// The depth multiplier α^φ.
+    pub fn depth_multiplier(&self) -> f64 {
+        self.alpha.powf(self.phi)
+    }
+
+    /// The width multiplier β^φ (on top of the base's own).
+    pub fn width_multiplier(&self) -> f64 {
+        self.beta.powf(self.phi)
+    }
+
+    /// The resolution multiplier γ^φ.
+    pub fn resolution_multiplier(&self) -> f64 {
+        self.gamma.powf(self.phi)
+    }
+
+    /// Blocks per stage after depth scaling.
+    pub fn repeats(&self) -> Vec<usize> {
+        let stages = self.base.channels.len().max(1);
+        let total = ((self.depth_multiplier() * stages as f64).round() as usize).max(stages);
+        let (each, extra) = (total / stages, total % stages);
+        (0..stages)
+            .map(|i| each + usize::from(i >= stages - extra))
+            .collect()
+    }
+
+    /// The input size the convolutions see.
+    pub fn resolution(&self, input: InputShape) -> (usize, usize) {
+        let r = self.resolution_multiplier();
+        let side = |s: usize| ((s as f64 * r).round() as usize).max(1);
+        (side(input.height), side(input.width))
+    }
+
+    fn plan(&self, input: InputShape, num_classes: usize) -> Result<Plan> {
+        for (field, value) in [
+            ("phi", self.phi),
+            ("alpha", self.alpha),
+            ("beta", self.beta),
+            ("gamma", self.gamma),
+        ] {
+            let ok = value.is_finite() && (field == "phi" || value > 0.0);
+            if !ok {
+                return Err(ModelError::Config {
+                    family: "cnn-compound",
+                    field,
+                    value: value.to_string(),
+                    reason: "expected a finite number (> 0 for alpha, beta, gamma)".into(),
+                });
+            }
+        }
+        self.base.validate("cnn-compound")?;
+        let (h, w) = self.resolution(input);
+        let resize = (h != input.height || w != input.width).then_some((h, w));
+        self.base.plan(
+            "cnn-compound",
+            input,
+            num_classes,
+            &self.repeats(),
+            self.width_multiplier(),
+            resize,
+        )
+    }
+
+    pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> Result<usize> {
+        Ok(count_plan(
+            &self.plan(input, num_classes)?,
+            self.base.batch_norm,
+            num_classes,
+        ))
+    }
+
+    pub(crate) fn build(
+        &self,
+        input: InputShape,
+        num_classes: usize,
+        vb: VarBuilder,
+    ) -> Result<Box<dyn Model>> {
+        let plan = self.plan(input, num_classes)?;
+        Ok(Box::new(build_plan(
+            &self.base,
+            plan,
+            input,
+            num_classes,
+            vb,
+        )?))
+    }
+}
+
+impl fmt::Display for CompoundConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cnn-compound:")?;
+        self.base.write_channels(f)?;
+        self.base.write_options(f)?;
+        write!(f, ":phi={}", self.phi)?;
+        for (name, value, default) in [
+            ("alpha", self.alpha, EFFICIENTNET_ALPHA),
+            ("beta", self.beta, EFFICIENTNET_BETA),
+            ("gamma", self.gamma, EFFICIENTNET_GAMMA),
+        ] {
+            if value != default {
+                write!(f, ":{name}={value}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! # emc-models
+//!
+//! The model families whose Effective Model Complexity is measured — softmax regression,
+//! MLPs, plain CNNs, ResNet-18 of width k, vision transformers and compound-scaled CNNs —
+//! each a serde config with a compact spec string, built with seeded PyTorch-default
+//! initialisation so that a seed fixes every weight bit for bit.
+//!
+//! This crate knows nothing of datasets, optimisers, training or the EMC search: it turns a
+//! [`ModelSpec`], an [`InputShape`] and a class count into a [`Built`] model whose
+//! `forward` returns logits `[N, num_classes]`.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use emc_models::{InputShape, ModelSpec};
+//! # fn main() -> anyhow::Result<()> {
+//! let spec: ModelSpec = "mlp:512x512:relu".parse()?;
+//! let built = spec.build(InputShape::new(1, 28, 28), 10, 0, DType::F32, &Device::Cpu)?;
+//! assert_eq!(built.num_params, 669_706);
+//! let logits = built.model.forward(&Tensor::zeros((8, 784), DType::F32, &Device::Cpu)?, true)?;
+//! assert_eq!(logits.dims(), &[8, 10]);
+//! assert_eq!(spec.to_string().parse::<ModelSpec>()?, spec);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Spec grammar
+//!
+//! A spec is a family name followed by `:`-separated fields (the ViT takes `,` or `:`).
+//! Fields after the first may come in any order, each at most once; names are
+//! case-insensitive. `<act>` is any [`Activation`] name: `relu`, `leaky_relu`, `elu`, `gelu`
+//! (erf), `gelu_tanh`, `silu`, `softplus`, `tanh`, `sigmoid`, `identity`.
+//!
+//! ```text
+//! linear[:nobias]                                   softmax regression
+//! mlp:<w1>x<w2>x...[:<act>][:nobias]                act relu; every layer biased unless nobias
+//! cnn:<c1>,<c2>,...[:<act>][:pool[=all|last|none]|:nopool][:gap|:flatten][:w=<mult>][:bn]
+//!                                                   defaults relu, pool=all, gap, w=1, no bn
+//! cnn-compound:<c1>,...[cnn options][:phi=<φ>][:alpha=<α>][:beta=<β>][:gamma=<γ>]
+//!                                                   φ = 0, α = 1.2, β = 1.1, γ = 1.15
+//! resnet18[:k=<width>][:<act>]                      k = 64, relu
+//! vit:patch<p>,d<D>,depth<L>,heads<H>[,mlp<M>|,ratio<R>][,pool=cls|mean][,<act>]
+//!                                                   patch4 d64 depth4 heads4, mlp = 4·D, cls, gelu
+//! ```
+//!
+//! Examples: `mlp:512x512:relu`, `cnn:32,64:relu:pool=last:flatten` (conv3x3(32) →
+//! conv3x3(64) → maxpool 2 → linear), `cnn:16,32,64:gelu:w=2:bn`, `resnet18:k=16`,
+//! `vit:patch4,d128,depth4,heads4,mlp256,pool=mean`, `cnn-compound:32,64:phi=2`.
+//! [`ModelSpec`]'s `Display` writes the canonical form, which parses back to the same
+//! value.
+//!
+//! ## Initialisation
+//!
+//! Every variable is drawn from a ChaCha8 stream keyed by `(seed, variable name)`
+//! ([`init`]), with PyTorch's defaults: linear and convolution weights and biases
+//! `U(±1/√fan_in)` (kaiming-uniform with `a = √5`), batch norm weight 1, bias 0, running
+//! mean 0, running var 1, layer norm weight 1, bias 0, ViT class token and position
+//! embedding `N(0, 0.02²)`.
+
+pub mod activation;
+pub mod cnn;
+mod error;
+pub mod init;
+pub mod layers;
+pub mod mlp;
+pub mod resnet;
+mod spec;
+pub mod vit;
+
+use candle_core::{Tensor, Var};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+pub use activation::Activation;
+pub use cnn::{CnnConfig, CnnHead, CompoundConfig, Pool};
+pub use error::{ModelError, Result};
+pub use mlp::{LinearConfig, MlpConfig};
+pub use resnet::ResNetConfig;
+pub use spec::{ModelSpec, FAMILIES};
+pub use vit::{VitConfig, VitPool};
+
+/// A network that maps a batch of inputs to logits.
+pub trait Model: Send + Sync {
+    /// Logits `[N, num_classes]` for `xs` (`[N, C, H, W]` or `[N, C·H·W]`). With `train`,
+    /// batch norm uses batch statistics and updates its running statistics; without, it
+    /// uses the running statistics. Other layers ignore the flag (there is no dropout).
+    fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor>;
+}
+
+/// The shape of one input image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InputShape {
+    /// Channels (1 for MNIST, 3 for CIFAR).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+}
+
+impl InputShape {
+    /// An input of `channels × height × width`.
+    pub fn new(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// `channels · height · width`.
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// A built model and its variables.
+pub struct Built {
+    /// The network.
+    pub model: Box<dyn Model>,
+    /// Every variable, batch-norm running statistics included: what gets saved.
+    pub varmap: VarMap,
+    /// What the optimizer updates (batch-norm running statistics excluded), sorted by name.
+    pub trainable: Vec<Var>,
+    /// Trainable scalars.
+    pub num_params: usize,
+}
+
+impl Built {
+    /// The trainable variables with their names, sorted by name.
+    pub fn named_trainable(&self) -> Vec<(String, Var)> {
+        init::named_vars(&self.varmap, true)
+    }
+
+    /// Every variable with its name, sorted by name.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        init::named_vars(&self.varmap, false)
+    }
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("variables", &self.named_vars().len())
+            .field("trainable", &self.trainable.len())
+            .field("num_params", &self.num_params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[N, C, H, W]` or `[N, C·H·W]` → `[N, C, H, W]`, checked against `input`.
+pub(crate) fn image_input(xs: &Tensor, input: InputShape) -> candle_core::Result<Tensor> {
+    let expected = [input.channels, input.height, input.width];
+    match xs.dims() {
+        [_, rest @ ..] if rest == expected => Ok(xs.clone()),
+        &[n, features] if features == input.numel() => {
+            xs.reshape((n, input.channels, input.height, input.width))
+        }
+        dims => candle_core::bail!(
+            "expected input [N, {}, {}, {}] or [N, {}], got {dims:?}",
+            input.channels,
+            input.height,
+            input.width,
+            input.numel()
+        ),
+    }
+}
+
+/// Serde helpers that write a [`ModelSpec`] as its spec string and read either a spec
+/// string or the tagged object: `#[serde(with = "emc_models::spec_string")]`.
+pub mod spec_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::ModelSpec;
+
+    /// Writes the spec string.
+    pub fn serialize<S: Serializer>(spec: &ModelSpec, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(spec)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Tagged(ModelSpec),
+    }
+
+    /// Reads a spec string or a tagged object.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ModelSpec, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Text(text) => text.parse().map_err(serde::de::Error::custom),
+            Either::Tagged(spec) => Ok(spec),
+        }
+    }
+}

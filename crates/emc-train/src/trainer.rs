@@ -1,0 +1,401 @@
+//! The one place a probe is trained: fit a model to an in-memory subset until every
+//! sample is classified correctly, or stop and say why it did not.
+
+use std::time::Instant;
+
+use candle_core::{DType, Tensor, Var};
+use emc_models::Model;
+use emc_optim::Optimizer;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Batching, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::eval::{evaluate, full_gradient};
+use crate::hessian::min_hessian_eigenvalue;
+
+/// Random stream of the minibatch shuffle (the model initialisation uses its own).
+const SHUFFLE_STREAM: u64 = 0x5348_5546;
+
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// Every training sample is classified correctly.
+    Fitted,
+    /// The epoch budget ran out.
+    MaxEpochs,
+    /// The step budget ran out.
+    MaxSteps,
+    /// The loss stopped improving (see [`crate::StopRules`]).
+    Plateau,
+    /// The full-data gradient norm fell below the tolerance: a stationary point.
+    SmallGradient,
+    /// The loss or the weights became NaN or infinite.
+    Diverged,
+}
+
+impl StopReason {
+    /// Whether the failure is certified by the optimisation having converged (plateau or
+    /// small gradient), rather than by running out of budget or diverging.
+    pub fn is_converged_failure(self) -> bool {
+        matches!(self, StopReason::Plateau | StopReason::SmallGradient)
+    }
+
+    /// Short text form, as in result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Fitted => "fitted",
+            StopReason::MaxEpochs => "max-epochs",
+            StopReason::MaxSteps => "max-steps",
+            StopReason::Plateau => "plateau",
+            StopReason::SmallGradient => "small-gradient",
+            StopReason::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of one training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Whether the model classifies all `n` training samples correctly (eval mode).
+    pub fitted: bool,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Number of training samples.
+    pub n: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Exact training accuracy at the end (eval mode, all samples).
+    pub train_accuracy: f64,
+    /// Mean training cross-entropy at the end (eval mode).
+    pub train_loss: f64,
+    /// Gradient norm: of the full-data mean loss at the final weights for failures (the
+    /// certificate), of the last step for fits.
+    pub grad_norm: f64,
+    /// Most negative Hessian eigenvalue estimate at a failure, when the check ran
+    /// (near zero or positive: a minimum; clearly negative: a saddle).
+    pub min_hessian_eigenvalue: Option<f64>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Training throughput: samples processed by optimizer steps per second.
+    pub samples_per_sec: f64,
+}
+
+/// A progress event, sent after each evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Epochs done.
+    pub epoch: usize,
+    /// Steps done.
+    pub step: usize,
+    /// Mean training loss of the last epoch.
+    pub epoch_loss: f64,
+    /// Exact training accuracy after the epoch.
+    pub train_accuracy: f64,
+}
+
+/// The training subset: `images` `[n, ...]` as the model expects them and `labels` `[n]`
+/// (`u32`), on the model's device.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainData<'a> {
+    /// Inputs.
+    pub images: &'a Tensor,
+    /// Class indices.
+    pub labels: &'a Tensor,
+}
+
+impl TrainData<'_> {
+    fn check(&self) -> Result<usize> {
+        let n = self.labels.dim(0)?;
+        if self.labels.rank() != 1 || self.labels.dtype() != DType::U32 {
+            return Err(TrainError::Data(format!(
+                "labels are {:?} {:?}; expected a rank-1 u32 tensor",
+                self.labels.dtype(),
+                self.labels.dims()
+            )));
+        }
+        if self.images.dim(0)? != n {
+            return Err(TrainError::Data(format!(
+                "{} images but {n} labels; expected equal counts",
+                self.images.dim(0)?
+            )));
+        }
+        if n == 0 {
+            return Err(TrainError::Data("no sample; expected at least one".into()));
+        }
+        Ok(n)
+    }
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// One optimizer step on a minibatch (training mode): returns the loss before the step
+/// and the gradient norm, or `None` when either is not finite (divergence; the step is
+/// not applied when the loss already is).
+pub fn minibatch_step(
+    model: &dyn Model,
+    opt: &mut dyn Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<Option<(f64, f64)>> {
+    let loss = candle_nn::loss::cross_entropy(&model.forward(x, true)?, y)?;
+    let l = scalar(&loss)?;
+    if !l.is_finite() {
+        return Ok(None);
+    }
+    let norm = opt.step(&loss.backward()?)?;
+    Ok(norm.is_finite().then_some((l, norm)))
+}
+
+/// One full-batch gradient-descent step on the exact mean-loss gradient over all samples,
+/// accumulated in chunks; returns the loss before the step and the gradient norm, or `None`
+/// on divergence.
+pub fn full_batch_step(
+    model: &dyn Model,
+    trainable: &[Var],
+    opt: &mut dyn Optimizer,
+    images: &Tensor,
+    labels: &Tensor,
+    chunk: usize,
+) -> Result<Option<(f64, f64)>> {
+    let (grads, l, _) = full_gradient(model, trainable, images, labels, chunk)?;
+    if !l.is_finite() {
+        return Ok(None);
+    }
+    let norm = opt.step(&grads)?;
+    Ok(norm.is_finite().then_some((l, norm)))
+}
+
+/// Tracks the best epoch loss for the plateau rule.
+struct Plateau {
+    best: f64,
+    since: usize,
+}
+
+impl Plateau {
+    /// Records an epoch loss; returns whether the patience is exhausted.
+    fn update(&mut self, loss: f64, rel: f64, patience: usize) -> bool {
+        if loss < self.best * (1.0 - rel) || !self.best.is_finite() {
+            self.best = loss;
+            self.since = 0;
+        } else {
+            self.since += 1;
+        }
+        patience > 0 && self.since >= patience
+    }
+}
+
+/// Trains `model` (whose optimizer-updated variables are `trainable`) on `data` until every
+/// sample is classified correctly or a stop rule fires. `seed` drives the minibatch order.
+///
+/// The exact training accuracy is evaluated every `cfg.eval_every` epochs, before the
+/// first epoch, and at the end; training stops as soon as it is 100%. A NaN or infinite
+/// loss stops training as [`StopReason::Diverged`], never as a fit.
+pub fn fit(
+    model: &dyn Model,
+    trainable: &[Var],
+    data: TrainData<'_>,
+    cfg: &TrainConfig,
+    seed: u64,
+    mut on_progress: Option<&mut dyn FnMut(&Progress)>,
+) -> Result<FitReport> {
+    cfg.validate()?;
+    let n = data.check()?;
+    let start = Instant::now();
+    let mut opt = emc_optim::build(&cfg.optim, trainable.to_vec())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SHUFFLE_STREAM);
+    let device = data.images.device().clone();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let (mut steps, mut samples, mut epochs) = (0usize, 0usize, 0usize);
+    let mut plateau = Plateau {
+        best: f64::INFINITY,
+        since: 0,
+    };
+    let mut last_norm = f64::NAN;
+
+    let finish = |stop: StopReason,
+                  epochs,
+                  steps,
+                  samples,
+                  grad_norm: f64,
+                  eval: Option<crate::Evaluation>,
+                  hess| {
+        let seconds = start.elapsed().as_secs_f64();
+        let (acc, loss) = eval
+            .map(|e| (e.accuracy(), e.loss))
+            .unwrap_or((0.0, f64::NAN));
+        FitReport {
+            fitted: stop == StopReason::Fitted,
+            stop,
+            n,
+            epochs,
+            steps,
+            train_accuracy: acc,
+            train_loss: loss,
+            grad_norm,
+            min_hessian_eigenvalue: hess,
+            seconds,
+            samples_per_sec: samples as f64 / seconds.max(1e-9),
+        }
+    };
+
+    let initial = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
+    if initial.all_correct() {
+        return Ok(finish(
+            StopReason::Fitted,
+            0,
+            0,
+            0,
+            0.0,
+            Some(initial),
+            None,
+        ));
+    }
+
+    let stop = 'train: loop {
+        if epochs >= cfg.stop.max_epochs {
+            break StopReason::MaxEpochs;
+        }
+        epochs += 1;
+        let (mut loss_sum, mut epoch_samples) = (0f64, 0usize);
+        let small_grad;
+        match cfg.batching {
+            Batching::Mini(b) => {
+                order.shuffle(&mut rng);
+                let mut norm_sum = 0f64;
+                let mut batches = 0usize;
+                for idx in order.chunks(b) {
+                    let idx = Tensor::from_slice(idx, idx.len(), &device)?;
+                    let x = data.images.index_select(&idx, 0)?;
+                    let y = data.labels.index_select(&idx, 0)?;
+                    let Some((l, norm)) = minibatch_step(model, opt.as_mut(), &x, &y)? else {
+                        break 'train StopReason::Diverged;
+                    };
+                    last_norm = norm;
+                    loss_sum += l * y.dim(0)? as f64;
+                    norm_sum += last_norm;
+                    batches += 1;
+                    steps += 1;
+                    epoch_samples += y.dim(0)?;
+                    if cfg.stop.max_steps.is_some_and(|m| steps >= m) {
+                        break;
+                    }
+                }
+                small_grad = cfg.stop.grad_tol > 0.0
+                    && norm_sum / batches.max(1) as f64 <= cfg.stop.grad_tol;
+            }
+            Batching::Full { chunk } => {
+                let step = full_batch_step(
+                    model,
+                    trainable,
+                    opt.as_mut(),
+                    data.images,
+                    data.labels,
+                    chunk,
+                )?;
+                let Some((l, norm)) = step else {
+                    break 'train StopReason::Diverged;
+                };
+                last_norm = norm;
+                loss_sum = l * n as f64;
+                steps += 1;
+                epoch_samples = n;
+                small_grad = cfg.stop.grad_tol > 0.0 && last_norm <= cfg.stop.grad_tol;
+            }
+        }
+        samples += epoch_samples;
+        let epoch_loss = loss_sum / epoch_samples.max(1) as f64;
+        let out_of_steps = cfg.stop.max_steps.is_some_and(|m| steps >= m);
+        let last_epoch = epochs >= cfg.stop.max_epochs;
+        let plateaued = plateau.update(
+            epoch_loss,
+            cfg.stop.plateau_rel_improvement,
+            cfg.stop.plateau_patience,
+        );
+        if epochs % cfg.eval_every == 0 || out_of_steps || last_epoch || plateaued || small_grad {
+            let eval = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
+            if let Some(cb) = on_progress.as_deref_mut() {
+                cb(&Progress {
+                    epoch: epochs,
+                    step: steps,
+                    epoch_loss,
+                    train_accuracy: eval.accuracy(),
+                });
+            }
+            if !eval.loss.is_finite() {
+                break StopReason::Diverged;
+            }
+            if eval.all_correct() {
+                return Ok(finish(
+                    StopReason::Fitted,
+                    epochs,
+                    steps,
+                    samples,
+                    last_norm,
+                    Some(eval),
+                    None,
+                ));
+            }
+        }
+        if out_of_steps {
+            break StopReason::MaxSteps;
+        }
+        if small_grad || plateaued {
+            // Minibatch norms only suggest a stationary point: confirm on the full data.
+            break StopReason::Plateau;
+        }
+    };
+
+    // A failure: certify it with the full-data gradient (and optionally the Hessian).
+    let eval = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
+    if stop == StopReason::Diverged || !eval.loss.is_finite() {
+        return Ok(finish(
+            StopReason::Diverged,
+            epochs,
+            steps,
+            samples,
+            last_norm,
+            Some(eval),
+            None,
+        ));
+    }
+    let chunk = match cfg.batching {
+        Batching::Full { chunk } => chunk,
+        Batching::Mini(_) => cfg.eval_batch,
+    };
+    let (grads, _, _) = full_gradient(model, trainable, data.images, data.labels, chunk)?;
+    let norm = emc_optim::grad_norm(trainable, &grads)?;
+    let stop = if stop == StopReason::Plateau && norm <= cfg.stop.grad_tol {
+        StopReason::SmallGradient
+    } else {
+        stop
+    };
+    let hess = if cfg.stop.hessian_check {
+        Some(min_hessian_eigenvalue(
+            model,
+            trainable,
+            data.images,
+            data.labels,
+            chunk,
+            cfg.stop.hessian_iters,
+            seed,
+        )?)
+    } else {
+        None
+    };
+    Ok(finish(stop, epochs, steps, samples, norm, Some(eval), hess))
+}
