@@ -17,6 +17,9 @@ pub struct BenchArgs {
     /// Minimum timed seconds per workload.
     #[arg(long, default_value_t = 3.0)]
     min_seconds: f64,
+    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Minimum timed steps per workload.
     #[arg(long, default_value_t = 5)]
     min_steps: usize,
@@ -41,18 +44,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args.only.unwrap_or_default()
         );
     }
+    let device = emc_train::parse_device(&args.device)?;
     println!(
-        "emc {} (candle CPU), threads {}",
+        "emc {} (candle, {}), threads {}",
         env!("CARGO_PKG_VERSION"),
+        args.device,
         args.threads
     );
     for w in workloads {
-        let r = measure(
-            &w,
-            &candle_core::Device::Cpu,
-            args.min_seconds,
-            args.min_steps,
-        )?;
+        let r = measure(&w, &device, args.min_seconds, args.min_steps)?;
         println!(
             "{:<28} {:>12.1} samples/s  ({:8.2} ms/step, {} steps)",
             r.name, r.samples_per_sec, r.ms_per_step, r.steps

@@ -116,3 +116,34 @@ fn bad_names_fail_with_the_accepted_forms() {
     );
     assert!(err.contains("emc data fetch mnist"), "{err}");
 }
+
+#[test]
+fn bench_prints_a_throughput_line_per_workload() {
+    let out = emc(&[
+        "bench",
+        "--only",
+        "mlp",
+        "--min-seconds",
+        "0",
+        "--min-steps",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mlp_784-512-512-10_b128"))
+        .expect(&stdout);
+    let rate: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(rate > 0.0, "{line}");
+    let out = emc(&["bench", "--only", "gpu-net"]);
+    assert!(!out.status.success());
+    let out = emc(&["bench", "--device", "tpu"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected cpu, cuda"));
+}

@@ -25,6 +25,7 @@
 pub mod bench;
 mod checkpoint;
 mod config;
+mod device;
 mod error;
 mod eval;
 mod hessian;
@@ -33,6 +34,7 @@ mod trainer;
 
 pub use checkpoint::{load_checkpoint, read_checkpoint_metadata, save_checkpoint};
 pub use config::{Batching, StopRules, TrainConfig};
+pub use device::parse_device;
 pub use error::{Result, TrainError};
 pub use eval::{evaluate, full_gradient, Evaluation};
 pub use hessian::min_hessian_eigenvalue;
