@@ -3,7 +3,9 @@
 
 mod bench;
 mod data;
+mod measure;
 mod preview;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -23,17 +25,31 @@ enum Command {
     /// Training throughput on the reference workloads (compare with
     /// shared/bench/torch_reference.py on the same machine).
     Bench(bench::BenchArgs),
+    /// Table and plots of the results `emc measure` wrote into a directory.
+    Report(report::ReportArgs),
+    /// Measure the EMC of a model, dataset variant and training procedure over seeds.
+    Measure(Box<measure::MeasureArgs>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Bench(args) = &cli.command {
-        // Must happen before candle starts its thread pools.
-        std::env::set_var("RAYON_NUM_THREADS", args.threads().to_string());
+    // Must happen before candle starts its thread pools.
+    match &cli.command {
+        Command::Bench(args) => std::env::set_var("RAYON_NUM_THREADS", args.threads().to_string()),
+        // Concurrent searches each train single-threaded (measured faster on CPU than
+        // sharing threads), unless the user chose otherwise.
+        Command::Measure(args)
+            if args.jobs() > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() =>
+        {
+            std::env::set_var("RAYON_NUM_THREADS", "1")
+        }
+        _ => {}
     }
     let result = match cli.command {
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Measure(args) => measure::run(*args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,20 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("EMC_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("mnist").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("EMC_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("EMC_REQUIRE_DATA=1 but {} has no mnist/", dir.display());
-    }
-    eprintln!(
-        "SKIPPED: {} has no mnist/ (set EMC_DATA_DIR)",
-        dir.display()
-    );
-    None
+    emc_tests::real_folder("mnist")?;
+    Some(emc_tests::data_dir())
 }
 
 fn emc(args: &[&str]) -> std::process::Output {

@@ -1,0 +1,291 @@
+//! `emc measure`: the EMC of one model, dataset variant and training procedure over
+//! several seeds, from flags or from a TOML file with the fields of
+//! [`emc_search::MeasureConfig`].
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use emc_optim::{OptimConfig, OptimKind};
+use emc_search::{measure, Event, MeasureConfig, RunOptions};
+use emc_train::{Batching, TrainConfig};
+
+/// Arguments of `emc measure`.
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// A TOML file with the measurement (fields of MeasureConfig: model, data, variants,
+    /// train, search, seeds); the flags below that define the measurement are then refused.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Model spec, e.g. mlp:32:relu, cnn:32,64:relu, resnet18:k=16, linear.
+    #[arg(long, default_value = "mlp:32:relu")]
+    model: String,
+    /// Dataset: mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100, ...
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Resize images to SxS (or HxW) by area averaging.
+    #[arg(long)]
+    resize: Option<String>,
+    /// Keep the first K classes, or a list A,B,C.
+    #[arg(long)]
+    classes: Option<String>,
+    /// Labels: real, random, or noisy:P.
+    #[arg(long, default_value = "real")]
+    labels: String,
+    /// Inputs: real, gaussian, uniform or shuffled (fixed pixel permutation).
+    #[arg(long, default_value = "real")]
+    inputs: String,
+    /// Optimizer: sgd, gd (full-batch gradient descent), adam or adamw.
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    /// Learning rate (default: 0.01 for sgd/gd, 0.001 for adam/adamw).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SGD momentum (default 0.9 for sgd, 0 for gd).
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Minibatch size (ignored by gd).
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Epoch budget of each probe (gd: one step per epoch, so equal epochs by default).
+    #[arg(long, default_value_t = 2000)]
+    max_epochs: usize,
+    /// Optional step budget of each probe (to compare optimizers at equal steps).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Plateau patience in epochs (0 disables the plateau stop).
+    #[arg(long, default_value_t = 100)]
+    patience: usize,
+    /// First probe size (default: power of two near params/64, at least 4 x classes).
+    #[arg(long)]
+    n0: Option<usize>,
+    /// Bisection stops when upper - lower <= max(abs-tol, rel-tol * lower).
+    #[arg(long, default_value_t = 8)]
+    abs_tol: usize,
+    /// Relative bisection tolerance (see --abs-tol).
+    #[arg(long, default_value_t = 0.02)]
+    rel_tol: f64,
+    /// Seeds: a count N (seeds 0..N) or a list such as 3,7,11.
+    #[arg(long, default_value = "3")]
+    seeds: String,
+    /// Seeds searched concurrently (each single-threaded when > 1).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Output directory (rerunning into it resumes).
+    #[arg(long)]
+    out: PathBuf,
+    /// Directory of canonical dataset files.
+    #[arg(long, env = "EMC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl MeasureArgs {
+    /// Seeds run concurrently (the CLI sets candle to one thread each when > 1).
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
+    fn seeds(&self) -> Result<Vec<u64>> {
+        let s = self.seeds.trim();
+        if s.contains(',') {
+            return s
+                .split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse::<u64>()
+                        .with_context(|| format!("--seeds: `{x}` is not a seed"))
+                })
+                .collect();
+        }
+        let n: u64 = s
+            .parse()
+            .with_context(|| format!("--seeds {s}: expected a count or a list A,B,C"))?;
+        if n == 0 {
+            bail!("--seeds 0: expected at least one seed");
+        }
+        Ok((0..n).collect())
+    }
+
+    fn variants(&self) -> Result<Vec<String>> {
+        let mut v = vec![];
+        if let Some(c) = &self.classes {
+            v.push(format!("classes:{c}"));
+        }
+        if let Some(r) = &self.resize {
+            v.push(format!("resize:{r}"));
+        }
+        match self.inputs.as_str() {
+            "real" => {}
+            "gaussian" => v.push("gaussian-inputs".into()),
+            "uniform" => v.push("uniform-inputs".into()),
+            "shuffled" => v.push("shuffled-pixels".into()),
+            other => bail!("--inputs {other}: expected real, gaussian, uniform or shuffled"),
+        }
+        match self.labels.as_str() {
+            "real" => {}
+            "random" => v.push("random-labels".into()),
+            other => match other.strip_prefix("noisy:") {
+                Some(p) => v.push(format!("noise:{p}")),
+                None => bail!("--labels {other}: expected real, random or noisy:P"),
+            },
+        }
+        Ok(v)
+    }
+
+    fn train(&self) -> Result<TrainConfig> {
+        let (kind, lr, batching) = match self.optimizer.as_str() {
+            "sgd" => (
+                OptimKind::Sgd {
+                    momentum: self.momentum.unwrap_or(0.9),
+                    dampening: 0.0,
+                    nesterov: false,
+                },
+                self.lr.unwrap_or(0.01),
+                Batching::Mini(self.batch),
+            ),
+            "gd" => (
+                OptimKind::Sgd {
+                    momentum: self.momentum.unwrap_or(0.0),
+                    dampening: 0.0,
+                    nesterov: false,
+                },
+                self.lr.unwrap_or(0.01),
+                Batching::Full { chunk: 4096 },
+            ),
+            "adam" => (
+                OptimKind::ADAM,
+                self.lr.unwrap_or(1e-3),
+                Batching::Mini(self.batch),
+            ),
+            "adamw" => (
+                OptimKind::ADAMW,
+                self.lr.unwrap_or(1e-3),
+                Batching::Mini(self.batch),
+            ),
+            other => bail!("--optimizer {other}: expected sgd, gd, adam or adamw"),
+        };
+        let mut cfg = TrainConfig {
+            optim: OptimConfig {
+                kind,
+                lr,
+                weight_decay: self.weight_decay,
+                ..OptimConfig::default()
+            },
+            batching,
+            ..TrainConfig::default()
+        };
+        cfg.stop.max_epochs = self.max_epochs;
+        cfg.stop.max_steps = self.max_steps;
+        cfg.stop.plateau_patience = self.patience;
+        Ok(cfg)
+    }
+
+    fn config(&self) -> Result<MeasureConfig> {
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid measurement config", path.display()));
+        }
+        let mut cfg = MeasureConfig {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            variants: self.variants()?,
+            train: self.train()?,
+            seeds: self.seeds()?,
+            ..MeasureConfig::default()
+        };
+        cfg.search.n0 = self.n0;
+        cfg.search.abs_tol = self.abs_tol;
+        cfg.search.rel_tol = self.rel_tol;
+        Ok(cfg)
+    }
+}
+
+/// Runs `emc measure`.
+pub fn run(args: MeasureArgs) -> Result<()> {
+    let cfg = args.config()?;
+    let opts = RunOptions {
+        out: args.out.clone(),
+        jobs: args.jobs.max(1),
+        device: emc_train::parse_device(&args.device)?,
+        load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+    };
+    eprintln!(
+        "measuring EMC of {} on {} [{}] with {} over seeds {:?} -> {}",
+        cfg.model,
+        cfg.data,
+        cfg.variants.join(" "),
+        cfg.train.optim,
+        cfg.seeds,
+        opts.out.display()
+    );
+    let start = Instant::now();
+    let on_event = |e: &Event| match e {
+        Event::Probe { seed, row, resumed } => eprintln!(
+            "  seed {seed:<3} n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s{}",
+            row.n,
+            if row.fitted { "FIT" } else { "no fit" },
+            row.stop,
+            row.epochs,
+            row.train_accuracy,
+            row.seconds,
+            if *resumed { "  (resumed)" } else { "" }
+        ),
+        Event::SeedDone { seed, outcome } => eprintln!(
+            "  seed {seed}: EMC {} (first failure {}){}",
+            outcome.emc,
+            outcome
+                .upper
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "none".into()),
+            if outcome.non_monotone {
+                "  NON-MONOTONE"
+            } else {
+                ""
+            }
+        ),
+    };
+    let m = measure(&cfg, &opts, &on_event)?;
+    let s = &m.stats;
+    println!(
+        "model {}  params {}  config {}",
+        cfg.model, m.params, m.config_hash
+    );
+    println!(
+        "{:>6} {:>8} {:>8} {:>7}  flags",
+        "seed", "EMC", "upper", "probes"
+    );
+    for (seed, o) in &m.per_seed {
+        let flags = [(o.non_monotone, "non-monotone"), (o.saturated, "saturated")]
+            .iter()
+            .filter(|f| f.0)
+            .map(|f| f.1)
+            .collect::<Vec<_>>()
+            .join(",");
+        let upper = o.upper.map(|u| u.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "{seed:>6} {:>8} {upper:>8} {:>7}  {flags}",
+            o.emc,
+            o.probes.len()
+        );
+    }
+    println!(
+        "EMC median {:.1}  mean {:.1}  std {:.1}  min {}  max {}  mean log {:.3}  EMC/params {:.4}",
+        s.median, s.mean, s.std, s.min, s.max, s.mean_log_emc, s.efficiency
+    );
+    println!(
+        "{} probes trained in {:.1} s; results in {}",
+        m.probes_trained,
+        start.elapsed().as_secs_f64(),
+        opts.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The two figures of `emc report`, each drawn once by backend-generic code and written as
+//! SVG (text as `<text>` elements) and PNG (text rasterised by `ab_glyph` from DejaVu Sans,
+//! embedded through the `dejavu` crate: no system fonts, fontconfig or freetype needed).
+//!
+//! Files are rendered in memory, written to `NAME.tmp` and renamed, so a reader never sees a
+//! half-written plot.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
+
+use super::input::{Config, Probe};
+
+/// Pixel size of `emc_vs_params.{svg,png}`.
+pub const EMC_VS_PARAMS_SIZE: (u32, u32) = (900, 700);
+
+/// Pixel size of `probes.{svg,png}` for `rows` (config, seed) rows: 1000 wide, 32 px a row
+/// plus 170 px of title, legend and axis, at least 420 high.
+pub fn probes_size(rows: usize) -> (u32, u32) {
+    (1000, (170 + 32 * rows as u32).max(420))
+}
+
+const FONT: &str = "sans-serif";
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const GREEN: RGBColor = RGBColor(44, 160, 44);
+const RED: RGBColor = RGBColor(214, 39, 40);
+const GREY: RGBColor = RGBColor(110, 110, 110);
+const BAND: RGBColor = RGBColor(238, 238, 238);
+
+/// A figure that can be drawn on any plotters backend.
+trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Writes both figures into `dir` and returns the paths written.
+///
+/// `labels[i]` names `configs[i]` (its model, disambiguated where models repeat).
+pub fn write_all(
+    dir: &Path,
+    configs: &[Config],
+    labels: &[String],
+    probes: &[Probe],
+) -> Result<Vec<PathBuf>> {
+    register_fonts()?;
+    let mut written = Vec::new();
+    let emc = EmcVsParams { configs, labels };
+    written.extend(write_figure(dir, "emc_vs_params", &emc)?);
+    let map = ProbeMap::new(configs, labels, probes);
+    written.extend(write_figure(dir, "probes", &map)?);
+    Ok(written)
+}
+
+/// Makes DejaVu Sans the `sans-serif` family of the bitmap text renderer.
+fn register_fonts() -> Result<()> {
+    for (style, bytes) in [
+        (FontStyle::Normal, dejavu::sans::regular()),
+        (FontStyle::Bold, dejavu::sans::bold()),
+    ] {
+        plotters::style::register_font(FONT, style, bytes)
+            .map_err(|_| anyhow!("the embedded DejaVu Sans font did not load"))?;
+    }
+    Ok(())
+}
+
+fn write_figure(dir: &Path, stem: &str, figure: &impl Figure) -> Result<[PathBuf; 2]> {
+    let (w, h) = figure.size();
+    let svg_path = dir.join(format!("{stem}.svg"));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        figure
+            .draw(&root)
+            .with_context(|| format!("drawing {}", svg_path.display()))?;
+        root.present()?;
+    }
+    write_atomically(&svg_path, |tmp| Ok(std::fs::write(tmp, &svg)?))?;
+
+    let png_path = dir.join(format!("{stem}.png"));
+    let mut pixels = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+        figure
+            .draw(&root)
+            .with_context(|| format!("drawing {}", png_path.display()))?;
+        root.present()?;
+    }
+    let image = image::RgbImage::from_raw(w, h, pixels).expect("buffer is w * h * 3 bytes");
+    write_atomically(&png_path, |tmp| {
+        Ok(image.save_with_format(tmp, image::ImageFormat::Png)?)
+    })?;
+    Ok([svg_path, png_path])
+}
+
+/// Writes `path` through `PATH.tmp` and a rename; the temporary file is removed on failure.
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let result = write(&tmp).and_then(|()| Ok(std::fs::rename(&tmp, path)?));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A log axis range from the power of ten at or below `min / 1.15` to the one at or above
+/// `max * 1.15` (whole decades, so the axis always has labelled ticks).
+fn decades(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    let (mut min, mut max) = (f64::INFINITY, 0.0f64);
+    for v in values.into_iter().filter(|v| *v > 0.0 && v.is_finite()) {
+        min = min.min(v);
+        max = max.max(v);
+    }
+    if max == 0.0 {
+        return (1.0, 10.0);
+    }
+    let lo = 10f64.powf((min / 1.15).log10().floor()).max(1.0);
+    let hi = 10f64.powf((max * 1.15).log10().ceil()).max(lo * 10.0);
+    (lo, hi)
+}
+
+/// Tick labels: 500, 2k, 10k, 1.5M, 3G.
+fn compact(v: f64) -> String {
+    let (div, suffix) = match v.abs() {
+        a if a >= 1e9 => (1e9, "G"),
+        a if a >= 1e6 => (1e6, "M"),
+        a if a >= 1e3 => (1e3, "k"),
+        _ => (1.0, ""),
+    };
+    let s = format!("{:.2}", v / div);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{suffix}")
+}
+
+/// Log-log median EMC (bars: min–max over seeds) against parameters, with EMC = parameters.
+struct EmcVsParams<'a> {
+    configs: &'a [Config],
+    labels: &'a [String],
+}
+
+impl Figure for EmcVsParams<'_> {
+    fn size(&self) -> (u32, u32) {
+        EMC_VS_PARAMS_SIZE
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        // One range for both axes, so that EMC = parameters is the diagonal.
+        let (lo, hi) = decades(self.configs.iter().flat_map(|c| {
+            [
+                c.params as f64,
+                c.aggregate.min.max(1) as f64,
+                c.aggregate.max as f64,
+            ]
+        }));
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Effective Model Complexity against model size",
+                (FONT, 24).into_font().style(FontStyle::Bold),
+            )
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("trainable parameters")
+            .y_desc("EMC (training samples fitted to 100% accuracy)")
+            .x_label_formatter(&|v| compact(*v))
+            .y_label_formatter(&|v| compact(*v))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 18))
+            .light_line_style(RGBColor(245, 245, 245))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+
+        let diagonal = GREY.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], diagonal))?
+            .label("EMC = parameters")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], diagonal));
+        let at = lo * (hi / lo).powf(0.8);
+        let line_label = (FONT, 17)
+            .into_font()
+            .color(&GREY)
+            .pos(Pos::new(HPos::Right, VPos::Bottom));
+        chart.draw_series([
+            EmptyElement::at((at, at)) + Text::new("EMC = parameters", (-8, -8), line_label)
+        ])?;
+
+        // Labels right of their marker, or left of it near the right edge.
+        let point_label = |x: f64| {
+            let right_edge = (x / lo).ln() / (hi / lo).ln() > 0.7;
+            let h = if right_edge { HPos::Right } else { HPos::Left };
+            let dx = if right_edge { -12 } else { 12 };
+            let style = (FONT, 16)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(h, VPos::Center));
+            (dx, style)
+        };
+        chart
+            .draw_series(self.configs.iter().zip(self.labels).map(|(c, label)| {
+                let x = c.params as f64;
+                let (dx, style) = point_label(x);
+                EmptyElement::at((x, c.aggregate.median.max(1.0)))
+                    + Circle::new((0, 0), 5, BLUE.filled())
+                    + Text::new(label.clone(), (dx, 0), style)
+            }))?
+            .label("median EMC over seeds (bar: min to max)")
+            .legend(|(x, y)| Circle::new((x + 12, y), 6, BLUE.filled()));
+        // Bars over the markers: the spread over seeds is often smaller than a marker.
+        let bar = BLACK.stroke_width(1);
+        for c in self.configs {
+            let (x, a) = (c.params as f64, &c.aggregate);
+            let (min, max) = (a.min.max(1) as f64, a.max.max(1) as f64);
+            chart.draw_series([PathElement::new([(x, min), (x, max)], bar)])?;
+            chart
+                .draw_series([min, max].map(|y| {
+                    EmptyElement::at((x, y)) + PathElement::new([(-6, 0), (6, 0)], bar)
+                }))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// One row of the probe map: the probes of one (config, seed).
+struct MapRow {
+    label: String,
+    /// Index of the config, for alternating background bands.
+    config: usize,
+    emc: Option<u64>,
+    /// (n, fitted) of each probe.
+    probes: Vec<(u64, bool)>,
+}
+
+/// Every probe as a fitted (green) or failed (red) marker at its n, one row per (config,
+/// seed), with the seed's EMC marked.
+struct ProbeMap {
+    rows: Vec<MapRow>,
+}
+
+impl ProbeMap {
+    fn new(configs: &[Config], labels: &[String], probes: &[Probe]) -> Self {
+        let mut rows = Vec::new();
+        for (k, (c, label)) in configs.iter().zip(labels).enumerate() {
+            for s in &c.seeds {
+                rows.push(MapRow {
+                    label: format!("{label}, seed {}", s.seed),
+                    config: k,
+                    emc: Some(s.emc),
+                    probes: probes
+                        .iter()
+                        .filter(|p| p.config_hash == c.hash && p.seed == s.seed)
+                        .map(|p| (p.n, p.fitted))
+                        .collect(),
+                });
+            }
+        }
+        Self { rows }
+    }
+}
+
+impl Figure for ProbeMap {
+    fn size(&self) -> (u32, u32) {
+        probes_size(self.rows.len())
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let rows = self.rows.len();
+        // Row 0 at the top.
+        let y_of = |i: usize| (rows - 1 - i) as f64;
+        let (lo, hi) = decades(self.rows.iter().flat_map(|r| {
+            r.probes
+                .iter()
+                .map(|p| p.0 as f64)
+                .chain(r.emc.map(|e| e as f64))
+        }));
+        let label_font = (FONT, 15).into_font();
+        let label_width = self
+            .rows
+            .iter()
+            .filter_map(|r| label_font.box_size(&r.label).ok())
+            .map(|(w, _)| w)
+            .max()
+            .unwrap_or(0);
+
+        let root = root.titled(
+            "Fit / no-fit map of every probe",
+            (FONT, 24).into_font().style(FontStyle::Bold),
+        )?;
+        let (legend, plot) = root.split_vertically(36);
+        draw_probe_legend(&legend)?;
+
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(20)
+            .margin_top(6)
+            .x_label_area_size(60)
+            .y_label_area_size(label_width + 50)
+            .build_cartesian_2d((lo..hi).log_scale(), -0.5..rows.max(1) as f64 - 0.5)?;
+        let labels: Vec<&str> = self.rows.iter().map(|r| r.label.as_str()).collect();
+        chart
+            .configure_mesh()
+            .x_desc("training samples n")
+            .y_desc("configuration, seed")
+            .x_label_formatter(&|v| compact(*v))
+            .y_labels(rows + 1)
+            .y_label_formatter(&|y| {
+                let i = rows as f64 - 1.0 - y;
+                if (i - i.round()).abs() < 1e-6 && i >= -0.5 && (i.round() as usize) < rows {
+                    labels[i.round() as usize].to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .disable_y_mesh()
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 18))
+            .light_line_style(RGBColor(245, 245, 245))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+
+        chart.draw_series(
+            self.rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.config % 2 == 1)
+                .map(|(i, _)| {
+                    let y = y_of(i);
+                    Rectangle::new([(lo, y - 0.5), (hi, y + 0.5)], BAND.filled())
+                }),
+        )?;
+        let tick_font = (FONT, 12)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        for (i, row) in self.rows.iter().enumerate() {
+            let y = y_of(i);
+            // An EMC of 0 (not even the smallest n fitted) has no place on a log axis.
+            if let Some(emc) = row.emc.filter(|&e| e > 0) {
+                chart.draw_series([EmptyElement::at((emc as f64, y))
+                    + PathElement::new([(0, -12), (0, 12)], BLACK.stroke_width(2))
+                    + Text::new(format!("EMC {emc}"), (4, -8), tick_font.clone())])?;
+            }
+            chart.draw_series(row.probes.iter().map(|&(n, fitted)| {
+                let at = (n.max(1) as f64, y);
+                if fitted {
+                    EmptyElement::at(at) + Circle::new((0, 0), 5, GREEN.filled()).into_dyn()
+                } else {
+                    EmptyElement::at(at) + Cross::new((0, 0), 5, RED.stroke_width(2)).into_dyn()
+                }
+            }))?;
+        }
+        Ok(())
+    }
+}
+
+/// The probe map's key, in a strip above the plot: fitted, failed, EMC.
+fn draw_probe_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, h) = area.dim_in_pixel();
+    let y = h as i32 / 2;
+    let font = (FONT, 16)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let items = [
+        "fitted (100% training accuracy)",
+        "failed",
+        "EMC: largest n the seed fitted",
+    ];
+    let widths: Vec<i32> = items
+        .iter()
+        .map(|t| font.font.box_size(t).map_or(200, |(w, _)| w as i32))
+        .collect();
+    // Marker, gap, text, spacing between items.
+    let total: i32 = widths.iter().map(|w| 16 + w + 36).sum::<i32>() - 36;
+    let mut x = (w as i32 - total).max(0) / 2;
+    for (k, (text, width)) in items.iter().zip(widths).enumerate() {
+        match k {
+            0 => area.draw(&Circle::new((x + 5, y), 5, GREEN.filled()))?,
+            1 => area.draw(&Cross::new((x + 5, y), 5, RED.stroke_width(2)))?,
+            _ => area.draw(&PathElement::new(
+                [(x + 5, y - 10), (x + 5, y + 10)],
+                BLACK.stroke_width(2),
+            ))?,
+        }
+        area.draw(&Text::new(*text, (x + 16, y), font.clone()))?;
+        x += 16 + width + 36;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decades_cover_the_values_with_margin() {
+        assert_eq!(decades([150.0, 9_000.0]), (100.0, 100_000.0));
+        assert_eq!(decades([110.0, 8_000.0]), (10.0, 10_000.0));
+        assert_eq!(decades([1_000.0]), (100.0, 10_000.0));
+        assert_eq!(decades([]), (1.0, 10.0));
+    }
+
+    #[test]
+    fn compact_tick_labels() {
+        assert_eq!(compact(500.0), "500");
+        assert_eq!(compact(2_000.0), "2k");
+        assert_eq!(compact(1_500_000.0), "1.5M");
+    }
+}

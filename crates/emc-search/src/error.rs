@@ -1,0 +1,39 @@
+//! The search crate's error type.
+
+use std::path::PathBuf;
+
+/// Result alias of the search crate.
+pub type Result<T> = std::result::Result<T, SearchError>;
+
+/// What can go wrong while measuring EMC.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// A measurement setting is invalid.
+    #[error("measurement config field `{field}`: {message}")]
+    Config {
+        /// The field.
+        field: String,
+        /// What was found and what was expected.
+        message: String,
+    },
+    /// A result file cannot be read or written.
+    #[error("{}: {message}", path.display())]
+    Results {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Loading or transforming the data failed.
+    #[error(transparent)]
+    Data(#[from] emc_data::DataError),
+    /// Building a model failed.
+    #[error(transparent)]
+    Model(#[from] emc_models::ModelError),
+    /// Training failed (not a failure to fit, which is a result).
+    #[error(transparent)]
+    Train(#[from] emc_train::TrainError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}

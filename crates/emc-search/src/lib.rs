@@ -1,0 +1,23 @@
+//! # emc-search
+//!
+//! The Effective Model Complexity search: for each seed, a fixed permutation of the
+//! training split (after its variants) whose first `n` samples form the probe set; a probe
+//! trains a fresh model on them with [`emc_train::fit`]; [`search`] brackets the largest
+//! fitted `n` by doubling then bisection. [`measure`] runs the seeds in parallel, logs
+//! every probe to `probes.csv` (append-only, resumable), and writes `summary.csv`,
+//! `manifest.toml` and a checkpoint at the largest fitted `n` of each seed.
+//!
+//! This crate knows nothing of specific datasets or model families: it takes their names
+//! and hands them to `emc-data` and `emc-models`.
+
+mod error;
+mod measure;
+mod results;
+mod search;
+mod stats;
+
+pub use error::{Result, SearchError};
+pub use measure::{measure, Event, MeasureConfig, Measurement, RunOptions};
+pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
+pub use search::{default_n0, search, ProbePoint, SearchConfig, SearchOutcome};
+pub use stats::EmcStats;

@@ -1,0 +1,497 @@
+//! A measurement: one model, one dataset variant and one training procedure, searched over
+//! several seeds (in parallel), with every probe logged, a summary, a manifest and a
+//! checkpoint of the model at its largest fitted `n` per seed. Rerunning the same
+//! measurement into the same directory resumes: recorded probes are not trained again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candle_core::{DType, Device, Tensor};
+use emc_data::{load, DatasetId, LoadOptions, Normalization, Split, Variant};
+use emc_models::{InputShape, ModelSpec};
+use emc_train::{fit, save_checkpoint, Batching, FitReport, Provenance, TrainConfig, TrainData};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, SearchError};
+use crate::results::{read_csv, to_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow};
+use crate::search::{default_n0, search, SearchConfig, SearchOutcome};
+use crate::stats::EmcStats;
+
+/// Everything that defines a measurement (the seeds excepted, they select repetitions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MeasureConfig {
+    /// Model spec, e.g. `mlp:32:relu`.
+    pub model: String,
+    /// Dataset name, e.g. `mnist`.
+    pub data: String,
+    /// Variants applied to the whole training split for each seed, before the nested
+    /// subsets are taken (so a sample keeps its random label in every subset).
+    pub variants: Vec<String>,
+    /// How each probe is trained.
+    pub train: TrainConfig,
+    /// The search protocol.
+    pub search: SearchConfig,
+    /// Seeds; each gives its own permutation, variant draws and initialisation.
+    pub seeds: Vec<u64>,
+}
+
+impl Default for MeasureConfig {
+    fn default() -> Self {
+        MeasureConfig {
+            model: "mlp:32:relu".into(),
+            data: "mnist".into(),
+            variants: vec![],
+            train: TrainConfig::default(),
+            search: SearchConfig::default(),
+            seeds: vec![0, 1, 2],
+        }
+    }
+}
+
+impl MeasureConfig {
+    /// Hash of what defines the measured quantity (everything but the seeds): 16 hex digits.
+    pub fn config_hash(&self) -> String {
+        short_hash(&serde_json::json!({
+            "model": self.model, "data": self.data, "variants": self.variants,
+            "train": self.train, "search": self.search,
+        }))
+    }
+
+    /// Hash of what defines one probe's outcome (model, data, variants, training; not the
+    /// search settings): the key of `probes.csv`, so a rerun with another tolerance or
+    /// first size reuses the probes already trained.
+    pub fn probe_hash(&self) -> String {
+        short_hash(&serde_json::json!({
+            "model": self.model, "data": self.data, "variants": self.variants,
+            "train": self.train,
+        }))
+    }
+
+    fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
+        let spec = self
+            .model
+            .parse()
+            .map_err(|e: emc_models::ModelError| SearchError::Config {
+                field: "model".into(),
+                message: e.to_string(),
+            })?;
+        let data = self
+            .data
+            .parse()
+            .map_err(|e: emc_data::DataError| SearchError::Config {
+                field: "data".into(),
+                message: e.to_string(),
+            })?;
+        let variants = self
+            .variants
+            .iter()
+            .map(|v| v.parse::<Variant>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| SearchError::Config {
+                field: "variants".into(),
+                message: e.to_string(),
+            })?;
+        if variants.iter().any(|v| matches!(v, Variant::Subset { .. })) {
+            return Err(SearchError::Config {
+                field: "variants".into(),
+                message: "subsets are the search's job; remove `subset:`".into(),
+            });
+        }
+        if self.seeds.is_empty() {
+            return Err(SearchError::Config {
+                field: "seeds".into(),
+                message: "no seed; expected at least one".into(),
+            });
+        }
+        self.train.validate()?;
+        Ok((spec, data, variants))
+    }
+
+    /// Batch size as written in result files.
+    fn batch_text(&self) -> String {
+        match self.train.batching {
+            Batching::Mini(b) => b.to_string(),
+            Batching::Full { .. } => "full".into(),
+        }
+    }
+}
+
+/// Where and how a measurement runs (none of it changes the result).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Seeds searched concurrently (one single-threaded training each is fastest on CPU).
+    pub jobs: usize,
+    /// Device.
+    pub device: Device,
+    /// Where the dataset is found.
+    pub load: LoadOptions,
+}
+
+/// What a measurement reports as it goes.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A probe finished (or was found in the log).
+    Probe {
+        /// Seed.
+        seed: u64,
+        /// The row recorded.
+        row: Box<ProbeRow>,
+        /// Whether it came from an earlier run.
+        resumed: bool,
+    },
+    /// A seed's search finished.
+    SeedDone {
+        /// Seed.
+        seed: u64,
+        /// Its outcome.
+        outcome: SearchOutcome,
+    },
+}
+
+/// The result of a measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Config hash.
+    pub config_hash: String,
+    /// Trainable parameters of the model.
+    pub params: usize,
+    /// Per-seed outcomes, in seed order.
+    pub per_seed: Vec<(u64, SearchOutcome)>,
+    /// Statistics across seeds.
+    pub stats: EmcStats,
+    /// Probes trained in this invocation (not taken from the log).
+    pub probes_trained: usize,
+}
+
+fn short_hash(v: &serde_json::Value) -> String {
+    let digest = Sha256::digest(v.to_string().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Runs (or resumes) a measurement, writing `probes.csv`, `summary.csv`, `manifest.toml`
+/// and `checkpoints/` into `opts.out`.
+pub fn measure(
+    cfg: &MeasureConfig,
+    opts: &RunOptions,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Measurement> {
+    let started = now_secs();
+    let (spec, data_id, variants) = cfg.parsed()?;
+    let hash = cfg.config_hash();
+    let probe_hash = cfg.probe_hash();
+    let base = load(&data_id, Split::Train, &opts.load)?;
+    let log = ProbeLog::open(&opts.out)?;
+    let run_id = format!("{:x}-{:x}", started as u64, std::process::id());
+    let trained = AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(u64, SearchOutcome, usize)>> = Mutex::new(vec![]);
+    let first_error: Mutex<Option<SearchError>> = Mutex::new(None);
+
+    let run_seed = |seed: u64| -> Result<(SearchOutcome, usize)> {
+        let ds = Variant::apply_all(&variants, base.clone(), seed)?;
+        let shape = ds.shape();
+        let input = InputShape {
+            channels: shape.channels,
+            height: shape.height,
+            width: shape.width,
+        };
+        let classes = ds.num_classes();
+        let params = spec.num_params(input, classes)?;
+        let norm = Normalization::from_dataset(&ds);
+        let all = ds.to_tensors(&opts.device, &norm, false)?;
+        let order: Vec<u32> = ds
+            .nested_order(seed, false)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
+        let mut best_fit = 0usize;
+        // Probes recorded earlier for this model, procedure and seed are reused.
+        let prior = log.points(&probe_hash, seed);
+        for p in &prior {
+            if let Some(row) = log.get(&probe_hash, seed, p.n) {
+                on_event(&Event::Probe {
+                    seed,
+                    row: Box::new(row.clone()),
+                    resumed: true,
+                });
+            }
+        }
+        let outcome = search(&cfg.search, n0, ds.len(), &prior, |n| -> Result<bool> {
+            let idx = Tensor::from_slice(&order[..n], n, &opts.device)?;
+            let x = all.images.index_select(&idx, 0)?;
+            let y = all.labels.index_select(&idx, 0)?;
+            let built = spec.build(input, classes, seed, DType::F32, &opts.device)?;
+            let report = fit(
+                built.model.as_ref(),
+                &built.trainable,
+                TrainData {
+                    images: &x,
+                    labels: &y,
+                },
+                &cfg.train,
+                seed,
+                None,
+            )?;
+            let row = probe_row(cfg, &probe_hash, &run_id, params, seed, &report);
+            log.append(&row)?;
+            trained.fetch_add(1, Ordering::Relaxed);
+            if report.fitted && n > best_fit {
+                best_fit = n;
+                let meta: BTreeMap<String, String> = [
+                    ("model", cfg.model.clone()),
+                    ("config_hash", hash.clone()),
+                    ("config", serde_json::to_string(cfg).unwrap_or_default()),
+                    ("seed", seed.to_string()),
+                    ("n", n.to_string()),
+                    ("dataset", cfg.data.clone()),
+                    ("variants", cfg.variants.join(" ")),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let path = opts
+                    .out
+                    .join("checkpoints")
+                    .join(format!("{hash}-seed{seed}.safetensors"));
+                save_checkpoint(&built.varmap, &path, &meta)?;
+            }
+            on_event(&Event::Probe {
+                seed,
+                row: Box::new(row),
+                resumed: false,
+            });
+            Ok(report.fitted)
+        })?;
+        on_event(&Event::SeedDone {
+            seed,
+            outcome: outcome.clone(),
+        });
+        Ok((outcome, params))
+    };
+
+    let jobs = opts.jobs.clamp(1, cfg.seeds.len());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = cfg.seeds.get(i) else { break };
+                if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                    break;
+                }
+                match run_seed(seed) {
+                    Ok((o, p)) => results.lock().expect("results lock").push((seed, o, p)),
+                    Err(e) => {
+                        let mut slot = first_error.lock().expect("error lock");
+                        slot.get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut per: Vec<(u64, SearchOutcome, usize)> = results.into_inner().unwrap_or_default();
+    per.sort_by_key(|r| r.0);
+    let params = per.first().map(|r| r.2).unwrap_or(0);
+    let emcs: Vec<usize> = per.iter().map(|r| r.1.emc).collect();
+    let stats = EmcStats::new(&emcs, params).ok_or_else(|| SearchError::Config {
+        field: "seeds".into(),
+        message: "no seed finished".into(),
+    })?;
+    let per_seed: Vec<(u64, SearchOutcome)> = per.into_iter().map(|(s, o, _)| (s, o)).collect();
+    write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+    let measurement = Measurement {
+        config_hash: hash,
+        params,
+        per_seed,
+        stats,
+        probes_trained: trained.into_inner(),
+    };
+    write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
+    Ok(measurement)
+}
+
+fn probe_row(
+    cfg: &MeasureConfig,
+    hash: &str,
+    run_id: &str,
+    params: usize,
+    seed: u64,
+    r: &FitReport,
+) -> ProbeRow {
+    ProbeRow {
+        run_id: run_id.to_string(),
+        config_hash: hash.to_string(),
+        model: cfg.model.clone(),
+        params,
+        dataset: cfg.data.clone(),
+        variants: cfg.variants.join(" "),
+        optimizer: cfg.train.optim.to_string(),
+        lr: cfg.train.optim.lr,
+        batch: cfg.batch_text(),
+        seed,
+        n: r.n,
+        fitted: r.fitted,
+        stop: r.stop.to_string(),
+        epochs: r.epochs,
+        steps: r.steps,
+        train_accuracy: r.train_accuracy,
+        train_loss: r.train_loss,
+        grad_norm: r.grad_norm,
+        seconds: r.seconds,
+    }
+}
+
+/// Rewrites `summary.csv`: this config's rows replaced, other configs' rows kept.
+fn write_summary(
+    out: &Path,
+    cfg: &MeasureConfig,
+    hash: &str,
+    params: usize,
+    per_seed: &[(u64, SearchOutcome)],
+    stats: &EmcStats,
+) -> Result<()> {
+    let path = out.join("summary.csv");
+    let mut rows: Vec<SummaryRow> = if path.exists() {
+        read_csv::<SummaryRow>(&path)?
+            .into_iter()
+            .filter(|r| r.config_hash != hash)
+            .collect()
+    } else {
+        vec![]
+    };
+    let base = SummaryRow {
+        config_hash: hash.to_string(),
+        model: cfg.model.clone(),
+        params,
+        dataset: cfg.data.clone(),
+        variants: cfg.variants.join(" "),
+        optimizer: cfg.train.optim.to_string(),
+        seed: String::new(),
+        emc: None,
+        upper: None,
+        probes: 0,
+        non_monotone: false,
+        saturated: false,
+        median: None,
+        mean: None,
+        std: None,
+        min: None,
+        max: None,
+        mean_log_emc: None,
+        efficiency: None,
+    };
+    for (seed, o) in per_seed {
+        rows.push(SummaryRow {
+            seed: seed.to_string(),
+            emc: Some(o.emc),
+            upper: o.upper,
+            probes: o.probes.len(),
+            non_monotone: o.non_monotone,
+            saturated: o.saturated,
+            ..base.clone()
+        });
+    }
+    rows.push(SummaryRow {
+        seed: "all".into(),
+        probes: per_seed.iter().map(|(_, o)| o.probes.len()).sum(),
+        non_monotone: per_seed.iter().any(|(_, o)| o.non_monotone),
+        saturated: per_seed.iter().any(|(_, o)| o.saturated),
+        median: Some(stats.median),
+        mean: Some(stats.mean),
+        std: Some(stats.std),
+        min: Some(stats.min),
+        max: Some(stats.max),
+        mean_log_emc: Some(stats.mean_log_emc),
+        efficiency: Some(stats.efficiency),
+        ..base
+    });
+    write_atomic(&path, &to_csv(&rows, &path)?)
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    config_hash: &'a str,
+    crate_version: String,
+    git_commit: String,
+    jobs: usize,
+    threads_per_job: String,
+    device: String,
+    started_unix: f64,
+    finished_unix: f64,
+    probes_trained: usize,
+    params: usize,
+    median_emc: f64,
+    machine: Machine,
+    config: &'a MeasureConfig,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    os: &'static str,
+    arch: &'static str,
+    cpus: usize,
+    hostname: String,
+}
+
+/// Writes `manifest.toml` (one per directory, for the latest measurement; older
+/// manifests of other configs are kept as `manifest-<hash>.toml`).
+fn write_manifest(
+    out: &Path,
+    cfg: &MeasureConfig,
+    opts: &RunOptions,
+    m: &Measurement,
+    started: f64,
+    finished: f64,
+) -> Result<()> {
+    let prov = Provenance::current();
+    let manifest = Manifest {
+        config_hash: &m.config_hash,
+        crate_version: prov.crate_version,
+        git_commit: prov.git_commit,
+        machine: Machine {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            hostname: std::fs::read_to_string("/etc/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+        },
+        jobs: opts.jobs,
+        threads_per_job: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        device: format!("{:?}", opts.device.location()),
+        started_unix: started,
+        finished_unix: finished,
+        probes_trained: m.probes_trained,
+        params: m.params,
+        median_emc: m.stats.median,
+        config: cfg,
+    };
+    let text = toml::to_string_pretty(&manifest).map_err(|e| SearchError::Results {
+        path: out.join("manifest.toml"),
+        message: e.to_string(),
+    })?;
+    write_atomic(
+        &out.join(format!("manifest-{}.toml", m.config_hash)),
+        text.as_bytes(),
+    )?;
+    write_atomic(&out.join("manifest.toml"), text.as_bytes())
+}
