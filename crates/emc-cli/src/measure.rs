@@ -2,7 +2,10 @@
 //! several seeds, from flags or from a TOML file with the fields of
 //! [`emc_search::MeasureConfig`].
 
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -10,6 +13,7 @@ use clap::Args;
 use emc_optim::{OptimConfig, OptimKind};
 use emc_search::{measure, Event, MeasureConfig, RunOptions};
 use emc_train::{Batching, TrainConfig};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Arguments of `emc measure`.
 #[derive(Debug, Args)]
@@ -228,32 +232,10 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         opts.out.display()
     );
     let start = Instant::now();
-    let on_event = |e: &Event| match e {
-        Event::Probe { seed, row, resumed } => eprintln!(
-            "  seed {seed:<3} n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s{}",
-            row.n,
-            if row.fitted { "FIT" } else { "no fit" },
-            row.stop,
-            row.epochs,
-            row.train_accuracy,
-            row.seconds,
-            if *resumed { "  (resumed)" } else { "" }
-        ),
-        Event::SeedDone { seed, outcome } => eprintln!(
-            "  seed {seed}: EMC {} (first failure {}){}",
-            outcome.emc,
-            outcome
-                .upper
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "none".into()),
-            if outcome.non_monotone {
-                "  NON-MONOTONE"
-            } else {
-                ""
-            }
-        ),
-    };
+    let progress = Progress::new();
+    let on_event = |e: &Event| progress.event(e);
     let m = measure(&cfg, &opts, &on_event)?;
+    progress.clear();
     let s = &m.stats;
     println!(
         "model {}  params {}  config {}",
@@ -288,4 +270,95 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         opts.out.display()
     );
     Ok(())
+}
+
+/// Progress of a measurement: one bar per seed on a terminal (probe size, epoch out of the
+/// budget, training accuracy), plain log lines otherwise.
+struct Progress {
+    bars: Option<(MultiProgress, Mutex<HashMap<u64, ProgressBar>>)>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| (MultiProgress::new(), Mutex::new(HashMap::new())));
+        Progress { bars }
+    }
+
+    /// Prints a line above the bars (or plainly).
+    fn line(&self, text: String) {
+        match &self.bars {
+            Some((multi, _)) => {
+                let _ = multi.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn bar(&self, seed: u64, f: impl FnOnce(&ProgressBar)) {
+        if let Some((multi, bars)) = &self.bars {
+            let Ok(mut bars) = bars.lock() else { return };
+            let bar = bars.entry(seed).or_insert_with(|| {
+                let style = ProgressStyle::with_template(
+                    "seed {prefix:>3} [{elapsed_precise}] {bar:30} epoch {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                let b = multi.add(ProgressBar::new(1).with_style(style));
+                b.set_prefix(seed.to_string());
+                b
+            });
+            f(bar);
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        match e {
+            Event::Epoch {
+                seed,
+                n,
+                epoch,
+                max_epochs,
+                train_accuracy,
+            } => self.bar(*seed, |b| {
+                b.set_length(*max_epochs as u64);
+                b.set_position(*epoch as u64);
+                b.set_message(format!("n={n} train acc {train_accuracy:.4}"));
+            }),
+            Event::Probe { seed, row, resumed } => self.line(format!(
+                "  seed {seed:<3} n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s{}",
+                row.n,
+                if row.fitted { "FIT" } else { "no fit" },
+                row.stop,
+                row.epochs,
+                row.train_accuracy,
+                row.seconds,
+                if *resumed { "  (resumed)" } else { "" }
+            )),
+            Event::SeedDone { seed, outcome } => {
+                self.bar(*seed, |b| {
+                    b.finish_with_message(format!("EMC {}", outcome.emc))
+                });
+                self.line(format!(
+                    "  seed {seed}: EMC {} (first failure {}){}",
+                    outcome.emc,
+                    outcome
+                        .upper
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| "none".into()),
+                    if outcome.non_monotone {
+                        "  NON-MONOTONE"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
+        }
+    }
 }

@@ -137,6 +137,19 @@ pub struct RunOptions {
 /// What a measurement reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A probe is training: sent after each evaluation of the training accuracy.
+    Epoch {
+        /// Seed.
+        seed: u64,
+        /// Subset size.
+        n: usize,
+        /// Epochs done.
+        epoch: usize,
+        /// The epoch budget.
+        max_epochs: usize,
+        /// Exact training accuracy.
+        train_accuracy: f64,
+    },
     /// A probe finished (or was found in the log).
     Probe {
         /// Seed.
@@ -245,7 +258,15 @@ pub fn measure(
                 },
                 &cfg.train,
                 seed,
-                None,
+                Some(&mut |p: &emc_train::Progress| {
+                    on_event(&Event::Epoch {
+                        seed,
+                        n,
+                        epoch: p.epoch,
+                        max_epochs: cfg.train.stop.max_epochs,
+                        train_accuracy: p.train_accuracy,
+                    })
+                }),
             )?;
             let row = probe_row(cfg, &probe_hash, &run_id, params, seed, &report);
             log.append(&row)?;
