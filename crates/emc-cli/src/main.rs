@@ -9,6 +9,11 @@ mod report;
 
 use clap::{Parser, Subcommand};
 
+/// candle allocates a fresh buffer for every op; glibc returns large ones to the OS, so each
+/// training step page-faults. mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Effective Model Complexity: how many samples does a network, trained this way, fit?
 #[derive(Debug, Parser)]
 #[command(name = "emc", version, about, long_about = None)]

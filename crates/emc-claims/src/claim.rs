@@ -1,0 +1,142 @@
+//! A claim as data: its text, its grid of arms per scale, and its analysis.
+
+use std::fmt;
+
+use emc_search::{MeasureConfig, Measurement};
+
+/// A claim of the paper, quoted.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    /// Short identifier, also the output folder (`artifacts/<id>/<scale>/`).
+    pub id: &'static str,
+    /// The paper's statement.
+    pub statement: &'static str,
+    /// Where it stands in the paper.
+    pub location: &'static str,
+    /// The direction the paper claims, in words.
+    pub expectation: Expectation,
+}
+
+/// The direction a claim expects, for the verdict text.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectation {
+    /// What is compared, e.g. `EMC(best SGD) / EMC(GD)`.
+    pub effect: &'static str,
+    /// The paper's direction, e.g. `> 1`.
+    pub direction: &'static str,
+}
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// Seconds; deterministic; used by CI.
+    Smoke,
+    /// What a 2-core laptop finishes in well under an hour, on real data.
+    Cpu,
+    /// The paper-sized setting, for a GPU.
+    Paper,
+}
+
+impl Scale {
+    /// The scale's name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Smoke => "smoke",
+            Scale::Cpu => "cpu",
+            Scale::Paper => "paper",
+        }
+    }
+
+    /// The hardware the scale is meant for.
+    pub fn hardware(self) -> &'static str {
+        match self {
+            Scale::Smoke => "any CPU, seconds (CI)",
+            Scale::Cpu => "a 2-core CPU, well under an hour",
+            Scale::Paper => "one GPU (e.g. an H100), hours",
+        }
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One configuration of the grid.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// Unique label, e.g. `mlp sgd b=32 lr=0.05`.
+    pub label: String,
+    /// The architecture label the analysis groups by, e.g. `mlp`.
+    pub architecture: String,
+    /// The training procedure without its learning rate, e.g. `sgd b=32`: arms that differ
+    /// only in learning rate share it, and [`crate::best_per_procedure`] picks among them.
+    pub procedure: String,
+    /// The measurement.
+    pub measure: MeasureConfig,
+}
+
+/// An arm and its measurement.
+#[derive(Debug, Clone)]
+pub struct ArmResult {
+    /// The arm.
+    pub arm: Arm,
+    /// What `emc_search::measure` returned.
+    pub measurement: Measurement,
+}
+
+impl ArmResult {
+    /// Per-seed EMC values, in seed order.
+    pub fn emcs(&self) -> Vec<usize> {
+        self.measurement
+            .per_seed
+            .iter()
+            .map(|(_, o)| o.emc)
+            .collect()
+    }
+}
+
+/// What the measurement says about the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The effect is in the claimed direction and its interval excludes no effect.
+    Holds,
+    /// The effect is against the claimed direction and its interval excludes no effect.
+    DoesNotHold,
+    /// The interval straddles no effect (or the parts disagree).
+    Inconclusive,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Holds => "HOLDS",
+            Outcome::DoesNotHold => "DOES NOT HOLD",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// The analysis' answer.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The overall outcome.
+    pub outcome: Outcome,
+    /// Why, in a sentence or two.
+    pub reason: String,
+    /// The effects it rests on.
+    pub effects: Vec<crate::Effect>,
+    /// Arms the analysis selected (e.g. the best learning rate per procedure), by label.
+    pub chosen: Vec<String>,
+}
+
+/// A whole claim: text, grid and analysis.
+pub struct ClaimSpec {
+    /// The claim.
+    pub claim: Claim,
+    /// The grid of arms at a scale (`--seeds` replaces their seeds afterwards).
+    pub grid: fn(Scale) -> Vec<Arm>,
+    /// Turns the measured arms into a verdict.
+    pub analyse: fn(&[ArmResult]) -> Verdict,
+}

@@ -1,0 +1,35 @@
+//! The claim framework's error type.
+
+use std::path::PathBuf;
+
+/// Result alias of the claim framework.
+pub type Result<T> = std::result::Result<T, ClaimError>;
+
+/// What can go wrong while running a claim.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// A claim setting or flag is invalid.
+    #[error("claim config `{field}`: {message}")]
+    Config {
+        /// The field or flag.
+        field: String,
+        /// What was found and what was expected.
+        message: String,
+    },
+    /// Writing an output file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A measurement failed.
+    #[error("arm `{arm}`: {source}")]
+    Measure {
+        /// The arm's label.
+        arm: String,
+        /// The cause.
+        source: Box<emc_search::SearchError>,
+    },
+}

@@ -1,0 +1,24 @@
+//! # emc-claims
+//!
+//! The claim framework: one paper claim is *data* — its text and place in the paper
+//! ([`Claim`]), a grid of named arms per [`Scale`] (each an [`emc_search::MeasureConfig`]),
+//! and an analysis turning the measured arms into a [`Verdict`]. Everything else is done
+//! here once for every claim: the command-line flags ([`ClaimArgs`]), running every arm
+//! with [`emc_search::measure`] into one output directory (so reruns resume per probe),
+//! progress lines, the `--dry-run` plan and cost estimate, the bootstrap effect size
+//! ([`bootstrap_log_ratio`]) and `verdict.md` with the verdict table.
+//!
+//! A claim binary is then only `fn main() { emc_claims::main(&SPEC) }`.
+//!
+//! This crate knows nothing of a particular claim, and decides nothing about EMC itself:
+//! that is `emc-search`'s job.
+
+mod claim;
+mod effect;
+mod error;
+mod run;
+
+pub use claim::{Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Verdict};
+pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
+pub use error::{ClaimError, Result};
+pub use run::{dry_run, main, run_claim, ClaimArgs, ClaimReport, RunSettings};

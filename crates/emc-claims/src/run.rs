@@ -1,0 +1,463 @@
+//! Running a claim: flags, the grid, every arm measured into one directory, the verdict
+//! written to `verdict.md` and printed as the last thing on the terminal.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Parser;
+use emc_data::LoadOptions;
+use emc_models::{InputShape, ModelSpec};
+use emc_search::{default_n0, measure, Event, RunOptions};
+
+use crate::effect::RESAMPLES;
+use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
+
+/// The flags every claim binary takes.
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Measure one claim of arXiv:2406.11463 and say whether it holds")]
+pub struct ClaimArgs {
+    /// smoke (seconds, CI), cpu (a 2-core machine, under an hour) or paper (a GPU).
+    #[arg(long, value_enum, default_value_t = Scale::Cpu)]
+    pub scale: Scale,
+    /// Seeds searched concurrently (each single-threaded when > 1).
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Use seeds 0..N instead of the scale's seeds.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Output directory (default artifacts/<claim>/<scale>/); rerunning into it resumes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the grid and an estimate of the training cost; train nothing, load no data.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory of canonical dataset files.
+    #[arg(long, env = "EMC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where and how a claim runs (none of it changes the result).
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The scale.
+    pub scale: Scale,
+    /// Seeds 0..N instead of the scale's seeds.
+    pub seeds: Option<u64>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Seeds searched concurrently.
+    pub jobs: usize,
+    /// Device.
+    pub device: candle_core::Device,
+    /// Where the data is found.
+    pub load: LoadOptions,
+    /// Print a line per probe to stderr.
+    pub progress: bool,
+}
+
+/// A finished claim run.
+#[derive(Debug, Clone)]
+pub struct ClaimReport {
+    /// Every arm with its measurement, in grid order.
+    pub results: Vec<ArmResult>,
+    /// The analysis' verdict.
+    pub verdict: Verdict,
+    /// The text written to `verdict.md`.
+    pub markdown: String,
+    /// The verdict table as printed on the terminal.
+    pub table: String,
+}
+
+/// The arms of `spec` at `scale`, with `seeds` (0..N) replacing theirs when given.
+fn arms(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>) -> Vec<Arm> {
+    let mut arms = (spec.grid)(scale);
+    if let Some(n) = seeds {
+        for a in &mut arms {
+            a.measure.seeds = (0..n.max(1)).collect();
+        }
+    }
+    arms
+}
+
+/// Runs (or resumes) every arm of the claim, analyses, and writes `verdict.md`.
+pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport> {
+    let started = Instant::now();
+    let arms = arms(spec, settings.scale, settings.seeds);
+    std::fs::create_dir_all(&settings.out).map_err(|source| ClaimError::Io {
+        path: settings.out.clone(),
+        source,
+    })?;
+    let opts = RunOptions {
+        out: settings.out.clone(),
+        jobs: settings.jobs.max(1),
+        device: settings.device.clone(),
+        load: settings.load.clone(),
+    };
+    let mut results = vec![];
+    for (i, arm) in arms.iter().enumerate() {
+        if settings.progress {
+            eprintln!("[{}/{}] {}", i + 1, arms.len(), arm.label);
+        }
+        let label = arm.label.as_str();
+        let on_event = |e: &Event| {
+            if !settings.progress {
+                return;
+            }
+            match e {
+                Event::Probe { seed, row, resumed } => eprintln!(
+                    "  {label}  seed {seed:<2} n={:<6} {:<6} {:<12} epochs {:<5} acc {:.4} {:.1}s{}",
+                    row.n,
+                    if row.fitted { "FIT" } else { "no fit" },
+                    row.stop,
+                    row.epochs,
+                    row.train_accuracy,
+                    row.seconds,
+                    if *resumed { " (resumed)" } else { "" }
+                ),
+                Event::SeedDone { seed, outcome } => {
+                    eprintln!("  {label}  seed {seed}: EMC {}", outcome.emc)
+                }
+                Event::Epoch { .. } => {}
+            }
+        };
+        let measurement =
+            measure(&arm.measure, &opts, &on_event).map_err(|source| ClaimError::Measure {
+                arm: arm.label.clone(),
+                source: Box::new(source),
+            })?;
+        results.push(ArmResult {
+            arm: arm.clone(),
+            measurement,
+        });
+    }
+    let verdict = (spec.analyse)(&results);
+    let table = verdict_table(&results, &verdict);
+    let markdown = markdown(
+        spec,
+        settings,
+        &results,
+        &verdict,
+        started.elapsed().as_secs_f64(),
+    );
+    let path = settings.out.join("verdict.md");
+    std::fs::write(&path, &markdown).map_err(|source| ClaimError::Io { path, source })?;
+    Ok(ClaimReport {
+        results,
+        verdict,
+        markdown,
+        table,
+    })
+}
+
+/// Input shape, classes and training-split size of the built-in datasets after `resize:`
+/// variants, without loading anything (for the dry run's cost estimate).
+fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize)> {
+    let (channels, side, classes, len) = match data {
+        "mnist" | "fashion-mnist" => (1, 28, 10, 60_000),
+        "cifar10" | "cifar10-jpeg" => (3, 32, 10, 50_000),
+        "cifar100" => (3, 32, 100, 50_000),
+        _ => return None,
+    };
+    let (mut h, mut w) = (side, side);
+    for v in variants {
+        if let Some(r) = v.strip_prefix("resize:") {
+            let mut parts = r.split('x').map(|p| p.parse::<usize>().ok());
+            let a = parts.next().flatten()?;
+            let b = parts.next().flatten().unwrap_or(a);
+            (h, w) = (a, b);
+        }
+    }
+    Some((
+        InputShape {
+            channels,
+            height: h,
+            width: w,
+        },
+        classes,
+        len,
+    ))
+}
+
+/// The grid and an upper bound on its training cost, as text; loads no data and trains
+/// nothing.
+pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -> String {
+    let arms = arms(spec, scale, seeds);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "claim {} at scale {scale} (meant for {})",
+        spec.claim.id,
+        scale.hardware()
+    );
+    let _ = writeln!(
+        s,
+        "  \"{}\" ({})",
+        spec.claim.statement, spec.claim.location
+    );
+    let _ = writeln!(s, "output: {}", out.display());
+    let _ = writeln!(
+        s,
+        "{:<34} {:>8} {:>6} {:>6} {:>7} {:>7} {:>9}  data",
+        "arm", "params", "seeds", "epochs", "n0", "n cap", "probes≤"
+    );
+    let (mut total_se, mut total_flops, mut total_probes) = (0f64, 0f64, 0usize);
+    for a in &arms {
+        let m = &a.measure;
+        let shape = input_of(&m.data, &m.variants);
+        let params = shape.and_then(|(input, classes, _)| {
+            m.model
+                .parse::<ModelSpec>()
+                .ok()
+                .and_then(|spec| spec.num_params(input, classes).ok())
+        });
+        let (n0, cap) = match (shape, params) {
+            (Some((_, classes, len)), Some(p)) => {
+                let cap = m.search.max_n.map_or(len, |x| x.min(len));
+                (
+                    m.search
+                        .n0
+                        .unwrap_or_else(|| default_n0(p, classes))
+                        .min(cap),
+                    cap,
+                )
+            }
+            _ => (0, 0),
+        };
+        // Doubling from n0 to the cap, then bisection down to the relative tolerance.
+        let doubling = ((cap.max(1) as f64) / (n0.max(1) as f64)).log2().ceil() as usize + 1;
+        let bisect = (1.0 / m.search.rel_tol.max(1e-3)).log2().ceil() as usize;
+        let probes = doubling + bisect;
+        // Upper bound: EMC reaches the cap and every probe runs its whole epoch budget.
+        let sample_epochs =
+            m.seeds.len() as f64 * m.train.stop.max_epochs as f64 * (2 * cap + bisect * cap) as f64;
+        total_se += sample_epochs;
+        total_flops += sample_epochs * 6.0 * params.unwrap_or(0) as f64;
+        total_probes += probes * m.seeds.len();
+        let _ = writeln!(
+            s,
+            "{:<34} {:>8} {:>6} {:>6} {:>7} {:>7} {:>9}  {} [{}]",
+            a.label,
+            params.map_or("?".into(), |p| p.to_string()),
+            m.seeds.len(),
+            m.train.stop.max_epochs,
+            n0,
+            cap,
+            probes * m.seeds.len(),
+            m.data,
+            m.variants.join(" ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} arms, at most {total_probes} probes; cost upper bound (EMC at the cap, full epoch \
+         budgets): {total_se:.2e} sample-epochs, ≈ {total_flops:.2e} FLOPs at 6·params per \
+         sample (exact for MLPs; convolutions cost more). Plateau and fit stops make real runs \
+         far cheaper.",
+        arms.len()
+    );
+    s
+}
+
+/// The verdict table: one row per arm, then the effects and the outcome.
+fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<34} {:>8} {:>6} {:>10} {:>15}  chosen",
+        "arm", "params", "seeds", "median EMC", "min–max"
+    );
+    for r in results {
+        let st = &r.measurement.stats;
+        let _ = writeln!(
+            s,
+            "{:<34} {:>8} {:>6} {:>10.1} {:>15}  {}",
+            r.arm.label,
+            r.measurement.params,
+            st.seeds,
+            st.median,
+            format!("{}–{}", st.min, st.max),
+            if v.chosen.contains(&r.arm.label) {
+                "*"
+            } else {
+                ""
+            }
+        );
+    }
+    for e in &v.effects {
+        let _ = writeln!(
+            s,
+            "{}: ratio {:.3}, 95% CI [{:.3}, {:.3}]",
+            e.label, e.ratio, e.lo, e.hi
+        );
+    }
+    let _ = writeln!(s, "VERDICT: {} — {}", v.outcome, v.reason);
+    s
+}
+
+fn protocol(results: &[ArmResult]) -> String {
+    let mut s = String::new();
+    let uniq = |f: &dyn Fn(&ArmResult) -> String| {
+        let mut v: Vec<String> = vec![];
+        for r in results {
+            let x = f(r);
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v.join("; ")
+    };
+    let data = uniq(&|r| {
+        format!(
+            "{} [{}]",
+            r.arm.measure.data,
+            r.arm.measure.variants.join(" ")
+        )
+    });
+    let models = uniq(&|r| {
+        format!(
+            "{} ({} parameters)",
+            r.arm.measure.model, r.measurement.params
+        )
+    });
+    let seeds = uniq(&|r| format!("{:?}", r.arm.measure.seeds));
+    let budget = uniq(&|r| {
+        let st = &r.arm.measure.train.stop;
+        format!(
+            "at most {} epochs, plateau patience {} epochs, gradient-norm stop {}",
+            st.max_epochs, st.plateau_patience, st.grad_tol
+        )
+    });
+    let search = uniq(&|r| {
+        let c = &r.arm.measure.search;
+        format!(
+            "bisection to within max({}, {}·EMC){}",
+            c.abs_tol,
+            c.rel_tol,
+            c.max_n
+                .map_or(String::new(), |m| format!(", n capped at {m}"))
+        )
+    });
+    let procs = uniq(&|r| format!("{}: {}", r.arm.procedure, r.arm.measure.train.optim));
+    let _ = write!(
+        s,
+        "Data: {data}. Models: {models}. For each seed ({seeds}) a fixed random order of the \
+         training split defines nested subsets; EMC is the largest subset size the model fits \
+         to 100% training accuracy, found by doubling from a first size then {search}. Every \
+         probe trains a fresh initialisation with {budget}. Procedures (the learning-rate grid \
+         as separate arms): {procs}. Per procedure the learning rate with the best median EMC \
+         is chosen (marked *). Effects are ratios of geometric-mean EMC with a 95% percentile \
+         bootstrap interval ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs)."
+    );
+    s
+}
+
+fn markdown(
+    spec: &ClaimSpec,
+    settings: &RunSettings,
+    results: &[ArmResult],
+    v: &Verdict,
+    seconds: f64,
+) -> String {
+    let c = &spec.claim;
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} ({} scale): {}\n", c.id, settings.scale, v.outcome);
+    let _ = writeln!(s, "> {}\n", c.statement);
+    let _ = writeln!(
+        s,
+        "Where: {}. Expected: {} {}.\n",
+        c.location, c.expectation.effect, c.expectation.direction
+    );
+    let _ = writeln!(s, "## Protocol\n\n{}\n", protocol(results));
+    let _ = writeln!(s, "## Measured EMC\n");
+    let _ = writeln!(
+        s,
+        "| arm | params | seeds | median EMC | min–max | per seed | chosen |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|:-:|");
+    for r in results {
+        let st = &r.measurement.stats;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} | {}–{} | {:?} | {} |",
+            r.arm.label,
+            r.measurement.params,
+            st.seeds,
+            st.median,
+            st.min,
+            st.max,
+            r.emcs(),
+            if v.chosen.contains(&r.arm.label) {
+                "*"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(s, "\n## Effect\n");
+    let _ = writeln!(s, "| comparison | ratio | 95% CI |");
+    let _ = writeln!(s, "|---|---:|---|");
+    for e in &v.effects {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | [{:.3}, {:.3}] |",
+            e.label, e.ratio, e.lo, e.hi
+        );
+    }
+    let _ = writeln!(s, "\n## Verdict\n\n**{}** — {}\n", v.outcome, v.reason);
+    let _ = writeln!(
+        s,
+        "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
+         invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
+        c.id, settings.scale, seconds
+    );
+    s
+}
+
+/// The whole command line of a claim binary: parse the flags, dry-run or run, print the
+/// verdict table last. Exits with status 1 on error.
+pub fn main(spec: &ClaimSpec) {
+    let args = ClaimArgs::parse();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("artifacts")
+            .join(spec.claim.id)
+            .join(args.scale.name())
+    });
+    if args.dry_run {
+        print!("{}", dry_run(spec, args.scale, args.seeds, &out));
+        return;
+    }
+    // One single-threaded training per concurrent seed is fastest on a CPU.
+    if args.jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let run = || -> Result<ClaimReport> {
+        let device = emc_train::parse_device(&args.device).map_err(|e| ClaimError::Config {
+            field: "--device".into(),
+            message: e.to_string(),
+        })?;
+        let settings = RunSettings {
+            scale: args.scale,
+            seeds: args.seeds,
+            out: out.clone(),
+            jobs: args.jobs,
+            device,
+            load: LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+            progress: true,
+        };
+        run_claim(spec, &settings)
+    };
+    match run() {
+        Ok(report) => {
+            println!("verdict written to {}", out.join("verdict.md").display());
+            print!("{}", report.table);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Regression of reproduced numbers: the `smoke` scale of every claim, run through its
+//! library on real data, must produce a verdict and per-arm median EMCs within the stated
+//! relative tolerance of `artifacts/reference/<claim>.csv`
+//! (columns `claim,scale,arm,median_emc,rel_tol`).
+//!
+//! A deliberate change of the numbers regenerates the file from a real run with
+//! `EMC_WRITE_REFERENCE=1 cargo test -p emc-tests --test claims`, committed with the reason.
+
+use emc_claims::{run_claim, ClaimSpec, RunSettings, Scale};
+use emc_tests::{local_options, real_folder, workspace_root};
+
+/// Relative tolerance written into regenerated reference rows: the smoke scale is
+/// deterministic, so only platform-level floating-point differences are allowed for.
+const REL_TOL: f64 = 0.05;
+
+fn check_smoke(spec: &ClaimSpec) {
+    let arms = (spec.grid)(Scale::Smoke);
+    if arms.iter().any(|a| real_folder(&a.measure.data).is_none()) {
+        return;
+    }
+    // One single-threaded training per concurrent seed, as the claim binaries run them.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = RunSettings {
+        scale: Scale::Smoke,
+        seeds: None,
+        out: tmp.path().to_path_buf(),
+        jobs: 2,
+        device: candle_core::Device::Cpu,
+        load: local_options(),
+        progress: false,
+    };
+    let start = std::time::Instant::now();
+    let report = run_claim(spec, &settings).unwrap();
+    eprintln!(
+        "{}smoke wall time {:.1}s",
+        report.table,
+        start.elapsed().as_secs_f64()
+    );
+    let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
+    assert!(md.contains(&report.verdict.outcome.to_string()), "{md}");
+    for f in ["probes.csv", "summary.csv", "manifest.toml"] {
+        assert!(tmp.path().join(f).is_file(), "{f}");
+    }
+    let id = spec.claim.id;
+    let path = workspace_root().join(format!("artifacts/reference/claim-{id}.csv"));
+    if std::env::var("EMC_WRITE_REFERENCE").as_deref() == Ok("1") {
+        let mut text = String::from("claim,scale,arm,median_emc,rel_tol\n");
+        for r in &report.results {
+            text += &format!(
+                "{id},smoke,{},{},{REL_TOL}\n",
+                r.arm.label, r.measurement.stats.median
+            );
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+    let reference =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut checked = 0;
+    for line in reference.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 5, "{}: bad row `{line}`", path.display());
+        if f[0] != id || f[1] != "smoke" {
+            continue;
+        }
+        let (want, tol): (f64, f64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
+        let got = report
+            .results
+            .iter()
+            .find(|r| r.arm.label == f[2])
+            .unwrap_or_else(|| panic!("reference arm `{}` is not in the smoke grid", f[2]))
+            .measurement
+            .stats
+            .median;
+        assert!(
+            (got - want).abs() <= tol * want.max(1.0),
+            "{id} smoke `{}`: median EMC {got}, reference {want} ± {:.0}%",
+            f[2],
+            tol * 100.0
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        report.results.len(),
+        "every smoke arm has a reference row"
+    );
+}
+
+#[test]
+fn sgd_vs_gd_smoke_matches_reference() {
+    check_smoke(&claim_sgd_vs_gd::SPEC);
+}
