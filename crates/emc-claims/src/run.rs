@@ -109,13 +109,8 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             }
             match e {
                 Event::Probe { seed, row, resumed } => eprintln!(
-                    "  {label}  seed {seed:<2} n={:<6} {:<6} {:<12} epochs {:<5} acc {:.4} {:.1}s{}",
-                    row.n,
-                    if row.fitted { "FIT" } else { "no fit" },
-                    row.stop,
-                    row.epochs,
-                    row.train_accuracy,
-                    row.seconds,
+                    "  {label}  seed {seed:<2} {}{}",
+                    row.describe(),
                     if *resumed { " (resumed)" } else { "" }
                 ),
                 Event::SeedDone { seed, outcome } => {

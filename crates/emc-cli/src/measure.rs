@@ -326,13 +326,8 @@ impl Progress {
                 b.set_message(format!("n={n} train acc {train_accuracy:.4}"));
             }),
             Event::Probe { seed, row, resumed } => self.line(format!(
-                "  seed {seed:<3} n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s{}",
-                row.n,
-                if row.fitted { "FIT" } else { "no fit" },
-                row.stop,
-                row.epochs,
-                row.train_accuracy,
-                row.seconds,
+                "  seed {seed:<3} {}{}",
+                row.describe(),
                 if *resumed { "  (resumed)" } else { "" }
             )),
             Event::SeedDone { seed, outcome } => {

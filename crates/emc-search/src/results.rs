@@ -58,6 +58,21 @@ pub struct ProbeRow {
     pub seconds: f64,
 }
 
+impl ProbeRow {
+    /// One line for progress output: `n=…  FIT|no fit  stop  epochs  acc  seconds`.
+    pub fn describe(&self) -> String {
+        format!(
+            "n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s",
+            self.n,
+            if self.fitted { "FIT" } else { "no fit" },
+            self.stop,
+            self.epochs,
+            self.train_accuracy,
+            self.seconds
+        )
+    }
+}
+
 /// One row of `summary.csv`: per seed (`seed` = the seed) or aggregate (`seed` = `all`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
