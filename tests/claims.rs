@@ -41,9 +41,18 @@ fn check_smoke(spec: &ClaimSpec) {
     );
     let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
     assert!(md.contains(&report.verdict.outcome.to_string()), "{md}");
-    for f in ["probes.csv", "summary.csv", "manifest.toml"] {
+    for f in [
+        "probes.csv",
+        "summary.csv",
+        "manifest.toml",
+        "emc_vs_params.svg",
+        "emc_vs_params.png",
+        "probes.svg",
+        "probes.png",
+    ] {
         assert!(tmp.path().join(f).is_file(), "{f}");
     }
+    assert!(!tmp.path().join("verdict.md.tmp").exists());
     let id = spec.claim.id;
     let path = workspace_root().join(format!("artifacts/reference/claim-{id}.csv"));
     if std::env::var("EMC_WRITE_REFERENCE").as_deref() == Ok("1") {

@@ -24,6 +24,14 @@ pub enum ClaimError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The plots of the results could not be made.
+    #[error("plots of {}: {message}", dir.display())]
+    Report {
+        /// The results directory.
+        dir: PathBuf,
+        /// The cause.
+        message: String,
+    },
     /// A measurement failed.
     #[error("arm `{arm}`: {source}")]
     Measure {

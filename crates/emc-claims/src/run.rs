@@ -139,7 +139,17 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         started.elapsed().as_secs_f64(),
     );
     let path = settings.out.join("verdict.md");
-    std::fs::write(&path, &markdown).map_err(|source| ClaimError::Io { path, source })?;
+    let tmp = settings.out.join("verdict.md.tmp");
+    std::fs::write(&tmp, &markdown).map_err(|source| ClaimError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| ClaimError::Io { path, source })?;
+    // EMC against parameters and the fit/no-fit map of every probe, as SVG and PNG.
+    emc_report::report(&settings.out, true).map_err(|e| ClaimError::Report {
+        dir: settings.out.clone(),
+        message: format!("{e:#}"),
+    })?;
     Ok(ClaimReport {
         results,
         verdict,

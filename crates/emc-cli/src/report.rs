@@ -1,32 +1,10 @@
-//! `emc report DIR`: reads the `probes.csv`, `summary.csv` and (optional) `manifest.toml`
-//! that `emc measure` wrote into DIR, prints one table line per configuration (median EMC
-//! over seeds, spread, EMC/params, flags) with its seeds indented under it, and writes two
-//! figures into DIR, each as SVG and PNG:
-//!
-//! - `emc_vs_params`: median EMC (bars: min to max over seeds) against trainable
-//!   parameters, log-log, one labelled marker per configuration, with the line
-//!   EMC = parameters;
-//! - `probes`: every probe at its n (log scale), green when it fitted, red when it did not,
-//!   one row per (configuration, seed), with the seed's EMC marked.
-//!
-//! ```text
-//! emc report runs/mlp-width
-//! ```
-//!
-//! The inputs are read strictly: a missing file, a missing column or a malformed value is an
-//! error naming the file, the line and the column. Only the manifest is optional.
+//! `emc report DIR`: the table and plots of a results directory (see `emc-report`).
 
-mod input;
-mod plots;
-
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-
-use input::{Config, Manifest, Probe, Results};
 
 /// Arguments of `emc report`.
 #[derive(Debug, Args)]
@@ -40,18 +18,15 @@ pub struct ReportArgs {
 
 /// Prints the table of results in `args.dir` and writes the plots there.
 pub fn run(args: ReportArgs) -> Result<()> {
-    let results = input::read_dir(&args.dir)?;
-    let labels = config_labels(&results.configs);
-    let (table, notes) = table(&results, &labels);
-    out(&describe_manifest(&results.manifest))?;
-    out(&table)?;
-    for note in notes {
+    let r = emc_report::report(&args.dir, !args.no_plots)?;
+    out(&r.manifest)?;
+    out(&r.table)?;
+    for note in &r.notes {
         eprintln!("note: {note}");
     }
-    if !args.no_plots {
-        let written = plots::write_all(&args.dir, &results.configs, &labels, &results.probes)?;
+    if !r.written.is_empty() {
         let mut list = String::from("\n");
-        for path in written {
+        for path in &r.written {
             let _ = writeln!(list, "wrote {}", path.display());
         }
         out(&list)?;
@@ -59,299 +34,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes to stdout; a closed pipe (`emc report DIR | head`) is not an error, so the plots
-/// are still written.
+/// Writes to stdout; a closed pipe (`emc report DIR | head`) is not an error.
 fn out(text: &str) -> Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
-    }
-}
-
-/// A name for each configuration: its model, plus whatever tells apart configurations that
-/// share the model (dataset and variants, then optimizer, then the config hash).
-fn config_labels(configs: &[Config]) -> Vec<String> {
-    type Part = fn(&Config) -> String;
-    let parts: [Part; 4] = [
-        |c| c.model.clone(),
-        |c| {
-            if c.variants.is_empty() {
-                c.dataset.clone()
-            } else {
-                format!("{} {}", c.dataset, c.variants)
-            }
-        },
-        |c| c.optimizer.clone(),
-        |c| c.hash[..8].to_string(),
-    ];
-    let mut labels: Vec<String> = configs.iter().map(parts[0]).collect();
-    for part in &parts[1..] {
-        let taken = labels.clone();
-        for (label, c) in labels.iter_mut().zip(configs) {
-            let shared = taken.iter().filter(|l| *l == label).count() > 1;
-            if shared {
-                *label = format!("{label}, {}", part(c));
-            }
-        }
-    }
-    labels
-}
-
-fn describe_manifest(manifest: &Manifest) -> String {
-    const MAX_LINES: usize = 24;
-    let mut out = String::new();
-    match manifest {
-        Manifest::Absent(path) => {
-            let _ = writeln!(out, "manifest: none ({} is absent)", path.display());
-        }
-        Manifest::Unreadable(path, why) => {
-            let _ = writeln!(
-                out,
-                "manifest: unreadable, ignored ({}: {})",
-                path.display(),
-                why.trim()
-            );
-        }
-        Manifest::Found(path, table) => {
-            let _ = writeln!(out, "manifest: {}", path.display());
-            let mut lines = Vec::new();
-            for (key, value) in table {
-                match value {
-                    toml::Value::Table(inner) => {
-                        for (k, v) in inner.iter().filter(|(_, v)| !v.is_table()) {
-                            lines.push(format!("{key}.{k} = {v}"));
-                        }
-                    }
-                    v => lines.push(format!("{key} = {v}")),
-                }
-            }
-            for line in lines.iter().take(MAX_LINES) {
-                let _ = writeln!(out, "  {line}");
-            }
-            if lines.len() > MAX_LINES {
-                let _ = writeln!(out, "  ... ({} more)", lines.len() - MAX_LINES);
-            }
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// What `probes.csv` says about one (config, seed).
-#[derive(Default)]
-struct ProbeStats {
-    count: u64,
-    fitted: u64,
-    /// Stop reason of each failed probe, counted.
-    failed_stops: BTreeMap<String, u64>,
-    seconds: f64,
-}
-
-fn probe_stats(probes: &[Probe]) -> BTreeMap<(&str, u64), ProbeStats> {
-    let mut stats: BTreeMap<(&str, u64), ProbeStats> = BTreeMap::new();
-    for p in probes {
-        let s = stats.entry((p.config_hash.as_str(), p.seed)).or_default();
-        s.count += 1;
-        s.seconds += p.seconds;
-        if p.fitted {
-            s.fitted += 1;
-        } else {
-            *s.failed_stops.entry(p.stop.clone()).or_default() += 1;
-        }
-    }
-    stats
-}
-
-/// Medians are whole numbers for an odd number of seeds; print them so.
-fn number(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.1}")
-    }
-}
-
-/// Three significant digits, without switching to exponents above 1e-3.
-fn ratio(x: f64) -> String {
-    match x.abs() {
-        a if a == 0.0 || !a.is_finite() => format!("{x}"),
-        a if a >= 100.0 => format!("{x:.0}"),
-        a if a >= 1e-3 => {
-            let decimals = (2.0 - a.log10().floor()).max(0.0) as usize;
-            format!("{x:.decimals$}")
-        }
-        _ => format!("{x:.2e}"),
-    }
-}
-
-fn flags(non_monotone: bool, saturated: bool) -> String {
-    let mut f = Vec::new();
-    if non_monotone {
-        f.push("non-monotone");
-    }
-    if saturated {
-        f.push("saturated");
-    }
-    f.join(", ")
-}
-
-/// The results table and the notes on mismatches between summary.csv and probes.csv.
-fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
-    const HEADER: [&str; 14] = [
-        "config",
-        "model",
-        "dataset",
-        "variants",
-        "optimizer",
-        "params",
-        "median EMC",
-        "min–max",
-        "mean",
-        "std",
-        "mean ln EMC",
-        "EMC/params",
-        "seeds",
-        "flags",
-    ];
-    // Text columns are left-aligned, numbers right-aligned.
-    const RIGHT: [bool; 14] = [
-        false, false, false, false, false, true, true, true, true, true, true, true, true, false,
-    ];
-    let stats = probe_stats(&results.probes);
-    let mut notes = Vec::new();
-    let mut cells: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
-    for c in &results.configs {
-        let a = &c.aggregate;
-        cells.push(vec![
-            c.hash.clone(),
-            c.model.clone(),
-            c.dataset.clone(),
-            if c.variants.is_empty() {
-                "-".into()
-            } else {
-                c.variants.clone()
-            },
-            c.optimizer.clone(),
-            c.params.to_string(),
-            number(a.median),
-            format!("{}–{}", a.min, a.max),
-            format!("{:.1}", a.mean),
-            format!("{:.1}", a.std),
-            format!("{:.3}", a.mean_log_emc),
-            ratio(a.efficiency),
-            c.seeds.len().to_string(),
-            flags(a.non_monotone, a.saturated),
-        ]);
-    }
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|k| {
-            cells
-                .iter()
-                .map(|r| r[k].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |row: &[String]| {
-        let mut s = String::new();
-        for (k, cell) in row.iter().enumerate() {
-            let pad = " ".repeat(widths[k] - cell.chars().count());
-            if RIGHT[k] {
-                let _ = write!(s, "{pad}{cell}  ");
-            } else {
-                let _ = write!(s, "{cell}{pad}  ");
-            }
-        }
-        s.trim_end().to_string()
-    };
-
-    let total_probes: u64 = results.configs.iter().map(|c| c.aggregate.probes).sum();
-    let total_seeds: usize = results.configs.iter().map(|c| c.seeds.len()).sum();
-    let mut out = String::new();
-    let plural = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
-    let _ = writeln!(
-        out,
-        "{}, {}, {}",
-        plural(results.configs.len(), "config"),
-        plural(total_seeds, "seed"),
-        plural(total_probes as usize, "probe"),
-    );
-    let _ = writeln!(out, "{}", line(&cells[0]));
-    for ((c, row), label) in results.configs.iter().zip(&cells[1..]).zip(labels) {
-        let _ = writeln!(out, "{}", line(row));
-        for s in &c.seeds {
-            let st = stats.get(&(c.hash.as_str(), s.seed));
-            let count = st.map_or(0, |st| st.count);
-            if count != s.probes {
-                notes.push(format!(
-                    "{label}, seed {}: summary.csv counts {} probes, probes.csv has {count}",
-                    s.seed, s.probes
-                ));
-            }
-            let mut detail = format!("{} probes", s.probes);
-            if let Some(st) = st {
-                let failed: Vec<String> = st
-                    .failed_stops
-                    .iter()
-                    .map(|(stop, k)| format!("{k} {stop}"))
-                    .collect();
-                let _ = write!(detail, ", {} fitted", st.fitted);
-                if !failed.is_empty() {
-                    let _ = write!(detail, ", failed: {}", failed.join(", "));
-                }
-                let _ = write!(detail, "; {:.1} s training", st.seconds);
-            }
-            let upper = s.upper.map_or("-".to_string(), |u| u.to_string());
-            let f = flags(s.non_monotone, s.saturated);
-            let _ = writeln!(
-                out,
-                "    seed {:<4} EMC {:>9}   next failed n {:>9}   {detail}{}",
-                s.seed,
-                s.emc,
-                upper,
-                if f.is_empty() {
-                    String::new()
-                } else {
-                    format!("   [{f}]")
-                }
-            );
-        }
-    }
-    let known: Vec<(&str, u64)> = results
-        .configs
-        .iter()
-        .flat_map(|c| c.seeds.iter().map(move |s| (c.hash.as_str(), s.seed)))
-        .collect();
-    if let Some(p) = results
-        .probes
-        .iter()
-        .find(|p| !known.contains(&(p.config_hash.as_str(), p.seed)))
-    {
-        let orphans = results
-            .probes
-            .iter()
-            .filter(|q| !known.contains(&(q.config_hash.as_str(), q.seed)))
-            .count();
-        notes.push(format!(
-            "{orphans} probes belong to no (config_hash, seed) of summary.csv and are not \
-             shown (the first: probes.csv line {}, config_hash {} seed {})",
-            p.line, p.config_hash, p.seed
-        ));
-    }
-    (out, notes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_print_compactly() {
-        assert_eq!(number(1234.0), "1234");
-        assert_eq!(number(1234.5), "1234.5");
-        assert_eq!(ratio(0.08123), "0.0812");
-        assert_eq!(ratio(1.5), "1.50");
-        assert_eq!(ratio(0.0001), "1.00e-4");
     }
 }
