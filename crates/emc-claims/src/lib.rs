@@ -22,3 +22,9 @@ pub use claim::{Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, V
 pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
 pub use error::{ClaimError, Result};
 pub use run::{dry_run, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
+
+/// Every claim binary links this crate, so it sets their allocator: candle allocates a
+/// buffer per op, and mimalloc keeps them where glibc returns them to the OS (page faults
+/// on every step). The `emc` binary does the same.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
