@@ -135,3 +135,54 @@ fn bench_prints_a_throughput_line_per_workload() {
     let out = emc(&["bench", "--device", "tpu"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected cpu, cuda"));
 }
+
+#[test]
+fn measure_reads_a_toml_config_and_names_a_bad_one() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("m.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+model = "linear"
+data = "mnist"
+variants = ["resize:4", "random-labels"]
+seeds = [5]
+
+[train.stop]
+max_epochs = 30
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = emc(&[
+        "measure",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--jobs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    assert!(
+        manifest.contains("seeds = [5]") && manifest.contains("max_epochs = 30"),
+        "{manifest}"
+    );
+    std::fs::write(&cfg, "model = 3\n").unwrap();
+    let o = emc(&[
+        "measure",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("m.toml") && err.contains("model"),
+        "{err}"
+    );
+}
