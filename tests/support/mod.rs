@@ -5,6 +5,7 @@
 //! is absent; with `EMC_REQUIRE_DATA=1` (set by `.ci/run`) a missing dataset fails instead.
 
 pub mod hub_server;
+pub mod hub_store;
 
 use std::path::{Path, PathBuf};
 

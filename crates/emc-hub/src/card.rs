@@ -120,9 +120,12 @@ fn dataset_credit(name: &str) -> Option<&'static str> {
 
 /// A YAML scalar, quoted when it could be misread.
 fn yaml(s: &str) -> String {
+    // Plain scalars: `arxiv:2406.11463` stays unquoted (a colon not followed by a space).
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
+        && !s.starts_with([':', '-'])
+        && !s.ends_with(':')
     {
         s.to_string()
     } else {

@@ -57,27 +57,8 @@ pub enum HubError {
         message: String,
     },
     /// A fetched file does not match the size and SHA-256 its manifest records.
-    #[error(
-        "{file}: hub_manifest.toml records {expected_bytes} bytes with SHA-256 \
-         {expected_sha256}, but the copy from {source_desc} has {found_bytes} bytes with SHA-256 \
-         {found_sha256}; {action}"
-    )]
-    Mismatch {
-        /// Path inside the repository.
-        file: String,
-        /// Size recorded in the manifest.
-        expected_bytes: u64,
-        /// SHA-256 recorded in the manifest.
-        expected_sha256: String,
-        /// Size of the copy found.
-        found_bytes: u64,
-        /// SHA-256 of the copy found.
-        found_sha256: String,
-        /// Where the copy came from (the cache path).
-        source_desc: String,
-        /// What was done about it and what to do next.
-        action: String,
-    },
+    #[error("{0}")]
+    Mismatch(Box<FileMismatch>),
     /// A checkpoint cannot be verified (unreadable, inconsistent with its metadata or with
     /// the result files beside it).
     #[error("{}: {message}", path.display())]
@@ -130,4 +111,28 @@ impl HubError {
             message: message.into(),
         }
     }
+}
+
+/// A fetched file that does not match `hub_manifest.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{file}: hub_manifest.toml records {expected_bytes} bytes with SHA-256 {expected_sha256}, \
+     but the copy from {source_desc} has {found_bytes} bytes with SHA-256 {found_sha256}; \
+     {action}"
+)]
+pub struct FileMismatch {
+    /// Path inside the repository.
+    pub file: String,
+    /// Size recorded in the manifest.
+    pub expected_bytes: u64,
+    /// SHA-256 recorded in the manifest.
+    pub expected_sha256: String,
+    /// Size of the copy found.
+    pub found_bytes: u64,
+    /// SHA-256 of the copy found.
+    pub found_sha256: String,
+    /// Where the copy came from (the cache path).
+    pub source_desc: String,
+    /// What was done about it and what to do next.
+    pub action: String,
 }

@@ -42,8 +42,8 @@ mod verify;
 
 pub use card::ARXIV;
 pub use client::{HubConfig, RepoId, RepoKind, DEFAULT_ENDPOINT};
-pub use error::{HubError, Result};
+pub use error::{FileMismatch, HubError, Result};
 pub use manifest::{FileEntry, HubManifest, FORMAT, HUB_MANIFEST};
 pub use pull::{pull, pull_and_verify, pull_and_verify_report, PullVerifyOptions, Pulled};
-pub use push::{prepare, push, PushOptions, PushReport};
+pub use push::{prepare, push, PushOptions, PushPlan, PushReport};
 pub use verify::{verify, CheckpointCheck, VerifyOptions, VerifyReport};

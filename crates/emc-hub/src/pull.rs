@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hf_hub::{HFError, HFRepositorySync, RepoTypeAny};
 
 use crate::client::{hub_error, HubConfig, RepoId};
-use crate::error::{HubError, Result};
+use crate::error::{FileMismatch, HubError, Result};
 use crate::manifest::{digest_file, HubManifest, HUB_MANIFEST};
 use crate::verify::{verify, VerifyOptions, VerifyReport};
 
@@ -253,7 +253,7 @@ fn fetch_staged(
         let (bytes, sha256) = digest_file(&cached, Some(&dest))?;
         if bytes != entry.bytes || sha256 != entry.sha256 {
             let action = evict(&cached);
-            return Err(HubError::Mismatch {
+            return Err(HubError::Mismatch(Box::new(FileMismatch {
                 file: entry.path.clone(),
                 expected_bytes: entry.bytes,
                 expected_sha256: entry.sha256.clone(),
@@ -265,7 +265,7 @@ fn fetch_staged(
                 } else {
                     action
                 },
-            });
+            })));
         }
     }
     Ok((

@@ -58,18 +58,24 @@ pub struct PushReport {
     pub card: String,
 }
 
-/// The card and manifest a push of `dir` to `repo` would upload, and the local files,
-/// without any network access (also what [`push`] uses).
+/// What a push uploads: the generated card, the manifest, and the local files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushPlan {
+    /// The `README.md` card.
+    pub card: String,
+    /// `hub_manifest.toml` (the card included in its list).
+    pub manifest: HubManifest,
+    /// The local files, as (repository path, local path), sorted.
+    pub files: Vec<(String, std::path::PathBuf)>,
+}
+
+/// What a push of `dir` to `repo` would upload, without any network access (also what
+/// [`push`] uses).
 ///
 /// # Errors
 /// [`HubError::Input`] when `dir` is not a results directory (no `summary.csv` and no
 /// `manifest.toml`), is empty, or cannot be read.
-pub fn prepare(
-    dir: &Path,
-    repo: &RepoId,
-    opts: &PushOptions,
-    endpoint: &str,
-) -> Result<(String, HubManifest, Vec<(String, std::path::PathBuf)>)> {
+pub fn prepare(dir: &Path, repo: &RepoId, opts: &PushOptions, endpoint: &str) -> Result<PushPlan> {
     if !dir.is_dir() {
         return Err(HubError::input(
             dir,
@@ -127,7 +133,11 @@ pub fn prepare(
         bytes,
         sha256,
     });
-    Ok((card_text, HubManifest::new(files), local))
+    Ok(PushPlan {
+        card: card_text,
+        manifest: HubManifest::new(files),
+        files: local,
+    })
 }
 
 /// Publishes `dir` to `repo` in one commit: every file below it (hidden files and
@@ -141,7 +151,11 @@ pub fn prepare(
 /// cannot be reached, saying what failed.
 pub fn push(dir: &Path, repo: &RepoId, opts: &PushOptions, cfg: &HubConfig) -> Result<PushReport> {
     let endpoint = cfg.endpoint_name();
-    let (card_text, manifest, local) = prepare(dir, repo, opts, &endpoint)?;
+    let PushPlan {
+        card: card_text,
+        manifest,
+        files: local,
+    } = prepare(dir, repo, opts, &endpoint)?;
     if cfg.token.is_none() {
         return Err(HubError::MissingToken {
             repo: repo.to_string(),
