@@ -9,74 +9,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use emc_hub::{
     prepare, pull, pull_and_verify, push, verify, HubConfig, HubError, HubManifest,
     PullVerifyOptions, PushOptions, RepoId, RepoKind, VerifyOptions, HUB_MANIFEST,
 };
-use emc_search::{measure, Event, MeasureConfig, RunOptions};
+use emc_search::MeasureConfig;
 use emc_tests::hub_store::HubStore;
-use emc_train::{Batching, TrainConfig};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "hf_test_token_never_printed";
 
-/// A small measurement (MLP on 7x7 MNIST, Adam, 2 seeds, n capped at 128): a checkpoint
-/// per seed, each a recorded fit.
-fn config() -> MeasureConfig {
-    let mut train = TrainConfig {
-        optim: emc_optim::OptimConfig::adam(0.01),
-        batching: Batching::Mini(16),
-        ..TrainConfig::default()
-    };
-    train.stop.max_epochs = 150;
-    train.stop.plateau_patience = 40;
-    let mut cfg = MeasureConfig {
-        model: "mlp:8:relu".into(),
-        data: "mnist".into(),
-        variants: vec!["resize:7".into()],
-        train,
-        seeds: vec![0, 1],
-        ..MeasureConfig::default()
-    };
-    cfg.search.n0 = Some(32);
-    cfg.search.max_n = Some(128);
-    cfg
-}
-
-/// The measurement directory, produced once per test process (`None`: no real MNIST,
-/// skipped as `emc_tests::real_folder` decides).
+/// The small real-MNIST measurement every test publishes (`None`: skipped).
 fn results() -> Option<&'static Path> {
-    emc_tests::real_folder("mnist")?;
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // Fixtures of earlier runs (one per process, so concurrent runs never share one).
-        let stale = std::time::Duration::from_secs(600);
-        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > stale));
-            if old && e.file_name().to_string_lossy().starts_with("hub_publish-") {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-        let dir = root.join(format!("hub_publish-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let opts = RunOptions {
-            out: dir.clone(),
-            jobs: 2,
-            device: candle_core::Device::Cpu,
-            load: emc_tests::local_options(),
-        };
-        let quiet = |_: &Event| {};
-        let m = measure(&config(), &opts, &quiet).expect("measurement");
-        assert!(m.per_seed.iter().all(|(_, o)| o.emc > 0), "{m:?}");
-        dir
-    });
-    Some(dir.as_path())
+    emc_tests::hub_fixture::small_results(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn hub(server: &HubStore, cache: &Path) -> HubConfig {

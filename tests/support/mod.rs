@@ -4,6 +4,7 @@
 //! Tests that need `../shared/data` (or `EMC_DATA_DIR`) print why they are skipped when it
 //! is absent; with `EMC_REQUIRE_DATA=1` (set by `.ci/run`) a missing dataset fails instead.
 
+pub mod hub_fixture;
 pub mod hub_server;
 pub mod hub_store;
 

@@ -3,9 +3,11 @@
 
 mod bench;
 mod data;
+mod hub;
 mod measure;
 mod preview;
 mod report;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,12 @@ enum Command {
     Report(report::ReportArgs),
     /// Measure the EMC of a model, dataset variant and training procedure over seeds.
     Measure(Box<measure::MeasureArgs>),
+    /// Publish results on the Hugging Face Hub and fetch them back, checked.
+    #[command(subcommand)]
+    Hub(hub::HubCommand),
+    /// Recompute each checkpoint's training accuracy on its exact training subset: 100% for
+    /// every recorded fit, without retraining.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +63,8 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Measure(args) => measure::run(*args),
         Command::Report(args) => report::run(args),
+        Command::Hub(cmd) => hub::run(cmd),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,35 @@
+//! `emc verify DIR`: recompute the training accuracy of every checkpoint of a results
+//! directory (see `emc_hub::verify`); it must be 100% for each recorded fit.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use emc_data::LoadOptions;
+use emc_hub::VerifyOptions;
+
+/// Arguments of `emc verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Results directory (from `emc measure`, a claim, or `emc hub pull`).
+    dir: PathBuf,
+    /// Directory of canonical dataset files (IDX, CIFAR binary, ...).
+    #[arg(long, env = "EMC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Runs `emc verify`: prints one line per checkpoint; fails when any checkpoint does not
+/// reproduce its recorded fit.
+pub fn run(args: VerifyArgs) -> Result<()> {
+    let opts = VerifyOptions {
+        load: LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+        device: emc_train::parse_device(&args.device)?,
+    };
+    let report = emc_hub::verify(&args.dir, &opts)?;
+    print!("{}", report.text());
+    report.ensure_passed(&args.dir)?;
+    Ok(())
+}
