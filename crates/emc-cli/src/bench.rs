@@ -3,12 +3,12 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use emc_train::bench::{measure, reference_workloads};
+use emc_train::bench::{all_workloads, measure};
 
 /// Arguments of `emc bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Only this workload: mlp, cnn, vit or gd.
+    /// Only this workload: mlp, cnn, vit, gd, tiny32 or tiny256 (the EMC-sized CNN).
     #[arg(long)]
     only: Option<String>,
     /// Threads for candle's kernels (sets RAYON_NUM_THREADS before any tensor work).
@@ -34,14 +34,16 @@ impl BenchArgs {
 
 /// Runs the benchmark and prints one line per workload.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let workloads: Vec<_> = reference_workloads()
+    let workloads: Vec<_> = all_workloads()
         .into_iter()
         .filter(|w| args.only.as_deref().is_none_or(|k| k == w.key))
         .collect();
     if workloads.is_empty() {
+        let keys: Vec<_> = all_workloads().iter().map(|w| w.key).collect();
         bail!(
-            "--only {}: expected one of mlp, cnn, vit, gd",
-            args.only.unwrap_or_default()
+            "--only {}: expected one of {}",
+            args.only.unwrap_or_default(),
+            keys.join(", ")
         );
     }
     let device = emc_train::parse_device(&args.device)?;

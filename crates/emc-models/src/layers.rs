@@ -1,8 +1,9 @@
 //! The layers every family is assembled from, each a small struct built from a
 //! [`VarBuilder`] and applied with `forward`.
 //!
-//! All of them are composed from candle operations whose gradients were checked by finite
-//! differences (see `tests/gradients.rs`). Three candle shortcuts are deliberately avoided:
+//! All of them are composed from candle operations, or (the convolution) our own kernels in
+//! [`crate::kernels`], whose gradients were checked by finite differences (see
+//! `tests/gradients.rs`). Three candle shortcuts are deliberately avoided:
 //! `max_pool2d` (its backward scales the gradient by 1/4 for a 2×2 window),
 //! the fused `layer_norm`/`softmax_last_dim` kernels (they cut the graph), and `sdpa` (no CPU
 //! implementation). Initialisation hints are PyTorch's defaults; the values come from the
@@ -24,7 +25,7 @@
 use candle_core::{Module, ModuleT, Tensor, D};
 use candle_nn::{BatchNormConfig, Init, VarBuilder};
 
-use crate::{init::uniform_fan_in, Activation};
+use crate::{init::uniform_fan_in, kernels, Activation};
 
 /// `y = x·Wᵀ + b` over the last dimension, `W: [out, in]`.
 #[derive(Debug, Clone)]
@@ -75,7 +76,8 @@ impl Module for Linear {
     }
 }
 
-/// A 2-D convolution with square kernel, `W: [out, in, k, k]`.
+/// A 2-D convolution with square kernel, `W: [out, in, k, k]`, computed by
+/// [`kernels::conv2d`] (our im2col kernels on the CPU, with the bias fused).
 #[derive(Debug, Clone)]
 pub struct Conv2d {
     weight: Tensor,
@@ -111,11 +113,14 @@ pub fn conv2d(
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = xs.conv2d(&self.weight, self.padding, self.stride, 1, 1)?; // [N, out, H', W']
-        match &self.bias {
-            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(ys),
-        }
+        // [N, out, H', W']
+        kernels::conv2d(
+            xs,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+        )
     }
 }
 

@@ -59,6 +59,7 @@ pub mod activation;
 pub mod cnn;
 mod error;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod mlp;
 pub mod resnet;

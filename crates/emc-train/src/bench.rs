@@ -81,6 +81,39 @@ pub fn reference_workloads() -> Vec<Workload> {
     ]
 }
 
+/// The tiny CNN that EMC claims train by the hundred, on 14x14 MNIST, at a small and a large
+/// batch: per-op overhead matters here more than arithmetic. Not in `torch_reference.py`.
+pub fn emc_workloads() -> Vec<Workload> {
+    let mnist14 = InputShape {
+        channels: 1,
+        height: 14,
+        width: 14,
+    };
+    [
+        (32, "cnn_4-8_pool_14x14_b32", "tiny32"),
+        (256, "cnn_4-8_pool_14x14_b256", "tiny256"),
+    ]
+    .into_iter()
+    .map(|(batch, name, key)| Workload {
+        name,
+        key,
+        spec: TINY_CNN.into(),
+        input: mnist14,
+        batch,
+        full_batch_chunks: 0,
+    })
+    .collect()
+}
+
+/// Every workload `emc bench` runs: the reference ones, then the EMC-sized ones.
+pub fn all_workloads() -> Vec<Workload> {
+    let mut all = reference_workloads();
+    all.extend(emc_workloads());
+    all
+}
+
+/// conv3x3(4) → relu → maxpool 2 → conv3x3(8) → relu → maxpool 2 → flatten → linear.
+pub const TINY_CNN: &str = "cnn:4,8:relu:pool=all:flatten";
 /// conv3x3(32) → relu → conv3x3(64) → relu → maxpool 2 → flatten → linear.
 pub const BENCH_CNN: &str = "cnn:32,64:relu:pool=last:flatten";
 /// ViT dim 128, depth 4, 4 heads, patch 4, MLP 256, mean pooling.

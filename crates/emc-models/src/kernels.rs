@@ -1,0 +1,658 @@
+//! Our own CPU kernels, as candle custom ops with forward and backward.
+//!
+//! **Convolution.** candle 0.11.1 computes `conv2d`'s forward by im2col and a matrix
+//! product, but its backward computes the input gradient as a transposed convolution written
+//! as plain loops, which made it about 80% of a CNN training step on CPU (and it fails on
+//! stride-2 inputs whose height and width leave different remainders: the transposed
+//! convolution's output padding is taken from the height alone). [`conv2d`] replaces both
+//! passes for `f32` and `f64` tensors on the CPU (any stride and padding, dilation 1, one
+//! group):
+//!
+//! - forward: for a chunk of images, `cols = im2col(x)` (`[C·kh·kw, chunk·H'·W']`), then one
+//!   matrix product `W · cols` (`W: [O, C·kh·kw]`), scattered to `[N, O, H', W']` with the
+//!   bias added on the way (fused: no separate broadcast add and no reduction node in the
+//!   graph);
+//! - backward, chunk by chunk from the gradient `dy` gathered as `[O, chunk·H'·W']`:
+//!   `dW += dy · colsᵀ` (im2col recomputed rather than kept: it is cheap next to the
+//!   products and would cost `k²` times the input's memory), `db += Σ dy` over images and
+//!   positions (accumulated in f64), and `dx = col2im(Wᵀ · dy)`. The input gradient is
+//!   skipped when the input needs none (the first layer's input is data).
+//!
+//! Chunks hold as many images as fit a cache-sized column buffer, so the tiny CNNs of EMC
+//! studies (a few channels on 14×14 images) make one product per chunk instead of one per
+//! image, and large layers make one per image. The products use the `gemm` crate directly
+//! (candle's CPU matmul is a wrapper around the same call that insists on contiguous operands;
+//! calling it ourselves lets the transposes be strides) with candle's thread count. Sums run
+//! in a fixed order, chunks in sequence and `gemm` splits only the output among threads, so
+//! the same inputs give bit-identical results run to run.
+//!
+//! `f64` runs the same code, so the gradients are checked against finite differences at
+//! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
+//! back to candle's `conv2d` (plus a broadcast bias add), which computes the same function.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use emc_models::kernels;
+//! # fn main() -> candle_core::Result<()> {
+//! let dev = Device::Cpu;
+//! let x = Tensor::arange(0f32, 2.0 * 3.0 * 5.0 * 4.0, &dev)?.reshape((2, 3, 5, 4))?;
+//! let w = Tensor::ones((8, 3, 3, 3), candle_core::DType::F32, &dev)?;
+//! let b = Tensor::zeros(8, candle_core::DType::F32, &dev)?;
+//! let ours = kernels::conv2d(&x, &w, Some(&b), 1, 1)?; // [2, 8, 5, 4]
+//! let candle = x.conv2d(&w, 1, 1, 1, 1)?;
+//! let diff = (ours - candle)?.abs()?.max_all()?.to_scalar::<f32>()?;
+//! assert!(diff < 1e-3);
+//! # Ok(()) }
+//! ```
+
+use candle_core::{
+    bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType,
+};
+
+/// Column buffers of about this many elements (1 MiB of `f32`) decide how many images a
+/// chunk holds.
+const CHUNK_FLOATS: usize = 1 << 18;
+
+/// The element types the kernels run on: `f32` (training) and `f64` (gradient checks).
+trait Float:
+    WithDType + Default + std::ops::Add<Output = Self> + std::ops::AddAssign + 'static
+{
+}
+
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// `conv2d(x, weight) + bias` with square or rectangular kernels, `x: [N, C, H, W]`,
+/// `weight: [O, C, kh, kw]`, `bias: [O]`, the same stride and padding on both axes →
+/// `[N, O, H', W']`. Our kernels for `f32`/`f64` on the CPU, candle's `conv2d` otherwise.
+pub fn conv2d(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let dtype = xs.dtype();
+    let ours = matches!(xs.device(), Device::Cpu)
+        && matches!(dtype, DType::F32 | DType::F64)
+        && weight.dtype() == dtype
+        && bias.is_none_or(|b| b.dtype() == dtype && b.rank() == 1)
+        && xs.rank() == 4
+        && weight.rank() == 4
+        && stride > 0;
+    if !ours {
+        let ys = xs.conv2d(weight, padding, stride, 1, 1)?; // [N, O, H', W']
+        return match bias {
+            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(ys),
+        };
+    }
+    let op = Conv2dOp { stride, padding };
+    let (xs, weight) = (xs.contiguous()?, weight.contiguous()?);
+    match bias {
+        Some(b) => xs.apply_op3(&weight, &b.contiguous()?, op),
+        None => xs.apply_op2(&weight, op),
+    }
+}
+
+/// The shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    padding: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    fn new(x: &[usize], weight: &[usize], stride: usize, padding: usize) -> Result<Geom> {
+        let (&[n, c, h, w], &[o, c2, kh, kw]) = (x, weight) else {
+            bail!("conv2d: expected [N, C, H, W] and [O, C, kh, kw], got {x:?} and {weight:?}")
+        };
+        if c != c2 {
+            bail!("conv2d: input has {c} channels, the weight expects {c2}")
+        }
+        if h + 2 * padding < kh || w + 2 * padding < kw || stride == 0 {
+            bail!("conv2d: kernel {kh}x{kw} does not fit {h}x{w} with padding {padding}")
+        }
+        Ok(Geom {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            stride,
+            padding,
+            ho: (h + 2 * padding - kh) / stride + 1,
+            wo: (w + 2 * padding - kw) / stride + 1,
+        })
+    }
+
+    /// Output positions per image and channel.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// Rows of the column matrix: `C·kh·kw`.
+    fn kd(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    fn image(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Images per chunk.
+    fn chunk(&self) -> usize {
+        (CHUNK_FLOATS / (self.kd() * self.p()).max(1)).clamp(1, self.n.max(1))
+    }
+
+    /// The range `ox0..ox1` of output columns whose input column `ox·s + kj − pad` lies in
+    /// the image (outside it the column reads the zero padding).
+    fn valid_cols(&self, kj: usize) -> (usize, usize) {
+        let (s, pad) = (self.stride, self.padding);
+        let ox0 = if pad > kj { (pad - kj).div_ceil(s) } else { 0 }.min(self.wo);
+        let ox1 = if self.w + pad > kj {
+            ((self.w + pad - kj - 1) / s + 1).min(self.wo)
+        } else {
+            0
+        };
+        (ox0, ox1.max(ox0))
+    }
+
+    /// The input row of output row `oy` at kernel row `ki`, if it is not padding.
+    fn input_row(&self, oy: usize, ki: usize) -> Option<usize> {
+        (oy * self.stride + ki)
+            .checked_sub(self.padding)
+            .filter(|&iy| iy < self.h)
+    }
+}
+
+/// `cols[(c, ki, kj), (b, oy, ox)] = x[b, c, oy·s + ki − pad, ox·s + kj − pad]` (0 in the
+/// padding) for the `nb` images of `x`; `cols` is `[kd, nb·P]`, row-major.
+fn im2col<T: Float>(x: &[T], nb: usize, g: &Geom, cols: &mut [T]) {
+    let (p, np, s, pad) = (g.p(), nb * g.p(), g.stride, g.padding);
+    for ci in 0..g.c {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let (ox0, ox1) = g.valid_cols(kj);
+                let dst_row = &mut cols[row * np..(row + 1) * np];
+                for b in 0..nb {
+                    let plane = &x[(b * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                    for oy in 0..g.ho {
+                        let dst = &mut dst_row[b * p + oy * g.wo..][..g.wo];
+                        let Some(iy) = g.input_row(oy, ki) else {
+                            dst.fill(T::default());
+                            continue;
+                        };
+                        let src = &plane[iy * g.w..][..g.w];
+                        dst[..ox0].fill(T::default());
+                        dst[ox1..].fill(T::default());
+                        if s == 1 {
+                            dst[ox0..ox1].copy_from_slice(&src[ox0 + kj - pad..ox1 + kj - pad]);
+                        } else {
+                            for (ox, d) in dst.iter_mut().enumerate().take(ox1).skip(ox0) {
+                                *d = src[ox * s + kj - pad];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every column entry back onto the input pixel it was read
+/// from (`dx` holds `nb` images and is accumulated into).
+fn col2im<T: Float>(cols: &[T], nb: usize, g: &Geom, dx: &mut [T]) {
+    let (p, np, s, pad) = (g.p(), nb * g.p(), g.stride, g.padding);
+    for ci in 0..g.c {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let (ox0, ox1) = g.valid_cols(kj);
+                let src_row = &cols[row * np..(row + 1) * np];
+                for b in 0..nb {
+                    let plane = &mut dx[(b * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                    for oy in 0..g.ho {
+                        let Some(iy) = g.input_row(oy, ki) else {
+                            continue;
+                        };
+                        let src = &src_row[b * p + oy * g.wo..][..g.wo];
+                        let dst = &mut plane[iy * g.w..][..g.w];
+                        if s == 1 {
+                            let dst = &mut dst[ox0 + kj - pad..ox1 + kj - pad];
+                            for (d, v) in dst.iter_mut().zip(&src[ox0..ox1]) {
+                                *d += *v;
+                            }
+                        } else {
+                            for (ox, v) in src.iter().enumerate().take(ox1).skip(ox0) {
+                                dst[ox * s + kj - pad] += *v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row-major matrix operand: data and (row stride, column stride).
+#[derive(Clone, Copy)]
+struct Mat<'a, T> {
+    data: &'a [T],
+    rs: usize,
+    cs: usize,
+}
+
+impl<T> Mat<'_, T> {
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `dst[m×n] (row stride dst_rs) = [dst +] lhs[m×k] · rhs[k×n]`.
+fn matmul<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
+        "conv2d kernel: matrix operand out of bounds"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                dst[row * dst_rs..row * dst_rs + n].fill(T::default());
+            }
+        }
+        return;
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the assertion above keeps every element gemm touches (row < m, col < n, depth
+    // < k, with the given strides) inside the slices, and `dst` is borrowed mutably, so it
+    // aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            T::from_f64(1.0),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+fn forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
+    let (p, kd, o) = (g.p(), g.kd(), g.o);
+    let mut y = vec![T::default(); g.n * o * p];
+    let chunk = g.chunk();
+    let mut cols = vec![T::default(); kd * chunk * p];
+    let mut tmp = if chunk > 1 {
+        vec![T::default(); o * chunk * p]
+    } else {
+        Vec::new()
+    };
+    let w = Mat {
+        data: weight,
+        rs: kd,
+        cs: 1,
+    };
+    for start in (0..g.n).step_by(chunk) {
+        let nb = chunk.min(g.n - start);
+        let np = nb * p;
+        let cols = &mut cols[..kd * np];
+        im2col(&x[start * g.image()..(start + nb) * g.image()], nb, g, cols);
+        let cols = Mat {
+            data: cols,
+            rs: np,
+            cs: 1,
+        };
+        let out = &mut y[start * o * p..(start + nb) * o * p];
+        if nb == 1 {
+            matmul((o, p, kd), out, p, false, w, cols); // [O, P]
+            if let Some(bias) = bias {
+                for (row, b) in out.chunks_exact_mut(p).zip(bias) {
+                    row.iter_mut().for_each(|v| *v += *b);
+                }
+            }
+        } else {
+            let tmp = &mut tmp[..o * np];
+            matmul((o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
+            for (oc, row) in tmp.chunks_exact(np).enumerate() {
+                let b = bias.map_or(T::default(), |bias| bias[oc]);
+                for (bi, src) in row.chunks_exact(p).enumerate() {
+                    let dst = &mut out[(bi * o + oc) * p..][..p];
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = *v + b;
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Writes the gradients of one convolution for the output gradient `dy`: `dw` always,
+/// `dx` and `db` when given (all zero-initialised by the caller).
+fn backward<T: Float>(
+    (x, weight, dy): (&[T], &[T], &[T]),
+    g: &Geom,
+    mut dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: Option<&mut [T]>,
+) {
+    let (p, kd, o) = (g.p(), g.kd(), g.o);
+    let chunk = g.chunk();
+    let mut cols = vec![T::default(); kd * chunk * p];
+    let mut gathered = if chunk > 1 {
+        vec![T::default(); o * chunk * p]
+    } else {
+        Vec::new()
+    };
+    let mut db_acc = vec![0f64; if db.is_some() { o } else { 0 }];
+    for start in (0..g.n).step_by(chunk) {
+        let nb = chunk.min(g.n - start);
+        let np = nb * p;
+        let dy_chunk = &dy[start * o * p..(start + nb) * o * p];
+        // dy as [O, nb·P]
+        let dy_t: &[T] = if nb == 1 {
+            dy_chunk
+        } else {
+            let gathered = &mut gathered[..o * np];
+            for (bi, image) in dy_chunk.chunks_exact(o * p).enumerate() {
+                for (oc, src) in image.chunks_exact(p).enumerate() {
+                    gathered[oc * np + bi * p..][..p].copy_from_slice(src);
+                }
+            }
+            gathered
+        };
+        for (acc, row) in db_acc.iter_mut().zip(dy_t.chunks_exact(np)) {
+            *acc += row.iter().map(|&v| v.to_f64()).sum::<f64>();
+        }
+        let dy_mat = Mat {
+            data: dy_t,
+            rs: np,
+            cs: 1,
+        };
+        let x_chunk = &x[start * g.image()..(start + nb) * g.image()];
+        let cols = &mut cols[..kd * np];
+        im2col(x_chunk, nb, g, cols);
+        // dW[O, kd] += dy[O, nb·P] · colsᵀ[nb·P, kd]
+        let cols_t = Mat {
+            data: cols,
+            rs: 1,
+            cs: np,
+        };
+        matmul((o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
+        if let Some(dx) = dx.as_mut() {
+            // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P], into the column buffer
+            let w_t = Mat {
+                data: weight,
+                rs: 1,
+                cs: kd,
+            };
+            matmul((kd, np, o), cols, np, false, w_t, dy_mat);
+            let dx_chunk = &mut dx[start * g.image()..(start + nb) * g.image()];
+            col2im(cols, nb, g, dx_chunk);
+        }
+    }
+    if let Some(db) = db {
+        for (d, acc) in db.iter_mut().zip(db_acc) {
+            *d = T::from_f64(acc);
+        }
+    }
+}
+
+fn data<'a, T: Float>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+    let data = T::cpu_storage_as_slice(s)?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("conv2d kernel: {what} must be contiguous"),
+    }
+}
+
+/// The forward op: `(x, weight)` or `(x, weight, bias)`.
+#[derive(Debug, Clone, Copy)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2dOp {
+    fn fwd(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        match x.0 {
+            CpuStorage::F64(_) => self.fwd_t::<f64>(x, w, bias),
+            _ => self.fwd_t::<f32>(x, w, bias),
+        }
+    }
+
+    fn fwd_t<T: Float>(
+        &self,
+        (sx, lx): (&CpuStorage, &Layout),
+        (sw, lw): (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(lx.dims(), lw.dims(), self.stride, self.padding)?;
+        let bias = match bias {
+            Some((sb, lb)) => {
+                if lb.dims() != [g.o] {
+                    bail!("conv2d: bias {:?} for {} output channels", lb.dims(), g.o)
+                }
+                Some(data::<T>(sb, lb, "bias")?)
+            }
+            None => None,
+        };
+        let y = forward(
+            data::<T>(sx, lx, "input")?,
+            data::<T>(sw, lw, "weight")?,
+            bias,
+            &g,
+        );
+        Ok((
+            T::to_cpu_storage_owned(y),
+            Shape::from((g.n, g.o, g.ho, g.wo)),
+        ))
+    }
+
+    /// `(dx, dw, db)` for the gradient `grad` of the output.
+    fn grads(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        with_bias: bool,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
+        let want = Want {
+            dx: x.track_op(),
+            db: with_bias,
+        };
+        let op = Conv2dBackwardOp { fwd: *self, want };
+        let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
+        let mut offset = 0;
+        let mut take = |shape: &Shape| -> Result<Tensor> {
+            let part = flat.narrow(0, offset, shape.elem_count())?.reshape(shape)?;
+            offset += shape.elem_count();
+            Ok(part)
+        };
+        let dx = if want.dx {
+            Some(take(x.shape())?)
+        } else {
+            None
+        };
+        let dw = take(weight.shape())?;
+        let db = if want.db {
+            Some(take(&Shape::from(weight.dim(0)?))?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "emc-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.grads(x, weight, false, grad)?;
+        Ok((dx, Some(dw)))
+    }
+}
+
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "emc-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, db) = self.grads(x, weight, true, grad)?;
+        Ok((dx, Some(dw), db))
+    }
+}
+
+/// Which gradients the backward op computes (the weight's always).
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    dx: bool,
+    db: bool,
+}
+
+/// The backward op on `(x, weight, dy)`: one flat `f32` tensor holding `dx` (if wanted),
+/// `dw`, then `db` (if wanted), each contiguous in its own shape.
+#[derive(Debug, Clone, Copy)]
+struct Conv2dBackwardOp {
+    fwd: Conv2dOp,
+    want: Want,
+}
+
+impl Conv2dBackwardOp {
+    fn run<T: Float>(
+        &self,
+        (sx, lx): (&CpuStorage, &Layout),
+        (sw, lw): (&CpuStorage, &Layout),
+        (sg, lg): (&CpuStorage, &Layout),
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(lx.dims(), lw.dims(), self.fwd.stride, self.fwd.padding)?;
+        if lg.dims() != [g.n, g.o, g.ho, g.wo] {
+            bail!("conv2d backward: gradient {:?} for {g:?}", lg.dims())
+        }
+        let dx_len = if self.want.dx { g.n * g.image() } else { 0 };
+        let db_len = if self.want.db { g.o } else { 0 };
+        let mut flat = vec![T::default(); dx_len + g.o * g.kd() + db_len];
+        let (dx, rest) = flat.split_at_mut(dx_len);
+        let (dw, db) = rest.split_at_mut(g.o * g.kd());
+        backward(
+            (
+                data::<T>(sx, lx, "input")?,
+                data::<T>(sw, lw, "weight")?,
+                data::<T>(sg, lg, "gradient")?,
+            ),
+            &g,
+            self.want.dx.then_some(dx),
+            dw,
+            self.want.db.then_some(db),
+        );
+        let len = flat.len();
+        Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
+    }
+}
+
+impl CustomOp3 for Conv2dBackwardOp {
+    fn name(&self) -> &'static str {
+        "emc-conv2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let args = ((sx, lx), (sw, lw), (sg, lg));
+        match sx {
+            CpuStorage::F64(_) => self.run::<f64>(args.0, args.1, args.2),
+            _ => self.run::<f32>(args.0, args.1, args.2),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Our CPU kernels ([`emc_models::kernels`]) against candle's own operations, which compute
+//! the same functions slowly, and against central finite differences (in f64, where the
+//! kernels run too).
+
+mod common;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor, Var};
+use common::{check_gradients, named, probe_loss, uniform, uniform_var};
+use emc_models::kernels;
+
+/// One convolution: batch, in channels, height, width, out channels, kernel, stride, padding.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+}
+
+const fn case(
+    (n, c, h, w): (usize, usize, usize, usize),
+    o: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+) -> Case {
+    Case {
+        n,
+        c,
+        h,
+        w,
+        o,
+        k,
+        stride,
+        padding,
+    }
+}
+
+/// Batches of 1 and more, 1/3/odd channels, padding 0 and 1, stride 1 and 2, non-square and
+/// odd images, 1x1 and 3x3 kernels; the last two make the kernel split the batch into chunks
+/// (one image per chunk, and chunks of 3 images with a remainder of 1). Cases 2 and 7 are
+/// stride-2 inputs whose rows and columns leave different remainders, where candle's own
+/// conv2d backward fails (see [`candle_backward_works`]).
+const CASES: [Case; 10] = [
+    case((1, 1, 14, 14), 4, 3, 1, 1),
+    case((4, 3, 5, 7), 5, 3, 1, 1),
+    case((2, 5, 6, 9), 3, 3, 2, 1),
+    case((3, 5, 7, 5), 2, 3, 2, 0),
+    case((2, 3, 8, 6), 4, 1, 2, 0),
+    case((5, 1, 4, 3), 2, 3, 1, 0),
+    case((1, 7, 3, 3), 6, 3, 1, 1),
+    case((2, 2, 9, 4), 3, 3, 2, 1),
+    case((2, 32, 32, 32), 8, 3, 1, 1),
+    case((7, 9, 32, 32), 4, 3, 1, 1),
+];
+
+/// A seeded `U(-1, 1)` tensor of `dtype`.
+fn random(shape: &[usize], seed: u64, dtype: DType) -> Result<Tensor> {
+    Ok(uniform(shape, -1.0, 1.0, seed)?.to_dtype(dtype)?)
+}
+
+/// candle's convolution, with the bias added by broadcasting.
+fn candle_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, c: &Case) -> Result<Tensor> {
+    let ys = x.conv2d(w, c.padding, c.stride, 1, 1)?;
+    Ok(match b {
+        Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+        None => ys,
+    })
+}
+
+/// candle 0.11.1's conv2d backward takes the transposed convolution's output padding from
+/// the height alone, so when `(H + 2p - k) % s != (W + 2p - k) % s` the input gradient gets
+/// the wrong width and the backward pass errors. Ours has no such case (the finite-difference
+/// test covers these shapes).
+fn candle_backward_works(c: &Case) -> bool {
+    let rem = |side: usize| (side + 2 * c.padding - c.k) % c.stride;
+    rem(c.h) == rem(c.w)
+}
+
+/// `max |a - b| / max |b|`.
+fn rel_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    assert_eq!(a.dims(), b.dims());
+    let a: Vec<f64> = a.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let b: Vec<f64> = b.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    Ok(diff / scale)
+}
+
+#[test]
+fn conv2d_forward_matches_candle_f32() -> Result<()> {
+    for (i, c) in CASES.iter().enumerate() {
+        let seed = 100 * i as u64;
+        let x = random(&[c.n, c.c, c.h, c.w], seed, DType::F32)?;
+        let w = random(&[c.o, c.c, c.k, c.k], seed + 1, DType::F32)?;
+        let b = random(&[c.o], seed + 2, DType::F32)?;
+        for bias in [None, Some(&b)] {
+            let ours = kernels::conv2d(&x, &w, bias, c.stride, c.padding)?;
+            let theirs = candle_conv(&x, &w, bias, c)?;
+            let rel = rel_diff(&ours, &theirs)?;
+            assert!(
+                rel < 1e-5,
+                "{c:?} bias {}: rel diff {rel:e}",
+                bias.is_some()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn conv2d_gradients_match_candle_f32() -> Result<()> {
+    for (i, c) in CASES
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| candle_backward_works(c))
+    {
+        let seed = 100 * i as u64;
+        let x = Var::from_tensor(&random(&[c.n, c.c, c.h, c.w], seed, DType::F32)?)?;
+        let w = Var::from_tensor(&random(&[c.o, c.c, c.k, c.k], seed + 1, DType::F32)?)?;
+        let b = Var::from_tensor(&random(&[c.o], seed + 2, DType::F32)?)?;
+        for bias in [None, Some(b.as_tensor())] {
+            let ys = kernels::conv2d(&x, &w, bias, c.stride, c.padding)?;
+            let ours = probe_loss(&ys, seed + 3)?.backward()?;
+            let ys = candle_conv(&x, &w, bias, c)?;
+            let theirs = probe_loss(&ys, seed + 3)?.backward()?;
+            let mut vars = vec![("x", &x), ("w", &w)];
+            if bias.is_some() {
+                vars.push(("b", &b));
+            }
+            for (name, var) in vars {
+                let (Some(g_ours), Some(g_theirs)) = (ours.get(var), theirs.get(var)) else {
+                    panic!("{c:?}: no gradient for {name}")
+                };
+                let rel = rel_diff(g_ours, g_theirs)?;
+                assert!(rel < 1e-5, "{c:?} d{name}: rel diff {rel:e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn conv2d_gradients_match_finite_differences_f64() -> Result<()> {
+    // Every entry of every input for the small cases; evenly spaced entries for the
+    // chunked ones.
+    for (i, c) in CASES.iter().enumerate() {
+        let seed = 100 * i as u64;
+        let x = uniform_var(&[c.n, c.c, c.h, c.w], -1.0, 1.0, seed)?;
+        let w = uniform_var(&[c.o, c.c, c.k, c.k], -1.0, 1.0, seed + 1)?;
+        let b = uniform_var(&[c.o], -1.0, 1.0, seed + 2)?;
+        let per_var = (c.n * c.c * c.h * c.w > 2000).then_some(40);
+        let report = check_gradients(&named(&[("x", &x), ("w", &w), ("b", &b)]), per_var, || {
+            let ys = kernels::conv2d(&x, &w, Some(&b), c.stride, c.padding)?;
+            probe_loss(&ys, seed + 3)
+        })?;
+        println!("{c:?}: {report:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn conv2d_without_input_gradient_still_gives_weight_and_bias_gradients() -> Result<()> {
+    // The first layer's input is data: the kernel skips its gradient, not the others.
+    let c = CASES[1];
+    let x = random(&[c.n, c.c, c.h, c.w], 7, DType::F32)?;
+    let w = Var::from_tensor(&random(&[c.o, c.c, c.k, c.k], 8, DType::F32)?)?;
+    let b = Var::from_tensor(&random(&[c.o], 9, DType::F32)?)?;
+    let ours = probe_loss(&kernels::conv2d(&x, &w, Some(&b), 1, 1)?, 3)?.backward()?;
+    let theirs = probe_loss(&candle_conv(&x, &w, Some(&b), &c)?, 3)?.backward()?;
+    assert!(ours.get(&x).is_none());
+    for var in [&w, &b] {
+        let rel = rel_diff(ours.get(var).unwrap(), theirs.get(var).unwrap())?;
+        assert!(rel < 1e-5, "rel diff {rel:e}");
+    }
+    Ok(())
+}
+
+#[test]
+fn conv2d_takes_non_contiguous_inputs() -> Result<()> {
+    // A transposed view is copied before the kernel; the result equals candle's.
+    let x = random(&[2, 3, 7, 5], 11, DType::F32)?.transpose(2, 3)?; // [2, 3, 5, 7]
+    let w = random(&[4, 3, 3, 3], 12, DType::F32)?;
+    assert!(!x.is_contiguous());
+    let ours = kernels::conv2d(&x, &w, None, 1, 1)?;
+    let theirs = x.contiguous()?.conv2d(&w, 1, 1, 1, 1)?;
+    assert!(rel_diff(&ours, &theirs)? < 1e-5);
+    Ok(())
+}
+
+#[test]
+fn conv2d_is_bit_identical_run_to_run() -> Result<()> {
+    // Same seeds, same bits: forward and all three gradients, on a chunked case.
+    let run = || -> Result<Vec<Vec<f32>>> {
+        let c = CASES[9];
+        let x = Var::from_tensor(&random(&[c.n, c.c, c.h, c.w], 1, DType::F32)?)?;
+        let w = Var::from_tensor(&random(&[c.o, c.c, c.k, c.k], 2, DType::F32)?)?;
+        let b = Var::from_tensor(&random(&[c.o], 3, DType::F32)?)?;
+        let ys = kernels::conv2d(&x, &w, Some(&b), c.stride, c.padding)?;
+        let grads = probe_loss(&ys, 4)?.backward()?;
+        let mut out = vec![ys.flatten_all()?.to_vec1()?];
+        for var in [&x, &w, &b] {
+            out.push(grads.get(var).unwrap().flatten_all()?.to_vec1()?);
+        }
+        Ok(out)
+    };
+    assert_eq!(run()?, run()?);
+    Ok(())
+}
+
+#[test]
+fn conv2d_rejects_mismatched_channels() {
+    let dev = Device::Cpu;
+    let x = Tensor::zeros((1, 3, 5, 5), DType::F32, &dev).unwrap();
+    let w = Tensor::zeros((2, 4, 3, 3), DType::F32, &dev).unwrap();
+    assert!(kernels::conv2d(&x, &w, None, 1, 1).is_err());
+}
