@@ -26,6 +26,13 @@
 //! in a fixed order, chunks in sequence and `gemm` splits only the output among threads, so
 //! the same inputs give bit-identical results run to run.
 //!
+//! **Max-pooling.** [`max_pool2x2`] is one pass forward and one backward (each window's
+//! maximum gets the gradient, ties in full), where the composed version in
+//! [`crate::layers::max_pool2x2_composed`] (candle's `max_pool2d` backward is wrong) costs two
+//! reductions forward and, backward, comparisons, casts and broadcast products over the
+//! whole input; it was the largest remaining cost of the small CNNs once the convolution
+//! was fixed.
+//!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
 //! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
 //! back to candle's `conv2d` (plus a broadcast bias add), which computes the same function.
@@ -46,7 +53,8 @@
 //! ```
 
 use candle_core::{
-    bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType,
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
+    Tensor, WithDType,
 };
 
 /// Column buffers of about this many elements (1 MiB of `f32`) decide how many images a
@@ -654,5 +662,187 @@ impl CustomOp3 for Conv2dBackwardOp {
             CpuStorage::F64(_) => self.run::<f64>(args.0, args.1, args.2),
             _ => self.run::<f32>(args.0, args.1, args.2),
         }
+    }
+}
+
+/// 2×2 max-pooling with stride 2, `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]` (a trailing odd
+/// row or column is dropped), for contiguous-or-not `f32`/`f64` tensors on the CPU; `None`
+/// where the kernel does not apply (the caller then composes it from candle operations).
+///
+/// The gradient reaches every input of a window that equals the window's maximum, with
+/// weight 1 (ties share it in full), exactly like the composed reshape-and-`max` version
+/// in [`crate::layers::max_pool2x2`]; candle's own `max_pool2d` scales it by 1/4.
+pub fn max_pool2x2(xs: &Tensor) -> Result<Option<Tensor>> {
+    let ours = matches!(xs.device(), Device::Cpu)
+        && matches!(xs.dtype(), DType::F32 | DType::F64)
+        && xs.rank() == 4;
+    if !ours {
+        return Ok(None);
+    }
+    xs.contiguous()?.apply_op1(MaxPool2x2).map(Some)
+}
+
+/// The pooling geometry: planes (`N·C`), input side, output side.
+struct PoolGeom {
+    planes: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+}
+
+fn pool_geom(dims: &[usize]) -> Result<PoolGeom> {
+    let &[n, c, h, w] = dims else {
+        bail!("max_pool2x2: expected [N, C, H, W], got {dims:?}")
+    };
+    Ok(PoolGeom {
+        planes: n * c,
+        h,
+        w,
+        ho: h / 2,
+        wo: w / 2,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MaxPool2x2;
+
+fn pool_forward<T: Float + PartialOrd>(x: &[T], dims: &[usize]) -> Result<(Vec<T>, Shape)> {
+    let PoolGeom {
+        planes,
+        h,
+        w,
+        ho,
+        wo,
+    } = pool_geom(dims)?;
+    let mut y = Vec::with_capacity(planes * ho * wo);
+    for plane in x.chunks_exact(h * w).take(planes) {
+        for oy in 0..ho {
+            let (r0, r1) = (&plane[2 * oy * w..][..w], &plane[(2 * oy + 1) * w..][..w]);
+            for ox in 0..wo {
+                let top = max2(r0[2 * ox], r0[2 * ox + 1]);
+                let bottom = max2(r1[2 * ox], r1[2 * ox + 1]);
+                y.push(max2(top, bottom));
+            }
+        }
+    }
+    Ok((y, Shape::from((dims[0], dims[1], ho, wo))))
+}
+
+/// The larger of two values; `a` on ties (and when either is NaN, unlike `f32::max`, the
+/// comparison is false and `a` is kept, matching a `>` scan).
+fn max2<T: PartialOrd>(a: T, b: T) -> T {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+fn pool_backward<T: Float + PartialOrd>(
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    dims: &[usize],
+) -> Result<Vec<T>> {
+    let PoolGeom {
+        planes,
+        h,
+        w,
+        ho,
+        wo,
+    } = pool_geom(dims)?;
+    let mut dx = vec![T::default(); planes * h * w];
+    for (p, (plane, dplane)) in x
+        .chunks_exact(h * w)
+        .zip(dx.chunks_exact_mut(h * w))
+        .enumerate()
+    {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let (m, g) = (y[(p * ho + oy) * wo + ox], dy[(p * ho + oy) * wo + ox]);
+                for i in [2 * oy * w + 2 * ox, 2 * oy * w + 2 * ox + 1] {
+                    for i in [i, i + w] {
+                        if plane[i] == m {
+                            dplane[i] = g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(dx)
+}
+
+impl CustomOp1 for MaxPool2x2 {
+    fn name(&self) -> &'static str {
+        "emc-max-pool2x2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        match s {
+            CpuStorage::F64(_) => {
+                let (y, shape) = pool_forward(data::<f64>(s, l, "input")?, l.dims())?;
+                Ok((CpuStorage::F64(y), shape))
+            }
+            _ => {
+                let (y, shape) = pool_forward(data::<f32>(s, l, "input")?, l.dims())?;
+                Ok((CpuStorage::F32(y), shape))
+            }
+        }
+    }
+
+    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        if !x.track_op() {
+            return Ok(None);
+        }
+        x.apply_op3_no_bwd(y, &grad.contiguous()?, &MaxPool2x2Backward)
+            .map(Some)
+    }
+}
+
+/// `(x, y, dy) → dx` of [`MaxPool2x2`].
+#[derive(Debug, Clone, Copy)]
+struct MaxPool2x2Backward;
+
+impl CustomOp3 for MaxPool2x2Backward {
+    fn name(&self) -> &'static str {
+        "emc-max-pool2x2-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sy: &CpuStorage,
+        ly: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let PoolGeom { ho, wo, .. } = pool_geom(lx.dims())?;
+        let expected = [lx.dims()[0], lx.dims()[1], ho, wo];
+        if ly.dims() != expected || lg.dims() != expected {
+            bail!(
+                "max_pool2x2 backward: {:?} and {:?} for input {:?}",
+                ly.dims(),
+                lg.dims(),
+                lx.dims()
+            )
+        }
+        let dx = match sx {
+            CpuStorage::F64(_) => CpuStorage::F64(pool_backward(
+                data::<f64>(sx, lx, "input")?,
+                data::<f64>(sy, ly, "output")?,
+                data::<f64>(sg, lg, "gradient")?,
+                lx.dims(),
+            )?),
+            _ => CpuStorage::F32(pool_backward(
+                data::<f32>(sx, lx, "input")?,
+                data::<f32>(sy, ly, "output")?,
+                data::<f32>(sg, lg, "gradient")?,
+                lx.dims(),
+            )?),
+        };
+        Ok((dx, lx.shape().clone()))
     }
 }

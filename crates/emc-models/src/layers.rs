@@ -178,9 +178,18 @@ impl Module for LayerNorm {
 }
 
 /// 2×2 max-pooling with stride 2, `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]` (a trailing odd
-/// row/column is dropped, like PyTorch). Built from a reshape and two `max` reductions so
-/// the gradient reaches the window's maximum with weight 1 (ties share it in full).
+/// row/column is dropped, like PyTorch). The gradient reaches the window's maximum with
+/// weight 1 (ties share it in full): our kernel [`kernels::max_pool2x2`] on the CPU, else a
+/// reshape and two `max` reductions, which back-propagate the same way.
 pub fn max_pool2x2(xs: &Tensor) -> candle_core::Result<Tensor> {
+    if let Some(ys) = kernels::max_pool2x2(xs)? {
+        return Ok(ys);
+    }
+    max_pool2x2_composed(xs)
+}
+
+/// [`max_pool2x2`] composed from candle operations (any device and dtype).
+pub fn max_pool2x2_composed(xs: &Tensor) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
     let xs = if h % 2 == 1 || w % 2 == 1 {

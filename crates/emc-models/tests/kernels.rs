@@ -1,13 +1,14 @@
 //! Our CPU kernels ([`emc_models::kernels`]) against candle's own operations, which compute
-//! the same functions slowly, and against central finite differences (in f64, where the
-//! kernels run too).
+//! the same functions slowly (for max-pooling: our composed version, since candle's
+//! `max_pool2d` backward is wrong), and against central finite differences (in f64, where
+//! the kernels run too).
 
 mod common;
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, Var};
 use common::{check_gradients, named, probe_loss, uniform, uniform_var};
-use emc_models::kernels;
+use emc_models::{kernels, layers};
 
 /// One convolution: batch, in channels, height, width, out channels, kernel, stride, padding.
 #[derive(Debug, Clone, Copy)]
@@ -222,4 +223,45 @@ fn conv2d_rejects_mismatched_channels() {
     let x = Tensor::zeros((1, 3, 5, 5), DType::F32, &dev).unwrap();
     let w = Tensor::zeros((2, 4, 3, 3), DType::F32, &dev).unwrap();
     assert!(kernels::conv2d(&x, &w, None, 1, 1).is_err());
+}
+
+/// Pooling inputs: batch 1 and more, odd channels, even, odd and non-square sides.
+const POOL_SHAPES: [[usize; 4]; 5] = [
+    [1, 1, 2, 2],
+    [2, 3, 6, 4],
+    [3, 5, 7, 9],
+    [1, 4, 14, 14],
+    [2, 8, 7, 7],
+];
+
+#[test]
+fn max_pool_matches_the_composed_version_with_ties() -> Result<()> {
+    // Values rounded to quarters so windows hold ties: both versions give every tied
+    // maximum the full gradient.
+    for (i, shape) in POOL_SHAPES.iter().enumerate() {
+        let seed = 500 + i as u64;
+        let x = ((random(shape, seed, DType::F32)? * 4.0)?.round()? / 4.0)?;
+        let x = Var::from_tensor(&x)?;
+        let ours = layers::max_pool2x2(&x)?;
+        let theirs = layers::max_pool2x2_composed(&x)?;
+        assert_eq!(ours.dims(), theirs.dims());
+        assert_eq!(rel_diff(&ours, &theirs)?, 0.0, "{shape:?}");
+        let g_ours = probe_loss(&ours, seed + 1)?.backward()?;
+        let g_theirs = probe_loss(&theirs, seed + 1)?.backward()?;
+        let rel = rel_diff(g_ours.get(&x).unwrap(), g_theirs.get(&x).unwrap())?;
+        assert_eq!(rel, 0.0, "{shape:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn max_pool_gradients_match_finite_differences_f64() -> Result<()> {
+    for (i, shape) in POOL_SHAPES.iter().enumerate() {
+        let x = uniform_var(shape, -1.0, 1.0, 600 + i as u64)?;
+        let report = check_gradients(&named(&[("x", &x)]), None, || {
+            probe_loss(&layers::max_pool2x2(&x)?, 7)
+        })?;
+        println!("max_pool {shape:?}: {report:?}");
+    }
+    Ok(())
 }
