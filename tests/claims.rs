@@ -31,6 +31,7 @@ fn check_smoke(spec: &ClaimSpec) {
         device: candle_core::Device::Cpu,
         load: local_options(),
         progress: false,
+        recorded_only: false,
     };
     let start = std::time::Instant::now();
     let report = run_claim(spec, &settings).unwrap();
@@ -101,4 +102,19 @@ fn check_smoke(spec: &ClaimSpec) {
 #[test]
 fn sgd_vs_gd_smoke_matches_reference() {
     check_smoke(&claim_sgd_vs_gd::SPEC);
+}
+
+#[test]
+fn activations_smoke_matches_reference() {
+    check_smoke(&claim_activations::SPEC);
+}
+
+#[test]
+fn params_vs_samples_smoke_matches_reference() {
+    check_smoke(&claim_params_vs_samples::SPEC);
+}
+
+#[test]
+fn cnn_vs_mlp_vit_smoke_matches_reference() {
+    check_smoke(&claim_cnn_vs_mlp_vit::SPEC);
 }

@@ -31,6 +31,7 @@ fn run(cfg: &MeasureConfig, out: &std::path::Path, jobs: usize) -> Measurement {
         jobs,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
+        recorded_only: false,
     };
     let quiet = |_: &Event| {};
     measure(cfg, &opts, &quiet).unwrap()

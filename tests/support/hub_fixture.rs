@@ -54,6 +54,7 @@ pub fn small_results(root: &Path) -> Option<&'static Path> {
             jobs: 2,
             device: candle_core::Device::Cpu,
             load: crate::local_options(),
+            recorded_only: false,
         };
         let quiet = |_: &Event| {};
         let m = measure(&small_config(), &opts, &quiet).expect("the fixture measurement");

@@ -108,6 +108,32 @@ pub enum Outcome {
     Inconclusive,
 }
 
+impl Outcome {
+    /// HOLDS when every outcome holds, DOES NOT HOLD when none does and every one is
+    /// against, INCONCLUSIVE otherwise (and for none).
+    pub fn all_of(outcomes: &[Outcome]) -> Outcome {
+        let all = |o: Outcome| !outcomes.is_empty() && outcomes.iter().all(|x| *x == o);
+        if all(Outcome::Holds) {
+            Outcome::Holds
+        } else if all(Outcome::DoesNotHold) {
+            Outcome::DoesNotHold
+        } else {
+            Outcome::Inconclusive
+        }
+    }
+
+    /// How many of `outcomes` hold and how many are against, as `k of n hold, m against`.
+    pub fn tally(outcomes: &[Outcome]) -> String {
+        let count = |o: Outcome| outcomes.iter().filter(|x| **x == o).count();
+        format!(
+            "{} of {} hold, {} against",
+            count(Outcome::Holds),
+            outcomes.len(),
+            count(Outcome::DoesNotHold)
+        )
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -129,6 +155,51 @@ pub struct Verdict {
     pub effects: Vec<crate::Effect>,
     /// Arms the analysis selected (e.g. the best learning rate per procedure), by label.
     pub chosen: Vec<String>,
+    /// Claim-specific tables (e.g. an ordering), in `verdict.md` and on the terminal.
+    pub sections: Vec<Section>,
+}
+
+/// A claim-specific part of the verdict: a title and a markdown body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Heading in `verdict.md`.
+    pub title: String,
+    /// Markdown (tables print as they are on the terminal).
+    pub body: String,
+}
+
+/// The overall outcome of a claim judged in parts (per architecture, per labels...): HOLDS
+/// when every part holds, DOES NOT HOLD when every part does not, INCONCLUSIVE otherwise
+/// (and when there are no parts). The reason quotes `holds` or `not` and lists the parts;
+/// `parts_name` names them in the inconclusive reason (e.g. `architectures`).
+pub fn combine_outcomes(
+    parts: &[(String, Outcome)],
+    parts_name: &str,
+    holds: &str,
+    not: &str,
+) -> (Outcome, String) {
+    let list = parts
+        .iter()
+        .map(|(a, o)| format!("{a}: {o}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outcomes: Vec<Outcome> = parts.iter().map(|(_, o)| *o).collect();
+    let overall = Outcome::all_of(&outcomes);
+    if overall == Outcome::Holds {
+        (Outcome::Holds, format!("{holds} ({list})"))
+    } else if overall == Outcome::DoesNotHold {
+        (Outcome::DoesNotHold, format!("{not} ({list})"))
+    } else if parts.is_empty() {
+        (
+            Outcome::Inconclusive,
+            format!("no {parts_name} could be compared"),
+        )
+    } else {
+        (
+            Outcome::Inconclusive,
+            format!("the {parts_name} do not agree or an interval contains 1 ({list})"),
+        )
+    }
 }
 
 /// A whole claim: text, grid and analysis.

@@ -32,6 +32,14 @@ pub enum ClaimError {
         /// The cause.
         message: String,
     },
+    /// Fetching or verifying published results failed.
+    #[error("published results {repo}: {message}")]
+    Hub {
+        /// The repository, `owner/name`.
+        repo: String,
+        /// The cause.
+        message: String,
+    },
     /// A measurement failed.
     #[error("arm `{arm}`: {source}")]
     Measure {

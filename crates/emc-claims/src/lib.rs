@@ -16,11 +16,16 @@
 mod claim;
 mod effect;
 mod error;
+mod grid;
 mod run;
 
-pub use claim::{Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Verdict};
+pub use claim::{
+    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Section,
+    Verdict,
+};
 pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
 pub use error::{ClaimError, Result};
+pub use grid::Protocol;
 pub use run::{dry_run, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
 
 /// Every claim binary links this crate, so it sets their allocator: candle allocates a

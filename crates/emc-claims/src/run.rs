@@ -38,6 +38,15 @@ pub struct ClaimArgs {
     /// Directory of canonical dataset files.
     #[arg(long, env = "EMC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Fetch this claim's published results from a Hugging Face Hub repository
+    /// (`owner/name`), check every file's SHA-256 and recompute every checkpoint's training
+    /// accuracy, then give the verdict from them without training (into `--out`, default
+    /// `artifacts/<claim>/<scale>-hub-<owner>--<name>`, which must be new or empty).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub from_hub: Option<String>,
+    /// Branch, tag or commit of `--from-hub`.
+    #[arg(long, requires = "from_hub")]
+    pub revision: Option<String>,
 }
 
 /// Where and how a claim runs (none of it changes the result).
@@ -57,6 +66,9 @@ pub struct RunSettings {
     pub load: LoadOptions,
     /// Print a line per probe to stderr.
     pub progress: bool,
+    /// Analyse the probes recorded in `out` without training any (published results):
+    /// a probe the grid needs and the records lack is an error.
+    pub recorded_only: bool,
 }
 
 /// A finished claim run.
@@ -96,6 +108,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         jobs: settings.jobs.max(1),
         device: settings.device.clone(),
         load: settings.load.clone(),
+        recorded_only: settings.recorded_only,
     };
     let mut results = vec![];
     for (i, arm) in arms.iter().enumerate() {
@@ -163,7 +176,9 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
 fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize)> {
     let (channels, side, classes, len) = match data {
         "mnist" | "fashion-mnist" => (1, 28, 10, 60_000),
-        "cifar10" | "cifar10-jpeg" => (3, 32, 10, 50_000),
+        "cifar10" => (3, 32, 10, 50_000),
+        "cifar10-jpeg" => (3, 32, 10, 20_000),
+        "cifar10-subset" => (3, 32, 10, 4_000),
         "cifar100" => (3, 32, 100, 50_000),
         _ => return None,
     };
@@ -299,6 +314,9 @@ fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
             e.label, e.ratio, e.lo, e.hi
         );
     }
+    for sec in &v.sections {
+        let _ = writeln!(s, "{}:\n{}", sec.title, sec.body.trim_end());
+    }
     let _ = writeln!(s, "VERDICT: {} — {}", v.outcome, v.reason);
     s
 }
@@ -347,15 +365,26 @@ fn protocol(results: &[ArmResult]) -> String {
         )
     });
     let procs = uniq(&|r| format!("{}: {}", r.arm.procedure, r.arm.measure.train.optim));
+    // Arms sharing architecture and procedure differ only in learning rate: one is chosen.
+    let grouped = results.iter().enumerate().any(|(i, a)| {
+        results[..i].iter().any(|b| {
+            (&a.arm.architecture, &a.arm.procedure) == (&b.arm.architecture, &b.arm.procedure)
+        })
+    });
+    let choice = if grouped {
+        " The learning-rate grid runs as separate arms; per architecture and procedure the \
+         learning rate with the best median EMC is chosen (marked *)."
+    } else {
+        ""
+    };
     let _ = write!(
         s,
         "Data: {data}. Models: {models}. For each seed ({seeds}) a fixed random order of the \
          training split defines nested subsets; EMC is the largest subset size the model fits \
          to 100% training accuracy, found by doubling from a first size then {search}. Every \
-         probe trains a fresh initialisation with {budget}. Procedures (the learning-rate grid \
-         as separate arms): {procs}. Per procedure the learning rate with the best median EMC \
-         is chosen (marked *). Effects are ratios of geometric-mean EMC with a 95% percentile \
-         bootstrap interval ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs)."
+         probe trains a fresh initialisation with {budget}. Procedures: {procs}.{choice} \
+         Effects are ratios of geometric-mean EMC with a 95% percentile bootstrap interval \
+         ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs)."
     );
     s
 }
@@ -402,15 +431,20 @@ fn markdown(
             }
         );
     }
-    let _ = writeln!(s, "\n## Effect\n");
-    let _ = writeln!(s, "| comparison | ratio | 95% CI |");
-    let _ = writeln!(s, "|---|---:|---|");
+    if !v.effects.is_empty() {
+        let _ = writeln!(s, "\n## Effect\n");
+        let _ = writeln!(s, "| comparison | ratio | 95% CI |");
+        let _ = writeln!(s, "|---|---:|---|");
+    }
     for e in &v.effects {
         let _ = writeln!(
             s,
             "| {} | {:.3} | [{:.3}, {:.3}] |",
             e.label, e.ratio, e.lo, e.hi
         );
+    }
+    for sec in &v.sections {
+        let _ = writeln!(s, "\n## {}\n\n{}", sec.title, sec.body.trim_end());
     }
     let _ = writeln!(s, "\n## Verdict\n\n**{}** — {}\n", v.outcome, v.reason);
     let _ = writeln!(
@@ -427,9 +461,11 @@ fn markdown(
 pub fn main(spec: &ClaimSpec) {
     let args = ClaimArgs::parse();
     let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("artifacts")
-            .join(spec.claim.id)
-            .join(args.scale.name())
+        let dir = PathBuf::from("artifacts").join(spec.claim.id);
+        match &args.from_hub {
+            Some(repo) => dir.join(format!("{}-hub-{}", args.scale, repo.replace('/', "--"))),
+            None => dir.join(args.scale.name()),
+        }
     });
     if args.dry_run {
         print!("{}", dry_run(spec, args.scale, args.seeds, &out));
@@ -444,14 +480,19 @@ pub fn main(spec: &ClaimSpec) {
             field: "--device".into(),
             message: e.to_string(),
         })?;
+        let load = LoadOptions::from_env().with_data_dir(args.data_dir.clone());
+        if let Some(repo) = &args.from_hub {
+            fetch_published(repo, args.revision.as_deref(), &out, &load, &device)?;
+        }
         let settings = RunSettings {
             scale: args.scale,
             seeds: args.seeds,
             out: out.clone(),
             jobs: args.jobs,
             device,
-            load: LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+            load,
             progress: true,
+            recorded_only: args.from_hub.is_some(),
         };
         run_claim(spec, &settings)
     };
@@ -465,4 +506,41 @@ pub fn main(spec: &ClaimSpec) {
             std::process::exit(1);
         }
     }
+}
+
+/// Pulls published results into `out` (new or empty), every file checked against the
+/// repository's `hub_manifest.toml` and every checkpoint's fit recomputed; `out` is left
+/// untouched when anything fails.
+pub fn fetch_published(
+    repo: &str,
+    revision: Option<&str>,
+    out: &Path,
+    load: &LoadOptions,
+    device: &candle_core::Device,
+) -> Result<()> {
+    eprintln!("fetching {repo} from the Hub and verifying every checkpoint...");
+    let opts = emc_hub::PullVerifyOptions {
+        hub: emc_hub::HubConfig::from_env(),
+        kind: emc_hub::RepoKind::Model,
+        verify: emc_hub::VerifyOptions {
+            load: load.clone(),
+            device: device.clone(),
+        },
+    };
+    let (pulled, report) =
+        emc_hub::pull_and_verify_report(repo, revision, out, &opts).map_err(|e| {
+            ClaimError::Hub {
+                repo: repo.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+    eprint!("{}", report.text());
+    eprintln!(
+        "{} files of {repo} at commit {} in {}, checked; the verdict below is computed from \
+         them, nothing is trained",
+        pulled.manifest.files.len(),
+        pulled.commit,
+        out.display()
+    );
+    Ok(())
 }

@@ -221,6 +221,7 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         jobs: args.jobs.max(1),
         device: emc_train::parse_device(&args.device)?,
         load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+        recorded_only: false,
     };
     eprintln!(
         "measuring EMC of {} on {} [{}] with {} over seeds {:?} -> {}",

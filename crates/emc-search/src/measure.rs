@@ -132,6 +132,10 @@ pub struct RunOptions {
     pub device: Device,
     /// Where the dataset is found.
     pub load: LoadOptions,
+    /// Never train: every probe the search asks for must already be in `probes.csv`
+    /// (results fetched from elsewhere are analysed, not extended), and `summary.csv` and
+    /// `manifest.toml` are left as they were.
+    pub recorded_only: bool,
 }
 
 /// What a measurement reports as it goes.
@@ -245,6 +249,19 @@ pub fn measure(
             }
         }
         let outcome = search(&cfg.search, n0, ds.len(), &prior, |n| -> Result<bool> {
+            if opts.recorded_only {
+                return Err(SearchError::Results {
+                    path: opts.out.join("probes.csv"),
+                    message: format!(
+                        "no recorded probe of `{}` on {} [{}] at seed {seed}, n = {n}, and \
+                         training is off (recorded results only): the results are incomplete \
+                         or were made with another configuration",
+                        cfg.model,
+                        cfg.data,
+                        cfg.variants.join(" ")
+                    ),
+                });
+            }
             let idx = Tensor::from_slice(&order[..n], n, &opts.device)?;
             let x = all.images.index_select(&idx, 0)?;
             let y = all.labels.index_select(&idx, 0)?;
@@ -336,7 +353,9 @@ pub fn measure(
         message: "no seed finished".into(),
     })?;
     let per_seed: Vec<(u64, SearchOutcome)> = per.into_iter().map(|(s, o, _)| (s, o)).collect();
-    write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+    if !opts.recorded_only {
+        write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+    }
     let measurement = Measurement {
         config_hash: hash,
         params,
@@ -344,7 +363,9 @@ pub fn measure(
         stats,
         probes_trained: trained.into_inner(),
     };
-    write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
+    if !opts.recorded_only {
+        write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
+    }
     Ok(measurement)
 }
 

@@ -9,12 +9,12 @@
 //! scale through it.
 
 use emc_claims::{
-    best_per_procedure, bootstrap_log_ratio, Arm, ArmResult, Claim, ClaimSpec, Expectation,
-    Outcome, Scale, Verdict,
+    best_per_procedure, bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
+    Expectation, Protocol, Scale, Verdict,
 };
 use emc_optim::OptimConfig;
-use emc_search::{MeasureConfig, SearchConfig};
-use emc_train::{Batching, TrainConfig};
+use emc_search::SearchConfig;
+use emc_train::Batching;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -46,6 +46,11 @@ struct Setting {
     max_epochs: usize,
     patience: usize,
     max_n: Option<usize>,
+    /// Bisection tolerance relative to EMC.
+    rel_tol: f64,
+    /// When > 1, full-batch GD also runs with this many times the epoch budget (context:
+    /// at equal epochs GD takes one step per epoch, SGD n/b).
+    gd_long: usize,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -63,23 +68,29 @@ fn setting(scale: Scale) -> Setting {
             max_epochs: 200,
             patience: 40,
             max_n: Some(1024),
+            rel_tol: 0.02,
+            gd_long: 1,
         },
-        // Real MNIST downsampled to 14×14, an MLP and a small CNN: a 2-core machine.
+        // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
+        // 1.1k parameters) so that whole searches fit a 2-core machine; GD also at 10× the
+        // epochs as context.
         Scale::Cpu => Setting {
             data: "mnist",
             variants: &["resize:14"],
             architectures: &[
-                ("mlp", "mlp:32:relu"),
+                ("mlp", "mlp:8:relu"),
                 ("cnn", "cnn:4,8:relu:pool=all:flatten"),
             ],
             batch_sizes: [32, 256],
-            sgd_lrs: &[0.02, 0.1],
-            gd_lrs: &[0.5, 2.0],
+            sgd_lrs: &[0.05, 0.2],
+            gd_lrs: &[0.3, 1.0],
             adam_lrs: &[0.003],
             seeds: 3,
             max_epochs: 300,
             patience: 50,
-            max_n: Some(8192),
+            max_n: Some(16384),
+            rel_tol: 0.05,
+            gd_long: 10,
         },
         // CIFAR-10 at full size, wider models, five seeds: a GPU.
         Scale::Paper => Setting {
@@ -98,63 +109,87 @@ fn setting(scale: Scale) -> Setting {
             max_epochs: 1000,
             patience: 100,
             max_n: None,
+            rel_tol: 0.02,
+            gd_long: 4,
         },
     }
 }
 
+/// A training procedure of the grid, run at each of its learning rates.
+#[derive(Clone)]
+struct Procedure {
+    name: String,
+    optim: fn(f64) -> OptimConfig,
+    batching: Batching,
+    lrs: &'static [f64],
+    epochs: usize,
+}
+
 fn grid(scale: Scale) -> Vec<Arm> {
     let s = setting(scale);
-    let mut procedures: Vec<(String, OptimConfig, Batching, &[f64])> = vec![];
+    let base = Protocol {
+        data: s.data.into(),
+        variants: s.variants.iter().map(|v| v.to_string()).collect(),
+        max_epochs: s.max_epochs,
+        patience: s.patience,
+        search: SearchConfig {
+            max_n: s.max_n,
+            rel_tol: s.rel_tol,
+            ..SearchConfig::default()
+        },
+        seeds: s.seeds,
+        ..Protocol::default()
+    };
+    let sgd = |lr| OptimConfig::sgd(lr, 0.0);
+    let full = Batching::Full { chunk: 4096 };
+    let mut procedures = vec![];
     for b in s.batch_sizes {
-        procedures.push((
-            format!("sgd b={b}"),
-            OptimConfig::sgd(0.0, 0.0),
-            Batching::Mini(b),
-            s.sgd_lrs,
-        ));
+        procedures.push(Procedure {
+            name: format!("sgd b={b}"),
+            optim: sgd,
+            batching: Batching::Mini(b),
+            lrs: s.sgd_lrs,
+            epochs: s.max_epochs,
+        });
     }
-    procedures.push((
-        "gd".into(),
-        OptimConfig::sgd(0.0, 0.0),
-        Batching::Full { chunk: 4096 },
-        s.gd_lrs,
-    ));
-    procedures.push((
-        "adam b=".to_string() + &s.batch_sizes[0].to_string(),
-        OptimConfig::adam(0.0),
-        Batching::Mini(s.batch_sizes[0]),
-        s.adam_lrs,
-    ));
+    let gd = Procedure {
+        name: "gd".into(),
+        optim: sgd,
+        batching: full,
+        lrs: s.gd_lrs,
+        epochs: s.max_epochs,
+    };
+    if s.gd_long > 1 {
+        procedures.push(Procedure {
+            name: format!("gd {}x epochs", s.gd_long),
+            epochs: s.gd_long * s.max_epochs,
+            ..gd.clone()
+        });
+    }
+    procedures.insert(s.batch_sizes.len(), gd);
+    procedures.push(Procedure {
+        name: format!("adam b={}", s.batch_sizes[0]),
+        optim: OptimConfig::adam,
+        batching: Batching::Mini(s.batch_sizes[0]),
+        lrs: s.adam_lrs,
+        epochs: s.max_epochs,
+    });
     let mut arms = vec![];
     for &(arch, model) in s.architectures {
-        for (procedure, optim, batching, lrs) in &procedures {
-            for &lr in *lrs {
-                let mut train = TrainConfig {
-                    optim: OptimConfig {
-                        lr,
-                        ..optim.clone()
-                    },
-                    batching: *batching,
-                    ..TrainConfig::default()
+        for proc in &procedures {
+            for &lr in proc.lrs {
+                let p = Protocol {
+                    optim: (proc.optim)(lr),
+                    batching: proc.batching,
+                    max_epochs: proc.epochs,
+                    ..base.clone()
                 };
-                train.stop.max_epochs = s.max_epochs;
-                train.stop.plateau_patience = s.patience;
-                arms.push(Arm {
-                    label: format!("{arch} {procedure} lr={lr}"),
-                    architecture: arch.into(),
-                    procedure: procedure.clone(),
-                    measure: MeasureConfig {
-                        model: model.into(),
-                        data: s.data.into(),
-                        variants: s.variants.iter().map(|v| v.to_string()).collect(),
-                        train,
-                        search: SearchConfig {
-                            max_n: s.max_n,
-                            ..SearchConfig::default()
-                        },
-                        seeds: (0..s.seeds).collect(),
-                    },
-                });
+                arms.push(p.arm(
+                    format!("{arch} {} lr={lr}", proc.name),
+                    arch,
+                    &proc.name,
+                    model,
+                ));
             }
         }
     }
@@ -194,6 +229,20 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         );
         outcomes.push((arch.to_string(), e.outcome(true)));
         effects.push(e);
+        for long in best
+            .iter()
+            .filter(|r| r.arm.architecture == *arch && r.arm.procedure.starts_with("gd "))
+        {
+            effects.push(bootstrap_log_ratio(
+                &format!(
+                    "{arch} (context): EMC({}) / EMC({})",
+                    sgd.arm.label, long.arm.label
+                ),
+                &sgd.emcs(),
+                &long.emcs(),
+                200 + i as u64,
+            ));
+        }
         for adam in best
             .iter()
             .filter(|r| r.arm.architecture == *arch && r.arm.procedure.starts_with("adam"))
@@ -209,26 +258,19 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ));
         }
     }
-    let all = |o: Outcome| !outcomes.is_empty() && outcomes.iter().all(|(_, x)| *x == o);
-    let list = outcomes
-        .iter()
-        .map(|(a, o)| format!("{a}: {o}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (outcome, reason) = if all(Outcome::Holds) {
-        (Outcome::Holds, format!("for every architecture the best SGD fits more samples than GD and the 95% interval excludes 1 ({list})"))
-    } else if all(Outcome::DoesNotHold) {
-        (Outcome::DoesNotHold, format!("for every architecture GD fits more samples than the best SGD, the 95% interval excluding 1 ({list})"))
-    } else {
-        (
-            Outcome::Inconclusive,
-            format!("the architectures do not agree or an interval contains 1 ({list})"),
-        )
-    };
+    let (outcome, reason) = combine_outcomes(
+        &outcomes,
+        "architectures",
+        "for every architecture the best SGD fits more samples than GD and the 95% interval \
+         excludes 1",
+        "for every architecture GD fits more samples than the best SGD, the 95% interval \
+         excluding 1",
+    );
     Verdict {
         outcome,
         reason,
         effects,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
+        sections: vec![],
     }
 }

@@ -1,0 +1,114 @@
+//! Building a claim's grid: what the arms of one scale share ([`Protocol`]) and the one
+//! place an arm's [`MeasureConfig`] is assembled from it, so claim files state only what
+//! differs between their arms.
+
+use emc_optim::OptimConfig;
+use emc_search::{MeasureConfig, SearchConfig};
+use emc_train::{Batching, TrainConfig};
+
+use crate::Arm;
+
+/// What every arm of a claim at one scale shares unless the arm overrides it (fill with
+/// struct-update syntax from [`Protocol::default`]).
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    /// Dataset name, e.g. `mnist`.
+    pub data: String,
+    /// Variants applied to the training split, e.g. `resize:14`, `random-labels`.
+    pub variants: Vec<String>,
+    /// Optimizer, learning rate included.
+    pub optim: OptimConfig,
+    /// Minibatches or full batch.
+    pub batching: Batching,
+    /// Epoch budget of each probe.
+    pub max_epochs: usize,
+    /// Plateau patience in epochs.
+    pub patience: usize,
+    /// Search tolerance, first size and cap.
+    pub search: SearchConfig,
+    /// Seeds `0..seeds`.
+    pub seeds: u64,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            data: "mnist".into(),
+            variants: vec![],
+            optim: OptimConfig::sgd(0.01, 0.9),
+            batching: Batching::Mini(128),
+            max_epochs: 300,
+            patience: 50,
+            search: SearchConfig::default(),
+            seeds: 3,
+        }
+    }
+}
+
+impl Protocol {
+    /// The same protocol with one more variant appended (e.g. `random-labels`).
+    pub fn with_variant(&self, variant: &str) -> Protocol {
+        let mut p = self.clone();
+        p.variants.push(variant.to_string());
+        p
+    }
+
+    /// The measurement of `model` under this protocol.
+    pub fn measure(&self, model: &str) -> MeasureConfig {
+        let mut train = TrainConfig {
+            optim: self.optim.clone(),
+            batching: self.batching,
+            ..TrainConfig::default()
+        };
+        train.stop.max_epochs = self.max_epochs;
+        train.stop.plateau_patience = self.patience;
+        MeasureConfig {
+            model: model.to_string(),
+            data: self.data.clone(),
+            variants: self.variants.clone(),
+            train,
+            search: self.search.clone(),
+            seeds: (0..self.seeds).collect(),
+        }
+    }
+
+    /// An arm measuring `model` under this protocol. `architecture` and `procedure` are
+    /// the analysis' grouping keys (see [`Arm`]).
+    pub fn arm(
+        &self,
+        label: impl Into<String>,
+        architecture: impl Into<String>,
+        procedure: impl Into<String>,
+        model: &str,
+    ) -> Arm {
+        Arm {
+            label: label.into(),
+            architecture: architecture.into(),
+            procedure: procedure.into(),
+            measure: self.measure(model),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arms_carry_the_protocol() {
+        let p = Protocol {
+            max_epochs: 17,
+            patience: 5,
+            seeds: 2,
+            ..Protocol::default()
+        }
+        .with_variant("random-labels");
+        let a = p.arm("mlp relu", "mlp", "relu", "mlp:8:relu");
+        assert_eq!(a.measure.model, "mlp:8:relu");
+        assert_eq!(a.measure.variants, ["random-labels"]);
+        assert_eq!(a.measure.seeds, [0, 1]);
+        assert_eq!(a.measure.train.stop.max_epochs, 17);
+        assert_eq!(a.measure.train.stop.plateau_patience, 5);
+        assert_eq!(a.procedure, "relu");
+    }
+}

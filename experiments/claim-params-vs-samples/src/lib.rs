@@ -1,0 +1,282 @@
+//! Finding (1) of arXiv:2406.11463: "standard optimizers find minima where the model can
+//! only fit training sets with significantly fewer samples than it has parameters".
+//!
+//! Grid: MLPs and CNNs over two orders of magnitude of parameter count, and the linear
+//! (softmax-regression) reference, on MNIST and CIFAR-10 with real and with random labels,
+//! all trained by one standard procedure (SGD with momentum). Analysis: EMC / parameters
+//! per model with a bootstrap interval; a network supports the claim when the interval lies
+//! below 1, contradicts it when above (or when it fits the whole capped training set and the
+//! cap already exceeds its parameter count). A search that fitted everything up to its cap
+//! says only EMC ≥ cap, so it decides nothing when the cap is below the parameter count.
+//! Context: with random labels, networks' EMC per parameter against the linear model's
+//! (the paper's later observation that networks fit fewer samples per parameter).
+
+use std::fmt::Write as _;
+
+use emc_claims::{
+    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Effect, Expectation,
+    Outcome, Protocol, Scale, Section, Verdict,
+};
+use emc_optim::OptimConfig;
+use emc_search::SearchConfig;
+use emc_train::Batching;
+
+/// The claim, its grid and its analysis.
+pub const SPEC: ClaimSpec = ClaimSpec {
+    claim: Claim {
+        id: "params-vs-samples",
+        statement: "Standard optimizers find minima where the model can only fit training sets \
+                    with significantly fewer samples than it has parameters.",
+        location: "abstract, finding (1)",
+        expectation: Expectation {
+            effect: "EMC / parameters, per network, dataset and labelling,",
+            direction: "< 1",
+        },
+    },
+    grid,
+    analyse,
+};
+
+/// The model label of the linear reference.
+const LINEAR: &str = "linear";
+
+/// What is trained at a scale.
+struct Setting {
+    /// (dataset, variants, training-set cap)
+    datasets: &'static [(&'static str, &'static [&'static str], Option<usize>)],
+    /// (label, model spec); the linear reference is added to every dataset.
+    models: &'static [(&'static str, &'static str)],
+    lr: f64,
+    batch: usize,
+    seeds: u64,
+    max_epochs: usize,
+    patience: usize,
+    rel_tol: f64,
+}
+
+fn setting(scale: Scale) -> Setting {
+    match scale {
+        // Seconds in the dev profile; deterministic (CI compares it to a reference file).
+        Scale::Smoke => Setting {
+            datasets: &[("mnist", &["resize:7"], Some(512))],
+            models: &[("mlp:4", "mlp:4"), ("mlp:32", "mlp:32")],
+            lr: 0.05,
+            batch: 32,
+            seeds: 2,
+            max_epochs: 100,
+            patience: 25,
+            rel_tol: 0.05,
+        },
+        // MNIST at 14×14 (capped at 8,192 samples) and the exact 4,000-image CIFAR-10
+        // subset at 16×16; networks from under a thousand to ~100k parameters.
+        Scale::Cpu => Setting {
+            datasets: &[
+                ("mnist", &["resize:14"], Some(8192)),
+                ("cifar10-subset", &["resize:16"], None),
+            ],
+            models: &[
+                ("mlp:4", "mlp:4"),
+                ("cnn:4,8", "cnn:4,8:pool=all:flatten"),
+                ("mlp:16", "mlp:16"),
+                ("cnn:16,32", "cnn:16,32:pool=all:flatten"),
+                ("mlp:64", "mlp:64"),
+                ("mlp:256", "mlp:256"),
+                ("cnn:48,96", "cnn:48,96:pool=all:flatten"),
+            ],
+            lr: 0.02,
+            batch: 64,
+            seeds: 3,
+            max_epochs: 300,
+            patience: 50,
+            rel_tol: 0.05,
+        },
+        // The paper's datasets at full size and models up to millions of parameters.
+        Scale::Paper => Setting {
+            datasets: &[("mnist", &[], None), ("cifar10", &[], None)],
+            models: &[
+                ("mlp:64", "mlp:64"),
+                ("mlp:512x512", "mlp:512x512"),
+                ("mlp:2048x2048", "mlp:2048x2048"),
+                ("cnn:16,32,64", "cnn:16,32,64:pool=all:flatten"),
+                ("cnn:64,128,256", "cnn:64,128,256:pool=all:flatten"),
+                ("resnet18:k=16", "resnet18:k=16"),
+                ("resnet18:k=64", "resnet18:k=64"),
+            ],
+            lr: 0.01,
+            batch: 128,
+            seeds: 5,
+            max_epochs: 1000,
+            patience: 100,
+            rel_tol: 0.02,
+        },
+    }
+}
+
+fn grid(scale: Scale) -> Vec<Arm> {
+    let s = setting(scale);
+    let mut arms = vec![];
+    for &(data, variants, cap) in s.datasets {
+        let real = Protocol {
+            data: data.into(),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+            optim: OptimConfig::sgd(s.lr, 0.9),
+            batching: Batching::Mini(s.batch),
+            max_epochs: s.max_epochs,
+            patience: s.patience,
+            search: SearchConfig {
+                max_n: cap,
+                rel_tol: s.rel_tol,
+                ..SearchConfig::default()
+            },
+            seeds: s.seeds,
+        };
+        for (labels, p) in [
+            ("real", real.clone()),
+            ("random", real.with_variant("random-labels")),
+        ] {
+            let models = std::iter::once(&(LINEAR, LINEAR)).chain(s.models);
+            for &(name, model) in models {
+                arms.push(p.arm(
+                    format!("{data} {labels} {name}"),
+                    format!("{data} {labels}"),
+                    name,
+                    model,
+                ));
+            }
+        }
+    }
+    arms
+}
+
+/// EMC / parameters of one arm, and what it says about the claim.
+struct PerParam {
+    effect: Effect,
+    /// Some seed fitted every sample up to the cap: EMC is only a lower bound.
+    saturated: bool,
+    outcome: Outcome,
+}
+
+fn per_param(r: &ArmResult, seed: u64) -> PerParam {
+    let params = r.measurement.params;
+    let effect = bootstrap_log_ratio(
+        &format!("{}: EMC / parameters", r.arm.label),
+        &r.emcs(),
+        &[params],
+        seed,
+    );
+    let saturated = r.measurement.per_seed.iter().any(|(_, o)| o.saturated);
+    let outcome = if saturated {
+        // EMC ≥ cap: contradicts the claim only when the cap already reaches the parameters.
+        let cap = r.measurement.stats.max;
+        if cap >= params {
+            Outcome::DoesNotHold
+        } else {
+            Outcome::Inconclusive
+        }
+    } else {
+        effect.outcome(false)
+    };
+    PerParam {
+        effect,
+        saturated,
+        outcome,
+    }
+}
+
+fn analyse(results: &[ArmResult]) -> Verdict {
+    let mut groups: Vec<&str> = vec![];
+    for r in results {
+        if !groups.contains(&r.arm.architecture.as_str()) {
+            groups.push(&r.arm.architecture);
+        }
+    }
+    let mut parts = vec![];
+    let mut table = String::from(
+        "| data and labels | model | params | median EMC | EMC / params [95% CI] | supports |\n\
+         |---|---|---:|---:|---|:-:|\n",
+    );
+    let mut context = String::from(
+        "| data | network | (EMC/params of network) / (EMC/params of linear) [95% CI] |\n\
+         |---|---|---|\n",
+    );
+    for (g, group) in groups.iter().enumerate() {
+        let arms: Vec<&ArmResult> = results
+            .iter()
+            .filter(|r| r.arm.architecture == *group)
+            .collect();
+        let linear = arms.iter().find(|r| r.arm.procedure == LINEAR);
+        let mut outcomes = vec![];
+        for (i, r) in arms.iter().enumerate() {
+            let p = per_param(r, (g * 100 + i) as u64);
+            let is_network = r.arm.procedure != LINEAR;
+            let _ = writeln!(
+                table,
+                "| {group} | {} | {} | {}{} | {:.3} [{:.3}, {:.3}] | {} |",
+                r.arm.procedure,
+                r.measurement.params,
+                r.measurement.stats.median,
+                if p.saturated {
+                    " (≥, hit the cap)"
+                } else {
+                    ""
+                },
+                p.effect.ratio,
+                p.effect.lo,
+                p.effect.hi,
+                if is_network {
+                    match p.outcome {
+                        Outcome::Holds => "yes",
+                        Outcome::DoesNotHold => "no",
+                        Outcome::Inconclusive => "?",
+                    }
+                } else {
+                    "(reference)"
+                }
+            );
+            if is_network {
+                outcomes.push(p.outcome);
+            }
+            // Random labels: a network's EMC per parameter against the linear model's.
+            if let (true, true, Some(lin)) = (is_network, group.ends_with("random"), linear) {
+                let e = bootstrap_log_ratio("", &r.emcs(), &lin.emcs(), (g * 100 + i) as u64);
+                let scale = lin.measurement.params as f64 / r.measurement.params as f64;
+                let _ = writeln!(
+                    context,
+                    "| {group} | {} | {:.3} [{:.3}, {:.3}] |",
+                    r.arm.procedure,
+                    e.ratio * scale,
+                    e.lo * scale,
+                    e.hi * scale
+                );
+            }
+        }
+        parts.push((
+            format!("{group} networks: {}", Outcome::tally(&outcomes)),
+            Outcome::all_of(&outcomes),
+        ));
+    }
+    let (outcome, reason) = combine_outcomes(
+        &parts,
+        "datasets and labellings",
+        "every network fits fewer samples than it has parameters, the 95% interval of EMC / \
+         parameters below 1",
+        "every network fits more samples than it has parameters",
+    );
+    Verdict {
+        outcome,
+        reason,
+        // Each network's EMC / parameters, with its interval, is in the first section.
+        effects: vec![],
+        chosen: vec![],
+        sections: vec![
+            Section {
+                title: "EMC per parameter".into(),
+                body: table,
+            },
+            Section {
+                title: "Random labels: networks against the linear model, per parameter".into(),
+                body: context,
+            },
+        ],
+    }
+}
