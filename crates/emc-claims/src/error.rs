@@ -41,9 +41,9 @@ pub enum ClaimError {
         message: String,
     },
     /// A measurement failed.
-    #[error("arm `{arm}`: {source}")]
+    #[error("measuring {arm}: {source}")]
     Measure {
-        /// The arm's label.
+        /// Which arms (the failing configuration is named in the cause).
         arm: String,
         /// The cause.
         source: Box<emc_search::SearchError>,

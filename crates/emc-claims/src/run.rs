@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use emc_data::LoadOptions;
 use emc_models::{InputShape, ModelSpec};
-use emc_search::{default_n0, measure, Event, RunOptions};
+use emc_search::{default_n0, measure_many, Event, RunOptions};
 
 use crate::effect::RESAMPLES;
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
@@ -110,38 +110,46 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         load: settings.load.clone(),
         recorded_only: settings.recorded_only,
     };
-    let mut results = vec![];
-    for (i, arm) in arms.iter().enumerate() {
-        if settings.progress {
-            eprintln!("[{}/{}] {}", i + 1, arms.len(), arm.label);
+    if settings.progress {
+        let seeds: usize = arms.iter().map(|a| a.measure.seeds.len()).sum();
+        eprintln!(
+            "{} arms, {seeds} searches, {} at a time; already recorded probes are reused",
+            arms.len(),
+            opts.jobs
+        );
+    }
+    let on_event = |i: usize, e: &Event| {
+        if !settings.progress {
+            return;
         }
-        let label = arm.label.as_str();
-        let on_event = |e: &Event| {
-            if !settings.progress {
-                return;
+        let label = arms[i].label.as_str();
+        match e {
+            Event::Probe { seed, row, resumed } => eprintln!(
+                "  {label}  seed {seed:<2} {}{}",
+                row.describe(),
+                if *resumed { " (resumed)" } else { "" }
+            ),
+            Event::SeedDone { seed, outcome } => {
+                eprintln!("  {label}  seed {seed}: EMC {}", outcome.emc)
             }
-            match e {
-                Event::Probe { seed, row, resumed } => eprintln!(
-                    "  {label}  seed {seed:<2} {}{}",
-                    row.describe(),
-                    if *resumed { " (resumed)" } else { "" }
-                ),
-                Event::SeedDone { seed, outcome } => {
-                    eprintln!("  {label}  seed {seed}: EMC {}", outcome.emc)
-                }
-                Event::Epoch { .. } => {}
-            }
-        };
-        let measurement =
-            measure(&arm.measure, &opts, &on_event).map_err(|source| ClaimError::Measure {
-                arm: arm.label.clone(),
-                source: Box::new(source),
-            })?;
-        results.push(ArmResult {
+            Event::Epoch { .. } => {}
+        }
+    };
+    // Every (arm, seed) search in one pool, so no core idles while one arm finishes.
+    let configs: Vec<_> = arms.iter().map(|a| a.measure.clone()).collect();
+    let measurements =
+        measure_many(&configs, &opts, &on_event).map_err(|source| ClaimError::Measure {
+            arm: format!("the {} arms", arms.len()),
+            source: Box::new(source),
+        })?;
+    let results: Vec<ArmResult> = arms
+        .iter()
+        .zip(measurements)
+        .map(|(arm, measurement)| ArmResult {
             arm: arm.clone(),
             measurement,
-        });
-    }
+        })
+        .collect();
     let verdict = (spec.analyse)(&results);
     let table = verdict_table(&results, &verdict);
     let markdown = markdown(

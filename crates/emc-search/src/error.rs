@@ -24,6 +24,14 @@ pub enum SearchError {
         /// What went wrong.
         message: String,
     },
+    /// One configuration of several measured together failed.
+    #[error("{config}: {source}")]
+    InConfig {
+        /// The configuration: model, dataset and variants.
+        config: String,
+        /// The cause.
+        source: Box<SearchError>,
+    },
     /// Loading or transforming the data failed.
     #[error(transparent)]
     Data(#[from] emc_data::DataError),

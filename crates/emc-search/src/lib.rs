@@ -17,7 +17,7 @@ mod search;
 mod stats;
 
 pub use error::{Result, SearchError};
-pub use measure::{measure, Event, MeasureConfig, Measurement, RunOptions};
+pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
 pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
 pub use search::{default_n0, search, ProbePoint, SearchConfig, SearchOutcome};
 pub use stats::EmcStats;

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use candle_core::{DType, Device, Tensor};
-use emc_data::{load, DatasetId, LoadOptions, Normalization, Split, Variant};
+use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
 use emc_models::{InputShape, ModelSpec};
 use emc_train::{fit, save_checkpoint, Batching, FitReport, Provenance, TrainConfig, TrainData};
 use serde::{Deserialize, Serialize};
@@ -206,20 +206,70 @@ pub fn measure(
     opts: &RunOptions,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Measurement> {
+    match measure_many(std::slice::from_ref(cfg), opts, &|_, e| on_event(e)) {
+        Ok(mut all) => Ok(all.remove(0)),
+        Err(SearchError::InConfig { source, .. }) => Err(*source),
+        Err(e) => Err(e),
+    }
+}
+
+/// One configuration of [`measure_many`], ready to search.
+struct Prepared {
+    spec: ModelSpec,
+    variants: Vec<Variant>,
+    base: Arc<Dataset>,
+    hash: String,
+    probe_hash: String,
+}
+
+/// Runs (or resumes) several measurements into one directory, as one pool of `opts.jobs`
+/// workers over every (configuration, seed) pair, so that short configurations do not leave
+/// a core idle while a long one finishes. `on_event` receives the configuration's index.
+/// Returns the measurements in the order of `cfgs`; the first error stops every worker.
+pub fn measure_many(
+    cfgs: &[MeasureConfig],
+    opts: &RunOptions,
+    on_event: &(dyn Fn(usize, &Event) + Sync),
+) -> Result<Vec<Measurement>> {
     let started = now_secs();
-    let (spec, data_id, variants) = cfg.parsed()?;
-    let hash = cfg.config_hash();
-    let probe_hash = cfg.probe_hash();
-    let base = load(&data_id, Split::Train, &opts.load)?;
+    // Each dataset is loaded once and shared by the configurations that use it.
+    let mut loaded: Vec<(DatasetId, Arc<Dataset>)> = vec![];
+    let mut prepared = vec![];
+    for cfg in cfgs {
+        let (spec, data_id, variants) = cfg.parsed()?;
+        let base = match loaded.iter().find(|(id, _)| *id == data_id) {
+            Some((_, d)) => d.clone(),
+            None => {
+                let d = Arc::new(load(&data_id, Split::Train, &opts.load)?);
+                loaded.push((data_id, d.clone()));
+                d
+            }
+        };
+        prepared.push(Prepared {
+            spec,
+            variants,
+            base,
+            hash: cfg.config_hash(),
+            probe_hash: cfg.probe_hash(),
+        });
+    }
     let log = ProbeLog::open(&opts.out)?;
     let run_id = format!("{:x}-{:x}", started as u64, std::process::id());
-    let trained = AtomicUsize::new(0);
+    let trained: Vec<AtomicUsize> = cfgs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let tasks: Vec<(usize, u64)> = cfgs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.seeds.iter().map(move |&s| (i, s)))
+        .collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(u64, SearchOutcome, usize)>> = Mutex::new(vec![]);
+    let results: Mutex<Vec<(usize, u64, SearchOutcome, usize)>> = Mutex::new(vec![]);
     let first_error: Mutex<Option<SearchError>> = Mutex::new(None);
 
-    let run_seed = |seed: u64| -> Result<(SearchOutcome, usize)> {
-        let ds = Variant::apply_all(&variants, base.clone(), seed)?;
+    let run_seed = |i: usize, seed: u64| -> Result<(SearchOutcome, usize)> {
+        let (cfg, prep) = (&cfgs[i], &prepared[i]);
+        let (spec, hash, probe_hash) = (&prep.spec, &prep.hash, &prep.probe_hash);
+        let on_event = |e: &Event| on_event(i, e);
+        let ds = Variant::apply_all(&prep.variants, (*prep.base).clone(), seed)?;
         let shape = ds.shape();
         let input = InputShape {
             channels: shape.channels,
@@ -238,9 +288,9 @@ pub fn measure(
         let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
         let mut best_fit = 0usize;
         // Probes recorded earlier for this model, procedure and seed are reused.
-        let prior = log.points(&probe_hash, seed);
+        let prior = log.points(probe_hash, seed);
         for p in &prior {
-            if let Some(row) = log.get(&probe_hash, seed, p.n) {
+            if let Some(row) = log.get(probe_hash, seed, p.n) {
                 on_event(&Event::Probe {
                     seed,
                     row: Box::new(row.clone()),
@@ -285,9 +335,9 @@ pub fn measure(
                     })
                 }),
             )?;
-            let row = probe_row(cfg, &probe_hash, &run_id, params, seed, &report);
+            let row = probe_row(cfg, probe_hash, &run_id, params, seed, &report);
             log.append(&row)?;
-            trained.fetch_add(1, Ordering::Relaxed);
+            trained[i].fetch_add(1, Ordering::Relaxed);
             if report.fitted && n > best_fit {
                 best_fit = n;
                 let meta: BTreeMap<String, String> = [
@@ -322,18 +372,25 @@ pub fn measure(
         Ok((outcome, params))
     };
 
-    let jobs = opts.jobs.clamp(1, cfg.seeds.len());
+    let jobs = opts.jobs.clamp(1, tasks.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = cfg.seeds.get(i) else { break };
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(i, seed)) = tasks.get(k) else {
+                    break;
+                };
                 if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                     break;
                 }
-                match run_seed(seed) {
-                    Ok((o, p)) => results.lock().expect("results lock").push((seed, o, p)),
+                match run_seed(i, seed) {
+                    Ok((o, p)) => results.lock().expect("results lock").push((i, seed, o, p)),
                     Err(e) => {
+                        let c = &cfgs[i];
+                        let e = SearchError::InConfig {
+                            config: format!("{} on {} [{}]", c.model, c.data, c.variants.join(" ")),
+                            source: Box::new(e),
+                        };
                         let mut slot = first_error.lock().expect("error lock");
                         slot.get_or_insert(e);
                     }
@@ -344,29 +401,38 @@ pub fn measure(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let mut per: Vec<(u64, SearchOutcome, usize)> = results.into_inner().unwrap_or_default();
-    per.sort_by_key(|r| r.0);
-    let params = per.first().map(|r| r.2).unwrap_or(0);
-    let emcs: Vec<usize> = per.iter().map(|r| r.1.emc).collect();
-    let stats = EmcStats::new(&emcs, params).ok_or_else(|| SearchError::Config {
-        field: "seeds".into(),
-        message: "no seed finished".into(),
-    })?;
-    let per_seed: Vec<(u64, SearchOutcome)> = per.into_iter().map(|(s, o, _)| (s, o)).collect();
-    if !opts.recorded_only {
-        write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|r| (r.0, r.1));
+    let mut out = vec![];
+    for (i, cfg) in cfgs.iter().enumerate() {
+        let per: Vec<&(usize, u64, SearchOutcome, usize)> =
+            results.iter().filter(|r| r.0 == i).collect();
+        let params = per.first().map(|r| r.3).unwrap_or(0);
+        let emcs: Vec<usize> = per.iter().map(|r| r.2.emc).collect();
+        let stats = EmcStats::new(&emcs, params).ok_or_else(|| SearchError::Config {
+            field: "seeds".into(),
+            message: "no seed finished".into(),
+        })?;
+        let per_seed: Vec<(u64, SearchOutcome)> = per.iter().map(|r| (r.1, r.2.clone())).collect();
+        let hash = prepared[i].hash.clone();
+        let files = crate::results::files_lock();
+        if !opts.recorded_only {
+            write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+        }
+        let measurement = Measurement {
+            config_hash: hash,
+            params,
+            per_seed,
+            stats,
+            probes_trained: trained[i].load(Ordering::Relaxed),
+        };
+        if !opts.recorded_only {
+            write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
+        }
+        drop(files);
+        out.push(measurement);
     }
-    let measurement = Measurement {
-        config_hash: hash,
-        params,
-        per_seed,
-        stats,
-        probes_trained: trained.into_inner(),
-    };
-    if !opts.recorded_only {
-        write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
-    }
-    Ok(measurement)
+    Ok(out)
 }
 
 fn probe_row(

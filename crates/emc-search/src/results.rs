@@ -123,6 +123,16 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> SearchError {
     }
 }
 
+/// Serialises every read-modify-write of the shared result files (`probes.csv` opening and
+/// appends, `summary.csv`, `manifest.toml`) within the process, so that measurements of
+/// several configurations may run concurrently into one directory.
+static FILES: Mutex<()> = Mutex::new(());
+
+/// Holds the result-files lock; a poisoned lock is still usable (it guards no data).
+pub(crate) fn files_lock() -> std::sync::MutexGuard<'static, ()> {
+    FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!(
@@ -164,6 +174,7 @@ pub struct ProbeLog {
 impl ProbeLog {
     /// Opens (or creates) `dir/probes.csv`, repairing a torn last line.
     pub fn open(dir: &Path) -> Result<Self> {
+        let _files = files_lock();
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let path = dir.join("probes.csv");
         let mut done = HashMap::new();
@@ -237,6 +248,7 @@ impl ProbeLog {
             .from_writer(vec![]);
         w.serialize(row).map_err(|e| io_err(&self.path, e))?;
         let line = w.into_inner().map_err(|e| io_err(&self.path, e))?;
+        let _files = files_lock();
         let mut f = self
             .file
             .lock()

@@ -72,7 +72,7 @@ fn setting(scale: Scale) -> Setting {
             gd_long: 1,
         },
         // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
-        // 1.1k parameters) so that whole searches fit a 2-core machine; GD also at 10× the
+        // 1.1k parameters) so that whole searches fit a 2-core machine; GD also at 4× the
         // epochs as context.
         Scale::Cpu => Setting {
             data: "mnist",
@@ -90,7 +90,7 @@ fn setting(scale: Scale) -> Setting {
             patience: 50,
             max_n: Some(16384),
             rel_tol: 0.05,
-            gd_long: 10,
+            gd_long: 4,
         },
         // CIFAR-10 at full size, wider models, five seeds: a GPU.
         Scale::Paper => Setting {
