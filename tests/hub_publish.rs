@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use emc_claims::{fetch_published, run_claim, RunSettings, Scale};
 use emc_hub::{
     prepare, pull, pull_and_verify, push, verify, HubConfig, HubError, HubManifest,
     PullVerifyOptions, PushOptions, RepoId, RepoKind, VerifyOptions, HUB_MANIFEST,
@@ -584,4 +585,85 @@ fn pushing_a_directory_without_results_is_refused_without_network() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("not a directory"), "{e}");
+}
+
+/// A claim run with `--from-hub` gives the verdict of the published results without
+/// training, and refuses (rather than trains) a grid the published results do not cover.
+#[test]
+fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
+    let spec = &claim_params_vs_samples::SPEC;
+    let arms = (spec.grid)(Scale::Smoke);
+    if arms
+        .iter()
+        .any(|a| emc_tests::real_folder(&a.measure.data).is_none())
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    let settings = RunSettings {
+        scale: Scale::Smoke,
+        seeds: None,
+        out: local.clone(),
+        jobs: 2,
+        device: candle_core::Device::Cpu,
+        load: emc_tests::local_options(),
+        progress: false,
+        recorded_only: false,
+    };
+    let first = run_claim(spec, &settings).unwrap();
+    let server = HubStore::start(TOKEN).unwrap();
+    let cfg = hub(&server, &tmp.path().join("cache"));
+    push(
+        &local,
+        &repo("emc-tests/params-smoke"),
+        &PushOptions::default(),
+        &cfg,
+    )
+    .unwrap();
+
+    let pulled = tmp.path().join("pulled");
+    fetch_published(
+        "emc-tests/params-smoke",
+        None,
+        &pulled,
+        &cfg,
+        &settings.load,
+        &settings.device,
+    )
+    .unwrap();
+    let again = run_claim(
+        spec,
+        &RunSettings {
+            out: pulled.clone(),
+            recorded_only: true,
+            ..settings.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.table, first.table);
+    assert_eq!(again.verdict.outcome, first.verdict.outcome);
+    assert!(again
+        .results
+        .iter()
+        .all(|r| r.measurement.probes_trained == 0));
+
+    // More seeds than were published: an error naming the missing probe, nothing trained.
+    let before = std::fs::read(pulled.join("probes.csv")).unwrap();
+    let err = run_claim(
+        spec,
+        &RunSettings {
+            seeds: Some(3),
+            out: pulled.clone(),
+            recorded_only: true,
+            ..settings
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("training is off") && err.contains("seed 2"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(pulled.join("probes.csv")).unwrap(), before);
 }

@@ -1,7 +1,8 @@
 //! The EMC search end to end on real MNIST: real vs random labels, parallel = sequential,
-//! resume after a completed run and after a crash that tore the probe log.
+//! resume after a completed run and after a crash that tore the probe log, several
+//! configurations measured together into one directory.
 
-use emc_search::{measure, Event, MeasureConfig, Measurement, RunOptions};
+use emc_search::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
 use emc_tests::real_folder;
 use emc_train::{Batching, TrainConfig};
 
@@ -96,4 +97,47 @@ fn parallel_and_sequential_runs_agree_and_reruns_resume() {
         resumed.probes_trained, 2,
         "only the lost probes are trained again"
     );
+}
+
+/// Configurations measured together (one pool over every configuration and seed, one
+/// directory) give exactly what they give alone, and every one gets its summary row.
+#[test]
+fn measuring_configurations_together_equals_measuring_them_alone() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut small = config(&["random-labels"]);
+    small.model = "mlp:8:relu".into();
+    let cfgs = [config(&["random-labels"]), small];
+    let alone: Vec<Measurement> = cfgs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| run(c, &tmp.path().join(format!("alone{i}")), 1))
+        .collect();
+    let opts = RunOptions {
+        out: tmp.path().join("together"),
+        jobs: 2,
+        device: candle_core::Device::Cpu,
+        load: emc_tests::local_options(),
+        recorded_only: false,
+    };
+    let seen = std::sync::Mutex::new(vec![]);
+    let together = measure_many(&cfgs, &opts, &|i, e| {
+        if let Event::SeedDone { seed, .. } = e {
+            seen.lock().unwrap().push((i, *seed));
+        }
+    })
+    .unwrap();
+    for (a, t) in alone.iter().zip(&together) {
+        assert_eq!(a.per_seed, t.per_seed);
+        assert_eq!(a.config_hash, t.config_hash);
+    }
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    assert_eq!(seen, [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    let summary = std::fs::read_to_string(tmp.path().join("together/summary.csv")).unwrap();
+    for t in &together {
+        assert!(summary.contains(&t.config_hash), "{summary}");
+    }
 }

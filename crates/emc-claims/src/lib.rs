@@ -26,7 +26,7 @@ pub use claim::{
 pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
 pub use error::{ClaimError, Result};
 pub use grid::Protocol;
-pub use run::{dry_run, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
+pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
 
 /// Every claim binary links this crate, so it sets their allocator: candle allocates a
 /// buffer per op, and mimalloc keeps them where glibc returns them to the OS (page faults

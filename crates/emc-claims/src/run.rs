@@ -490,7 +490,8 @@ pub fn main(spec: &ClaimSpec) {
         })?;
         let load = LoadOptions::from_env().with_data_dir(args.data_dir.clone());
         if let Some(repo) = &args.from_hub {
-            fetch_published(repo, args.revision.as_deref(), &out, &load, &device)?;
+            let hub = emc_hub::HubConfig::from_env();
+            fetch_published(repo, args.revision.as_deref(), &out, &hub, &load, &device)?;
         }
         let settings = RunSettings {
             scale: args.scale,
@@ -523,12 +524,13 @@ pub fn fetch_published(
     repo: &str,
     revision: Option<&str>,
     out: &Path,
+    hub: &emc_hub::HubConfig,
     load: &LoadOptions,
     device: &candle_core::Device,
 ) -> Result<()> {
     eprintln!("fetching {repo} from the Hub and verifying every checkpoint...");
     let opts = emc_hub::PullVerifyOptions {
-        hub: emc_hub::HubConfig::from_env(),
+        hub: hub.clone(),
         kind: emc_hub::RepoKind::Model,
         verify: emc_hub::VerifyOptions {
             load: load.clone(),
