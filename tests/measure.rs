@@ -141,3 +141,49 @@ fn measuring_configurations_together_equals_measuring_them_alone() {
         assert!(summary.contains(&t.config_hash), "{summary}");
     }
 }
+
+/// Full-batch GD with a 50-epoch budget is far from converged on 7x7 MNIST: doubling the
+/// budget raises EMC, the measurement says budget-limited (probes, summary), and a rerun
+/// trains nothing.
+#[test]
+fn full_batch_gd_at_a_short_budget_is_reported_budget_limited() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let mut cfg = config(&[]);
+    cfg.model = "mlp:8:relu".into();
+    cfg.train.optim = emc_optim::OptimConfig::sgd(0.5, 0.0);
+    cfg.train.batching = Batching::Full { chunk: 4096 };
+    cfg.train.stop.max_epochs = 50;
+    cfg.train.stop.plateau_patience = 0;
+    cfg.search.budget_doublings = 1;
+    cfg.seeds = vec![0];
+    let tmp = tempfile::tempdir().unwrap();
+    let m = run(&cfg, tmp.path(), 1);
+    let (seed, b) = &m.budgets[0];
+    assert_eq!(*seed, 0);
+    let emcs: Vec<usize> = b.levels.iter().map(|l| l.outcome.emc).collect();
+    assert_eq!(emcs.len(), 2, "{}", b.describe());
+    assert!(emcs[1] as f64 > 1.05 * emcs[0] as f64, "{}", b.describe());
+    assert_eq!(b.converged, Some(false));
+    assert_eq!(
+        m.per_seed[0].1.emc, emcs[1],
+        "the larger budget's EMC is reported"
+    );
+    let probes = std::fs::read_to_string(tmp.path().join("probes.csv")).unwrap();
+    assert!(
+        probes.contains(",50,") && probes.contains(",100,"),
+        "both budgets logged"
+    );
+    let summary = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+    assert!(
+        summary.contains(&format!("1x:{} 2x:{}", emcs[0], emcs[1])),
+        "{summary}"
+    );
+    assert!(summary.contains(",false"), "{summary}");
+    let again = run(&cfg, tmp.path(), 1);
+    assert_eq!(again.probes_trained, 0);
+    assert_eq!(again.budgets[0].1.describe(), b.describe());
+    assert_eq!(again.budgets[0].1.converged, b.converged);
+    assert_eq!(again.per_seed, m.per_seed);
+}

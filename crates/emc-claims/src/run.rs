@@ -315,6 +315,23 @@ fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
             }
         );
     }
+    let limited: Vec<&str> = results
+        .iter()
+        .filter(|r| {
+            r.measurement
+                .budgets
+                .iter()
+                .any(|(_, b)| b.converged == Some(false))
+        })
+        .map(|r| r.arm.label.as_str())
+        .collect();
+    if !limited.is_empty() {
+        let _ = writeln!(
+            s,
+            "budget-limited (EMC still grew at the largest budget, some seed): {}",
+            limited.join(", ")
+        );
+    }
     for e in &v.effects {
         let _ = writeln!(
             s,
@@ -439,6 +456,7 @@ fn markdown(
             }
         );
     }
+    s += &budget_section(results);
     if !v.effects.is_empty() {
         let _ = writeln!(s, "\n## Effect\n");
         let _ = writeln!(s, "| comparison | ratio | 95% CI |");
@@ -461,6 +479,39 @@ fn markdown(
          invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
         c.id, settings.scale, seconds
     );
+    s
+}
+
+/// `## EMC versus budget`: per arm and seed the EMC at each budget tried, and whether it
+/// converged; empty when no arm checked budget convergence.
+fn budget_section(results: &[ArmResult]) -> String {
+    let checked = |r: &&ArmResult| {
+        r.measurement
+            .budgets
+            .iter()
+            .any(|(_, b)| b.converged.is_some())
+    };
+    if !results.iter().any(|r| checked(&r)) {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n## EMC versus budget\n\nEach seed's search was repeated at doubled epoch budgets \
+         (failures that ran out of budget probed again; fits and certified failures carried \
+         over) until EMC moved by at most the stated tolerance (*converged*) or the doublings \
+         ran out (*budget-limited*: EMC still grows with the budget, and the reported EMC, at \
+         the largest budget, is a lower bound).\n\n| arm | EMC per budget, per seed | \
+         converged seeds |\n|---|---|---:|\n",
+    );
+    for r in results.iter().filter(checked) {
+        let b = &r.measurement.budgets;
+        let per = b
+            .iter()
+            .map(|(seed, o)| format!("seed {seed}: {}", o.describe()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let ok = b.iter().filter(|(_, o)| o.converged == Some(true)).count();
+        let _ = writeln!(s, "| {} | {per} | {ok} of {} |", r.arm.label, b.len());
+    }
     s
 }
 

@@ -19,62 +19,70 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
     /// A TOML file with the measurement (fields of MeasureConfig: model, data, variants,
-    /// train, search, seeds); the flags below that define the measurement are then refused.
+    /// train, search, seeds); the flags from --model to --seeds,
+    /// which define the measurement, are then refused.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Model spec, e.g. mlp:32:relu, cnn:32,64:relu, resnet18:k=16, linear.
-    #[arg(long, default_value = "mlp:32:relu")]
+    #[arg(long, default_value = "mlp:32:relu", conflicts_with = "config")]
     model: String,
     /// Dataset: mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100, ...
-    #[arg(long, default_value = "mnist")]
+    #[arg(long, default_value = "mnist", conflicts_with = "config")]
     data: String,
     /// Resize images to SxS (or HxW) by area averaging.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     resize: Option<String>,
     /// Keep the first K classes, or a list A,B,C.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     classes: Option<String>,
     /// Labels: real, random, or noisy:P.
-    #[arg(long, default_value = "real")]
+    #[arg(long, default_value = "real", conflicts_with = "config")]
     labels: String,
     /// Inputs: real, gaussian, uniform or shuffled (fixed pixel permutation).
-    #[arg(long, default_value = "real")]
+    #[arg(long, default_value = "real", conflicts_with = "config")]
     inputs: String,
     /// Optimizer: sgd, gd (full-batch gradient descent), adam or adamw.
-    #[arg(long, default_value = "sgd")]
+    #[arg(long, default_value = "sgd", conflicts_with = "config")]
     optimizer: String,
     /// Learning rate (default: 0.01 for sgd/gd, 0.001 for adam/adamw).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     lr: Option<f64>,
     /// SGD momentum (default 0.9 for sgd, 0 for gd).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     momentum: Option<f64>,
     /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, conflicts_with = "config")]
     weight_decay: f64,
     /// Minibatch size (ignored by gd).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, conflicts_with = "config")]
     batch: usize,
     /// Epoch budget of each probe (gd: one step per epoch, so equal epochs by default).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, conflicts_with = "config")]
     max_epochs: usize,
     /// Optional step budget of each probe (to compare optimizers at equal steps).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     max_steps: Option<usize>,
     /// Plateau patience in epochs (0 disables the plateau stop).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "config")]
     patience: usize,
     /// First probe size (default: power of two near params/64, at least 4 x classes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     n0: Option<usize>,
     /// Bisection stops when upper - lower <= max(abs-tol, rel-tol * lower).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, conflicts_with = "config")]
     abs_tol: usize,
     /// Relative bisection tolerance (see --abs-tol).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, conflicts_with = "config")]
     rel_tol: f64,
+    /// Budget convergence: search again at up to this many doublings of the epoch (and
+    /// step) budget, until EMC moves by at most --budget-tol; 0 = off.
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
+    budget_doublings: usize,
+    /// Largest relative change of EMC per budget doubling counted as converged.
+    #[arg(long, default_value_t = emc_search::DEFAULT_BUDGET_TOL, conflicts_with = "config")]
+    budget_tol: f64,
     /// Seeds: a count N (seeds 0..N) or a list such as 3,7,11.
-    #[arg(long, default_value = "3")]
+    #[arg(long, default_value = "3", conflicts_with = "config")]
     seeds: String,
     /// Seeds searched concurrently (each single-threaded when > 1).
     #[arg(long, default_value_t = 2)]
@@ -209,6 +217,8 @@ impl MeasureArgs {
         cfg.search.n0 = self.n0;
         cfg.search.abs_tol = self.abs_tol;
         cfg.search.rel_tol = self.rel_tol;
+        cfg.search.budget_doublings = self.budget_doublings;
+        cfg.search.budget_tol = self.budget_tol;
         Ok(cfg)
     }
 }
@@ -247,12 +257,21 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         "seed", "EMC", "upper", "probes"
     );
     for (seed, o) in &m.per_seed {
-        let flags = [(o.non_monotone, "non-monotone"), (o.saturated, "saturated")]
+        let budget = m.budgets.iter().find(|(s, _)| s == seed).map(|(_, b)| b);
+        let mut flags = [(o.non_monotone, "non-monotone"), (o.saturated, "saturated")]
             .iter()
             .filter(|f| f.0)
-            .map(|f| f.1)
-            .collect::<Vec<_>>()
-            .join(",");
+            .map(|f| f.1.to_string())
+            .collect::<Vec<_>>();
+        if let Some(b) = budget.filter(|b| b.converged.is_some()) {
+            let state = if b.converged == Some(true) {
+                "budget-converged"
+            } else {
+                "budget-limited"
+            };
+            flags.push(format!("{state} ({})", b.describe()));
+        }
+        let flags = flags.join(", ");
         let upper = o.upper.map(|u| u.to_string()).unwrap_or_else(|| "-".into());
         println!(
             "{seed:>6} {:>8} {upper:>8} {:>7}  {flags}",

@@ -360,7 +360,12 @@ fn check_one(
         records.insert(measurement_dir.clone(), Records { probes, summary });
     }
     let rec = &records[&measurement_dir];
-    let probe_hash = cfg.probe_hash();
+    // A checkpoint from a budget-convergence search names the probe (a multiple of the
+    // configured budget) that produced it.
+    let probe_hash = meta
+        .get("probe_hash")
+        .cloned()
+        .unwrap_or_else(|| cfg.probe_hash());
     check.recorded_fit = rec
         .probes
         .iter()

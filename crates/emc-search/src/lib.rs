@@ -19,5 +19,8 @@ mod stats;
 pub use error::{Result, SearchError};
 pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
 pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
-pub use search::{default_n0, search, ProbePoint, SearchConfig, SearchOutcome};
+pub use search::{
+    default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
+    SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL,
+};
 pub use stats::EmcStats;

@@ -12,13 +12,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
 use emc_models::{InputShape, ModelSpec};
-use emc_train::{fit, save_checkpoint, Batching, FitReport, Provenance, TrainConfig, TrainData};
+use emc_train::{
+    fit, save_checkpoint, Batching, FitReport, Provenance, StopReason, TrainConfig, TrainData,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, SearchError};
 use crate::results::{read_csv, to_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow};
-use crate::search::{default_n0, search, SearchConfig, SearchOutcome};
+use crate::search::{
+    default_n0, search_budgets, BudgetOutcome, BudgetProbe, SearchConfig, SearchOutcome,
+};
 use crate::stats::EmcStats;
 
 /// Everything that defines a measurement (the seeds excepted, they select repetitions).
@@ -70,6 +74,14 @@ impl MeasureConfig {
             "model": self.model, "data": self.data, "variants": self.variants,
             "train": self.train,
         }))
+    }
+
+    /// The same measurement with `k` times the epoch budget (and step budget, when set).
+    pub fn with_budget_multiplier(&self, k: usize) -> MeasureConfig {
+        let mut c = self.clone();
+        c.train.stop.max_epochs *= k;
+        c.train.stop.max_steps = c.train.stop.max_steps.map(|s| s * k);
+        c
     }
 
     fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
@@ -185,6 +197,9 @@ pub struct Measurement {
     pub stats: EmcStats,
     /// Probes trained in this invocation (not taken from the log).
     pub probes_trained: usize,
+    /// Per seed, the searches at each budget tried (one level when budget convergence is
+    /// off); `per_seed` holds the last level's outcome.
+    pub budgets: Vec<(u64, BudgetOutcome)>,
 }
 
 fn short_hash(v: &serde_json::Value) -> String {
@@ -219,7 +234,8 @@ struct Prepared {
     variants: Vec<Variant>,
     base: Arc<Dataset>,
     hash: String,
-    probe_hash: String,
+    /// Per budget level (`2^level` × the configured budget): the config and its probe hash.
+    levels: Vec<(MeasureConfig, String)>,
 }
 
 /// Runs (or resumes) several measurements into one directory, as one pool of `opts.jobs`
@@ -250,7 +266,13 @@ pub fn measure_many(
             variants,
             base,
             hash: cfg.config_hash(),
-            probe_hash: cfg.probe_hash(),
+            levels: (0..=cfg.search.budget_doublings)
+                .map(|level| {
+                    let c = cfg.with_budget_multiplier(1 << level);
+                    let h = c.probe_hash();
+                    (c, h)
+                })
+                .collect(),
         });
     }
     let log = ProbeLog::open(&opts.out)?;
@@ -262,12 +284,12 @@ pub fn measure_many(
         .flat_map(|(i, c)| c.seeds.iter().map(move |&s| (i, s)))
         .collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, u64, SearchOutcome, usize)>> = Mutex::new(vec![]);
+    let results: Mutex<Vec<(usize, u64, BudgetOutcome, usize)>> = Mutex::new(vec![]);
     let first_error: Mutex<Option<SearchError>> = Mutex::new(None);
 
-    let run_seed = |i: usize, seed: u64| -> Result<(SearchOutcome, usize)> {
+    let run_seed = |i: usize, seed: u64| -> Result<(BudgetOutcome, usize)> {
         let (cfg, prep) = (&cfgs[i], &prepared[i]);
-        let (spec, hash, probe_hash) = (&prep.spec, &prep.hash, &prep.probe_hash);
+        let (spec, hash) = (&prep.spec, &prep.hash);
         let on_event = |e: &Event| on_event(i, e);
         let ds = Variant::apply_all(&prep.variants, (*prep.base).clone(), seed)?;
         let shape = ds.shape();
@@ -287,31 +309,45 @@ pub fn measure_many(
             .collect();
         let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
         let mut best_fit = 0usize;
-        // Probes recorded earlier for this model, procedure and seed are reused.
-        let prior = log.points(probe_hash, seed);
-        for p in &prior {
-            if let Some(row) = log.get(probe_hash, seed, p.n) {
+        // Probes recorded earlier for this model, procedure, budget and seed are reused.
+        let recorded = |level: usize| -> Vec<BudgetProbe> {
+            let rows = log.rows(&prep.levels[level].1, seed);
+            for row in &rows {
                 on_event(&Event::Probe {
                     seed,
-                    row: Box::new(row.clone()),
+                    row: Box::new((*row).clone()),
                     resumed: true,
                 });
             }
-        }
-        let outcome = search(&cfg.search, n0, ds.len(), &prior, |n| -> Result<bool> {
+            rows.iter()
+                .map(|r| BudgetProbe {
+                    n: r.n,
+                    fitted: r.fitted,
+                    budget_limited: !r.fitted && (r.stop == "max-epochs" || r.stop == "max-steps"),
+                })
+                .collect()
+        };
+        let budget = search_budgets(&cfg.search, n0, ds.len(), &recorded, |level, n| {
+            let (level_cfg, level_hash) = &prep.levels[level];
             if opts.recorded_only {
                 return Err(SearchError::Results {
                     path: opts.out.join("probes.csv"),
                     message: format!(
-                        "no recorded probe of `{}` on {} [{}] at seed {seed}, n = {n}, and \
+                        "no recorded probe of `{}` on {} [{}] at seed {seed}, n = {n}{}, and \
                          training is off (recorded results only): the results are incomplete \
                          or were made with another configuration",
                         cfg.model,
                         cfg.data,
-                        cfg.variants.join(" ")
+                        cfg.variants.join(" "),
+                        if level > 0 {
+                            format!(", {}x budget", 1 << level)
+                        } else {
+                            String::new()
+                        }
                     ),
                 });
             }
+            let train = &level_cfg.train;
             let idx = Tensor::from_slice(&order[..n], n, &opts.device)?;
             let x = all.images.index_select(&idx, 0)?;
             let y = all.labels.index_select(&idx, 0)?;
@@ -323,19 +359,19 @@ pub fn measure_many(
                     images: &x,
                     labels: &y,
                 },
-                &cfg.train,
+                train,
                 seed,
                 Some(&mut |p: &emc_train::Progress| {
                     on_event(&Event::Epoch {
                         seed,
                         n,
                         epoch: p.epoch,
-                        max_epochs: cfg.train.stop.max_epochs,
+                        max_epochs: train.stop.max_epochs,
                         train_accuracy: p.train_accuracy,
                     })
                 }),
             )?;
-            let row = probe_row(cfg, probe_hash, &run_id, params, seed, &report);
+            let row = probe_row(level_cfg, level_hash, &run_id, params, seed, &report);
             log.append(&row)?;
             trained[i].fetch_add(1, Ordering::Relaxed);
             if report.fitted && n > best_fit {
@@ -348,6 +384,10 @@ pub fn measure_many(
                     ("n", n.to_string()),
                     ("dataset", cfg.data.clone()),
                     ("variants", cfg.variants.join(" ")),
+                    // The probe that produced these weights (its budget may be a multiple
+                    // of the configured one).
+                    ("probe_hash", level_hash.clone()),
+                    ("budget_multiplier", (1usize << level).to_string()),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
@@ -363,13 +403,18 @@ pub fn measure_many(
                 row: Box::new(row),
                 resumed: false,
             });
-            Ok(report.fitted)
+            Ok(BudgetProbe {
+                n,
+                fitted: report.fitted,
+                budget_limited: matches!(report.stop, StopReason::MaxEpochs | StopReason::MaxSteps),
+            })
         })?;
+        let outcome = budget.last().clone();
         on_event(&Event::SeedDone {
             seed,
             outcome: outcome.clone(),
         });
-        Ok((outcome, params))
+        Ok((budget, params))
     };
 
     let jobs = opts.jobs.clamp(1, tasks.len().max(1));
@@ -405,19 +450,21 @@ pub fn measure_many(
     results.sort_by_key(|r| (r.0, r.1));
     let mut out = vec![];
     for (i, cfg) in cfgs.iter().enumerate() {
-        let per: Vec<&(usize, u64, SearchOutcome, usize)> =
+        let per: Vec<&(usize, u64, BudgetOutcome, usize)> =
             results.iter().filter(|r| r.0 == i).collect();
         let params = per.first().map(|r| r.3).unwrap_or(0);
-        let emcs: Vec<usize> = per.iter().map(|r| r.2.emc).collect();
+        let emcs: Vec<usize> = per.iter().map(|r| r.2.last().emc).collect();
         let stats = EmcStats::new(&emcs, params).ok_or_else(|| SearchError::Config {
             field: "seeds".into(),
             message: "no seed finished".into(),
         })?;
-        let per_seed: Vec<(u64, SearchOutcome)> = per.iter().map(|r| (r.1, r.2.clone())).collect();
+        let per_seed: Vec<(u64, SearchOutcome)> =
+            per.iter().map(|r| (r.1, r.2.last().clone())).collect();
+        let budgets: Vec<(u64, BudgetOutcome)> = per.iter().map(|r| (r.1, r.2.clone())).collect();
         let hash = prepared[i].hash.clone();
         let files = crate::results::files_lock();
         if !opts.recorded_only {
-            write_summary(&opts.out, cfg, &hash, params, &per_seed, &stats)?;
+            write_summary(&opts.out, cfg, &hash, params, &per_seed, &budgets, &stats)?;
         }
         let measurement = Measurement {
             config_hash: hash,
@@ -425,6 +472,7 @@ pub fn measure_many(
             per_seed,
             stats,
             probes_trained: trained[i].load(Ordering::Relaxed),
+            budgets,
         };
         if !opts.recorded_only {
             write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
@@ -473,9 +521,11 @@ fn write_summary(
     hash: &str,
     params: usize,
     per_seed: &[(u64, SearchOutcome)],
+    budgets: &[(u64, BudgetOutcome)],
     stats: &EmcStats,
 ) -> Result<()> {
     let path = out.join("summary.csv");
+    let budget_of = |seed: u64| budgets.iter().find(|(s, _)| *s == seed).map(|(_, b)| b);
     let mut rows: Vec<SummaryRow> = if path.exists() {
         read_csv::<SummaryRow>(&path)?
             .into_iter()
@@ -504,10 +554,15 @@ fn write_summary(
         max: None,
         mean_log_emc: None,
         efficiency: None,
+        budgets: String::new(),
+        budget_converged: None,
     };
     for (seed, o) in per_seed {
+        let b = budget_of(*seed);
         rows.push(SummaryRow {
             seed: seed.to_string(),
+            budgets: b.map(|b| b.describe()).unwrap_or_default(),
+            budget_converged: b.and_then(|b| b.converged),
             emc: Some(o.emc),
             upper: o.upper,
             probes: o.probes.len(),
@@ -528,6 +583,10 @@ fn write_summary(
         max: Some(stats.max),
         mean_log_emc: Some(stats.mean_log_emc),
         efficiency: Some(stats.efficiency),
+        budget_converged: budgets
+            .iter()
+            .map(|(_, b)| b.converged)
+            .try_fold(true, |all, c| c.map(|c| all && c)),
         ..base
     });
     write_atomic(&path, &to_csv(&rows, &path)?)

@@ -114,6 +114,14 @@ pub struct SummaryRow {
     pub mean_log_emc: Option<f64>,
     /// Median EMC / parameters.
     pub efficiency: Option<f64>,
+    /// EMC at each budget tried, e.g. `1x:540 2x:900 4x:1440` (per seed; empty when budget
+    /// convergence is off).
+    #[serde(default)]
+    pub budgets: String,
+    /// Budget-converged (per seed), or every seed converged (aggregate row); empty when not
+    /// checked.
+    #[serde(default)]
+    pub budget_converged: Option<bool>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SearchError {
@@ -224,6 +232,17 @@ impl ProbeLog {
     /// The recorded probe for `(config_hash, seed, n)`, if any.
     pub fn get(&self, config_hash: &str, seed: u64, n: usize) -> Option<&ProbeRow> {
         self.done.get(&(config_hash.to_string(), seed, n))
+    }
+
+    /// Every recorded probe of `(probe_hash, seed)`, smallest `n` first.
+    pub fn rows(&self, probe_hash: &str, seed: u64) -> Vec<&ProbeRow> {
+        let mut v: Vec<&ProbeRow> = self
+            .done
+            .values()
+            .filter(|r| r.config_hash == probe_hash && r.seed == seed)
+            .collect();
+        v.sort_by_key(|r| r.n);
+        v
     }
 
     /// Every recorded probe of `(probe_hash, seed)`, as search points.

@@ -21,6 +21,26 @@ pub struct SearchConfig {
     pub rel_tol: f64,
     /// Largest `n` probed (defaults to the whole training split).
     pub max_n: Option<usize>,
+    /// Budget convergence: after the search at the configured budget, search again at up
+    /// to this many doublings of the epoch (and step) budget, stopping once EMC changes by
+    /// at most [`SearchConfig::budget_tol`]; 0 turns it off (see [`search_budgets`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub budget_doublings: usize,
+    /// Largest relative change of EMC between successive budgets that counts as converged
+    /// (never finer than the search's own `abs_tol`).
+    #[serde(skip_serializing_if = "is_default_budget_tol")]
+    pub budget_tol: f64,
+}
+
+/// Default of [`SearchConfig::budget_tol`].
+pub const DEFAULT_BUDGET_TOL: f64 = 0.05;
+
+fn is_zero(x: &usize) -> bool {
+    *x == 0
+}
+
+fn is_default_budget_tol(x: &f64) -> bool {
+    *x == DEFAULT_BUDGET_TOL
 }
 
 impl Default for SearchConfig {
@@ -30,6 +50,8 @@ impl Default for SearchConfig {
             abs_tol: 8,
             rel_tol: 0.02,
             max_n: None,
+            budget_doublings: 0,
+            budget_tol: DEFAULT_BUDGET_TOL,
         }
     }
 }
@@ -149,4 +171,118 @@ pub fn search<E>(
         probes,
         non_monotone,
     })
+}
+
+/// A probe's result as budget convergence needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetProbe {
+    /// Subset size.
+    pub n: usize,
+    /// Whether every sample was fitted.
+    pub fitted: bool,
+    /// A failure that ran out of epochs or steps (not a certified plateau, small gradient or
+    /// divergence): a larger budget might still fit.
+    pub budget_limited: bool,
+}
+
+/// The search at one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetLevel {
+    /// The budget as a multiple of the configured one (1, 2, 4, ...).
+    pub multiplier: usize,
+    /// The search at that budget.
+    pub outcome: SearchOutcome,
+    /// Probes trained at this budget (the others were carried over or recorded earlier).
+    pub trained: usize,
+}
+
+/// The searches at successive budgets and whether EMC stopped moving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetOutcome {
+    /// One search per budget tried, smallest first.
+    pub levels: Vec<BudgetLevel>,
+    /// `Some(true)`: the last doubling changed EMC by at most the tolerance (*budget-
+    /// converged*); `Some(false)`: every doubling tried moved it more (*budget-limited*);
+    /// `None`: not checked (no doubling configured).
+    pub converged: Option<bool>,
+}
+
+impl BudgetOutcome {
+    /// EMC per budget, e.g. `1x:540 2x:900 4x:1440`.
+    pub fn describe(&self) -> String {
+        self.levels
+            .iter()
+            .map(|l| format!("{}x:{}", l.multiplier, l.outcome.emc))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The search at the largest budget tried (the EMC reported).
+    pub fn last(&self) -> &SearchOutcome {
+        &self
+            .levels
+            .last()
+            .expect("at least one budget level")
+            .outcome
+    }
+}
+
+/// [`search`] at the configured budget and then at doubled budgets until EMC converges or
+/// `cfg.budget_doublings` doublings were tried. `recorded(level)` gives the probes recorded
+/// earlier at budget `2^level`; `probe(level, n)` trains at that budget.
+///
+/// A longer budget replays the shorter run and goes on (the schedule does not depend on the
+/// budget), so a fit, and a failure certified by a plateau, a small gradient or divergence,
+/// stay what they were and are carried to the next budget without training; only failures
+/// that ran out of budget are probed again, and the search continues from there. EMC has
+/// converged when a doubling moves it by at most `max(budget_tol · EMC, abs_tol)`.
+pub fn search_budgets<E>(
+    cfg: &SearchConfig,
+    n0: usize,
+    limit: usize,
+    recorded: &dyn Fn(usize) -> Vec<BudgetProbe>,
+    mut probe: impl FnMut(usize, usize) -> Result<BudgetProbe, E>,
+) -> Result<BudgetOutcome, E> {
+    let mut levels: Vec<BudgetLevel> = vec![];
+    // Results valid at the current budget: carried from the smaller one, and recorded.
+    let mut known: Vec<BudgetProbe> = vec![];
+    let mut converged = None;
+    for level in 0..=cfg.budget_doublings {
+        for r in recorded(level) {
+            if !known.iter().any(|k| k.n == r.n) {
+                known.push(r);
+            }
+        }
+        let prior: Vec<ProbePoint> = known
+            .iter()
+            .map(|k| ProbePoint {
+                n: k.n,
+                fitted: k.fitted,
+            })
+            .collect();
+        let mut fresh: Vec<BudgetProbe> = vec![];
+        let outcome = search(cfg, n0, limit, &prior, |n| {
+            let r = probe(level, n)?;
+            fresh.push(r);
+            Ok(r.fitted)
+        })?;
+        let trained = fresh.len();
+        known.extend(fresh);
+        if let Some(prev) = levels.last() {
+            let (a, b) = (prev.outcome.emc as f64, outcome.emc as f64);
+            let tol = (cfg.budget_tol * a).max(cfg.abs_tol as f64);
+            converged = Some((b - a).abs() <= tol);
+        }
+        levels.push(BudgetLevel {
+            multiplier: 1 << level,
+            outcome,
+            trained,
+        });
+        if converged == Some(true) {
+            break;
+        }
+        // Only what more budget cannot change is carried to the next budget.
+        known.retain(|k| !k.budget_limited);
+    }
+    Ok(BudgetOutcome { levels, converged })
 }

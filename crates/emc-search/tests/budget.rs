@@ -1,0 +1,152 @@
+//! Budget convergence against scripted probe oracles: a fit that appears only at twice the
+//! budget, certified failures that are never trained again, recorded probes reused per
+//! budget, and EMC that keeps growing with the budget reported as budget-limited.
+
+use std::cell::RefCell;
+
+use emc_search::{search_budgets, BudgetProbe, SearchConfig};
+
+fn cfg(doublings: usize) -> SearchConfig {
+    SearchConfig {
+        abs_tol: 1,
+        rel_tol: 0.0,
+        budget_doublings: doublings,
+        ..SearchConfig::default()
+    }
+}
+
+/// An oracle where `n` samples fit at budget multiplier `m` iff `n <= threshold(m)`, and a
+/// failure is budget-limited iff `limited(n)`; records every (level, n) trained.
+fn oracle<'a>(
+    threshold: impl Fn(usize) -> usize + 'a,
+    limited: impl Fn(usize) -> bool + 'a,
+    calls: &'a RefCell<Vec<(usize, usize)>>,
+) -> impl FnMut(usize, usize) -> Result<BudgetProbe, ()> + 'a {
+    move |level, n| {
+        calls.borrow_mut().push((level, n));
+        let fitted = n <= threshold(1 << level);
+        Ok(BudgetProbe {
+            n,
+            fitted,
+            budget_limited: !fitted && limited(n),
+        })
+    }
+}
+
+#[test]
+fn a_fit_that_appears_only_at_twice_the_budget_is_found_and_then_converges() {
+    // EMC 100 at the configured budget, 150 at 2x and 4x: converged after two doublings.
+    let calls = RefCell::new(vec![]);
+    let threshold = |m: usize| if m == 1 { 100 } else { 150 };
+    let o = search_budgets(
+        &cfg(3),
+        64,
+        10_000,
+        &|_| vec![],
+        oracle(threshold, |_| true, &calls),
+    )
+    .unwrap();
+    let emcs: Vec<usize> = o.levels.iter().map(|l| l.outcome.emc).collect();
+    assert_eq!(emcs, [100, 150, 150]);
+    assert_eq!(o.converged, Some(true));
+    assert_eq!(o.last().emc, 150);
+    // Fits are carried: nothing at or below 100 is trained again at 2x.
+    let calls = calls.into_inner();
+    assert!(calls.iter().all(|&(l, n)| l == 0 || n > 100), "{calls:?}");
+    assert_eq!(
+        o.levels[0].trained + o.levels[1].trained + o.levels[2].trained,
+        calls.len()
+    );
+}
+
+#[test]
+fn certified_failures_are_not_rerun_and_converge_at_once() {
+    // Every failure is a plateau: a larger budget cannot change anything.
+    let calls = RefCell::new(vec![]);
+    let o = search_budgets(
+        &cfg(2),
+        64,
+        10_000,
+        &|_| vec![],
+        oracle(|_| 300, |_| false, &calls),
+    )
+    .unwrap();
+    assert_eq!(o.levels.len(), 2);
+    assert_eq!(o.levels[1].trained, 0, "the 2x search reuses every probe");
+    assert_eq!(o.converged, Some(true));
+    assert!(calls.into_inner().iter().all(|&(l, _)| l == 0));
+}
+
+#[test]
+fn emc_growing_with_every_budget_is_budget_limited() {
+    let calls = RefCell::new(vec![]);
+    let o = search_budgets(
+        &cfg(2),
+        64,
+        10_000,
+        &|_| vec![],
+        oracle(|m| 100 * m, |_| true, &calls),
+    )
+    .unwrap();
+    let emcs: Vec<usize> = o.levels.iter().map(|l| l.outcome.emc).collect();
+    assert_eq!(emcs, [100, 200, 400]);
+    assert_eq!(o.converged, Some(false));
+}
+
+#[test]
+fn without_doublings_nothing_is_checked() {
+    let calls = RefCell::new(vec![]);
+    let o = search_budgets(
+        &cfg(0),
+        64,
+        10_000,
+        &|_| vec![],
+        oracle(|m| 100 * m, |_| true, &calls),
+    )
+    .unwrap();
+    assert_eq!(o.levels.len(), 1);
+    assert_eq!(o.converged, None);
+}
+
+#[test]
+fn recorded_probes_are_reused_at_their_own_budget_only() {
+    // Level 0 entirely recorded (EMC 100, failure at 101 budget-limited); at level 1 the
+    // recorded failure at 101 must not be taken as a failure: it is trained again.
+    let recorded = |level: usize| -> Vec<BudgetProbe> {
+        if level > 0 {
+            return vec![];
+        }
+        let mut v: Vec<BudgetProbe> = [64, 128, 96, 112, 104, 100, 102, 101]
+            .iter()
+            .map(|&n| BudgetProbe {
+                n,
+                fitted: n <= 100,
+                budget_limited: n > 100,
+            })
+            .collect();
+        v.sort_by_key(|p| p.n);
+        v
+    };
+    let calls = RefCell::new(vec![]);
+    let threshold = |m: usize| if m == 1 { 100 } else { 120 };
+    let o = search_budgets(
+        &cfg(1),
+        64,
+        10_000,
+        &recorded,
+        oracle(threshold, |_| true, &calls),
+    )
+    .unwrap();
+    assert_eq!(
+        o.levels[0].trained, 0,
+        "the configured budget is entirely recorded"
+    );
+    assert_eq!(o.levels[0].outcome.emc, 100);
+    assert_eq!(o.levels[1].outcome.emc, 120);
+    let calls = calls.into_inner();
+    assert!(
+        calls.contains(&(1, 101)) || calls.contains(&(1, 128)),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|&(l, n)| l == 1 && n > 100), "{calls:?}");
+}
