@@ -187,3 +187,55 @@ fn full_batch_gd_at_a_short_budget_is_reported_budget_limited() {
     assert_eq!(again.budgets[0].1.converged, b.converged);
     assert_eq!(again.per_seed, m.per_seed);
 }
+
+/// A resumed measurement whose checkpoints are gone (results copied without them, or a
+/// crash) replays each seed's largest fit to write it again: the same bytes, no new probe.
+#[test]
+fn missing_checkpoints_are_replayed_bit_identical_on_resume() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let mut cfg = config(&["random-labels"]);
+    cfg.model = "mlp:8:relu".into();
+    let tmp = tempfile::tempdir().unwrap();
+    let first = run(&cfg, tmp.path(), 2);
+    let dir = tmp.path().join("checkpoints");
+    let mut before: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    before.sort();
+    assert_eq!(before.len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let probes = std::fs::read(tmp.path().join("probes.csv")).unwrap();
+    let again = run(&cfg, tmp.path(), 2);
+    assert_eq!(again.probes_trained, 0);
+    assert_eq!(again.per_seed, first.per_seed);
+    assert_eq!(
+        std::fs::read(tmp.path().join("probes.csv")).unwrap(),
+        probes
+    );
+    // The same tensors and metadata (the metadata's key order in the file may differ).
+    for (path, bytes) in before {
+        let after = std::fs::read(&path).unwrap();
+        let (a, b) = (
+            safetensors::SafeTensors::deserialize(&after).unwrap(),
+            safetensors::SafeTensors::deserialize(&bytes).unwrap(),
+        );
+        let mut names = a.names();
+        names.sort();
+        let mut want = b.names();
+        want.sort();
+        assert_eq!(names, want);
+        for name in names {
+            let (x, y) = (a.tensor(name).unwrap(), b.tensor(name).unwrap());
+            assert_eq!(x.data(), y.data(), "{} {name}", path.display());
+        }
+        let meta = |t: &[u8]| safetensors::SafeTensors::read_metadata(t).unwrap().1;
+        assert_eq!(meta(&after).metadata(), meta(&bytes).metadata());
+    }
+}

@@ -13,7 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
 use emc_models::{InputShape, ModelSpec};
 use emc_train::{
-    fit, save_checkpoint, Batching, FitReport, Provenance, StopReason, TrainConfig, TrainData,
+    fit, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Provenance, StopReason,
+    TrainConfig, TrainData,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -308,7 +309,6 @@ pub fn measure_many(
             .map(|i| i as u32)
             .collect();
         let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
-        let mut best_fit = 0usize;
         // Probes recorded earlier for this model, procedure, budget and seed are reused.
         let recorded = |level: usize| -> Vec<BudgetProbe> {
             let rows = log.rows(&prep.levels[level].1, seed);
@@ -327,27 +327,9 @@ pub fn measure_many(
                 })
                 .collect()
         };
-        let budget = search_budgets(&cfg.search, n0, ds.len(), &recorded, |level, n| {
-            let (level_cfg, level_hash) = &prep.levels[level];
-            if opts.recorded_only {
-                return Err(SearchError::Results {
-                    path: opts.out.join("probes.csv"),
-                    message: format!(
-                        "no recorded probe of `{}` on {} [{}] at seed {seed}, n = {n}{}, and \
-                         training is off (recorded results only): the results are incomplete \
-                         or were made with another configuration",
-                        cfg.model,
-                        cfg.data,
-                        cfg.variants.join(" "),
-                        if level > 0 {
-                            format!(", {}x budget", 1 << level)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                });
-            }
-            let train = &level_cfg.train;
+        // Trains a fresh model on the first `n` samples at budget level `level`.
+        let train_at = |level: usize, n: usize| -> Result<(FitReport, emc_models::Built)> {
+            let train = &prep.levels[level].0.train;
             let idx = Tensor::from_slice(&order[..n], n, &opts.device)?;
             let x = all.images.index_select(&idx, 0)?;
             let y = all.labels.index_select(&idx, 0)?;
@@ -371,32 +353,67 @@ pub fn measure_many(
                     })
                 }),
             )?;
+            Ok((report, built))
+        };
+        let ckpt = opts
+            .out
+            .join("checkpoints")
+            .join(format!("{hash}-seed{seed}.safetensors"));
+        // The checkpoint holds the weights of the largest fit so far.
+        let save_at = |level: usize, n: usize, built: &emc_models::Built| -> Result<()> {
+            let meta: BTreeMap<String, String> = [
+                ("model", cfg.model.clone()),
+                ("config_hash", hash.clone()),
+                ("config", serde_json::to_string(cfg).unwrap_or_default()),
+                ("seed", seed.to_string()),
+                ("n", n.to_string()),
+                ("dataset", cfg.data.clone()),
+                ("variants", cfg.variants.join(" ")),
+                // The probe that produced these weights (its budget may be a multiple of the
+                // configured one).
+                ("probe_hash", prep.levels[level].1.clone()),
+                ("budget_multiplier", (1usize << level).to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            save_checkpoint(&built.varmap, &ckpt, &meta)?;
+            Ok(())
+        };
+        let saved_n = |path: &Path| -> usize {
+            read_checkpoint_metadata(path)
+                .ok()
+                .and_then(|m| m.get("n").and_then(|n| n.parse().ok()))
+                .unwrap_or(0)
+        };
+        let mut best_fit = saved_n(&ckpt);
+        let budget = search_budgets(&cfg.search, n0, ds.len(), &recorded, |level, n| {
+            let (level_cfg, level_hash) = &prep.levels[level];
+            if opts.recorded_only {
+                return Err(SearchError::Results {
+                    path: opts.out.join("probes.csv"),
+                    message: format!(
+                        "no recorded probe of `{}` on {} [{}] at seed {seed}, n = {n}{}, and \
+                         training is off (recorded results only): the results are incomplete \
+                         or were made with another configuration",
+                        cfg.model,
+                        cfg.data,
+                        cfg.variants.join(" "),
+                        if level > 0 {
+                            format!(", {}x budget", 1 << level)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+            }
+            let (report, built) = train_at(level, n)?;
             let row = probe_row(level_cfg, level_hash, &run_id, params, seed, &report);
             log.append(&row)?;
             trained[i].fetch_add(1, Ordering::Relaxed);
             if report.fitted && n > best_fit {
                 best_fit = n;
-                let meta: BTreeMap<String, String> = [
-                    ("model", cfg.model.clone()),
-                    ("config_hash", hash.clone()),
-                    ("config", serde_json::to_string(cfg).unwrap_or_default()),
-                    ("seed", seed.to_string()),
-                    ("n", n.to_string()),
-                    ("dataset", cfg.data.clone()),
-                    ("variants", cfg.variants.join(" ")),
-                    // The probe that produced these weights (its budget may be a multiple
-                    // of the configured one).
-                    ("probe_hash", level_hash.clone()),
-                    ("budget_multiplier", (1usize << level).to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                let path = opts
-                    .out
-                    .join("checkpoints")
-                    .join(format!("{hash}-seed{seed}.safetensors"));
-                save_checkpoint(&built.varmap, &path, &meta)?;
+                save_at(level, n, &built)?;
             }
             on_event(&Event::Probe {
                 seed,
@@ -410,6 +427,28 @@ pub fn measure_many(
             })
         })?;
         let outcome = budget.last().clone();
+        // A resumed search may have found its largest fit in an earlier run whose checkpoint
+        // is gone (or another run's): replay that probe (training is deterministic) for it.
+        if !opts.recorded_only && outcome.emc > 0 && saved_n(&ckpt) != outcome.emc {
+            let level = (0..prep.levels.len()).find(|&l| {
+                log.get(&prep.levels[l].1, seed, outcome.emc)
+                    .is_some_and(|r| r.fitted)
+            });
+            if let Some(level) = level {
+                let (report, built) = train_at(level, outcome.emc)?;
+                if !report.fitted {
+                    return Err(SearchError::Results {
+                        path: opts.out.join("probes.csv"),
+                        message: format!(
+                            "seed {seed}: n = {} is recorded as a fit but did not fit when \
+                             replayed for its checkpoint (training is not reproducible here)",
+                            outcome.emc
+                        ),
+                    });
+                }
+                save_at(level, outcome.emc, &built)?;
+            }
+        }
         on_event(&Event::SeedDone {
             seed,
             outcome: outcome.clone(),
