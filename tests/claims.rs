@@ -6,17 +6,19 @@
 //! A deliberate change of the numbers regenerates the file from a real run with
 //! `EMC_WRITE_REFERENCE=1 cargo test -p emc-tests --test claims`, committed with the reason.
 
-use emc_claims::{run_claim, ClaimSpec, RunSettings, Scale};
+use emc_claims::{run_claim, ClaimReport, ClaimSpec, RunSettings, Scale};
 use emc_tests::{local_options, real_folder, workspace_root};
 
 /// Relative tolerance written into regenerated reference rows: the smoke scale is
 /// deterministic, so only platform-level floating-point differences are allowed for.
 const REL_TOL: f64 = 0.05;
 
-fn check_smoke(spec: &ClaimSpec) {
+/// Runs the smoke scale of `spec` into a new directory and checks it against the reference;
+/// returns the directory, its settings and the report (`None` when the data is absent).
+fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, ClaimReport)> {
     let arms = (spec.grid)(Scale::Smoke);
     if arms.iter().any(|a| real_folder(&a.measure.data).is_none()) {
-        return;
+        return None;
     }
     // One single-threaded training per concurrent seed, as the claim binaries run them.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -97,6 +99,7 @@ fn check_smoke(spec: &ClaimSpec) {
         report.results.len(),
         "every smoke arm has a reference row"
     );
+    Some((tmp, settings, report))
 }
 
 #[test]
@@ -117,4 +120,61 @@ fn params_vs_samples_smoke_matches_reference() {
 #[test]
 fn cnn_vs_mlp_vit_smoke_matches_reference() {
     check_smoke(&claim_cnn_vs_mlp_vit::SPEC);
+}
+
+#[test]
+fn generalization_smoke_matches_reference_and_resumes_without_training() {
+    let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
+        return;
+    };
+    for f in [
+        "generalization.csv",
+        "emc_gap_vs_generalization_gap.svg",
+        "emc_gap_vs_generalization_gap.png",
+    ] {
+        assert!(tmp.path().join(f).is_file(), "{f}");
+    }
+    let real: Vec<_> = first
+        .results
+        .iter()
+        .filter(|r| r.arm.generalization.is_some())
+        .collect();
+    assert!(!real.is_empty());
+    let rows: usize = real
+        .iter()
+        .map(|r| r.generalization.as_ref().unwrap().per_seed.len())
+        .sum();
+    let csv = std::fs::read_to_string(tmp.path().join("generalization.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + rows, "{csv}");
+    for r in &real {
+        let g = r.generalization.as_ref().unwrap();
+        assert_eq!(g.per_seed.len(), r.arm.measure.seeds.len());
+        assert_eq!(g.trained, g.per_seed.len(), "first run trains every seed");
+        for row in &g.per_seed {
+            assert!((0.0..=1.0).contains(&row.test_accuracy), "{row:?}");
+            assert!((row.gap - (row.train_accuracy - row.test_accuracy)).abs() < 1e-12);
+            assert!(!row.git_commit.is_empty() && !row.crate_version.is_empty());
+        }
+    }
+    let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
+    assert!(md.contains("Pearson") && md.contains("Kendall") && md.contains("−0.8"));
+
+    // A rerun into the same directory trains nothing and says the same.
+    let second = run_claim(&claim_generalization::SPEC, &settings).unwrap();
+    for (a, b) in first.results.iter().zip(&second.results) {
+        assert_eq!(b.measurement.probes_trained, 0, "{}", b.arm.label);
+        assert_eq!(a.measurement.stats, b.measurement.stats);
+        if let Some(g) = &b.generalization {
+            assert_eq!(g.trained, 0, "{}: generalization retrained", b.arm.label);
+            assert_eq!(
+                Some(&g.per_seed),
+                a.generalization.as_ref().map(|g| &g.per_seed)
+            );
+        }
+    }
+    assert_eq!(first.verdict.outcome, second.verdict.outcome);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("generalization.csv")).unwrap(),
+        csv
+    );
 }

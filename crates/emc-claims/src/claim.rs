@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use emc_search::{MeasureConfig, Measurement};
+use emc_search::{Generalization, GeneralizationConfig, MeasureConfig, Measurement};
 
 /// A claim of the paper, quoted.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,18 @@ pub struct Arm {
     pub procedure: String,
     /// The measurement.
     pub measure: MeasureConfig,
+    /// Also measure generalization: the same model and procedure trained on a fixed-size
+    /// training set, evaluated on the test split, per seed (see
+    /// [`emc_search::generalize_many`]). `None` for EMC only.
+    pub generalization: Option<GeneralizationConfig>,
+}
+
+impl Arm {
+    /// The same arm, also measuring generalization.
+    pub fn with_generalization(mut self, g: GeneralizationConfig) -> Arm {
+        self.generalization = Some(g);
+        self
+    }
 }
 
 /// An arm and its measurement.
@@ -84,6 +96,8 @@ pub struct ArmResult {
     pub arm: Arm,
     /// What `emc_search::measure` returned.
     pub measurement: Measurement,
+    /// The generalization measurement, when the arm asked for one.
+    pub generalization: Option<Generalization>,
 }
 
 impl ArmResult {
@@ -157,6 +171,22 @@ pub struct Verdict {
     pub chosen: Vec<String>,
     /// Claim-specific tables (e.g. an ordering), in `verdict.md` and on the terminal.
     pub sections: Vec<Section>,
+    /// Claim-specific scatter plots, written beside `verdict.md` as SVG and PNG.
+    pub plots: Vec<emc_report::Scatter>,
+}
+
+impl Default for Verdict {
+    /// INCONCLUSIVE with nothing to show: fill with struct-update syntax.
+    fn default() -> Self {
+        Verdict {
+            outcome: Outcome::Inconclusive,
+            reason: String::new(),
+            effects: vec![],
+            chosen: vec![],
+            sections: vec![],
+            plots: vec![],
+        }
+    }
 }
 
 /// A claim-specific part of the verdict: a title and a markdown body.

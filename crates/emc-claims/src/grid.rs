@@ -86,6 +86,7 @@ impl Protocol {
             architecture: architecture.into(),
             procedure: procedure.into(),
             measure: self.measure(model),
+            generalization: None,
         }
     }
 }

@@ -6,7 +6,10 @@
 //! here once for every claim: the command-line flags ([`ClaimArgs`]), running every arm
 //! with [`emc_search::measure`] into one output directory (so reruns resume per probe),
 //! progress lines, the `--dry-run` plan and cost estimate, the bootstrap effect size
-//! ([`bootstrap_log_ratio`]) and `verdict.md` with the verdict table.
+//! ([`bootstrap_log_ratio`]), correlations across configurations ([`bootstrap_correlation`])
+//! and `verdict.md` with the verdict table. An arm may also ask for its generalization
+//! ([`Arm::with_generalization`]: test accuracy after training on a fixed-size set), which is
+//! measured here too, and a verdict may carry scatter plots ([`Scatter`]).
 //!
 //! A claim binary is then only `fn main() { emc_claims::main(&SPEC) }`.
 //!
@@ -14,6 +17,7 @@
 //! that is `emc-search`'s job.
 
 mod claim;
+mod correlation;
 mod effect;
 mod error;
 mod grid;
@@ -23,7 +27,10 @@ pub use claim::{
     combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Section,
     Verdict,
 };
+pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
+pub use emc_report::{Scatter, ScatterPoint};
+pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
 pub use grid::Protocol;
 pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport, RunSettings};

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use emc_data::LoadOptions;
 use emc_models::{InputShape, ModelSpec};
-use emc_search::{default_n0, measure_many, Event, RunOptions};
+use emc_search::{default_n0, generalize_many, measure_many, Event, RunOptions};
 
 use crate::effect::RESAMPLES;
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
@@ -142,14 +142,45 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             arm: format!("the {} arms", arms.len()),
             source: Box::new(source),
         })?;
-    let results: Vec<ArmResult> = arms
+    let mut results: Vec<ArmResult> = arms
         .iter()
         .zip(measurements)
         .map(|(arm, measurement)| ArmResult {
             arm: arm.clone(),
             measurement,
+            generalization: None,
         })
         .collect();
+    // Generalization of the arms that ask for it: every (arm, seed) in one pool.
+    let asking: Vec<usize> = (0..arms.len())
+        .filter(|&i| arms[i].generalization.is_some())
+        .collect();
+    let pairs: Vec<_> = asking
+        .iter()
+        .filter_map(|&i| Some((arms[i].measure.clone(), arms[i].generalization.clone()?)))
+        .collect();
+    let on_row = |k: usize, row: &emc_search::GeneralizationRow, resumed: bool| {
+        if settings.progress {
+            eprintln!(
+                "  {}  seed {:<2} generalization: n={} {} train acc {:.4} test acc {:.4}{}",
+                arms[asking[k]].label,
+                row.seed,
+                row.train_size,
+                if row.fitted { "FIT" } else { "no fit" },
+                row.train_accuracy,
+                row.test_accuracy,
+                if resumed { " (resumed)" } else { "" }
+            );
+        }
+    };
+    let generalizations =
+        generalize_many(&pairs, &opts, &on_row).map_err(|source| ClaimError::Measure {
+            arm: format!("the generalization of {} arms", pairs.len()),
+            source: Box::new(source),
+        })?;
+    for (&i, g) in asking.iter().zip(generalizations) {
+        results[i].generalization = Some(g);
+    }
     let verdict = (spec.analyse)(&results);
     let table = verdict_table(&results, &verdict);
     let markdown = markdown(
@@ -171,6 +202,12 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         dir: settings.out.clone(),
         message: format!("{e:#}"),
     })?;
+    for plot in &verdict.plots {
+        emc_report::write_scatter(&settings.out, plot).map_err(|e| ClaimError::Report {
+            dir: settings.out.clone(),
+            message: format!("{e:#}"),
+        })?;
+    }
     Ok(ClaimReport {
         results,
         verdict,
@@ -277,6 +314,26 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
             probes * m.seeds.len(),
             m.data,
             m.variants.join(" ")
+        );
+    }
+    // Generalization: one more training per seed of the arms that ask for it.
+    let (mut gen_arms, mut gen_runs, mut gen_sizes) = (0, 0, vec![]);
+    for a in &arms {
+        if let Some(g) = &a.generalization {
+            gen_arms += 1;
+            gen_runs += a.measure.seeds.len();
+            if !gen_sizes.contains(&g.train_size) {
+                gen_sizes.push(g.train_size);
+            }
+        }
+    }
+    if gen_arms > 0 {
+        let sizes: Vec<String> = gen_sizes.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "generalization: {gen_arms} arms also train {gen_runs} models (one per seed) on the \
+             first n = {} samples and evaluate them on the test split",
+            sizes.join(" or ")
         );
     }
     let _ = writeln!(
@@ -411,6 +468,31 @@ fn protocol(results: &[ArmResult]) -> String {
          Effects are ratios of geometric-mean EMC with a 95% percentile bootstrap interval \
          ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs)."
     );
+    let mut gens: Vec<String> = vec![];
+    for g in results.iter().filter_map(|r| r.arm.generalization.as_ref()) {
+        let text = format!(
+            "{} training samples, {}",
+            g.train_size,
+            g.test_size
+                .map_or("the whole test split".into(), |t| format!(
+                    "the first {t} test samples"
+                ))
+        );
+        if !gens.contains(&text) {
+            gens.push(text);
+        }
+    }
+    let gen = gens.join("; ");
+    if !gen.is_empty() {
+        let _ = write!(
+            s,
+            " Generalization (arms that measure it): per seed, the same model and procedure \
+             (same initialisation, minibatch order and stop rules) trained on the first n \
+             samples of the seed's order — the probe the search would train at n — then \
+             evaluated in eval mode on the test split (same input variants, the training \
+             split's normalisation): {gen}; `generalization.csv` holds every seed."
+        );
+    }
     s
 }
 

@@ -12,6 +12,9 @@
 //! - `probes`: every probe at its n (log scale), green when it fitted, red when it did not,
 //!   one row per (configuration, seed), with the seed's EMC marked.
 //!
+//! A claim adds its own figures with [`write_scatter`] (a [`Scatter`] of one quantity
+//! against another).
+//!
 //! ```text
 //! emc report runs/mlp-width
 //! ```
@@ -21,6 +24,8 @@
 
 mod input;
 mod plots;
+
+pub use plots::{write_scatter, Scatter, ScatterPoint, SCATTER_SIZE};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

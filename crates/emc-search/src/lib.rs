@@ -6,17 +6,24 @@
 //! fitted `n` by doubling then bisection. [`measure`] runs the seeds in parallel, logs
 //! every probe to `probes.csv` (append-only, resumable), and writes `summary.csv`,
 //! `manifest.toml` and a checkpoint at the largest fitted `n` of each seed.
+//! [`generalize_many`] trains the same model and procedure on a fixed-size training set and
+//! evaluates it on the test split (`generalization.csv`, resumable).
 //!
 //! This crate knows nothing of specific datasets or model families: it takes their names
 //! and hands them to `emc-data` and `emc-models`.
 
 mod error;
+mod generalization;
 mod measure;
 mod results;
 mod search;
 mod stats;
 
 pub use error::{Result, SearchError};
+pub use generalization::{
+    generalization_key, generalize_many, Generalization, GeneralizationConfig, GeneralizationRow,
+    GENERALIZATION_FILE,
+};
 pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
 pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
 pub use search::{

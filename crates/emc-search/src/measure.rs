@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use candle_core::{DType, Device, Tensor};
-use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
-use emc_models::{InputShape, ModelSpec};
+use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, TensorData, Variant};
+use emc_models::{Built, InputShape, ModelSpec};
 use emc_train::{
     fit, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Provenance, StopReason,
     TrainConfig, TrainData,
@@ -85,7 +85,7 @@ impl MeasureConfig {
         c
     }
 
-    fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
+    pub(crate) fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
         let spec = self
             .model
             .parse()
@@ -203,12 +203,12 @@ pub struct Measurement {
     pub budgets: Vec<(u64, BudgetOutcome)>,
 }
 
-fn short_hash(v: &serde_json::Value) -> String {
+pub(crate) fn short_hash(v: &serde_json::Value) -> String {
     let digest = Sha256::digest(v.to_string().as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -250,18 +250,11 @@ pub fn measure_many(
 ) -> Result<Vec<Measurement>> {
     let started = now_secs();
     // Each dataset is loaded once and shared by the configurations that use it.
-    let mut loaded: Vec<(DatasetId, Arc<Dataset>)> = vec![];
+    let mut loaded = Loaded::default();
     let mut prepared = vec![];
     for cfg in cfgs {
         let (spec, data_id, variants) = cfg.parsed()?;
-        let base = match loaded.iter().find(|(id, _)| *id == data_id) {
-            Some((_, d)) => d.clone(),
-            None => {
-                let d = Arc::new(load(&data_id, Split::Train, &opts.load)?);
-                loaded.push((data_id, d.clone()));
-                d
-            }
-        };
+        let base = loaded.get(&data_id, Split::Train, &opts.load)?;
         prepared.push(Prepared {
             spec,
             variants,
@@ -284,30 +277,13 @@ pub fn measure_many(
         .enumerate()
         .flat_map(|(i, c)| c.seeds.iter().map(move |&s| (i, s)))
         .collect();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, u64, BudgetOutcome, usize)>> = Mutex::new(vec![]);
-    let first_error: Mutex<Option<SearchError>> = Mutex::new(None);
 
     let run_seed = |i: usize, seed: u64| -> Result<(BudgetOutcome, usize)> {
         let (cfg, prep) = (&cfgs[i], &prepared[i]);
         let (spec, hash) = (&prep.spec, &prep.hash);
         let on_event = |e: &Event| on_event(i, e);
-        let ds = Variant::apply_all(&prep.variants, (*prep.base).clone(), seed)?;
-        let shape = ds.shape();
-        let input = InputShape {
-            channels: shape.channels,
-            height: shape.height,
-            width: shape.width,
-        };
-        let classes = ds.num_classes();
-        let params = spec.num_params(input, classes)?;
-        let norm = Normalization::from_dataset(&ds);
-        let all = ds.to_tensors(&opts.device, &norm, false)?;
-        let order: Vec<u32> = ds
-            .nested_order(seed, false)
-            .into_iter()
-            .map(|i| i as u32)
-            .collect();
+        let data = SeedData::new(spec, &prep.variants, &prep.base, seed, &opts.device)?;
+        let (params, classes) = (data.params, data.classes);
         let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
         // Probes recorded earlier for this model, procedure, budget and seed are reused.
         let recorded = |level: usize| -> Vec<BudgetProbe> {
@@ -330,17 +306,9 @@ pub fn measure_many(
         // Trains a fresh model on the first `n` samples at budget level `level`.
         let train_at = |level: usize, n: usize| -> Result<(FitReport, emc_models::Built)> {
             let train = &prep.levels[level].0.train;
-            let idx = Tensor::from_slice(&order[..n], n, &opts.device)?;
-            let x = all.images.index_select(&idx, 0)?;
-            let y = all.labels.index_select(&idx, 0)?;
-            let built = spec.build(input, classes, seed, DType::F32, &opts.device)?;
-            let report = fit(
-                built.model.as_ref(),
-                &built.trainable,
-                TrainData {
-                    images: &x,
-                    labels: &y,
-                },
+            let (built, report) = data.train_probe(
+                spec,
+                n,
                 train,
                 seed,
                 Some(&mut |p: &emc_train::Progress| {
@@ -387,7 +355,7 @@ pub fn measure_many(
                 .unwrap_or(0)
         };
         let mut best_fit = saved_n(&ckpt);
-        let budget = search_budgets(&cfg.search, n0, ds.len(), &recorded, |level, n| {
+        let budget = search_budgets(&cfg.search, n0, data.len, &recorded, |level, n| {
             let (level_cfg, level_hash) = &prep.levels[level];
             if opts.recorded_only {
                 return Err(SearchError::Results {
@@ -456,37 +424,15 @@ pub fn measure_many(
         Ok((budget, params))
     };
 
-    let jobs = opts.jobs.clamp(1, tasks.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(i, seed)) = tasks.get(k) else {
-                    break;
-                };
-                if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                    break;
-                }
-                match run_seed(i, seed) {
-                    Ok((o, p)) => results.lock().expect("results lock").push((i, seed, o, p)),
-                    Err(e) => {
-                        let c = &cfgs[i];
-                        let e = SearchError::InConfig {
-                            config: format!("{} on {} [{}]", c.model, c.data, c.variants.join(" ")),
-                            source: Box::new(e),
-                        };
-                        let mut slot = first_error.lock().expect("error lock");
-                        slot.get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|r| (r.0, r.1));
+    let describe = |i: usize| {
+        let c = &cfgs[i];
+        format!("{} on {} [{}]", c.model, c.data, c.variants.join(" "))
+    };
+    let results: Vec<(usize, u64, BudgetOutcome, usize)> =
+        run_pool(&tasks, opts.jobs, &run_seed, &describe)?
+            .into_iter()
+            .map(|(i, seed, (o, p))| (i, seed, o, p))
+            .collect();
     let mut out = vec![];
     for (i, cfg) in cfgs.iter().enumerate() {
         let per: Vec<&(usize, u64, BudgetOutcome, usize)> =
@@ -520,6 +466,152 @@ pub fn measure_many(
         out.push(measurement);
     }
     Ok(out)
+}
+
+/// Datasets loaded once per (dataset, split) and shared.
+#[derive(Default)]
+pub(crate) struct Loaded(Vec<(DatasetId, Split, Arc<Dataset>)>);
+
+impl Loaded {
+    pub(crate) fn get(
+        &mut self,
+        id: &DatasetId,
+        split: Split,
+        opts: &LoadOptions,
+    ) -> Result<Arc<Dataset>> {
+        if let Some((_, _, d)) = self.0.iter().find(|(i, s, _)| i == id && *s == split) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(load(id, split, opts)?);
+        self.0.push((id.clone(), split, d.clone()));
+        Ok(d)
+    }
+}
+
+/// One seed's training data for a configuration: the variants drawn with the seed over the
+/// whole training split, normalised by that split's per-channel statistics, as tensors, and
+/// the seeded order whose prefixes are the training sets.
+pub(crate) struct SeedData {
+    pub(crate) input: InputShape,
+    pub(crate) classes: usize,
+    pub(crate) params: usize,
+    /// The normalisation every input of this configuration gets (test inputs included).
+    pub(crate) norm: Normalization,
+    all: TensorData,
+    order: Vec<u32>,
+    /// Training samples after the variants.
+    pub(crate) len: usize,
+}
+
+impl SeedData {
+    pub(crate) fn new(
+        spec: &ModelSpec,
+        variants: &[Variant],
+        base: &Dataset,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let ds = Variant::apply_all(variants, base.clone(), seed)?;
+        let shape = ds.shape();
+        let input = InputShape {
+            channels: shape.channels,
+            height: shape.height,
+            width: shape.width,
+        };
+        let classes = ds.num_classes();
+        let params = spec.num_params(input, classes)?;
+        let norm = Normalization::from_dataset(&ds);
+        let all = ds.to_tensors(device, &norm, false)?;
+        let order: Vec<u32> = ds
+            .nested_order(seed, false)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        Ok(SeedData {
+            input,
+            classes,
+            params,
+            norm,
+            all,
+            order,
+            len: ds.len(),
+        })
+    }
+
+    /// Trains a fresh model (initialised with `seed`) on the first `n` samples of the
+    /// order: the one place where a model of a measurement is trained, for the search's
+    /// probes and for the generalization probe alike.
+    pub(crate) fn train_probe(
+        &self,
+        spec: &ModelSpec,
+        n: usize,
+        train: &TrainConfig,
+        seed: u64,
+        on_progress: Option<&mut dyn FnMut(&emc_train::Progress)>,
+    ) -> Result<(Built, FitReport)> {
+        let device = self.all.images.device();
+        let idx = Tensor::from_slice(&self.order[..n], n, device)?;
+        let x = self.all.images.index_select(&idx, 0)?;
+        let y = self.all.labels.index_select(&idx, 0)?;
+        let built = spec.build(self.input, self.classes, seed, DType::F32, device)?;
+        let report = fit(
+            built.model.as_ref(),
+            &built.trainable,
+            TrainData {
+                images: &x,
+                labels: &y,
+            },
+            train,
+            seed,
+            on_progress,
+        )?;
+        Ok((built, report))
+    }
+}
+
+/// Runs `work(config, seed)` for every task on `jobs` worker threads (tasks taken in
+/// order), returning the results sorted by (config, seed). The first error stops every
+/// worker and is returned, naming the configuration through `describe`.
+pub(crate) fn run_pool<R: Send>(
+    tasks: &[(usize, u64)],
+    jobs: usize,
+    work: &(dyn Fn(usize, u64) -> Result<R> + Sync),
+    describe: &(dyn Fn(usize) -> String + Sync),
+) -> Result<Vec<(usize, u64, R)>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, u64, R)>> = Mutex::new(vec![]);
+    let first_error: Mutex<Option<SearchError>> = Mutex::new(None);
+    let jobs = jobs.clamp(1, tasks.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(i, seed)) = tasks.get(k) else {
+                    break;
+                };
+                if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                    break;
+                }
+                match work(i, seed) {
+                    Ok(r) => results.lock().expect("results lock").push((i, seed, r)),
+                    Err(e) => {
+                        let e = SearchError::InConfig {
+                            config: describe(i),
+                            source: Box::new(e),
+                        };
+                        let mut slot = first_error.lock().expect("error lock");
+                        slot.get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|r| (r.0, r.1));
+    Ok(results)
 }
 
 fn probe_row(

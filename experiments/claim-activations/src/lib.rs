@@ -236,5 +236,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             title: "Ordering of activations (best learning rate each)".into(),
             body: table,
         }],
+        ..Verdict::default()
     }
 }

@@ -278,5 +278,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             title: "EMC per parameter by family".into(),
             body: table,
         }],
+        ..Verdict::default()
     }
 }

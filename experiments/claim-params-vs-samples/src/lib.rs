@@ -278,5 +278,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 body: context,
             },
         ],
+        ..Verdict::default()
     }
 }

@@ -272,5 +272,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         effects,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections: vec![],
+        ..Verdict::default()
     }
 }

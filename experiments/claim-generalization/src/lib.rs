@@ -1,0 +1,546 @@
+//! Finding (4) of arXiv:2406.11463: "the difference in capacity to fit correctly labeled and
+//! incorrectly labeled samples can be predictive of generalization" (the paper reports a
+//! Pearson correlation below −0.8 between that difference and the generalization gap).
+//!
+//! Population: MLPs and CNNs of several widths on MNIST, Fashion-MNIST and CIFAR-10, all
+//! trained by one SGD-with-momentum procedure. For each configuration, two ordinary arms —
+//! EMC with real labels and EMC with random labels (`random-labels`) — and, on the real-label
+//! arm, its generalization: the same model and procedure trained on the first `N` samples of
+//! each seed's order, evaluated on the test split.
+//!
+//! Definitions (per configuration c; s runs over seeds; an EMC of 0 counts as 1):
+//!
+//! - `EMC_real(c)`, `EMC_random(c)`: geometric mean over seeds, `exp(mean_s ln EMC_s)`;
+//! - EMC gap, primary: the log-ratio `L(c) = ln(EMC_real / EMC_random)`; also the
+//!   difference `EMC_real − EMC_random`, raw and divided by the parameter count;
+//! - test accuracy `A(c)`: mean over seeds of the test-split accuracy after training on `N`;
+//! - generalization gap `G(c)`: mean over seeds of (training − test accuracy) of that model;
+//! - Pearson's r and Kendall's τ-b across configurations, each with a 95% percentile
+//!   bootstrap interval over resampled configurations ([`emc_claims::bootstrap_correlation`]).
+//!
+//! Primary statistic and verdict: Pearson r(L, G), predicted **negative** (models that fit
+//! many more real than random labels generalize with a smaller gap). HOLDS when its interval
+//! lies below 0, DOES NOT HOLD when above, INCONCLUSIVE otherwise. The paper's threshold
+//! (r < −0.8) is reported beside it, not used for the verdict.
+
+use std::fmt::Write as _;
+
+use emc_claims::{
+    bootstrap_correlation, bootstrap_log_ratio, kendall_tau_b, pearson, Arm, ArmResult, Claim,
+    ClaimSpec, Correlation, Expectation, GeneralizationConfig, Outcome, Protocol, Scale, Scatter,
+    ScatterPoint, Section, Verdict,
+};
+use emc_optim::OptimConfig;
+use emc_search::SearchConfig;
+use emc_train::Batching;
+
+/// The claim, its grid and its analysis.
+pub const SPEC: ClaimSpec = ClaimSpec {
+    claim: Claim {
+        id: "generalization",
+        statement: "The difference in capacity to fit correctly labeled and incorrectly labeled \
+                    samples can be predictive of generalization.",
+        location: "abstract, finding (4); the paper reports a Pearson correlation below −0.8",
+        expectation: Expectation {
+            effect: "Pearson r between ln(EMC_real / EMC_random) and the generalization gap \
+                     (train − test accuracy), across configurations,",
+            direction: "< 0 (paper: < −0.8)",
+        },
+    },
+    grid,
+    analyse,
+};
+
+/// The procedure label of the real-label arm of a configuration.
+const REAL: &str = "real";
+/// The procedure label of the random-label arm.
+const RANDOM: &str = "random";
+/// The paper's reported bound on the correlation.
+const PAPER_R: f64 = -0.8;
+
+/// What is trained at a scale.
+struct Setting {
+    /// (dataset, variants, training-set cap of the search)
+    datasets: &'static [(&'static str, &'static [&'static str], Option<usize>)],
+    /// (label without commas, model spec)
+    models: &'static [(&'static str, &'static str)],
+    lr: f64,
+    batch: usize,
+    seeds: u64,
+    max_epochs: usize,
+    patience: usize,
+    rel_tol: f64,
+    /// Generalization: training samples, and test samples (all when `None`).
+    train_size: usize,
+    test_size: Option<usize>,
+}
+
+fn setting(scale: Scale) -> Setting {
+    match scale {
+        // Seconds in the dev profile; deterministic (CI compares it to a reference file).
+        Scale::Smoke => Setting {
+            datasets: &[
+                ("mnist", &["resize:8"], Some(256)),
+                ("fashion-mnist", &["resize:8"], Some(256)),
+            ],
+            models: &[("mlp:8", "mlp:8"), ("cnn:4/8", "cnn:4,8:pool=all:flatten")],
+            lr: 0.05,
+            batch: 32,
+            seeds: 2,
+            max_epochs: 60,
+            patience: 20,
+            rel_tol: 0.05,
+            train_size: 128,
+            test_size: Some(1000),
+        },
+        // 12 configurations: MNIST and Fashion-MNIST at 14×14 (searches capped at 8,192
+        // samples) and the exact 4,000-image CIFAR-10 subset at 16×16; two MLP and two CNN
+        // widths. Generalization after training on 1,000 samples, whole test splits.
+        Scale::Cpu => Setting {
+            datasets: &[
+                ("mnist", &["resize:14"], Some(8192)),
+                ("fashion-mnist", &["resize:14"], Some(8192)),
+                ("cifar10-subset", &["resize:16"], None),
+            ],
+            models: &[
+                ("mlp:8", "mlp:8"),
+                ("mlp:64", "mlp:64"),
+                ("cnn:4/8", "cnn:4,8:pool=all:flatten"),
+                ("cnn:16/32", "cnn:16,32:pool=all:flatten"),
+            ],
+            lr: 0.02,
+            batch: 64,
+            seeds: 2,
+            max_epochs: 300,
+            patience: 50,
+            rel_tol: 0.05,
+            train_size: 1000,
+            test_size: None,
+        },
+        // 18 configurations on the paper's datasets at full size, up to ResNet-18.
+        Scale::Paper => Setting {
+            datasets: &[
+                ("mnist", &[], None),
+                ("fashion-mnist", &[], None),
+                ("cifar10", &[], None),
+            ],
+            models: &[
+                ("mlp:256", "mlp:256"),
+                ("mlp:1024", "mlp:1024"),
+                ("mlp:512x512", "mlp:512x512"),
+                ("cnn:16/32/64", "cnn:16,32,64:pool=all:flatten"),
+                ("cnn:64/128/256", "cnn:64,128,256:pool=all:flatten"),
+                ("resnet18:k=16", "resnet18:k=16"),
+            ],
+            lr: 0.01,
+            batch: 128,
+            seeds: 3,
+            max_epochs: 1000,
+            patience: 100,
+            rel_tol: 0.02,
+            train_size: 10_000,
+            test_size: None,
+        },
+    }
+}
+
+/// Two arms per configuration: real labels (with its generalization) and random labels.
+/// `architecture` is the configuration (`<data> <model>`), `procedure` the labelling.
+fn grid(scale: Scale) -> Vec<Arm> {
+    let s = setting(scale);
+    let gen = GeneralizationConfig {
+        train_size: s.train_size,
+        test_size: s.test_size,
+    };
+    let mut arms = vec![];
+    for &(data, variants, cap) in s.datasets {
+        let real = Protocol {
+            data: data.into(),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+            optim: OptimConfig::sgd(s.lr, 0.9),
+            batching: Batching::Mini(s.batch),
+            max_epochs: s.max_epochs,
+            patience: s.patience,
+            search: SearchConfig {
+                max_n: cap,
+                rel_tol: s.rel_tol,
+                ..SearchConfig::default()
+            },
+            seeds: s.seeds,
+        };
+        let random = real.with_variant("random-labels");
+        for &(name, model) in s.models {
+            let config = format!("{data} {name}");
+            arms.push(
+                real.arm(format!("{config} {REAL}"), &config, REAL, model)
+                    .with_generalization(gen.clone()),
+            );
+            arms.push(random.arm(format!("{config} {RANDOM}"), &config, RANDOM, model));
+        }
+    }
+    arms
+}
+
+/// One configuration of the population.
+struct Point<'a> {
+    config: &'a str,
+    data: &'a str,
+    model: &'a str,
+    params: usize,
+    real: &'a ArmResult,
+    random: &'a ArmResult,
+    emc_real: f64,
+    emc_random: f64,
+    /// Some real-label seed fitted the whole (capped) training set: EMC_real ≥ its value.
+    saturated: bool,
+    test_accuracy: f64,
+    train_accuracy: f64,
+    gap: f64,
+}
+
+impl Point<'_> {
+    fn log_ratio(&self) -> f64 {
+        (self.emc_real / self.emc_random).ln()
+    }
+    fn difference(&self) -> f64 {
+        self.emc_real - self.emc_random
+    }
+    fn difference_per_param(&self) -> f64 {
+        self.difference() / self.params.max(1) as f64
+    }
+}
+
+/// Geometric mean of per-seed EMCs, an EMC of 0 counting as 1.
+fn geometric_mean(emcs: &[usize]) -> f64 {
+    let n = emcs.len().max(1) as f64;
+    (emcs.iter().map(|&e| (e.max(1) as f64).ln()).sum::<f64>() / n).exp()
+}
+
+/// The configurations that have a real-label arm with its generalization and a random-label
+/// arm, in grid order.
+fn population(results: &[ArmResult]) -> Vec<Point<'_>> {
+    let mut points = vec![];
+    for real in results.iter().filter(|r| r.arm.procedure == REAL) {
+        let config = real.arm.architecture.as_str();
+        let random = results
+            .iter()
+            .find(|r| r.arm.architecture == config && r.arm.procedure == RANDOM);
+        let (Some(random), Some(gen)) = (random, real.generalization.as_ref()) else {
+            continue;
+        };
+        if gen.per_seed.is_empty() {
+            continue;
+        }
+        points.push(Point {
+            config,
+            data: &real.arm.measure.data,
+            model: config
+                .strip_prefix(real.arm.measure.data.as_str())
+                .unwrap_or(config)
+                .trim(),
+            params: real.measurement.params,
+            real,
+            random,
+            emc_real: geometric_mean(&real.emcs()),
+            emc_random: geometric_mean(&random.emcs()),
+            saturated: real.measurement.per_seed.iter().any(|(_, o)| o.saturated),
+            test_accuracy: gen.mean_test_accuracy(),
+            train_accuracy: gen.mean_train_accuracy(),
+            gap: gen.mean_gap(),
+        });
+    }
+    points
+}
+
+/// A per-configuration quantity and its name.
+type Measure = (&'static str, fn(&Point) -> f64);
+
+/// The EMC-gap definitions, the primary first.
+const EMC_GAPS: [Measure; 3] = [
+    ("ln(EMC_real / EMC_random)", |p| p.log_ratio()),
+    ("(EMC_real − EMC_random) / params", |p| {
+        p.difference_per_param()
+    }),
+    ("EMC_real − EMC_random", |p| p.difference()),
+];
+
+/// The generalization measures with the sign the claim predicts for their correlation with
+/// an EMC gap (`true`: negative), the primary first.
+const GENERALIZATION: [(Measure, bool); 2] = [
+    (
+        ("generalization gap (train − test accuracy)", |p| p.gap),
+        true,
+    ),
+    (("test accuracy", |p| p.test_accuracy), false),
+];
+
+fn fmt_corr(c: &Correlation) -> String {
+    format!("{:+.3} [{:+.3}, {:+.3}]", c.value, c.lo, c.hi)
+}
+
+fn analyse(results: &[ArmResult]) -> Verdict {
+    let points = population(results);
+    let mut population_table = String::from(
+        "| configuration | params | EMC real (per seed) | EMC random (per seed) | ln ratio | \
+         (real − random) / params | train acc | test acc | gap |\n\
+         |---|---:|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for p in &points {
+        let _ = writeln!(
+            population_table,
+            "| {} | {} | {:.1}{} {:?} | {:.1} {:?} | {:.3} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            p.config,
+            p.params,
+            p.emc_real,
+            if p.saturated {
+                " (≥, hit the cap)"
+            } else {
+                ""
+            },
+            p.real.emcs(),
+            p.emc_random,
+            p.random.emcs(),
+            p.log_ratio(),
+            p.difference_per_param(),
+            p.train_accuracy,
+            p.test_accuracy,
+            p.gap
+        );
+    }
+    // The per-configuration EMC ratio with its interval over seeds, as effects.
+    let effects = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            bootstrap_log_ratio(
+                &format!("{}: EMC(real) / EMC(random)", p.config),
+                &p.real.emcs(),
+                &p.random.emcs(),
+                i as u64,
+            )
+        })
+        .collect();
+
+    let mut table = String::from(
+        "| EMC gap | generalization | predicted sign | Pearson r [95% CI] | Kendall τ-b [95% CI] |\n\
+         |---|---|:-:|---|---|\n",
+    );
+    let mut primary: Option<(Correlation, Correlation)> = None;
+    for (g, ((gname, gf), negative)) in GENERALIZATION.iter().enumerate() {
+        let y: Vec<f64> = points.iter().map(gf).collect();
+        for (e, (ename, ef)) in EMC_GAPS.iter().enumerate() {
+            let x: Vec<f64> = points.iter().map(ef).collect();
+            let seed = (10 * g + e) as u64;
+            let r = bootstrap_correlation(
+                &format!("Pearson r({ename}, {gname})"),
+                &x,
+                &y,
+                pearson,
+                seed,
+            );
+            let t = bootstrap_correlation(
+                &format!("Kendall τ-b({ename}, {gname})"),
+                &x,
+                &y,
+                kendall_tau_b,
+                seed,
+            );
+            let _ = writeln!(
+                table,
+                "| {ename} | {gname} | {} | {} | {} |",
+                if *negative { "−" } else { "+" },
+                fmt_corr(&r),
+                fmt_corr(&t)
+            );
+            if primary.is_none() {
+                primary = Some((r, t));
+            }
+        }
+    }
+
+    // Context: the primary pair within each dataset (point estimates; few configurations).
+    let mut within = String::from(
+        "| dataset | configurations | Pearson r(ln ratio, gap) | Kendall τ-b(ln ratio, gap) |\n\
+         |---|---:|---:|---:|\n",
+    );
+    let mut datasets: Vec<&str> = vec![];
+    for p in &points {
+        if !datasets.contains(&p.data) {
+            datasets.push(p.data);
+        }
+    }
+    for d in &datasets {
+        let sub: Vec<&Point> = points.iter().filter(|p| p.data == *d).collect();
+        let x: Vec<f64> = sub.iter().map(|p| p.log_ratio()).collect();
+        let y: Vec<f64> = sub.iter().map(|p| p.gap).collect();
+        let _ = writeln!(
+            within,
+            "| {d} | {} | {:+.3} | {:+.3} |",
+            sub.len(),
+            pearson(&x, &y),
+            kendall_tau_b(&x, &y)
+        );
+    }
+
+    let definitions = format!(
+        "Per configuration (an EMC of 0 counts as 1): EMC_real and EMC_random are geometric \
+         means over seeds of the per-seed EMC with real and with random labels. EMC gap \
+         (primary): ln(EMC_real / EMC_random); also EMC_real − EMC_random, raw and divided by \
+         the parameter count. Generalization: mean over seeds of the test accuracy, and of the \
+         generalization gap = training accuracy − test accuracy, of the real-label model \
+         trained on a fixed-size training set (see Protocol). Correlations across the {} \
+         configurations: Pearson's r and Kendall's τ-b (ties as in scipy's default), each with \
+         a 95% percentile bootstrap interval over resampled configurations (10,000 ChaCha8 \
+         resamples; resamples where the statistic is undefined are left out). Primary: Pearson \
+         r(ln ratio, generalization gap), predicted negative; with test accuracy the predicted \
+         sign is positive. The paper's −0.8 applies to the correlation with the gap.",
+        points.len()
+    );
+
+    let (outcome, reason, threshold, plots) = match primary {
+        Some((r, t)) if points.len() >= 3 && r.value.is_finite() => {
+            let outcome = r.outcome(true);
+            let reason =
+                format!(
+                "Pearson r between ln(EMC_real / EMC_random) and the generalization gap across \
+                 {} configurations is {} (Kendall τ-b {}); the claim predicts a negative \
+                 correlation, and the 95% interval {}. Paper: r < −0.8; ours is {} −0.8 \
+                 (interval {} below it).",
+                points.len(),
+                fmt_corr(&r),
+                fmt_corr(&t),
+                match outcome {
+                    Outcome::Holds => "lies below 0",
+                    Outcome::DoesNotHold => "lies above 0",
+                    Outcome::Inconclusive => "contains 0",
+                },
+                if r.value < PAPER_R { "below" } else { "not below" },
+                if r.hi < PAPER_R {
+                    "entirely"
+                } else {
+                    "not entirely"
+                }
+            );
+            let threshold = format!(
+                "| | r(ln ratio, gap) | 95% CI | below −0.8 |\n|---|---:|---|:-:|\n\
+                 | paper | < −0.8 | — | yes |\n| ours | {:+.3} | [{:+.3}, {:+.3}] | {} |\n",
+                r.value,
+                r.lo,
+                r.hi,
+                if r.hi < PAPER_R {
+                    "yes (whole interval)"
+                } else if r.value < PAPER_R {
+                    "point estimate only"
+                } else {
+                    "no"
+                }
+            );
+            let plot = Scatter {
+                stem: "emc_gap_vs_generalization_gap".into(),
+                title: "EMC gap against generalization gap".into(),
+                note: format!(
+                    "Pearson r = {}, Kendall τ-b = {}, {} configurations",
+                    fmt_corr(&r),
+                    fmt_corr(&t),
+                    points.len()
+                ),
+                x_label: "ln(EMC real labels / EMC random labels)".into(),
+                y_label: format!(
+                    "generalization gap: train − test accuracy (n = {})",
+                    points[0]
+                        .real
+                        .generalization
+                        .as_ref()
+                        .and_then(|g| g.per_seed.first())
+                        .map_or(0, |r| r.train_size)
+                ),
+                points: points
+                    .iter()
+                    .map(|p| ScatterPoint {
+                        label: p.model.to_string(),
+                        group: p.data.to_string(),
+                        x: p.log_ratio(),
+                        y: p.gap,
+                    })
+                    .collect(),
+            };
+            (outcome, reason, threshold, vec![plot])
+        }
+        _ => (
+            Outcome::Inconclusive,
+            format!(
+                "{} configurations with both EMCs and a generalization measurement; a \
+                 correlation needs at least 3 with some variation",
+                points.len()
+            ),
+            String::new(),
+            vec![],
+        ),
+    };
+    let mut sections = vec![
+        Section {
+            title: "Definitions".into(),
+            body: definitions,
+        },
+        Section {
+            title: "Population".into(),
+            body: population_table,
+        },
+        Section {
+            title: "Correlations across configurations".into(),
+            body: table,
+        },
+    ];
+    if !threshold.is_empty() {
+        sections.push(Section {
+            title: "The paper's threshold".into(),
+            body: threshold,
+        });
+    }
+    sections.push(Section {
+        title: "Within each dataset (context, point estimates)".into(),
+        body: within,
+    });
+    Verdict {
+        outcome,
+        reason,
+        effects,
+        chosen: vec![],
+        sections,
+        plots,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scale_pairs_real_and_random_arms_and_cpu_has_twelve_configurations() {
+        for scale in [Scale::Smoke, Scale::Cpu, Scale::Paper] {
+            let arms = grid(scale);
+            let real: Vec<&Arm> = arms.iter().filter(|a| a.procedure == REAL).collect();
+            assert_eq!(real.len() * 2, arms.len(), "{scale}");
+            for r in &real {
+                assert!(r.generalization.is_some());
+                assert!(!r.label.contains(','), "labels go into CSV: {}", r.label);
+                let random = arms
+                    .iter()
+                    .find(|a| a.architecture == r.architecture && a.procedure == RANDOM)
+                    .unwrap();
+                assert!(random.generalization.is_none());
+                assert_eq!(random.measure.variants.last().unwrap(), "random-labels");
+                assert_eq!(random.measure.model, r.measure.model);
+            }
+            if scale != Scale::Smoke {
+                assert!(real.len() >= 12, "{scale}: {} configurations", real.len());
+            }
+        }
+    }
+
+    #[test]
+    fn geometric_mean_counts_zero_as_one() {
+        assert!((geometric_mean(&[4, 16]) - 8.0).abs() < 1e-9);
+        assert!((geometric_mean(&[0, 100]) - 10.0).abs() < 1e-9);
+    }
+}
