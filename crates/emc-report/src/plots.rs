@@ -507,17 +507,28 @@ impl Figure for Scatter {
                 groups.push(&p.group);
             }
         }
-        let label_style = (FONT, 14)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Center));
+        // Labels right of their marker, or left of it near the right edge.
+        let label = |x: f64| {
+            let right_edge = (x - x0) / (x1 - x0) > 0.8;
+            let (h, dx) = if right_edge {
+                (HPos::Right, -9)
+            } else {
+                (HPos::Left, 9)
+            };
+            let style = (FONT, 14)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(h, VPos::Center));
+            (dx, style)
+        };
         for (g, group) in groups.iter().enumerate() {
             let colour = PALETTE[g % PALETTE.len()];
             chart
                 .draw_series(points.iter().filter(|p| p.group == *group).map(|p| {
+                    let (dx, style) = label(p.x);
                     EmptyElement::at((p.x, p.y))
                         + Circle::new((0, 0), 6, colour.filled())
-                        + Text::new(p.label.clone(), (9, 0), label_style.clone())
+                        + Text::new(p.label.clone(), (dx, 0), style)
                 }))?
                 .label(*group)
                 .legend(move |(x, y)| Circle::new((x + 12, y), 6, colour.filled()));
