@@ -109,6 +109,37 @@ impl ArmResult {
             .map(|(_, o)| o.emc)
             .collect()
     }
+
+    /// Budget levels searched (1 when budget convergence was off): the most of any seed.
+    pub fn budget_levels(&self) -> usize {
+        self.measurement
+            .budgets
+            .iter()
+            .map(|(_, b)| b.levels.len())
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Per-seed EMC at budget level `level` (2^level × the configured budget); a seed that
+    /// converged earlier keeps its last EMC.
+    pub fn emcs_at(&self, level: usize) -> Vec<usize> {
+        if self.measurement.budgets.is_empty() {
+            return self.emcs();
+        }
+        self.measurement
+            .budgets
+            .iter()
+            .map(|(_, b)| b.levels[level.min(b.levels.len() - 1)].outcome.emc)
+            .collect()
+    }
+
+    /// Whether some seed's EMC still grew at the largest budget tried.
+    pub fn budget_limited(&self) -> bool {
+        self.measurement
+            .budgets
+            .iter()
+            .any(|(_, b)| b.converged == Some(false))
+    }
 }
 
 /// What the measurement says about the claim.

@@ -83,6 +83,71 @@ pub fn bootstrap_log_ratio(label: &str, a: &[usize], b: &[usize], seed: u64) -> 
     }
 }
 
+/// An effect judged at every budget the arms were searched at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetedEffect {
+    /// The effect at the largest budget (the reported EMCs).
+    pub effect: Effect,
+    /// The effect at each budget level (1×, 2×, 4× ...); one entry without budget levels.
+    pub per_level: Vec<Effect>,
+    /// The outcome made robust to the budget (see [`budget_robust_effect`]).
+    pub outcome: Outcome,
+    /// Why the outcome is what it is, when the budget decided it.
+    pub note: String,
+}
+
+/// The effect of `a` over `b` ([`bootstrap_log_ratio`]) at each budget level, with an
+/// outcome that the budget cannot overturn: the interval at the largest budget must exclude
+/// 1, the ratio must lie on the same side of 1 at every budget, and the arm with the smaller
+/// EMC must not be budget-limited (its EMC still growing with the budget could close the
+/// gap). Otherwise INCONCLUSIVE, with the reason in `note`.
+pub fn budget_robust_effect(
+    label: &str,
+    a: &ArmResult,
+    b: &ArmResult,
+    seed: u64,
+    expect_above_one: bool,
+) -> BudgetedEffect {
+    let levels = a.budget_levels().max(b.budget_levels());
+    let per_level: Vec<Effect> = (0..levels)
+        .map(|l| {
+            let tag = if levels > 1 {
+                format!("{label} at {}x budget", 1usize << l)
+            } else {
+                label.to_string()
+            };
+            bootstrap_log_ratio(&tag, &a.emcs_at(l), &b.emcs_at(l), seed)
+        })
+        .collect();
+    let effect = Effect {
+        label: label.to_string(),
+        ..per_level.last().expect("at least one level").clone()
+    };
+    let mut outcome = effect.outcome(expect_above_one);
+    let mut note = String::new();
+    let above = effect.ratio > 1.0;
+    if per_level.iter().any(|e| (e.ratio > 1.0) != above) {
+        outcome = Outcome::Inconclusive;
+        note = "the ordering changes with the budget".into();
+    } else if outcome != Outcome::Inconclusive {
+        let smaller = if above { b } else { a };
+        if smaller.budget_limited() {
+            outcome = Outcome::Inconclusive;
+            note = format!(
+                "`{}` is budget-limited: its EMC still grew at the largest budget, so the gap \
+                 may close",
+                smaller.arm.label
+            );
+        }
+    }
+    BudgetedEffect {
+        effect,
+        per_level,
+        outcome,
+        note,
+    }
+}
+
 /// The best arm (highest median EMC, then highest mean log EMC, then first in the grid) of
 /// each `(architecture, procedure)`: the learning rate chosen from the grid by best EMC.
 /// In grid order of first appearance.
@@ -116,6 +181,90 @@ mod tests {
             e,
             bootstrap_log_ratio("x", &[100, 200, 300], &[150, 250, 120], 7)
         );
+    }
+
+    /// An arm whose seeds have these EMCs per budget level, and these convergence flags.
+    fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult {
+        use emc_search::{BudgetLevel, BudgetOutcome, EmcStats, Measurement, SearchOutcome};
+        let outcome = |emc: usize| SearchOutcome {
+            emc,
+            upper: Some(emc + 1),
+            probes: vec![],
+            non_monotone: false,
+            saturated: false,
+        };
+        let budgets: Vec<(u64, BudgetOutcome)> = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, (emcs, converged))| {
+                let levels = emcs
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &e)| BudgetLevel {
+                        multiplier: 1 << l,
+                        outcome: outcome(e),
+                        trained: 0,
+                    })
+                    .collect();
+                let b = BudgetOutcome {
+                    levels,
+                    converged: *converged,
+                };
+                (i as u64, b)
+            })
+            .collect();
+        let per_seed: Vec<_> = budgets
+            .iter()
+            .map(|(s, b)| (*s, b.last().clone()))
+            .collect();
+        let finals: Vec<usize> = per_seed.iter().map(|(_, o)| o.emc).collect();
+        ArmResult {
+            arm: crate::Arm {
+                label: label.into(),
+                architecture: "mlp".into(),
+                procedure: label.into(),
+                measure: emc_search::MeasureConfig::default(),
+            },
+            measurement: Measurement {
+                config_hash: label.into(),
+                params: 100,
+                per_seed,
+                stats: EmcStats::new(&finals, 100).unwrap(),
+                probes_trained: 0,
+                budgets,
+            },
+        }
+    }
+
+    #[test]
+    fn a_budget_limited_loser_or_a_flip_with_the_budget_is_inconclusive() {
+        let sgd = arm(
+            "sgd",
+            &[(&[400, 410], Some(true)), (&[420, 430], Some(true))],
+        );
+        // GD converged well below SGD: holds.
+        let gd = arm(
+            "gd",
+            &[(&[100, 104], Some(true)), (&[110, 112], Some(true))],
+        );
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!((e.outcome, e.per_level.len()), (Outcome::Holds, 2), "{e:?}");
+        // GD still growing at the largest budget: the gap may close.
+        let gd = arm(
+            "gd",
+            &[(&[100, 200], Some(false)), (&[110, 230], Some(false))],
+        );
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.outcome, Outcome::Inconclusive);
+        assert!(e.note.contains("budget-limited"), "{}", e.note);
+        // GD overtakes SGD at the larger budget: the ordering flips.
+        let gd = arm(
+            "gd",
+            &[(&[100, 900], Some(true)), (&[110, 950], Some(true))],
+        );
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.outcome, Outcome::Inconclusive);
+        assert!(e.note.contains("ordering"), "{}", e.note);
     }
 
     #[test]

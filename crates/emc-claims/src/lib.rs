@@ -28,7 +28,9 @@ pub use claim::{
     Verdict,
 };
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
-pub use effect::{best_per_procedure, bootstrap_log_ratio, Effect};
+pub use effect::{
+    best_per_procedure, bootstrap_log_ratio, budget_robust_effect, BudgetedEffect, Effect,
+};
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
