@@ -224,6 +224,7 @@ mod tests {
                 architecture: "mlp".into(),
                 procedure: label.into(),
                 measure: emc_search::MeasureConfig::default(),
+                generalization: None,
             },
             measurement: Measurement {
                 config_hash: label.into(),
@@ -233,6 +234,7 @@ mod tests {
                 probes_trained: 0,
                 budgets,
             },
+            generalization: None,
         }
     }
 
