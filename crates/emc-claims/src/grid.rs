@@ -45,7 +45,70 @@ impl Default for Protocol {
     }
 }
 
+/// One dataset of a grid: name, variants (e.g. `resize:14`), and a cap on the subset size.
+pub type Data = (&'static str, &'static [&'static str], Option<usize>);
+
+/// The standard procedure most claims train with at one scale: SGD with momentum 0.9 at
+/// one learning rate and batch size, the budget and stop rules, the search tolerance and
+/// the seeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standard {
+    /// Learning rate.
+    pub lr: f64,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Seeds `0..seeds`.
+    pub seeds: u64,
+    /// Epoch budget of each probe.
+    pub max_epochs: usize,
+    /// Plateau patience in epochs.
+    pub patience: usize,
+    /// Bisection tolerance relative to EMC.
+    pub rel_tol: f64,
+}
+
+impl Standard {
+    /// The paper-scale procedure every claim shares (for a GPU): SGD lr 0.01, batch 128,
+    /// five seeds, 1,000 epochs with patience 100, bisection to 2%.
+    pub const PAPER: Standard = Standard {
+        lr: 0.01,
+        batch: 128,
+        seeds: 5,
+        max_epochs: 1000,
+        patience: 100,
+        rel_tol: 0.02,
+    };
+}
+
 impl Protocol {
+    /// `standard` training on `data` with real labels.
+    pub fn standard(data: Data, standard: &Standard) -> Protocol {
+        let (name, variants, cap) = data;
+        Protocol {
+            data: name.into(),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+            optim: OptimConfig::sgd(standard.lr, 0.9),
+            batching: Batching::Mini(standard.batch),
+            max_epochs: standard.max_epochs,
+            patience: standard.patience,
+            search: SearchConfig {
+                max_n: cap,
+                rel_tol: standard.rel_tol,
+                ..SearchConfig::default()
+            },
+            seeds: standard.seeds,
+        }
+    }
+
+    /// This protocol with real labels and with random labels (`random-labels` appended),
+    /// named `real` and `random`.
+    pub fn labellings(&self) -> [(&'static str, Protocol); 2] {
+        [
+            ("real", self.clone()),
+            ("random", self.with_variant("random-labels")),
+        ]
+    }
+
     /// The same protocol with one more variant appended (e.g. `random-labels`).
     pub fn with_variant(&self, variant: &str) -> Protocol {
         let mut p = self.clone();

@@ -34,7 +34,7 @@ pub use effect::{
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
-pub use grid::Protocol;
+pub use grid::{Data, Protocol, Standard};
 pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
 
 /// Every claim binary links this crate, so it sets their allocator: candle allocates a

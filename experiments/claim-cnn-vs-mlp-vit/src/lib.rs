@@ -11,12 +11,9 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Effect, Expectation,
-    Outcome, Protocol, Scale, Section, Verdict,
+    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
+    Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
 };
-use emc_optim::OptimConfig;
-use emc_search::SearchConfig;
-use emc_train::Batching;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -44,14 +41,10 @@ type Budget = (&'static str, &'static [(&'static str, &'static str)]);
 /// What is trained at a scale.
 struct Setting {
     /// (dataset, variants, training-set cap)
-    datasets: &'static [(&'static str, &'static [&'static str], Option<usize>)],
+    datasets: &'static [Data],
     budgets: &'static [Budget],
-    lr: f64,
-    batch: usize,
-    seeds: u64,
-    max_epochs: usize,
-    patience: usize,
-    rel_tol: f64,
+    /// The training procedure, budget, search tolerance and seeds.
+    train: Standard,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -67,12 +60,14 @@ fn setting(scale: Scale) -> Setting {
                     ("vit", "vit:patch4,d8,depth1,heads2,mlp16"),
                 ],
             )],
-            lr: 0.05,
-            batch: 32,
-            seeds: 2,
-            max_epochs: 60,
-            patience: 20,
-            rel_tol: 0.1,
+            train: Standard {
+                lr: 0.05,
+                batch: 32,
+                seeds: 2,
+                max_epochs: 60,
+                patience: 20,
+                rel_tol: 0.1,
+            },
         },
         // MNIST (capped at 4,096) and the exact CIFAR-10 subset, both at 16×16.
         Scale::Cpu => Setting {
@@ -106,12 +101,14 @@ fn setting(scale: Scale) -> Setting {
                     ],
                 ),
             ],
-            lr: 0.02,
-            batch: 64,
-            seeds: 3,
-            max_epochs: 300,
-            patience: 50,
-            rel_tol: 0.05,
+            train: Standard {
+                lr: 0.02,
+                batch: 64,
+                seeds: 3,
+                max_epochs: 300,
+                patience: 50,
+                rel_tol: 0.05,
+            },
         },
         // Full MNIST and CIFAR-10 and paper-sized models: a GPU.
         Scale::Paper => Setting {
@@ -142,12 +139,7 @@ fn setting(scale: Scale) -> Setting {
                     ],
                 ),
             ],
-            lr: 0.01,
-            batch: 128,
-            seeds: 5,
-            max_epochs: 1000,
-            patience: 100,
-            rel_tol: 0.02,
+            train: Standard::PAPER,
         },
     }
 }
@@ -155,25 +147,10 @@ fn setting(scale: Scale) -> Setting {
 fn grid(scale: Scale) -> Vec<Arm> {
     let s = setting(scale);
     let mut arms = vec![];
-    for &(data, variants, cap) in s.datasets {
-        let real = Protocol {
-            data: data.into(),
-            variants: variants.iter().map(|v| v.to_string()).collect(),
-            optim: OptimConfig::sgd(s.lr, 0.9),
-            batching: Batching::Mini(s.batch),
-            max_epochs: s.max_epochs,
-            patience: s.patience,
-            search: SearchConfig {
-                max_n: cap,
-                rel_tol: s.rel_tol,
-                ..SearchConfig::default()
-            },
-            seeds: s.seeds,
-        };
-        for (labels, p) in [
-            ("real", real.clone()),
-            ("random", real.with_variant("random-labels")),
-        ] {
+    for &spec in s.datasets {
+        let data = spec.0;
+        let real = Protocol::standard(spec, &s.train);
+        for (labels, p) in real.labellings() {
             for &(budget, models) in s.budgets {
                 for &(family, model) in models {
                     arms.push(p.arm(

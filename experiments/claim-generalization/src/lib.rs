@@ -27,12 +27,9 @@ use std::fmt::Write as _;
 
 use emc_claims::{
     bootstrap_correlation, bootstrap_log_ratio, kendall_tau_b, pearson, Arm, ArmResult, Claim,
-    ClaimSpec, Correlation, Expectation, GeneralizationConfig, Outcome, Protocol, Scale, Scatter,
-    ScatterPoint, Section, Verdict,
+    ClaimSpec, Correlation, Data, Expectation, GeneralizationConfig, Outcome, Protocol, Scale,
+    Scatter, ScatterPoint, Section, Standard, Verdict,
 };
-use emc_optim::OptimConfig;
-use emc_search::SearchConfig;
-use emc_train::Batching;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -61,15 +58,11 @@ const PAPER_R: f64 = -0.8;
 /// What is trained at a scale.
 struct Setting {
     /// (dataset, variants, training-set cap of the search)
-    datasets: &'static [(&'static str, &'static [&'static str], Option<usize>)],
+    datasets: &'static [Data],
     /// (label without commas, model spec)
     models: &'static [(&'static str, &'static str)],
-    lr: f64,
-    batch: usize,
-    seeds: u64,
-    max_epochs: usize,
-    patience: usize,
-    rel_tol: f64,
+    /// The training procedure, budget, search tolerance and seeds.
+    train: Standard,
     /// Generalization: training samples, and test samples (all when `None`).
     train_size: usize,
     test_size: Option<usize>,
@@ -84,12 +77,14 @@ fn setting(scale: Scale) -> Setting {
                 ("fashion-mnist", &["resize:8"], Some(256)),
             ],
             models: &[("mlp:8", "mlp:8"), ("cnn:4/8", "cnn:4,8:pool=all:flatten")],
-            lr: 0.05,
-            batch: 32,
-            seeds: 2,
-            max_epochs: 60,
-            patience: 20,
-            rel_tol: 0.05,
+            train: Standard {
+                lr: 0.05,
+                batch: 32,
+                seeds: 2,
+                max_epochs: 60,
+                patience: 20,
+                rel_tol: 0.05,
+            },
             train_size: 128,
             test_size: Some(1000),
         },
@@ -108,12 +103,14 @@ fn setting(scale: Scale) -> Setting {
                 ("cnn:4/8", "cnn:4,8:pool=all:flatten"),
                 ("cnn:16/32", "cnn:16,32:pool=all:flatten"),
             ],
-            lr: 0.02,
-            batch: 64,
-            seeds: 2,
-            max_epochs: 300,
-            patience: 50,
-            rel_tol: 0.05,
+            train: Standard {
+                lr: 0.02,
+                batch: 64,
+                seeds: 2,
+                max_epochs: 300,
+                patience: 50,
+                rel_tol: 0.05,
+            },
             train_size: 1000,
             test_size: None,
         },
@@ -132,12 +129,14 @@ fn setting(scale: Scale) -> Setting {
                 ("cnn:64/128/256", "cnn:64,128,256:pool=all:flatten"),
                 ("resnet18:k=16", "resnet18:k=16"),
             ],
-            lr: 0.01,
-            batch: 128,
-            seeds: 3,
-            max_epochs: 1000,
-            patience: 100,
-            rel_tol: 0.02,
+            train: Standard {
+                lr: 0.01,
+                batch: 128,
+                seeds: 3,
+                max_epochs: 1000,
+                patience: 100,
+                rel_tol: 0.02,
+            },
             train_size: 10_000,
             test_size: None,
         },
@@ -153,21 +152,9 @@ fn grid(scale: Scale) -> Vec<Arm> {
         test_size: s.test_size,
     };
     let mut arms = vec![];
-    for &(data, variants, cap) in s.datasets {
-        let real = Protocol {
-            data: data.into(),
-            variants: variants.iter().map(|v| v.to_string()).collect(),
-            optim: OptimConfig::sgd(s.lr, 0.9),
-            batching: Batching::Mini(s.batch),
-            max_epochs: s.max_epochs,
-            patience: s.patience,
-            search: SearchConfig {
-                max_n: cap,
-                rel_tol: s.rel_tol,
-                ..SearchConfig::default()
-            },
-            seeds: s.seeds,
-        };
+    for &spec in s.datasets {
+        let data = spec.0;
+        let real = Protocol::standard(spec, &s.train);
         let random = real.with_variant("random-labels");
         for &(name, model) in s.models {
             let config = format!("{data} {name}");

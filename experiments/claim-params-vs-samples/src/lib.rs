@@ -14,12 +14,9 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Effect, Expectation,
-    Outcome, Protocol, Scale, Section, Verdict,
+    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
+    Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
 };
-use emc_optim::OptimConfig;
-use emc_search::SearchConfig;
-use emc_train::Batching;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -43,15 +40,11 @@ const LINEAR: &str = "linear";
 /// What is trained at a scale.
 struct Setting {
     /// (dataset, variants, training-set cap)
-    datasets: &'static [(&'static str, &'static [&'static str], Option<usize>)],
+    datasets: &'static [Data],
     /// (label, model spec); the linear reference is added to every dataset.
     models: &'static [(&'static str, &'static str)],
-    lr: f64,
-    batch: usize,
-    seeds: u64,
-    max_epochs: usize,
-    patience: usize,
-    rel_tol: f64,
+    /// The training procedure, budget, search tolerance and seeds.
+    train: Standard,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -60,12 +53,14 @@ fn setting(scale: Scale) -> Setting {
         Scale::Smoke => Setting {
             datasets: &[("mnist", &["resize:7"], Some(512))],
             models: &[("mlp:4", "mlp:4"), ("mlp:32", "mlp:32")],
-            lr: 0.05,
-            batch: 32,
-            seeds: 2,
-            max_epochs: 100,
-            patience: 25,
-            rel_tol: 0.05,
+            train: Standard {
+                lr: 0.05,
+                batch: 32,
+                seeds: 2,
+                max_epochs: 100,
+                patience: 25,
+                rel_tol: 0.05,
+            },
         },
         // MNIST at 14×14 (capped at 8,192 samples) and the exact 4,000-image CIFAR-10
         // subset at 16×16; networks from under a thousand to ~100k parameters.
@@ -83,12 +78,14 @@ fn setting(scale: Scale) -> Setting {
                 ("mlp:256", "mlp:256"),
                 ("cnn:48,96", "cnn:48,96:pool=all:flatten"),
             ],
-            lr: 0.02,
-            batch: 64,
-            seeds: 3,
-            max_epochs: 300,
-            patience: 50,
-            rel_tol: 0.05,
+            train: Standard {
+                lr: 0.02,
+                batch: 64,
+                seeds: 3,
+                max_epochs: 300,
+                patience: 50,
+                rel_tol: 0.05,
+            },
         },
         // The paper's datasets at full size and models up to millions of parameters.
         Scale::Paper => Setting {
@@ -102,12 +99,7 @@ fn setting(scale: Scale) -> Setting {
                 ("resnet18:k=16", "resnet18:k=16"),
                 ("resnet18:k=64", "resnet18:k=64"),
             ],
-            lr: 0.01,
-            batch: 128,
-            seeds: 5,
-            max_epochs: 1000,
-            patience: 100,
-            rel_tol: 0.02,
+            train: Standard::PAPER,
         },
     }
 }
@@ -115,25 +107,10 @@ fn setting(scale: Scale) -> Setting {
 fn grid(scale: Scale) -> Vec<Arm> {
     let s = setting(scale);
     let mut arms = vec![];
-    for &(data, variants, cap) in s.datasets {
-        let real = Protocol {
-            data: data.into(),
-            variants: variants.iter().map(|v| v.to_string()).collect(),
-            optim: OptimConfig::sgd(s.lr, 0.9),
-            batching: Batching::Mini(s.batch),
-            max_epochs: s.max_epochs,
-            patience: s.patience,
-            search: SearchConfig {
-                max_n: cap,
-                rel_tol: s.rel_tol,
-                ..SearchConfig::default()
-            },
-            seeds: s.seeds,
-        };
-        for (labels, p) in [
-            ("real", real.clone()),
-            ("random", real.with_variant("random-labels")),
-        ] {
+    for &spec in s.datasets {
+        let data = spec.0;
+        let real = Protocol::standard(spec, &s.train);
+        for (labels, p) in real.labellings() {
             let models = std::iter::once(&(LINEAR, LINEAR)).chain(s.models);
             for &(name, model) in models {
                 arms.push(p.arm(
