@@ -84,7 +84,7 @@ fn setting(scale: Scale) -> Setting {
             ],
             batch_sizes: [32, 256],
             sgd_lrs: &[0.05, 0.2],
-            gd_lrs: &[0.3, 1.0],
+            gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[0.003],
             seeds: 3,
             max_epochs: 300,
