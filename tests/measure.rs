@@ -170,6 +170,13 @@ fn full_batch_gd_at_a_short_budget_is_reported_budget_limited() {
         m.per_seed[0].1.emc, emcs[1],
         "the larger budget's EMC is reported"
     );
+    // The transition over the final budget's probes brackets the reported EMC.
+    let t = &m.transition;
+    let n50 = t.n50.expect("fits and failures were probed");
+    assert!(
+        t.highest_fit >= Some(emcs[1]) && n50 > emcs[1] as f64 * 0.5,
+        "{t:?}"
+    );
     let probes = std::fs::read_to_string(tmp.path().join("probes.csv")).unwrap();
     assert!(
         probes.contains(",50,") && probes.contains(",100,"),

@@ -233,6 +233,7 @@ mod tests {
                 stats: EmcStats::new(&finals, 100).unwrap(),
                 probes_trained: 0,
                 budgets,
+                transition: emc_search::transition(&[]),
             },
             generalization: None,
         }

@@ -513,17 +513,29 @@ fn markdown(
         c.location, c.expectation.effect, c.expectation.direction
     );
     let _ = writeln!(s, "## Protocol\n\n{}\n", protocol(results));
-    let _ = writeln!(s, "## Measured EMC\n");
     let _ = writeln!(
         s,
-        "| arm | params | seeds | median EMC | min–max | per seed | chosen |"
+        "## Measured EMC\n\nPer seed, EMC is the largest fitted n of its search. Over every \
+         seed's probes, n₅₀ is where a maximum-likelihood logistic fit of fit/fail against \
+         ln n crosses 50%, and the band is where both fits and failures occur (sharp: every \
+         fit lies below every failure).\n"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|:-:|");
+    let _ = writeln!(
+        s,
+        "| arm | params | seeds | median EMC | min–max | per seed | n₅₀ | fit/fail band | chosen |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|---|:-:|");
     for r in results {
         let st = &r.measurement.stats;
+        let t = &r.measurement.transition;
+        let band = match (t.band(), t.highest_fit, t.lowest_failure) {
+            (Some((lo, hi)), _, _) => format!("{lo}–{hi}"),
+            (None, Some(fit), Some(fail)) => format!("sharp ({fit} fits, {fail} fails)"),
+            _ => "-".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {}–{} | {:?} | {} |",
+            "| {} | {} | {} | {:.1} | {}–{} | {:?} | {} | {band} | {} |",
             r.arm.label,
             r.measurement.params,
             st.seeds,
@@ -531,6 +543,7 @@ fn markdown(
             st.min,
             st.max,
             r.emcs(),
+            t.n50.map_or("-".into(), |n| format!("{n:.0}")),
             if v.chosen.contains(&r.arm.label) {
                 "*"
             } else {

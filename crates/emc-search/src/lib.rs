@@ -18,6 +18,7 @@ mod measure;
 mod results;
 mod search;
 mod stats;
+mod transition;
 
 pub use error::{Result, SearchError};
 pub use generalization::{
@@ -31,3 +32,4 @@ pub use search::{
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL,
 };
 pub use stats::EmcStats;
+pub use transition::{transition, Transition};

@@ -22,9 +22,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, SearchError};
 use crate::results::{read_csv, to_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow};
 use crate::search::{
-    default_n0, search_budgets, BudgetOutcome, BudgetProbe, SearchConfig, SearchOutcome,
+    default_n0, search_budgets, BudgetOutcome, BudgetProbe, ProbePoint, SearchConfig, SearchOutcome,
 };
 use crate::stats::EmcStats;
+use crate::transition::{transition, Transition};
 
 /// Everything that defines a measurement (the seeds excepted, they select repetitions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +202,8 @@ pub struct Measurement {
     /// Per seed, the searches at each budget tried (one level when budget convergence is
     /// off); `per_seed` holds the last level's outcome.
     pub budgets: Vec<(u64, BudgetOutcome)>,
+    /// The fit/fail transition over every seed's probes (at the largest budget).
+    pub transition: Transition,
 }
 
 pub(crate) fn short_hash(v: &serde_json::Value) -> String {
@@ -446,11 +449,13 @@ pub fn measure_many(
         let per_seed: Vec<(u64, SearchOutcome)> =
             per.iter().map(|r| (r.1, r.2.last().clone())).collect();
         let budgets: Vec<(u64, BudgetOutcome)> = per.iter().map(|r| (r.1, r.2.clone())).collect();
+        let pooled: Vec<ProbePoint> = per_seed
+            .iter()
+            .flat_map(|(_, o)| o.probes.iter().copied())
+            .collect();
+        let transition = transition(&pooled);
         let hash = prepared[i].hash.clone();
         let files = crate::results::files_lock();
-        if !opts.recorded_only {
-            write_summary(&opts.out, cfg, &hash, params, &per_seed, &budgets, &stats)?;
-        }
         let measurement = Measurement {
             config_hash: hash,
             params,
@@ -458,7 +463,11 @@ pub fn measure_many(
             stats,
             probes_trained: trained[i].load(Ordering::Relaxed),
             budgets,
+            transition,
         };
+        if !opts.recorded_only {
+            write_summary(&opts.out, cfg, &measurement)?;
+        }
         if !opts.recorded_only {
             write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
         }
@@ -646,15 +655,9 @@ fn probe_row(
 }
 
 /// Rewrites `summary.csv`: this config's rows replaced, other configs' rows kept.
-fn write_summary(
-    out: &Path,
-    cfg: &MeasureConfig,
-    hash: &str,
-    params: usize,
-    per_seed: &[(u64, SearchOutcome)],
-    budgets: &[(u64, BudgetOutcome)],
-    stats: &EmcStats,
-) -> Result<()> {
+fn write_summary(out: &Path, cfg: &MeasureConfig, m: &Measurement) -> Result<()> {
+    let (hash, params, stats) = (m.config_hash.as_str(), m.params, &m.stats);
+    let (per_seed, budgets, transition) = (&m.per_seed, &m.budgets, &m.transition);
     let path = out.join("summary.csv");
     let budget_of = |seed: u64| budgets.iter().find(|(s, _)| *s == seed).map(|(_, b)| b);
     let mut rows: Vec<SummaryRow> = if path.exists() {
@@ -687,6 +690,8 @@ fn write_summary(
         efficiency: None,
         budgets: String::new(),
         budget_converged: None,
+        n50: None,
+        band: String::new(),
     };
     for (seed, o) in per_seed {
         let b = budget_of(*seed);
@@ -718,6 +723,16 @@ fn write_summary(
             .iter()
             .map(|(_, b)| b.converged)
             .try_fold(true, |all, c| c.map(|c| all && c)),
+        n50: transition.n50,
+        band: match (
+            transition.band(),
+            transition.highest_fit,
+            transition.lowest_failure,
+        ) {
+            (Some((lo, hi)), _, _) => format!("{lo}-{hi}"),
+            (None, Some(fit), Some(fail)) => format!("sharp {fit}|{fail}"),
+            _ => String::new(),
+        },
         ..base
     });
     write_atomic(&path, &to_csv(&rows, &path)?)

@@ -122,6 +122,14 @@ pub struct SummaryRow {
     /// checked.
     #[serde(default)]
     pub budget_converged: Option<bool>,
+    /// Where the pooled fit probability crosses 50% (aggregate row; see
+    /// [`crate::Transition`]).
+    #[serde(default)]
+    pub n50: Option<f64>,
+    /// `lo-hi` where fits and failures overlap across seeds, or `sharp fit|failure`
+    /// (aggregate row).
+    #[serde(default)]
+    pub band: String,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SearchError {
