@@ -65,11 +65,14 @@ pub struct Standard {
     pub patience: usize,
     /// Bisection tolerance relative to EMC.
     pub rel_tol: f64,
+    /// Budget doublings for budget-converged EMC (0 = off).
+    pub budget_doublings: usize,
 }
 
 impl Standard {
     /// The paper-scale procedure every claim shares (for a GPU): SGD lr 0.01, batch 128,
-    /// five seeds, 1,000 epochs with patience 100, bisection to 2%.
+    /// five seeds, 1,000 epochs with patience 100, bisection to 2%, EMC checked for
+    /// convergence at 2× and 4× the epochs.
     pub const PAPER: Standard = Standard {
         lr: 0.01,
         batch: 128,
@@ -77,6 +80,7 @@ impl Standard {
         max_epochs: 1000,
         patience: 100,
         rel_tol: 0.02,
+        budget_doublings: 2,
     };
 }
 
@@ -94,6 +98,7 @@ impl Protocol {
             search: SearchConfig {
                 max_n: cap,
                 rel_tol: standard.rel_tol,
+                budget_doublings: standard.budget_doublings,
                 ..SearchConfig::default()
             },
             seeds: standard.seeds,

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    best_per_procedure, bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
+    best_per_procedure, budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
     Expectation, Protocol, Scale, Section, Verdict,
 };
 use emc_optim::OptimConfig;
@@ -59,6 +59,7 @@ struct Setting {
     patience: usize,
     max_n: Option<usize>,
     rel_tol: f64,
+    budget_doublings: usize,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -76,6 +77,7 @@ fn setting(scale: Scale) -> Setting {
             patience: 25,
             max_n: Some(512),
             rel_tol: 0.05,
+            budget_doublings: 0,
         },
         // The exact 4,000-image CIFAR-10 subset at 16×16: real labels are hard enough that
         // tiny models stay well below the 4,000 cap, so whole searches fit a 2-core machine.
@@ -94,6 +96,7 @@ fn setting(scale: Scale) -> Setting {
             patience: 50,
             max_n: None,
             rel_tol: 0.05,
+            budget_doublings: 1,
         },
         // Full CIFAR-10, paper-sized models, five seeds: a GPU.
         Scale::Paper => Setting {
@@ -111,6 +114,7 @@ fn setting(scale: Scale) -> Setting {
             patience: 100,
             max_n: None,
             rel_tol: 0.02,
+            budget_doublings: 2,
         },
     }
 }
@@ -126,6 +130,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
         search: SearchConfig {
             max_n: s.max_n,
             rel_tol: s.rel_tol,
+            budget_doublings: s.budget_doublings,
             ..SearchConfig::default()
         },
         seeds: s.seeds,
@@ -165,6 +170,15 @@ fn by_emc(arms: &mut [&ArmResult]) {
             .partial_cmp(&(s.median, s.mean_log_emc))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
+}
+
+/// `part (note)`, or `part` without a note.
+fn with_note(part: &str, note: &str) -> String {
+    if note.is_empty() {
+        part.to_string()
+    } else {
+        format!("{part} ({note})")
+    }
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
@@ -207,17 +221,18 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         let (Some(relu), Some(other)) = (relu, other) else {
             continue;
         };
-        let e = bootstrap_log_ratio(
+        let e = budget_robust_effect(
             &format!(
                 "{group}: EMC({}) / EMC({}, the best other)",
                 relu.arm.label, other.arm.label
             ),
-            &relu.emcs(),
-            &other.emcs(),
+            relu,
+            other,
             i as u64,
+            true,
         );
-        parts.push((group.to_string(), e.outcome(true)));
-        effects.push(e);
+        parts.push((with_note(group, &e.note), e.outcome));
+        effects.push(e.effect);
     }
     let (outcome, reason) = combine_outcomes(
         &parts,

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
+    budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
     Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
 };
 
@@ -67,6 +67,7 @@ fn setting(scale: Scale) -> Setting {
                 max_epochs: 60,
                 patience: 20,
                 rel_tol: 0.1,
+                budget_doublings: 0,
             },
         },
         // MNIST (capped at 4,096) and the exact CIFAR-10 subset, both at 16×16.
@@ -108,6 +109,7 @@ fn setting(scale: Scale) -> Setting {
                 max_epochs: 300,
                 patience: 50,
                 rel_tol: 0.05,
+                budget_doublings: 1,
             },
         },
         // Full MNIST and CIFAR-10 and paper-sized models: a GPU.
@@ -166,16 +168,29 @@ fn grid(scale: Scale) -> Vec<Arm> {
     arms
 }
 
-/// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval.
-fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> Effect {
-    let e = bootstrap_log_ratio(&label, &a.emcs(), &b.emcs(), seed);
+/// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
+/// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
+/// factor, so an ordering flip is judged on the per-parameter ratio).
+fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (Effect, Outcome) {
     let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
-    Effect {
+    let scale = |e: &Effect| Effect {
         ratio: e.ratio * k,
         lo: e.lo * k,
         hi: e.hi * k,
-        ..e
+        ..e.clone()
+    };
+    let robust = budget_robust_effect(&label, a, b, seed, true);
+    let effect = scale(&robust.effect);
+    let mut outcome = effect.outcome(true);
+    let flips = robust
+        .per_level
+        .iter()
+        .any(|e| (scale(e).ratio > 1.0) != (effect.ratio > 1.0));
+    let smaller = if effect.ratio > 1.0 { b } else { a };
+    if flips || (outcome != Outcome::Inconclusive && smaller.budget_limited()) {
+        outcome = Outcome::Inconclusive;
     }
+    (effect, outcome)
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
@@ -217,7 +232,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             continue;
         };
         for (i, rival) in arms.iter().filter(|r| r.arm.procedure != CNN).enumerate() {
-            let e = per_param_ratio(
+            let (e, outcome) = per_param_ratio(
                 format!(
                     "{group}: (EMC/params of {}) / (EMC/params of {})",
                     cnn.arm.procedure, rival.arm.procedure
@@ -228,8 +243,8 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             );
             let name = format!("cnn vs {}", rival.arm.procedure);
             match by_rival.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => v.push(e.outcome(true)),
-                None => by_rival.push((name, vec![e.outcome(true)])),
+                Some((_, v)) => v.push(outcome),
+                None => by_rival.push((name, vec![outcome])),
             }
             effects.push(e);
         }

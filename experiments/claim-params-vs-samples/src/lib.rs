@@ -60,6 +60,7 @@ fn setting(scale: Scale) -> Setting {
                 max_epochs: 100,
                 patience: 25,
                 rel_tol: 0.05,
+                budget_doublings: 0,
             },
         },
         // MNIST at 14×14 (capped at 8,192 samples) and the exact 4,000-image CIFAR-10
@@ -85,6 +86,7 @@ fn setting(scale: Scale) -> Setting {
                 max_epochs: 300,
                 patience: 50,
                 rel_tol: 0.05,
+                budget_doublings: 1,
             },
         },
         // The paper's datasets at full size and models up to millions of parameters.
@@ -150,6 +152,9 @@ fn per_param(r: &ArmResult, seed: u64) -> PerParam {
         } else {
             Outcome::Inconclusive
         }
+    } else if r.budget_limited() && effect.outcome(false) == Outcome::Holds {
+        // EMC still grew at the largest budget: below the parameters only so far.
+        Outcome::Inconclusive
     } else {
         effect.outcome(false)
     };
@@ -192,10 +197,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 r.arm.procedure,
                 r.measurement.params,
                 r.measurement.stats.median,
-                if p.saturated {
-                    " (≥, hit the cap)"
-                } else {
-                    ""
+                match (p.saturated, r.budget_limited()) {
+                    (true, _) => " (≥, hit the cap)",
+                    (false, true) => " (≥, budget-limited)",
+                    _ => "",
                 },
                 p.effect.ratio,
                 p.effect.lo,
