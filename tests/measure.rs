@@ -246,3 +246,31 @@ fn missing_checkpoints_are_replayed_bit_identical_on_resume() {
         assert_eq!(meta(&after).metadata(), meta(&bytes).metadata());
     }
 }
+
+/// Adaptive seeds: an unreachable interval width adds seeds up to the maximum, a loose one
+/// keeps the configured seeds; a rerun reuses every added seed.
+#[test]
+fn adaptive_seeds_stop_at_the_interval_width_or_the_maximum() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let mut cfg = config(&["random-labels"]);
+    cfg.model = "mlp:8:relu".into();
+    cfg.search.max_seeds = 5;
+    cfg.search.seed_ci_width = 1e-9;
+    let tmp = tempfile::tempdir().unwrap();
+    let m = run(&cfg, &tmp.path().join("tight"), 2);
+    let seeds: Vec<u64> = m.per_seed.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seeds, [0, 1, 2, 3, 4]);
+    assert_eq!(m.stats.seeds, 5);
+    let again = run(&cfg, &tmp.path().join("tight"), 2);
+    assert_eq!((again.probes_trained, again.per_seed), (0, m.per_seed));
+
+    cfg.search.seed_ci_width = 1e9;
+    let loose = run(&cfg, &tmp.path().join("loose"), 2);
+    assert_eq!(
+        loose.per_seed.len(),
+        2,
+        "the configured seeds 0 and 1 suffice"
+    );
+}

@@ -447,6 +447,20 @@ fn protocol(results: &[ArmResult]) -> String {
         )
     });
     let procs = uniq(&|r| format!("{}: {}", r.arm.procedure, r.arm.measure.train.optim));
+    let adaptive = uniq(&|r| {
+        let c = &r.arm.measure.search;
+        if c.max_seeds > 0 {
+            format!(
+                " Seeds were added (as many per round as there are workers) until the 95% \
+                 bootstrap interval of the median EMC was within {:.0}% of the median, or {} \
+                 seeds were searched; the seeds column says how many were needed.",
+                100.0 * c.seed_ci_width,
+                c.max_seeds
+            )
+        } else {
+            String::new()
+        }
+    });
     // Arms sharing architecture and procedure differ only in learning rate: one is chosen.
     let grouped = results.iter().enumerate().any(|(i, a)| {
         results[..i].iter().any(|b| {
@@ -466,7 +480,7 @@ fn protocol(results: &[ArmResult]) -> String {
          to 100% training accuracy, found by doubling from a first size then {search}. Every \
          probe trains a fresh initialisation with {budget}. Procedures: {procs}.{choice} \
          Effects are ratios of geometric-mean EMC with a 95% percentile bootstrap interval \
-         ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs)."
+         ({RESAMPLES} ChaCha8 resamples of the per-seed EMCs).{adaptive}"
     );
     let mut gens: Vec<String> = vec![];
     for g in results.iter().filter_map(|r| r.arm.generalization.as_ref()) {

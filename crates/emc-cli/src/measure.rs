@@ -81,6 +81,13 @@ pub struct MeasureArgs {
     /// Largest relative change of EMC per budget doubling counted as converged.
     #[arg(long, default_value_t = emc_search::DEFAULT_BUDGET_TOL, conflicts_with = "config")]
     budget_tol: f64,
+    /// Adaptive seeds: add seeds until the 95% bootstrap interval of the median EMC is
+    /// within --seed-ci-width of the median, up to this many seeds in all; 0 = off.
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
+    max_seeds: usize,
+    /// Target relative width of the median's 95% interval for --max-seeds.
+    #[arg(long, default_value_t = emc_search::DEFAULT_SEED_CI_WIDTH, conflicts_with = "config")]
+    seed_ci_width: f64,
     /// Seeds: a count N (seeds 0..N) or a list such as 3,7,11.
     #[arg(long, default_value = "3", conflicts_with = "config")]
     seeds: String,
@@ -219,6 +226,8 @@ impl MeasureArgs {
         cfg.search.rel_tol = self.rel_tol;
         cfg.search.budget_doublings = self.budget_doublings;
         cfg.search.budget_tol = self.budget_tol;
+        cfg.search.max_seeds = self.max_seeds;
+        cfg.search.seed_ci_width = self.seed_ci_width;
         Ok(cfg)
     }
 }

@@ -29,7 +29,7 @@ pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunO
 pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
-    SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL,
+    SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,
 };
-pub use stats::EmcStats;
+pub use stats::{median_ci_width, EmcStats};
 pub use transition::{transition, Transition};

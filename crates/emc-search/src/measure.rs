@@ -24,7 +24,7 @@ use crate::results::{read_csv, to_csv, write_atomic, ProbeLog, ProbeRow, Summary
 use crate::search::{
     default_n0, search_budgets, BudgetOutcome, BudgetProbe, ProbePoint, SearchConfig, SearchOutcome,
 };
-use crate::stats::EmcStats;
+use crate::stats::{median_ci_width, EmcStats};
 use crate::transition::{transition, Transition};
 
 /// Everything that defines a measurement (the seeds excepted, they select repetitions).
@@ -431,11 +431,42 @@ pub fn measure_many(
         let c = &cfgs[i];
         format!("{} on {} [{}]", c.model, c.data, c.variants.join(" "))
     };
-    let results: Vec<(usize, u64, BudgetOutcome, usize)> =
-        run_pool(&tasks, opts.jobs, &run_seed, &describe)?
+    let run = |tasks: &[(usize, u64)]| -> Result<Vec<(usize, u64, BudgetOutcome, usize)>> {
+        Ok(run_pool(tasks, opts.jobs, &run_seed, &describe)?
             .into_iter()
             .map(|(i, seed, (o, p))| (i, seed, o, p))
-            .collect();
+            .collect())
+    };
+    let mut results = run(&tasks)?;
+    // Adaptive seeds: rounds of new seeds (as many per configuration as there are workers)
+    // while a configuration's median EMC is still uncertain.
+    loop {
+        let mut more: Vec<(usize, u64)> = vec![];
+        for (i, cfg) in cfgs.iter().enumerate() {
+            let s = &cfg.search;
+            let done: Vec<&(usize, u64, BudgetOutcome, usize)> =
+                results.iter().filter(|r| r.0 == i).collect();
+            if done.len() >= s.max_seeds {
+                continue;
+            }
+            let emcs: Vec<usize> = done.iter().map(|r| r.2.last().emc).collect();
+            if median_ci_width(&emcs) <= s.seed_ci_width {
+                continue;
+            }
+            let used: Vec<u64> = done.iter().map(|r| r.1).collect();
+            let add = opts.jobs.max(1).min(s.max_seeds - done.len());
+            more.extend(
+                (0u64..)
+                    .filter(|x| !used.contains(x))
+                    .take(add)
+                    .map(|seed| (i, seed)),
+            );
+        }
+        if more.is_empty() {
+            break;
+        }
+        results.extend(run(&more)?);
+    }
     let mut out = vec![];
     for (i, cfg) in cfgs.iter().enumerate() {
         let per: Vec<&(usize, u64, BudgetOutcome, usize)> =

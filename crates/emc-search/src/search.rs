@@ -30,6 +30,21 @@ pub struct SearchConfig {
     /// (never finer than the search's own `abs_tol`).
     #[serde(skip_serializing_if = "is_default_budget_tol")]
     pub budget_tol: f64,
+    /// Adaptive seeds: add seeds (beyond the configured ones) until the 95% bootstrap
+    /// interval of the median EMC is at most [`SearchConfig::seed_ci_width`] of the median,
+    /// or this many seeds were searched; 0 keeps the configured seeds.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_seeds: usize,
+    /// Target relative width of the median's interval for adaptive seeds.
+    #[serde(skip_serializing_if = "is_default_seed_ci_width")]
+    pub seed_ci_width: f64,
+}
+
+/// Default of [`SearchConfig::seed_ci_width`].
+pub const DEFAULT_SEED_CI_WIDTH: f64 = 0.2;
+
+fn is_default_seed_ci_width(x: &f64) -> bool {
+    *x == DEFAULT_SEED_CI_WIDTH
 }
 
 /// Default of [`SearchConfig::budget_tol`].
@@ -52,6 +67,8 @@ impl Default for SearchConfig {
             max_n: None,
             budget_doublings: 0,
             budget_tol: DEFAULT_BUDGET_TOL,
+            max_seeds: 0,
+            seed_ci_width: DEFAULT_SEED_CI_WIDTH,
         }
     }
 }

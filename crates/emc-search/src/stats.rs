@@ -76,3 +76,59 @@ mod tests {
         assert!(EmcStats::new(&[], 1).is_none());
     }
 }
+
+/// Bootstrap resamples behind [`median_ci_width`].
+pub const MEDIAN_CI_RESAMPLES: usize = 2_000;
+
+/// Relative width `(hi − lo) / median` of the 95% percentile bootstrap interval of the
+/// median EMC ([`MEDIAN_CI_RESAMPLES`] ChaCha8 resamples, seeded, so deterministic);
+/// infinite for fewer than two seeds or a zero median.
+pub fn median_ci_width(emcs: &[usize]) -> f64 {
+    use rand::{Rng, SeedableRng};
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let k = v.len();
+        if k % 2 == 1 {
+            v[k / 2]
+        } else {
+            (v[k / 2 - 1] + v[k / 2]) / 2.0
+        }
+    };
+    let mut all: Vec<f64> = emcs.iter().map(|&e| e as f64).collect();
+    if all.len() < 2 {
+        return f64::INFINITY;
+    }
+    let m = median(&mut all);
+    if m <= 0.0 {
+        return f64::INFINITY;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut meds: Vec<f64> = (0..MEDIAN_CI_RESAMPLES)
+        .map(|_| {
+            let mut s: Vec<f64> = (0..all.len())
+                .map(|_| all[rng.random_range(0..all.len())])
+                .collect();
+            median(&mut s)
+        })
+        .collect();
+    meds.sort_by(f64::total_cmp);
+    let at = |q: f64| meds[(q * (MEDIAN_CI_RESAMPLES - 1) as f64).round() as usize];
+    (at(0.975) - at(0.025)) / m
+}
+
+#[cfg(test)]
+mod ci_tests {
+    use super::median_ci_width;
+
+    #[test]
+    fn tight_seeds_have_a_narrow_interval_and_spread_ones_a_wide_one() {
+        assert_eq!(median_ci_width(&[100, 100, 100, 100]), 0.0);
+        assert!(median_ci_width(&[100, 102, 98, 101, 99]) < 0.05);
+        assert!(median_ci_width(&[50, 400, 100, 900]) > 1.0);
+        assert!(median_ci_width(&[100]).is_infinite());
+        assert_eq!(
+            median_ci_width(&[10, 30, 20]),
+            median_ci_width(&[10, 30, 20])
+        );
+    }
+}
