@@ -23,7 +23,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
         statement: "While stochastic training is thought to have a regularizing effect, SGD \
                     actually finds minima that fit more training data than full-batch gradient \
                     descent.",
-        location: "abstract, finding (3); Section 5 (optimizers)",
+        location: "abstract, finding (3)",
         expectation: Expectation {
             effect: "EMC(best SGD) / EMC(full-batch GD), per architecture,",
             direction: "> 1",
