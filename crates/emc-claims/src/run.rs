@@ -296,9 +296,13 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
         let doubling = ((cap.max(1) as f64) / (n0.max(1) as f64)).log2().ceil() as usize + 1;
         let bisect = (1.0 / m.search.rel_tol.max(1e-3)).log2().ceil() as usize;
         let probes = doubling + bisect;
-        // Upper bound: EMC reaches the cap and every probe runs its whole epoch budget.
+        // Upper bound: EMC reaches the cap and every probe runs its whole epoch budget, at
+        // every budget level (1x + 2x + ... = 2^(d+1) - 1 times the configured budget) and
+        // for the most seeds adaptive seeding may add.
+        let levels = ((1usize << (m.search.budget_doublings + 1)) - 1) as f64;
+        let seeds = m.seeds.len().max(m.search.max_seeds) as f64;
         let sample_epochs =
-            m.seeds.len() as f64 * m.train.stop.max_epochs as f64 * (2 * cap + bisect * cap) as f64;
+            seeds * levels * m.train.stop.max_epochs as f64 * (2 * cap + bisect * cap) as f64;
         total_se += sample_epochs;
         total_flops += sample_epochs * 6.0 * params.unwrap_or(0) as f64;
         total_probes += probes * m.seeds.len();
