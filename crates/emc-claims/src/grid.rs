@@ -67,12 +67,14 @@ pub struct Standard {
     pub rel_tol: f64,
     /// Budget doublings for budget-converged EMC (0 = off).
     pub budget_doublings: usize,
+    /// Transition-band probes on each side of the boundary (0 = off).
+    pub band_probes: usize,
 }
 
 impl Standard {
     /// The paper-scale procedure every claim shares (for a GPU): SGD lr 0.01, batch 128,
     /// five seeds, 1,000 epochs with patience 100, bisection to 2%, EMC checked for
-    /// convergence at 2× and 4× the epochs.
+    /// convergence at 2× and 4× the epochs, one transition-band probe on each side.
     pub const PAPER: Standard = Standard {
         lr: 0.01,
         batch: 128,
@@ -81,6 +83,7 @@ impl Standard {
         patience: 100,
         rel_tol: 0.02,
         budget_doublings: 2,
+        band_probes: 1,
     };
 }
 
@@ -99,6 +102,7 @@ impl Protocol {
                 max_n: cap,
                 rel_tol: standard.rel_tol,
                 budget_doublings: standard.budget_doublings,
+                band_probes: standard.band_probes,
                 ..SearchConfig::default()
             },
             seeds: standard.seeds,

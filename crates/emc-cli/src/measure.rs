@@ -85,6 +85,10 @@ pub struct MeasureArgs {
     /// within --seed-ci-width of the median, up to this many seeds in all; 0 = off.
     #[arg(long, default_value_t = 0, conflicts_with = "config")]
     max_seeds: usize,
+    /// Transition band: probes this many tolerance steps below the EMC and above the first
+    /// failure after the search, for n50 and the band (EMC unchanged); 0 = off.
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
+    band_probes: usize,
     /// Target relative width of the median's 95% interval for --max-seeds.
     #[arg(long, default_value_t = emc_search::DEFAULT_SEED_CI_WIDTH, conflicts_with = "config")]
     seed_ci_width: f64,
@@ -227,6 +231,7 @@ impl MeasureArgs {
         cfg.search.budget_doublings = self.budget_doublings;
         cfg.search.budget_tol = self.budget_tol;
         cfg.search.max_seeds = self.max_seeds;
+        cfg.search.band_probes = self.band_probes;
         cfg.search.seed_ci_width = self.seed_ci_width;
         Ok(cfg)
     }

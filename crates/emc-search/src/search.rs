@@ -38,6 +38,11 @@ pub struct SearchConfig {
     /// Target relative width of the median's interval for adaptive seeds.
     #[serde(skip_serializing_if = "is_default_seed_ci_width")]
     pub seed_ci_width: f64,
+    /// Transition band: after the search (at the largest budget) probe this many tolerance
+    /// steps below the EMC and above the first failure, so that n₅₀ and the band rest on
+    /// probes on both sides of the boundary; EMC stays the bracketing search's. 0 = off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub band_probes: usize,
 }
 
 /// Default of [`SearchConfig::seed_ci_width`].
@@ -69,6 +74,7 @@ impl Default for SearchConfig {
             budget_tol: DEFAULT_BUDGET_TOL,
             max_seeds: 0,
             seed_ci_width: DEFAULT_SEED_CI_WIDTH,
+            band_probes: 0,
         }
     }
 }
@@ -190,6 +196,32 @@ pub fn search<E>(
     })
 }
 
+/// The extra sizes probed around a search's boundary: `k = 1..=band_probes` tolerance steps
+/// below the EMC and above the first failure (capped at the available samples), skipping
+/// sizes the search already probed.
+fn band_sizes(cfg: &SearchConfig, outcome: &SearchOutcome, limit: usize) -> Vec<usize> {
+    let limit = cfg.max_n.map_or(limit, |m| m.min(limit));
+    let step = |x: usize| {
+        cfg.abs_tol
+            .max((cfg.rel_tol * x as f64).ceil() as usize)
+            .max(1)
+    };
+    let mut ns = vec![];
+    for k in 1..=cfg.band_probes {
+        let below = outcome.emc.checked_sub(k * step(outcome.emc));
+        let above = outcome
+            .upper
+            .map(|u| u + k * step(u))
+            .filter(|&n| n <= limit);
+        for n in [below, above].into_iter().flatten() {
+            if n > 0 && !ns.contains(&n) && !outcome.probes.iter().any(|p| p.n == n) {
+                ns.push(n);
+            }
+        }
+    }
+    ns
+}
+
 /// A probe's result as budget convergence needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetProbe {
@@ -283,12 +315,30 @@ pub fn search_budgets<E>(
             fresh.push(r);
             Ok(r.fitted)
         })?;
-        let trained = fresh.len();
+        let mut trained = fresh.len();
         known.extend(fresh);
+        let mut outcome = outcome;
         if let Some(prev) = levels.last() {
             let (a, b) = (prev.outcome.emc as f64, outcome.emc as f64);
             let tol = (cfg.budget_tol * a).max(cfg.abs_tol as f64);
             converged = Some((b - a).abs() <= tol);
+        }
+        if converged == Some(true) || level == cfg.budget_doublings {
+            // The largest budget: probe the transition band around the boundary.
+            for n in band_sizes(cfg, &outcome, limit) {
+                let fitted = match known.iter().find(|k| k.n == n) {
+                    Some(k) => k.fitted,
+                    None => {
+                        let r = probe(level, n)?;
+                        trained += 1;
+                        known.push(r);
+                        r.fitted
+                    }
+                };
+                outcome.probes.push(ProbePoint { n, fitted });
+                outcome.non_monotone |= (fitted && outcome.upper.is_some_and(|u| n > u))
+                    || (!fitted && n < outcome.emc);
+            }
         }
         levels.push(BudgetLevel {
             multiplier: 1 << level,

@@ -150,3 +150,59 @@ fn recorded_probes_are_reused_at_their_own_budget_only() {
     );
     assert!(calls.iter().all(|&(l, n)| l == 1 && n > 100), "{calls:?}");
 }
+
+#[test]
+fn band_probes_straddle_the_boundary_and_reveal_what_bisection_missed() {
+    // Bisection from 64 (rel_tol 0.1) brackets EMC 96 / first failure 104. The band probes
+    // then sit one and two tolerance steps away: 86 and 76 below, 115 and 126 above. This
+    // oracle fails at 86 and fits at 115, which the search alone never sees.
+    let calls = RefCell::new(vec![]);
+    let cfg = SearchConfig {
+        rel_tol: 0.1,
+        band_probes: 2,
+        ..cfg(0)
+    };
+    let fits = |n: usize| (n <= 100 && n != 86) || n == 115;
+    let o = search_budgets(
+        &cfg,
+        64,
+        10_000,
+        &|_| vec![],
+        |_, n| -> Result<BudgetProbe, ()> {
+            calls.borrow_mut().push(n);
+            Ok(BudgetProbe {
+                n,
+                fitted: fits(n),
+                budget_limited: false,
+            })
+        },
+    )
+    .unwrap();
+    let last = o.last();
+    assert_eq!(
+        (last.emc, last.upper),
+        (96, Some(104)),
+        "EMC stays the search's"
+    );
+    let ns: Vec<usize> = last.probes.iter().map(|p| p.n).collect();
+    assert_eq!(&ns[ns.len() - 4..], [86, 115, 76, 126]);
+    assert!(last.non_monotone);
+    assert_eq!(o.levels[0].trained, calls.borrow().len());
+    let t = emc_search::transition(&last.probes);
+    assert_eq!(t.band(), Some((86, 115)));
+}
+
+#[test]
+fn without_band_probes_nothing_extra_is_trained() {
+    let calls = RefCell::new(vec![]);
+    let o = search_budgets(
+        &cfg(0),
+        64,
+        10_000,
+        &|_| vec![],
+        oracle(|_| 100, |_| false, &calls),
+    )
+    .unwrap();
+    assert_eq!(o.last().probes.len(), calls.borrow().len());
+    assert!(calls.borrow().iter().all(|&(_, n)| n != 90));
+}

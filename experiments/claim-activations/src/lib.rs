@@ -60,6 +60,7 @@ struct Setting {
     max_n: Option<usize>,
     rel_tol: f64,
     budget_doublings: usize,
+    band_probes: usize,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -78,6 +79,7 @@ fn setting(scale: Scale) -> Setting {
             max_n: Some(512),
             rel_tol: 0.05,
             budget_doublings: 0,
+            band_probes: 0,
         },
         // The exact 4,000-image CIFAR-10 subset at 16×16: real labels are hard enough that
         // tiny models stay well below the 4,000 cap, so whole searches fit a 2-core machine.
@@ -97,6 +99,7 @@ fn setting(scale: Scale) -> Setting {
             max_n: None,
             rel_tol: 0.05,
             budget_doublings: 1,
+            band_probes: 1,
         },
         // Full CIFAR-10, paper-sized models, five seeds: a GPU.
         Scale::Paper => Setting {
@@ -115,6 +118,7 @@ fn setting(scale: Scale) -> Setting {
             max_n: None,
             rel_tol: 0.02,
             budget_doublings: 2,
+            band_probes: 1,
         },
     }
 }
@@ -131,6 +135,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
             max_n: s.max_n,
             rel_tol: s.rel_tol,
             budget_doublings: s.budget_doublings,
+            band_probes: s.band_probes,
             ..SearchConfig::default()
         },
         seeds: s.seeds,

@@ -68,6 +68,7 @@ fn setting(scale: Scale) -> Setting {
                 patience: 20,
                 rel_tol: 0.1,
                 budget_doublings: 0,
+                band_probes: 0,
             },
         },
         // MNIST (capped at 4,096) and the exact CIFAR-10 subset, both at 16×16.
@@ -110,6 +111,7 @@ fn setting(scale: Scale) -> Setting {
                 patience: 50,
                 rel_tol: 0.05,
                 budget_doublings: 1,
+                band_probes: 1,
             },
         },
         // Full MNIST and CIFAR-10 and paper-sized models: a GPU.

@@ -61,6 +61,7 @@ fn setting(scale: Scale) -> Setting {
                 patience: 25,
                 rel_tol: 0.05,
                 budget_doublings: 0,
+                band_probes: 0,
             },
         },
         // MNIST at 14×14 (capped at 8,192 samples) and the exact 4,000-image CIFAR-10
@@ -87,6 +88,7 @@ fn setting(scale: Scale) -> Setting {
                 patience: 50,
                 rel_tol: 0.05,
                 budget_doublings: 1,
+                band_probes: 1,
             },
         },
         // The paper's datasets at full size and models up to millions of parameters.

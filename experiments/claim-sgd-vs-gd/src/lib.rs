@@ -52,6 +52,8 @@ struct Setting {
     /// equal epochs GD takes one step per epoch against n/b for SGD, so whether GD's lower
     /// EMC is only a shorter budget is checked at 2x, 4x ... the epochs.
     budget_doublings: usize,
+    /// Transition-band probes on each side of the boundary.
+    band_probes: usize,
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -71,6 +73,7 @@ fn setting(scale: Scale) -> Setting {
             max_n: Some(1024),
             rel_tol: 0.02,
             budget_doublings: 0,
+            band_probes: 0,
         },
         // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
         // 1.1k parameters) so that whole searches fit a 2-core machine; EMC checked for
@@ -92,6 +95,8 @@ fn setting(scale: Scale) -> Setting {
             max_n: Some(16384),
             rel_tol: 0.05,
             budget_doublings: 2,
+            // The committed cpu artifacts were measured before band probes existed.
+            band_probes: 0,
         },
         // CIFAR-10 at full size, wider models, five seeds: a GPU.
         Scale::Paper => Setting {
@@ -112,6 +117,7 @@ fn setting(scale: Scale) -> Setting {
             max_n: None,
             rel_tol: 0.02,
             budget_doublings: 2,
+            band_probes: 1,
         },
     }
 }
@@ -137,6 +143,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
             max_n: s.max_n,
             rel_tol: s.rel_tol,
             budget_doublings: s.budget_doublings,
+            band_probes: s.band_probes,
             ..SearchConfig::default()
         },
         seeds: s.seeds,
