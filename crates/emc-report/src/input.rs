@@ -1,5 +1,7 @@
 //! Reading what `emc measure` wrote: `probes.csv` and `summary.csv` (strictly: every error
-//! names the file, the line and the column) and `manifest.toml` (context only).
+//! names the file, the line and the column), `manifest.toml` (context only) and each
+//! configuration's `manifest-<config_hash>.toml`, whose config gives the probe hash of each
+//! budget level (how `probes.csv` keys a configuration's probes).
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +33,9 @@ pub const PROBE_COLUMNS: [&str; 19] = [
     "seconds",
 ];
 
-/// Columns of `summary.csv`, in the order `emc measure` writes them.
+/// Columns of `summary.csv`, in the order `emc measure` writes them. The columns of budget
+/// convergence and the transition band that follow (`budgets`, `budget_converged`, `n50`,
+/// `band`) are optional: older files without them still read.
 pub const SUMMARY_COLUMNS: [&str; 19] = [
     "config_hash",
     "model",
@@ -83,6 +87,13 @@ pub struct Probe {
     pub seconds: f64,
 }
 
+impl Probe {
+    /// A failure that ran out of epochs or steps: more budget may turn it into a fit.
+    pub fn budget_limited(&self) -> bool {
+        !self.fitted && (self.stop == "max-epochs" || self.stop == "max-steps")
+    }
+}
+
 /// One seed's search result (a `summary.csv` row with an integer `seed`).
 #[derive(Debug, Clone)]
 pub struct SeedResult {
@@ -98,6 +109,29 @@ pub struct SeedResult {
     pub non_monotone: bool,
     /// Whether the search hit the largest n it could try.
     pub saturated: bool,
+    /// EMC at each budget tried, as (multiplier, EMC), smallest budget first (empty when
+    /// budget convergence was off or the file predates it).
+    pub budgets: Vec<(u64, u64)>,
+    /// Budget-converged (`None`: not checked).
+    pub budget_converged: Option<bool>,
+}
+
+impl SeedResult {
+    /// The budget level (`log2` of the multiplier) of the EMC reported: the largest tried.
+    pub fn level(&self) -> usize {
+        self.budgets
+            .last()
+            .map_or(0, |&(m, _)| m.trailing_zeros() as usize)
+    }
+}
+
+/// Where fits and failures meet across seeds (the `band` column).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Band {
+    /// Fits and failures overlap over `[lo, hi]` (lowest failure, highest fit).
+    Overlap { lo: u64, hi: u64 },
+    /// Every fit lies below every failure: highest fit, lowest failure.
+    Sharp { fit: u64, failure: u64 },
 }
 
 /// The across-seed aggregate of one configuration (its `seed = all` row).
@@ -123,6 +157,12 @@ pub struct Aggregate {
     pub mean_log_emc: f64,
     /// Median EMC / params.
     pub efficiency: f64,
+    /// Every seed budget-converged (`None`: not checked).
+    pub budget_converged: Option<bool>,
+    /// Where the pooled fit probability crosses 50%.
+    pub n50: Option<f64>,
+    /// The fit/fail transition band.
+    pub band: Option<Band>,
 }
 
 /// One configuration of `summary.csv`: what was trained, per-seed results and the aggregate.
@@ -144,6 +184,54 @@ pub struct Config {
     pub seeds: Vec<SeedResult>,
     /// The `seed = all` row.
     pub aggregate: Aggregate,
+    /// The probe hash (`config_hash` of `probes.csv`) of each budget level (multiplier
+    /// `2^level`), from the configuration's manifest; empty when no manifest gave them.
+    pub probe_hashes: Vec<String>,
+}
+
+impl Config {
+    /// Whether some seed was searched at more than one budget.
+    pub fn has_budget_levels(&self) -> bool {
+        self.seeds.iter().any(|s| !s.budgets.is_empty())
+    }
+
+    /// The budget level of the probes keyed `probe_hash`, if they are this configuration's.
+    /// Without probe hashes from a manifest, probes keyed by the config hash itself (files
+    /// written before probes had their own hash) are level 0.
+    pub fn level_of(&self, probe_hash: &str) -> Option<usize> {
+        if self.probe_hashes.is_empty() {
+            return (probe_hash == self.hash).then_some(0);
+        }
+        self.probe_hashes.iter().position(|h| h == probe_hash)
+    }
+
+    /// The probes of `seed` valid at its largest budget, one per `n`, smallest `n` first:
+    /// those trained at that budget, and those of smaller budgets that more budget cannot
+    /// change (fits, and failures certified by a plateau, a small gradient or divergence),
+    /// as the search carried them over. The larger budget's probe wins at the same `n`.
+    pub fn probes_at_budget<'p>(&self, seed: &SeedResult, probes: &'p [Probe]) -> Vec<&'p Probe> {
+        let top = seed.level();
+        let mut by_n: BTreeMap<u64, (usize, &Probe)> = BTreeMap::new();
+        for p in probes.iter().filter(|p| p.seed == seed.seed) {
+            let Some(level) = self.level_of(&p.config_hash).filter(|&l| l <= top) else {
+                continue;
+            };
+            if level < top && p.budget_limited() {
+                continue;
+            }
+            match by_n.entry(p.n) {
+                Entry::Vacant(e) => {
+                    e.insert((level, p));
+                }
+                Entry::Occupied(mut e) => {
+                    if level > e.get().0 {
+                        e.insert((level, p));
+                    }
+                }
+            }
+        }
+        by_n.into_values().map(|(_, p)| p).collect()
+    }
 }
 
 /// Everything read from a results directory.
@@ -155,6 +243,8 @@ pub struct Results {
     pub probes: Vec<Probe>,
     /// `manifest.toml`, if present and readable.
     pub manifest: Manifest,
+    /// Why some configuration's probes could not be matched to it (no usable manifest).
+    pub notes: Vec<String>,
 }
 
 /// What became of `manifest.toml`.
@@ -173,13 +263,76 @@ pub fn read_dir(dir: &Path) -> Result<Results> {
     anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
     let summary_path = dir.join("summary.csv");
     let probes_path = dir.join("probes.csv");
-    let configs = read_summary(&summary_path)?;
+    let mut configs = read_summary(&summary_path)?;
     let probes = read_probes(&probes_path)?;
+    let mut notes = Vec::new();
+    for c in &mut configs {
+        match probe_hashes(dir, c) {
+            Ok(hashes) => c.probe_hashes = hashes,
+            Err(why) => {
+                // Files written before probes had their own hash need no manifest.
+                if !probes.iter().any(|p| p.config_hash == c.hash) {
+                    notes.push(format!(
+                        "config_hash {}: its probes cannot be told apart from others' ({why}); \
+                         they are left out of the probe plots",
+                        c.hash
+                    ));
+                }
+            }
+        }
+    }
     Ok(Results {
         configs,
         probes,
         manifest: read_manifest(&dir.join("manifest.toml")),
+        notes,
     })
+}
+
+/// The probe hash of each budget level of `c` (as many levels as it was configured with or
+/// its seeds reached), from the `config` table of `manifest-<hash>.toml` (or of
+/// `manifest.toml` when that is the same configuration's). The manifest's config must hash
+/// to `c.hash`, so a manifest from another version of the config format is not trusted.
+fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<Vec<String>, String> {
+    let own = dir.join(format!("manifest-{}.toml", c.hash));
+    let latest = dir.join("manifest.toml");
+    let mut tried = Vec::new();
+    for path in [own, latest] {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                tried.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if table.get("config_hash").and_then(|h| h.as_str()) != Some(c.hash.as_str()) {
+            tried.push(format!("{}: another configuration's", path.display()));
+            continue;
+        }
+        let config: emc_search::MeasureConfig = table
+            .get("config")
+            .cloned()
+            .ok_or_else(|| format!("{}: no [config] table", path.display()))?
+            .try_into()
+            .map_err(|e| format!("{}: [config]: {e}", path.display()))?;
+        if config.config_hash() != c.hash {
+            return Err(format!(
+                "{}: its [config] hashes to {}, not {} (written by another version of emc)",
+                path.display(),
+                config.config_hash(),
+                c.hash
+            ));
+        }
+        let reached = c.seeds.iter().map(SeedResult::level).max().unwrap_or(0);
+        let levels = config.search.budget_doublings.max(reached);
+        return Ok((0..=levels)
+            .map(|level| config.with_budget_multiplier(1 << level).probe_hash())
+            .collect());
+    }
+    Err(tried.join("; "))
 }
 
 fn read_manifest(path: &Path) -> Manifest {
@@ -303,6 +456,81 @@ impl Row<'_> {
         }
     }
 
+    /// An optional column's value: empty when the file has no such column.
+    fn opt_str(&self, column: &str) -> &str {
+        self.index
+            .get(column)
+            .map_or("", |&i| self.record[i].trim())
+    }
+
+    fn opt_float(&self, column: &str) -> Result<Option<f64>> {
+        match self.opt_str(column) {
+            "" => Ok(None),
+            v => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.error(column, v, "is not a number")),
+        }
+    }
+
+    fn opt_bool(&self, column: &str) -> Result<Option<bool>> {
+        match self.opt_str(column) {
+            "" => Ok(None),
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            v => Err(self.error(column, v, "is not `true`, `false` or empty")),
+        }
+    }
+
+    /// `1x:540 2x:900 4x:1440`: EMC per budget multiplier (powers of two, increasing).
+    fn budgets(&self, column: &str) -> Result<Vec<(u64, u64)>> {
+        let v = self.opt_str(column);
+        let bad = || self.error(column, v, "is not like `1x:540 2x:900 4x:1440`");
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for item in v.split_whitespace() {
+            let (m, emc) = item.split_once("x:").ok_or_else(bad)?;
+            let (m, emc): (u64, u64) = (
+                m.parse().map_err(|_| bad())?,
+                emc.parse().map_err(|_| bad())?,
+            );
+            if !m.is_power_of_two() || out.last().is_some_and(|&(prev, _)| prev >= m) {
+                return Err(self.error(
+                    column,
+                    v,
+                    "has budget multipliers that are not increasing powers of two",
+                ));
+            }
+            out.push((m, emc));
+        }
+        Ok(out)
+    }
+
+    /// `lo-hi`, `sharp fit|failure` or empty.
+    fn band(&self, column: &str) -> Result<Option<Band>> {
+        let v = self.opt_str(column);
+        let bad = || self.error(column, v, "is not `LO-HI`, `sharp FIT|FAILURE` or empty");
+        let pair = |s: &str, sep: char| -> Result<(u64, u64)> {
+            let (a, b) = s.split_once(sep).ok_or_else(bad)?;
+            Ok((
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ))
+        };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(match v.strip_prefix("sharp ") {
+            Some(rest) => {
+                let (fit, failure) = pair(rest, '|')?;
+                Band::Sharp { fit, failure }
+            }
+            None => {
+                let (lo, hi) = pair(v, '-')?;
+                Band::Overlap { lo, hi }
+            }
+        }))
+    }
+
     fn bool(&self, column: &str) -> Result<bool> {
         match self.str(column) {
             "true" => Ok(true),
@@ -417,6 +645,9 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
                 max: row.int("max")?,
                 mean_log_emc: row.float("mean_log_emc")?,
                 efficiency: row.float("efficiency")?,
+                budget_converged: row.opt_bool("budget_converged")?,
+                n50: row.opt_float("n50")?,
+                band: row.band("band")?,
             });
         } else {
             let seed: u64 = row.parse("seed", "an integer or `all`")?;
@@ -434,6 +665,8 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
                 probes,
                 non_monotone,
                 saturated,
+                budgets: row.budgets("budgets")?,
+                budget_converged: row.opt_bool("budget_converged")?,
             });
         }
     }
@@ -456,6 +689,7 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
             optimizer: p.optimizer,
             seeds: p.seeds,
             aggregate,
+            probe_hashes: Vec::new(),
         });
     }
     if configs.is_empty() {

@@ -10,7 +10,17 @@
 //!   parameters, log-log, one labelled marker per configuration, with the line
 //!   EMC = parameters;
 //! - `probes`: every probe at its n (log scale), green when it fitted, red when it did not,
-//!   one row per (configuration, seed), with the seed's EMC marked.
+//!   one row per (configuration, seed), with the seed's EMC marked (searched at several
+//!   budgets: the probes valid at the seed's largest one);
+//! - `emc_vs_budget` (only when some configuration was searched at several budgets): median
+//!   EMC (bars: min to max over seeds) against the budget multiplier, one line per
+//!   configuration, dashed with hollow markers where some seed stayed budget-limited;
+//! - `fit_probability` (only when probes could be matched to their configurations): the
+//!   fraction of probes that fitted against n, all seeds pooled, at each seed's largest
+//!   budget, one panel per configuration with n₅₀ and the transition band.
+//!
+//! `probes.csv` keys probes by a *probe hash* per budget level; the report gets them from
+//! each configuration's `manifest-<config_hash>.toml` (through `emc_search::MeasureConfig`).
 //!
 //! A claim adds its own figures with [`write_scatter`] (a [`Scatter`] of one quantity
 //! against another).
@@ -20,7 +30,10 @@
 //! ```
 //!
 //! The inputs are read strictly: a missing file, a missing column or a malformed value is an
-//! error naming the file, the line and the column. Only the manifest is optional.
+//! error naming the file, the line and the column. Only the manifests are optional (without
+//! its manifest a configuration's probes are left out of the probe plots, with a note), and
+//! so are the `summary.csv` columns added with budget convergence (`budgets`,
+//! `budget_converged`, `n50`, `band`).
 
 mod input;
 mod plots;
@@ -55,7 +68,8 @@ pub struct Report {
 pub fn report(dir: &Path, plots: bool) -> Result<Report> {
     let results = input::read_dir(dir)?;
     let labels = config_labels(&results.configs);
-    let (table, notes) = table(&results, &labels);
+    let (table, mut notes) = table(&results, &labels);
+    notes.extend(results.notes.iter().cloned());
     let written = if plots {
         plots::write_all(dir, &results.configs, &labels, &results.probes)?
     } else {
@@ -148,19 +162,30 @@ struct ProbeStats {
     seconds: f64,
 }
 
-fn probe_stats(probes: &[Probe]) -> BTreeMap<(&str, u64), ProbeStats> {
-    let mut stats: BTreeMap<(&str, u64), ProbeStats> = BTreeMap::new();
-    for p in probes {
-        let s = stats.entry((p.config_hash.as_str(), p.seed)).or_default();
-        s.count += 1;
-        s.seconds += p.seconds;
-        if p.fitted {
-            s.fitted += 1;
-        } else {
-            *s.failed_stops.entry(p.stop.clone()).or_default() += 1;
+/// Per (config index, seed): its probes at every budget level.
+fn probe_stats(configs: &[Config], probes: &[Probe]) -> BTreeMap<(usize, u64), ProbeStats> {
+    let mut stats: BTreeMap<(usize, u64), ProbeStats> = BTreeMap::new();
+    for (i, c) in configs.iter().enumerate() {
+        for p in probes
+            .iter()
+            .filter(|p| c.level_of(&p.config_hash).is_some())
+        {
+            stats.entry((i, p.seed)).or_default().add(p);
         }
     }
     stats
+}
+
+impl ProbeStats {
+    fn add(&mut self, p: &Probe) {
+        self.count += 1;
+        self.seconds += p.seconds;
+        if p.fitted {
+            self.fitted += 1;
+        } else {
+            *self.failed_stops.entry(p.stop.clone()).or_default() += 1;
+        }
+    }
 }
 
 /// Medians are whole numbers for an odd number of seeds; print them so.
@@ -185,8 +210,13 @@ fn ratio(x: f64) -> String {
     }
 }
 
-fn flags(non_monotone: bool, saturated: bool) -> String {
+fn flags(non_monotone: bool, saturated: bool, budget_converged: Option<bool>) -> String {
     let mut f = Vec::new();
+    match budget_converged {
+        Some(true) => f.push("budget-converged"),
+        Some(false) => f.push("budget-limited"),
+        None => {}
+    }
     if non_monotone {
         f.push("non-monotone");
     }
@@ -218,7 +248,7 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
     const RIGHT: [bool; 14] = [
         false, false, false, false, false, true, true, true, true, true, true, true, true, false,
     ];
-    let stats = probe_stats(&results.probes);
+    let stats = probe_stats(&results.configs, &results.probes);
     let mut notes = Vec::new();
     let mut cells: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
     for c in &results.configs {
@@ -241,7 +271,7 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
             format!("{:.3}", a.mean_log_emc),
             ratio(a.efficiency),
             c.seeds.len().to_string(),
-            flags(a.non_monotone, a.saturated),
+            flags(a.non_monotone, a.saturated, a.budget_converged),
         ]);
     }
     let widths: Vec<usize> = (0..HEADER.len())
@@ -278,32 +308,60 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
         plural(total_probes as usize, "probe"),
     );
     let _ = writeln!(out, "{}", line(&cells[0]));
-    for ((c, row), label) in results.configs.iter().zip(&cells[1..]).zip(labels) {
+    for (i, ((c, row), label)) in results
+        .configs
+        .iter()
+        .zip(&cells[1..])
+        .zip(labels)
+        .enumerate()
+    {
         let _ = writeln!(out, "{}", line(row));
         for s in &c.seeds {
-            let st = stats.get(&(c.hash.as_str(), s.seed));
+            let st = stats.get(&(i, s.seed));
             let count = st.map_or(0, |st| st.count);
-            if count != s.probes {
+            // summary.csv counts the probes its search used at the largest budget;
+            // probes.csv has those and any others recorded for the same probe hashes (other
+            // budgets, other search settings), so only fewer is an inconsistency. Without
+            // probe hashes, the probes of other configurations cannot be told apart.
+            let matched = !c.probe_hashes.is_empty() || count > 0;
+            if matched && count < s.probes {
                 notes.push(format!(
                     "{label}, seed {}: summary.csv counts {} probes, probes.csv has {count}",
                     s.seed, s.probes
                 ));
             }
             let mut detail = format!("{} probes", s.probes);
+            if !s.budgets.is_empty() {
+                let per: Vec<String> = s.budgets.iter().map(|(m, e)| format!("{m}x:{e}")).collect();
+                let state = match s.budget_converged {
+                    Some(true) => ", budget-converged",
+                    Some(false) => ", budget-limited",
+                    None => "",
+                };
+                let _ = write!(detail, " (EMC by budget {}{state})", per.join(" "));
+            }
             if let Some(st) = st {
                 let failed: Vec<String> = st
                     .failed_stops
                     .iter()
                     .map(|(stop, k)| format!("{k} {stop}"))
                     .collect();
-                let _ = write!(detail, ", {} fitted", st.fitted);
+                if s.budgets.is_empty() {
+                    let _ = write!(detail, ", {} fitted", st.fitted);
+                } else {
+                    let _ = write!(
+                        detail,
+                        "; at all budgets {} probes, {} fitted",
+                        st.count, st.fitted
+                    );
+                }
                 if !failed.is_empty() {
                     let _ = write!(detail, ", failed: {}", failed.join(", "));
                 }
                 let _ = write!(detail, "; {:.1} s training", st.seconds);
             }
             let upper = s.upper.map_or("-".to_string(), |u| u.to_string());
-            let f = flags(s.non_monotone, s.saturated);
+            let f = flags(s.non_monotone, s.saturated, None);
             let _ = writeln!(
                 out,
                 "    seed {:<4} EMC {:>9}   next failed n {:>9}   {detail}{}",
@@ -318,24 +376,21 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
             );
         }
     }
-    let known: Vec<(&str, u64)> = results
-        .configs
-        .iter()
-        .flat_map(|c| c.seeds.iter().map(move |s| (c.hash.as_str(), s.seed)))
-        .collect();
-    if let Some(p) = results
-        .probes
-        .iter()
-        .find(|p| !known.contains(&(p.config_hash.as_str(), p.seed)))
-    {
-        let orphans = results
-            .probes
-            .iter()
-            .filter(|q| !known.contains(&(q.config_hash.as_str(), q.seed)))
-            .count();
+    let known = |p: &Probe| {
+        results.configs.iter().any(|c| {
+            c.level_of(&p.config_hash).is_some() && c.seeds.iter().any(|s| s.seed == p.seed)
+        })
+    };
+    // Without a manifest a configuration's probes cannot be recognised (noted elsewhere).
+    let all_matched = results.configs.iter().all(|c| {
+        !c.probe_hashes.is_empty() || results.probes.iter().any(|p| p.config_hash == c.hash)
+    });
+    if let Some(p) = results.probes.iter().find(|p| all_matched && !known(p)) {
+        let orphans = results.probes.iter().filter(|q| !known(q)).count();
         notes.push(format!(
-            "{orphans} probes belong to no (config_hash, seed) of summary.csv and are not \
-             shown (the first: probes.csv line {}, config_hash {} seed {})",
+            "{orphans} probes belong to no (configuration, seed) of summary.csv (their \
+             config_hash is none of its configurations' probe hashes) and are not shown \
+             (the first: probes.csv line {}, config_hash {} seed {})",
             p.line, p.config_hash, p.seed
         ));
     }

@@ -1,4 +1,4 @@
-//! The two figures of `emc report`, each drawn once by backend-generic code and written as
+//! The figures of `emc report` (the budget figures in [`budget`]), each drawn once by backend-generic code and written as
 //! SVG (text as `<text>` elements) and PNG (text rasterised by `ab_glyph` from DejaVu Sans,
 //! embedded through the `dejavu` crate: no system fonts, fontconfig or freetype needed).
 //!
@@ -14,6 +14,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use super::input::{Config, Probe};
+
+mod budget;
 
 /// Pixel size of `emc_vs_params.{svg,png}`.
 pub const EMC_VS_PARAMS_SIZE: (u32, u32) = (900, 700);
@@ -39,7 +41,8 @@ trait Figure {
         DB::ErrorType: 'static;
 }
 
-/// Writes both figures into `dir` and returns the paths written.
+/// Writes the figures into `dir` and returns the paths written: `emc_vs_params` and
+/// `probes` always, `emc_vs_budget` and `fit_probability` when there is data for them.
 ///
 /// `labels[i]` names `configs[i]` (its model, disambiguated where models repeat).
 pub fn write_all(
@@ -54,6 +57,12 @@ pub fn write_all(
     written.extend(write_figure(dir, "emc_vs_params", &emc)?);
     let map = ProbeMap::new(configs, labels, probes);
     written.extend(write_figure(dir, "probes", &map)?);
+    if let Some(fig) = budget::EmcVsBudget::new(configs, labels) {
+        written.extend(write_figure(dir, "emc_vs_budget", &fig)?);
+    }
+    if let Some(fig) = budget::FitProbability::new(configs, labels, probes) {
+        written.extend(write_figure(dir, "fit_probability", &fig)?);
+    }
     Ok(written)
 }
 
@@ -252,7 +261,8 @@ struct MapRow {
 }
 
 /// Every probe as a fitted (green) or failed (red) marker at its n, one row per (config,
-/// seed), with the seed's EMC marked.
+/// seed), with the seed's EMC marked. A seed searched at several budgets shows the probes
+/// valid at its largest budget ([`Config::probes_at_budget`]).
 struct ProbeMap {
     rows: Vec<MapRow>,
 }
@@ -266,9 +276,9 @@ impl ProbeMap {
                     label: format!("{label}, seed {}", s.seed),
                     config: k,
                     emc: Some(s.emc),
-                    probes: probes
+                    probes: c
+                        .probes_at_budget(s, probes)
                         .iter()
-                        .filter(|p| p.config_hash == c.hash && p.seed == s.seed)
                         .map(|p| (p.n, p.fitted))
                         .collect(),
                 });
@@ -410,13 +420,17 @@ pub struct ScatterPoint {
 /// Pixel size of a [`Scatter`].
 pub const SCATTER_SIZE: (u32, u32) = (900, 700);
 
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 10] = [
     BLUE,
     RGBColor(255, 127, 14),
     GREEN,
     RED,
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Writes `scatter` into `dir` as `<stem>.svg` and `<stem>.png` (atomically) and returns the
