@@ -558,30 +558,50 @@ impl Figure for Scatter {
     }
 }
 
-/// The probe map's key, in a strip above the plot: fitted, failed, EMC.
-fn draw_probe_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()>
+/// A key in a strip: `items` centred in one row, each a marker `marker_w` pixels wide
+/// (drawn by `marker(k, x, y)` at the item's left edge and the strip's middle), a gap, its
+/// text, then `spacing` pixels to the next item.
+pub(crate) fn draw_key<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    font_size: u32,
+    items: &[&str],
+    (marker_w, spacing): (i32, i32),
+    mut marker: impl FnMut(usize, i32, i32) -> Result<()>,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let (w, h) = area.dim_in_pixel();
     let y = h as i32 / 2;
-    let font = (FONT, 16)
+    let font = (FONT, font_size)
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
+    let widths: Vec<i32> = items
+        .iter()
+        .map(|t| font.font.box_size(t).map_or(200, |(w, _)| w as i32))
+        .collect();
+    let total: i32 = widths.iter().map(|w| marker_w + w + spacing).sum::<i32>() - spacing;
+    let mut x = (w as i32 - total).max(0) / 2;
+    for (k, (text, width)) in items.iter().zip(widths).enumerate() {
+        marker(k, x, y)?;
+        area.draw(&Text::new(*text, (x + marker_w, y), font.clone()))?;
+        x += marker_w + width + spacing;
+    }
+    Ok(())
+}
+
+/// The probe map's key, in a strip above the plot: fitted, failed, EMC.
+fn draw_probe_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     let items = [
         "fitted (100% training accuracy)",
         "failed",
         "EMC: largest n the seed fitted",
     ];
-    let widths: Vec<i32> = items
-        .iter()
-        .map(|t| font.font.box_size(t).map_or(200, |(w, _)| w as i32))
-        .collect();
-    // Marker, gap, text, spacing between items.
-    let total: i32 = widths.iter().map(|w| 16 + w + 36).sum::<i32>() - 36;
-    let mut x = (w as i32 - total).max(0) / 2;
-    for (k, (text, width)) in items.iter().zip(widths).enumerate() {
+    draw_key(area, 16, &items, (16, 36), |k, x, y| {
         match k {
             0 => area.draw(&Circle::new((x + 5, y), 5, GREEN.filled()))?,
             1 => area.draw(&Cross::new((x + 5, y), 5, RED.stroke_width(2)))?,
@@ -590,10 +610,8 @@ where
                 BLACK.stroke_width(2),
             ))?,
         }
-        area.draw(&Text::new(*text, (x + 16, y), font.clone()))?;
-        x += 16 + width + 36;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

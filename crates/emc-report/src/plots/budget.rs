@@ -17,7 +17,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
-use super::{compact, Figure, BLUE, FONT, GREEN, GREY, PALETTE, RED};
+use super::{compact, draw_key, Figure, BLUE, FONT, GREEN, GREY, PALETTE, RED};
 use crate::input::{Band, Config, Probe};
 
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
@@ -476,25 +476,13 @@ fn draw_fit_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let (w, h) = area.dim_in_pixel();
-    let y = h as i32 / 2;
-    let font = (FONT, 14)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Left, VPos::Center));
     let items = [
         "fraction fitted at n (area: probes)",
         "per quarter octave of n",
         "n50 (50% crossing)",
         "band: fits and failures overlap",
     ];
-    let widths: Vec<i32> = items
-        .iter()
-        .map(|t| font.font.box_size(t).map_or(200, |(w, _)| w as i32))
-        .collect();
-    let total: i32 = widths.iter().map(|w| 30 + w + 20).sum::<i32>() - 20;
-    let mut x = (w as i32 - total).max(0) / 2;
-    for (k, (text, width)) in items.iter().zip(widths).enumerate() {
+    draw_key(area, 14, &items, (30, 20), |k, x, y| {
         match k {
             0 => {
                 area.draw(&Circle::new((x + 6, y), 5, GREEN.mix(0.75).filled()))?;
@@ -515,10 +503,8 @@ where
                 BAND_FILL.mix(0.7).filled(),
             ))?,
         }
-        area.draw(&Text::new(*text, (x + 30, y), font.clone()))?;
-        x += 30 + width + 20;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
