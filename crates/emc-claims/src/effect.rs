@@ -96,6 +96,18 @@ pub struct BudgetedEffect {
     pub note: String,
 }
 
+impl BudgetedEffect {
+    /// `part` with the budget's note in parentheses, when there is one (for
+    /// [`crate::combine_outcomes`]).
+    pub fn part(&self, part: &str) -> String {
+        if self.note.is_empty() {
+            part.to_string()
+        } else {
+            format!("{part} ({})", self.note)
+        }
+    }
+}
+
 /// The effect of `a` over `b` ([`bootstrap_log_ratio`]) at each budget level, with an
 /// outcome that the budget cannot overturn: the interval at the largest budget must exclude
 /// 1, the ratio must lie on the same side of 1 at every budget, and the arm with the smaller

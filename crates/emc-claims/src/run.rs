@@ -378,12 +378,7 @@ fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
     }
     let limited: Vec<&str> = results
         .iter()
-        .filter(|r| {
-            r.measurement
-                .budgets
-                .iter()
-                .any(|(_, b)| b.converged == Some(false))
-        })
+        .filter(|r| r.budget_limited())
         .map(|r| r.arm.label.as_str())
         .collect();
     if !limited.is_empty() {

@@ -87,29 +87,27 @@ impl MeasureConfig {
     }
 
     pub(crate) fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
+        let bad = |field: &str| {
+            let field = field.to_string();
+            move |e: &dyn std::fmt::Display| SearchError::Config {
+                field,
+                message: e.to_string(),
+            }
+        };
         let spec = self
             .model
             .parse()
-            .map_err(|e: emc_models::ModelError| SearchError::Config {
-                field: "model".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e: emc_models::ModelError| bad("model")(&e))?;
         let data = self
             .data
             .parse()
-            .map_err(|e: emc_data::DataError| SearchError::Config {
-                field: "data".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e: emc_data::DataError| bad("data")(&e))?;
         let variants = self
             .variants
             .iter()
             .map(|v| v.parse::<Variant>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| SearchError::Config {
-                field: "variants".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| bad("variants")(&e))?;
         if variants.iter().any(|v| matches!(v, Variant::Subset { .. })) {
             return Err(SearchError::Config {
                 field: "variants".into(),

@@ -177,15 +177,6 @@ fn by_emc(arms: &mut [&ArmResult]) {
     });
 }
 
-/// `part (note)`, or `part` without a note.
-fn with_note(part: &str, note: &str) -> String {
-    if note.is_empty() {
-        part.to_string()
-    } else {
-        format!("{part} ({note})")
-    }
-}
-
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
     let mut groups: Vec<&str> = vec![];
@@ -236,7 +227,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             i as u64,
             true,
         );
-        parts.push((with_note(group, &e.note), e.outcome));
+        parts.push((e.part(group), e.outcome));
         effects.push(e.effect);
     }
     let (outcome, reason) = combine_outcomes(

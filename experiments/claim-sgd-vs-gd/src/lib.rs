@@ -249,12 +249,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             i as u64,
             true,
         );
-        let part = if e.note.is_empty() {
-            arch.to_string()
-        } else {
-            format!("{arch} ({})", e.note)
-        };
-        outcomes.push((part, e.outcome));
+        outcomes.push((e.part(arch), e.outcome));
         if e.per_level.len() > 1 {
             effects.extend(e.per_level);
         } else {
