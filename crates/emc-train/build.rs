@@ -21,11 +21,17 @@ fn main() {
         commit
     };
     println!("cargo:rustc-env=EMC_GIT_COMMIT={value}");
-    if let Some(top) = git(&["rev-parse", "--show-toplevel"]) {
-        println!("cargo:rerun-if-changed={top}/.git/HEAD");
-        println!("cargo:rerun-if-changed={top}/.git/index");
-        if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={top}/.git/{head_ref}");
+    // HEAD, the index and the branch ref, wherever git keeps them (a worktree's `.git` is a
+    // file), and only paths that exist: a missing one would rerun this script, and rebuild
+    // every crate that depends on this one, on every build.
+    let mut watched = vec!["HEAD".into(), "index".into(), "packed-refs".into()];
+    if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(head_ref);
+    }
+    for name in watched {
+        let path = git(&["rev-parse", "--path-format=absolute", "--git-path", &name]);
+        if let Some(path) = path.filter(|p| std::path::Path::new(p).exists()) {
+            println!("cargo:rerun-if-changed={path}");
         }
     }
     println!("cargo:rerun-if-env-changed=EMC_GIT_COMMIT");

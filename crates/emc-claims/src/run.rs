@@ -217,9 +217,9 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
 }
 
 /// Input shape, classes and training-split size of the built-in datasets after `resize:`
-/// variants, without loading anything (for the dry run's cost estimate).
+/// and `grayscale` variants, without loading anything (for the dry run's cost estimate).
 fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize)> {
-    let (channels, side, classes, len) = match data {
+    let (mut channels, side, classes, len) = match data {
         "mnist" | "fashion-mnist" => (1, 28, 10, 60_000),
         "cifar10" => (3, 32, 10, 50_000),
         "cifar10-jpeg" => (3, 32, 10, 20_000),
@@ -234,6 +234,8 @@ fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize
             let a = parts.next().flatten()?;
             let b = parts.next().flatten().unwrap_or(a);
             (h, w) = (a, b);
+        } else if v == "grayscale" {
+            channels = 1;
         }
     }
     Some((
@@ -712,4 +714,21 @@ pub fn fetch_published(
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_shape_follows_resize_and_grayscale() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (shape, classes, len) =
+            input_of("cifar10-subset", &v(&["grayscale", "resize:16"])).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (1, 16, 16));
+        assert_eq!((classes, len), (10, 4_000));
+        let (shape, _, _) = input_of("cifar10", &v(&["resize:8x12"])).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (3, 8, 12));
+        assert!(input_of("imagenet", &[]).is_none());
+    }
 }
