@@ -177,10 +177,20 @@ fn full_batch_gd_at_a_short_budget_is_reported_budget_limited() {
         t.highest_fit >= Some(emcs[1]) && n50 > emcs[1] as f64 * 0.5,
         "{t:?}"
     );
+    // Both budgets' probes are logged, each under its own level's probe hash.
     let probes = std::fs::read_to_string(tmp.path().join("probes.csv")).unwrap();
-    assert!(
-        probes.contains(",50,") && probes.contains(",100,"),
-        "both budgets logged"
+    let logged: std::collections::BTreeSet<&str> = probes
+        .lines()
+        .skip(1)
+        .filter_map(|row| row.split(',').nth(1))
+        .collect();
+    let expected: std::collections::BTreeSet<String> = [1, 2]
+        .map(|k| cfg.with_budget_multiplier(k).probe_hash())
+        .into();
+    assert_eq!(
+        logged,
+        expected.iter().map(String::as_str).collect(),
+        "{probes}"
     );
     let summary = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
     assert!(

@@ -101,6 +101,15 @@ pub struct ArmResult {
 }
 
 impl ArmResult {
+    /// Orders two arms by EMC: median over seeds, ties broken by mean log EMC. Every
+    /// "best arm" choice (learning rate, procedure, activation) uses this one ordering.
+    pub fn cmp_emc(&self, other: &ArmResult) -> std::cmp::Ordering {
+        let (s, t) = (&self.measurement.stats, &other.measurement.stats);
+        s.median
+            .total_cmp(&t.median)
+            .then(s.mean_log_emc.total_cmp(&t.mean_log_emc))
+    }
+
     /// Per-seed EMC values, in seed order.
     pub fn emcs(&self) -> Vec<usize> {
         self.measurement

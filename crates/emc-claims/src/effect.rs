@@ -169,8 +169,7 @@ pub fn best_per_procedure(results: &[ArmResult]) -> Vec<&ArmResult> {
         let key = |x: &ArmResult| (x.arm.architecture.clone(), x.arm.procedure.clone());
         match best.iter_mut().find(|b| key(b) == key(r)) {
             Some(b) => {
-                let (s, t) = (&r.measurement.stats, &b.measurement.stats);
-                if (s.median, s.mean_log_emc) > (t.median, t.mean_log_emc) {
+                if r.cmp_emc(b).is_gt() {
                     *b = r;
                 }
             }

@@ -197,8 +197,13 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         source,
     })?;
     std::fs::rename(&tmp, &path).map_err(|source| ClaimError::Io { path, source })?;
-    // EMC against parameters and the fit/no-fit map of every probe, as SVG and PNG.
-    emc_report::report(&settings.out, true).map_err(|e| ClaimError::Report {
+    // EMC against parameters and the fit/no-fit map of every probe, as SVG and PNG, each
+    // configuration named by its arm's label.
+    let names = results
+        .iter()
+        .map(|r| (r.arm.measure.config_hash(), r.arm.label.clone()))
+        .collect();
+    emc_report::report_named(&settings.out, true, &names).map_err(|e| ClaimError::Report {
         dir: settings.out.clone(),
         message: format!("{e:#}"),
     })?;

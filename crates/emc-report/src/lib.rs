@@ -40,7 +40,7 @@ mod plots;
 
 pub use plots::{write_scatter, Scatter, ScatterPoint, SCATTER_SIZE};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -66,8 +66,20 @@ pub struct Report {
 /// Reads the results in `dir`, renders the table and, with `plots`, writes the figures
 /// (SVG and PNG, atomically) into `dir`.
 pub fn report(dir: &Path, plots: bool) -> Result<Report> {
+    report_named(dir, plots, &HashMap::new())
+}
+
+/// [`report`], naming the configurations whose config hash is a key of `names` (a claim's
+/// arm labels) by that name in the plots and notes (the table lists config hashes); the
+/// others are named from their model, data and optimizer.
+pub fn report_named(dir: &Path, plots: bool, names: &HashMap<String, String>) -> Result<Report> {
     let results = input::read_dir(dir)?;
-    let labels = config_labels(&results.configs);
+    let mut labels = config_labels(&results.configs);
+    for (label, c) in labels.iter_mut().zip(&results.configs) {
+        if let Some(name) = names.get(&c.hash) {
+            label.clone_from(name);
+        }
+    }
     let (table, mut notes) = table(&results, &labels);
     notes.extend(results.notes.iter().cloned());
     let written = if plots {

@@ -316,3 +316,18 @@ fn a_real_budget_measurement_gets_both_figures() {
     assert!(fit.contains("mlp:8:relu, "), "{fit}");
     assert!(probes > 0);
 }
+
+#[test]
+fn named_configurations_carry_their_names_into_plots_and_table() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, eight, _) = budget_results(root.path());
+    let names = [(eight.config_hash(), "narrow relu arm".to_string())].into();
+    let r = emc_report::report_named(&dir, true, &names).unwrap();
+    let budget = std::fs::read_to_string(dir.join("emc_vs_budget.svg")).unwrap();
+    assert!(budget.contains("narrow relu arm (budget-limited: 1 of 2 seeds)"));
+    let fit = std::fs::read_to_string(dir.join("fit_probability.svg")).unwrap();
+    assert!(fit.contains("narrow relu arm, 4x budget (13 probes, 2 seeds)"));
+    // The configuration without a name keeps the one made from its model.
+    assert!(fit.contains("mlp:16:relu (11 probes, 2 seeds)"));
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+}

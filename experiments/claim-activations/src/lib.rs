@@ -106,7 +106,11 @@ fn setting(scale: Scale) -> Setting {
             variants: &[],
             families: &[
                 ("mlp", "mlp:512x512:{act}", &[0.003, 0.01, 0.03]),
-                ("cnn", "cnn:32,64,128:{act}:pool=all:flatten", &[0.003, 0.01, 0.03]),
+                (
+                    "cnn",
+                    "cnn:32,64,128:{act}:pool=all:flatten",
+                    &[0.003, 0.01, 0.03],
+                ),
             ],
             random_labels: true,
             batch: 128,
@@ -165,16 +169,6 @@ fn grid(scale: Scale) -> Vec<Arm> {
     arms
 }
 
-/// Orders arms by median EMC, then mean log EMC, best first.
-fn by_emc(arms: &mut [&ArmResult]) {
-    arms.sort_by(|a, b| {
-        let (s, t) = (&a.measurement.stats, &b.measurement.stats);
-        (t.median, t.mean_log_emc)
-            .partial_cmp(&(s.median, s.mean_log_emc))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-}
-
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
     let mut groups: Vec<&str> = vec![];
@@ -194,7 +188,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .copied()
             .filter(|r| r.arm.architecture == *group)
             .collect();
-        by_emc(&mut arms);
+        arms.sort_by(|a, b| b.cmp_emc(a));
         let order = arms
             .iter()
             .map(|r| {

@@ -231,12 +231,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         best.iter()
             .filter(|r| r.arm.architecture == arch && r.arm.procedure.starts_with("sgd") == sgd)
             .filter(|r| sgd || r.arm.procedure == "gd")
-            .max_by(|a, b| {
-                let (s, t) = (&a.measurement.stats, &b.measurement.stats);
-                (s.median, s.mean_log_emc)
-                    .partial_cmp(&(t.median, t.mean_log_emc))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            })
+            .max_by(|a, b| a.cmp_emc(b))
             .copied()
     };
     let (mut effects, mut outcomes) = (vec![], vec![]);
