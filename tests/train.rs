@@ -249,3 +249,34 @@ fn checkpoints_round_trip_bit_for_bit_with_provenance() {
     assert!(err.to_string().contains("model.safetensors"), "{err}");
     assert!(!tmp.path().join("model.safetensors.tmp").exists());
 }
+
+#[test]
+fn cosine_budget_spans_the_runs_own_step_budget() {
+    let Some((data, input)) = mnist(200, &["resize:7"]) else {
+        return;
+    };
+    let run = |sched: &str, max_epochs: usize| {
+        let mut cfg = sgd(0.1, 32, max_epochs);
+        cfg.optim = format!("sgd:lr=0.1,momentum=0.9,sched={sched}")
+            .parse()
+            .unwrap();
+        cfg.stop.plateau_patience = 0;
+        train("mlp:16:relu", &data, input, &cfg, 3).0
+    };
+    // 200 samples in batches of 32: 7 steps an epoch, so 5 epochs are 35 steps and 10 are
+    // 70: the budget cosine is the explicit cosine over exactly those steps.
+    for (epochs, steps) in [(5, 35), (10, 70)] {
+        let budget = run("cosine-budget", epochs);
+        let explicit = run(&format!("cosine({steps})"), epochs);
+        assert_eq!(
+            (budget.steps, budget.train_loss.to_bits()),
+            (explicit.steps, explicit.train_loss.to_bits()),
+            "{epochs} epochs"
+        );
+        let constant = run("constant", epochs);
+        assert_ne!(
+            budget.train_loss, constant.train_loss,
+            "the schedule applies"
+        );
+    }
+}

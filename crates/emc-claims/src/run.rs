@@ -467,15 +467,17 @@ fn protocol(results: &[ArmResult]) -> String {
             String::new()
         }
     });
-    // Arms sharing architecture and procedure differ only in learning rate: one is chosen.
+    // Arms sharing architecture and procedure differ only in optimizer settings (learning
+    // rate, schedule): one is chosen.
     let grouped = results.iter().enumerate().any(|(i, a)| {
         results[..i].iter().any(|b| {
             (&a.arm.architecture, &a.arm.procedure) == (&b.arm.architecture, &b.arm.procedure)
         })
     });
     let choice = if grouped {
-        " The learning-rate grid runs as separate arms; per architecture and procedure the \
-         learning rate with the best median EMC is chosen (marked *)."
+        " The learning-rate grid (and any schedule grid) runs as separate arms; per \
+         architecture and procedure the setting with the best median EMC (ties: mean log EMC) \
+         is chosen (marked *)."
     } else {
         ""
     };

@@ -53,6 +53,10 @@ pub struct MeasureArgs {
     /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
     #[arg(long, default_value_t = 0.0, conflicts_with = "config")]
     weight_decay: f64,
+    /// Learning-rate schedule: constant, step(STEP_SIZE,GAMMA), cosine(TOTAL_STEPS[,MIN_LR])
+    /// or cosine-budget[(MIN_LR)] (a cosine over each probe's whole step budget).
+    #[arg(long, default_value = "constant", conflicts_with = "config")]
+    schedule: String,
     /// Minibatch size (ignored by gd).
     #[arg(long, default_value_t = 128, conflicts_with = "config")]
     batch: usize,
@@ -199,6 +203,10 @@ impl MeasureArgs {
                 kind,
                 lr,
                 weight_decay: self.weight_decay,
+                schedule: self
+                    .schedule
+                    .parse()
+                    .with_context(|| format!("--schedule {}", self.schedule))?,
                 ..OptimConfig::default()
             },
             batching,

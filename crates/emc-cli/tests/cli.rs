@@ -103,6 +103,24 @@ fn bad_names_fail_with_the_accepted_forms() {
         "{err}"
     );
     assert!(err.contains("emc data fetch mnist"), "{err}");
+    // A bad schedule names the flag and the accepted forms before any data is read.
+    let out = emc(&[
+        "measure",
+        "--model",
+        "mlp:8",
+        "--data",
+        "mnist",
+        "--schedule",
+        "linear",
+        "--out",
+        "/nonexistent/out",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--schedule linear") && err.contains("cosine-budget"),
+        "{err}"
+    );
 }
 
 #[test]

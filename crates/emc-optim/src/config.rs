@@ -34,6 +34,11 @@ pub enum Schedule {
     /// `CosineAnnealingLR` from the base lr down to `min_lr`. `total_steps` counts every step
     /// of the run, warm-up included; the cosine spans `total_steps - warmup_steps` steps.
     Cosine { total_steps: usize, min_lr: f64 },
+    /// A cosine from the base lr down to `min_lr` over the whole step budget of each run,
+    /// whatever it is (an EMC probe's budget grows with n, and doubles in a budget check):
+    /// the trainer turns it into [`Schedule::Cosine`] with the run's budget as
+    /// `total_steps` ([`OptimConfig::for_budget`]) before building the optimizer.
+    CosineBudget { min_lr: f64 },
 }
 
 /// Everything needed to build an optimizer with [`crate::build`].
@@ -56,7 +61,7 @@ pub enum Schedule {
 /// | `beta1`     | adam, adamw  | number                                                 | 0.9                                 |
 /// | `beta2`     | adam, adamw  | number                                                 | 0.999                               |
 /// | `eps`       | adam, adamw  | number                                                 | 1e-8                                |
-/// | `sched`     | all          | `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])` | `constant`             |
+/// | `sched`     | all          | `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])`, `cosine-budget[(MIN_LR)]` | `constant` |
 /// | `warmup`    | all          | integer (warm-up steps)                                | 0                                   |
 /// | `clip`      | all          | number (max global grad L2 norm), or `none`            | none                                |
 ///
@@ -221,6 +226,19 @@ impl OptimConfig {
         }
     }
 
+    /// This configuration for a run of `total_steps` steps: a [`Schedule::CosineBudget`]
+    /// becomes the [`Schedule::Cosine`] over those steps; other schedules are unchanged.
+    pub fn for_budget(&self, total_steps: usize) -> OptimConfig {
+        let mut cfg = self.clone();
+        if let Schedule::CosineBudget { min_lr } = cfg.schedule {
+            cfg.schedule = Schedule::Cosine {
+                total_steps: total_steps.max(cfg.warmup_steps + 1),
+                min_lr,
+            };
+        }
+        cfg
+    }
+
     /// Checks every field; the error names the field and the allowed range.
     pub fn validate(&self) -> Result<()> {
         self.kind.validate()?;
@@ -261,6 +279,10 @@ impl OptimConfig {
                         expected: "> warmup_steps (total_steps counts the warm-up too)",
                     });
                 }
+                let ok = min_lr >= 0.0 && min_lr <= self.lr;
+                check("schedule.min_lr", min_lr, ok, "in [0, lr]")?;
+            }
+            Schedule::CosineBudget { min_lr } => {
                 let ok = min_lr >= 0.0 && min_lr <= self.lr;
                 check("schedule.min_lr", min_lr, ok, "in [0, lr]")?;
             }
@@ -311,14 +333,22 @@ impl fmt::Display for Schedule {
                 total_steps,
                 min_lr,
             } => write!(f, "cosine({total_steps},{})", num(*min_lr)),
+            Schedule::CosineBudget { min_lr } if *min_lr == 0.0 => f.write_str("cosine-budget"),
+            Schedule::CosineBudget { min_lr } => write!(f, "cosine-budget({})", num(*min_lr)),
         }
     }
 }
 
+/// The schedule forms [`Schedule::from_str`] accepts, for its errors.
+const EXPECTED: &str =
+    "expected `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])` \
+                        or `cosine-budget[(MIN_LR)]`";
+
 impl FromStr for Schedule {
     type Err = OptimError;
 
-    /// Parses `constant`, `step(STEP_SIZE,GAMMA)` or `cosine(TOTAL_STEPS[,MIN_LR])`.
+    /// Parses `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])` or
+    /// `cosine-budget[(MIN_LR)]`.
     fn from_str(s: &str) -> Result<Self> {
         let err = |reason: String| OptimError::Parse {
             spec: s.to_string(),
@@ -328,12 +358,13 @@ impl FromStr for Schedule {
         if t == "constant" {
             return Ok(Schedule::Constant);
         }
+        if t == "cosine-budget" {
+            return Ok(Schedule::CosineBudget { min_lr: 0.0 });
+        }
         let (name, args) = t
             .strip_suffix(')')
             .and_then(|t| t.split_once('('))
-            .ok_or_else(|| {
-                err("expected `constant`, `step(STEP_SIZE,GAMMA)` or `cosine(TOTAL_STEPS[,MIN_LR])`".into())
-            })?;
+            .ok_or_else(|| err(EXPECTED.into()))?;
         let args: Vec<&str> = args.split(',').map(str::trim).collect();
         let int = |a: &str| {
             a.parse::<usize>()
@@ -356,10 +387,8 @@ impl FromStr for Schedule {
                 total_steps: int(n)?,
                 min_lr: float(m)?,
             }),
-            _ => Err(err(
-                "expected `constant`, `step(STEP_SIZE,GAMMA)` or `cosine(TOTAL_STEPS[,MIN_LR])`"
-                    .into(),
-            )),
+            ("cosine-budget", [m]) => Ok(Schedule::CosineBudget { min_lr: float(m)? }),
+            _ => Err(err(EXPECTED.into())),
         }
     }
 }

@@ -63,6 +63,14 @@ pub trait Optimizer: Send {
 /// which must all have a floating-point dtype.
 pub fn build(cfg: &OptimConfig, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {
     cfg.validate()?;
+    if let Schedule::CosineBudget { .. } = cfg.schedule {
+        return Err(OptimError::InvalidConfig {
+            field: "schedule",
+            value: cfg.schedule.to_string(),
+            expected: "a schedule with a known length: `cosine-budget` is resolved by the \
+                       trainer against the run's step budget (OptimConfig::for_budget)",
+        });
+    }
     if let Some((index, var)) = vars.iter().enumerate().find(|(_, v)| !v.dtype().is_float()) {
         return Err(OptimError::NonFloatVar {
             index,

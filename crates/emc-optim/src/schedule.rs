@@ -15,6 +15,7 @@ use crate::config::{OptimConfig, Schedule};
 /// | `Step { step_size, gamma }` | `η · gamma^⌊s / step_size⌋` |
 /// | `Cosine { total_steps, min_lr }`, `s < T` where `T = total_steps - w` | `min_lr + (η - min_lr) · (1 + cos(π s / T)) / 2` |
 /// | `Cosine`, `s ≥ T` | `min_lr` (PyTorch's `CosineAnnealingLR` would climb back up; we hold) |
+/// | `CosineBudget` | `η` until resolved: [`build`](crate::build) refuses it unresolved, see [`OptimConfig::for_budget`] |
 ///
 /// This is PyTorch's
 /// ```python
@@ -34,7 +35,7 @@ pub fn lr_at(cfg: &OptimConfig, step: usize) -> f64 {
     }
     let s = step - w;
     match cfg.schedule {
-        Schedule::Constant => lr,
+        Schedule::Constant | Schedule::CosineBudget { .. } => lr,
         Schedule::Step { step_size, gamma } => lr * gamma.powf((s / step_size.max(1)) as f64),
         Schedule::Cosine {
             total_steps,

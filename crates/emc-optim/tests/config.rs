@@ -445,3 +445,36 @@ fn parsing_does_not_validate_but_build_does() {
         "{err}"
     );
 }
+
+#[test]
+fn cosine_budget_is_resolved_against_the_run_and_refused_unresolved() -> anyhow::Result<()> {
+    for (text, min_lr) in [("cosine-budget", 0.0), ("cosine-budget(0.001)", 1e-3)] {
+        let cfg: OptimConfig = format!("sgd:lr=0.1,sched={text}").parse()?;
+        assert_eq!(cfg.schedule, Schedule::CosineBudget { min_lr });
+        assert_eq!(cfg.to_string().parse::<OptimConfig>()?, cfg, "{text}");
+        assert_eq!(cfg.schedule.to_string(), text);
+        cfg.validate()?;
+        // Unresolved, no optimizer can be built: its length is unknown.
+        let err = emc_optim::build(&cfg, vec![]).err().expect("refused");
+        assert!(err.to_string().contains("cosine-budget"), "{err}");
+        // Resolved over 40 steps it is exactly cosine(40, min_lr).
+        let run = cfg.for_budget(40);
+        assert_eq!(
+            run.schedule,
+            Schedule::Cosine {
+                total_steps: 40,
+                min_lr
+            }
+        );
+        emc_optim::build(&run, vec![])?;
+        assert_eq!(emc_optim::lr_at(&run, 0), 0.1);
+        assert!((emc_optim::lr_at(&run, 20) - (0.1 + min_lr) / 2.0).abs() < 1e-12);
+        assert_eq!(emc_optim::lr_at(&run, 40), min_lr);
+    }
+    // Other schedules do not depend on the budget.
+    let constant = OptimConfig::sgd(0.1, 0.0);
+    assert_eq!(constant.for_budget(40), constant);
+    let bad: OptimConfig = "sgd:lr=0.1,sched=cosine-budget(0.5)".parse()?;
+    assert!(bad.validate().unwrap_err().to_string().contains("min_lr"));
+    Ok(())
+}

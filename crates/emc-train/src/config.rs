@@ -138,7 +138,8 @@ impl TrainConfig {
             );
         }
         // Building over no variable validates the optimizer settings.
-        emc_optim::build(&self.optim, vec![])
+        // A budget-relative schedule is checked as it will run: over this budget's steps.
+        emc_optim::build(&self.optim.for_budget(self.stop.max_epochs.max(1)), vec![])
             .map(|_| ())
             .map_err(TrainError::from)
     }
@@ -149,5 +150,12 @@ impl TrainConfig {
             Batching::Mini(b) => n.div_ceil(b).max(1),
             Batching::Full { .. } => 1,
         }
+    }
+
+    /// The step budget of a run on `n` samples: `max_epochs` epochs, or `max_steps` when
+    /// that is fewer (what a `cosine-budget` schedule spans).
+    pub fn step_budget(&self, n: usize) -> usize {
+        let epochs = self.stop.max_epochs.saturating_mul(self.steps_per_epoch(n));
+        self.stop.max_steps.map_or(epochs, |m| m.min(epochs))
     }
 }

@@ -215,7 +215,11 @@ pub fn fit(
     cfg.validate()?;
     let n = data.check()?;
     let start = Instant::now();
-    let mut opt = emc_optim::build(&cfg.optim, trainable.to_vec())?;
+    // A budget-relative schedule (`cosine-budget`) spans this run's whole step budget.
+    let mut opt = emc_optim::build(
+        &cfg.optim.for_budget(cfg.step_budget(n)),
+        trainable.to_vec(),
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(SHUFFLE_STREAM);
     let device = data.images.device().clone();

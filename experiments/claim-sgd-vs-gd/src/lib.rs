@@ -3,9 +3,10 @@
 //!
 //! Grid: per architecture, plain SGD (no momentum) at two batch sizes, full-batch gradient
 //! descent (the same update on the exact gradient, one step per epoch) and Adam, each over
-//! a small learning-rate grid, all at the same epoch budget. Analysis: per procedure the
-//! learning rate with the best EMC; per architecture the effect EMC(best SGD) / EMC(GD) with
-//! a bootstrap interval. A library (not only a binary) so the workspace test runs the smoke
+//! a small learning-rate grid, all at the same epoch budget; SGD (smaller batch) and GD also
+//! with a cosine schedule decayed to 0 over each probe's budget. Analysis: per procedure the
+//! learning rate and schedule with the best EMC; per architecture the effect EMC(best SGD) /
+//! EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test runs the smoke
 //! scale through it.
 
 use emc_claims::{
@@ -42,6 +43,10 @@ struct Setting {
     sgd_lrs: &'static [f64],
     gd_lrs: &'static [f64],
     adam_lrs: &'static [f64],
+    /// Learning-rate schedules of the SGD (smaller batch) and GD arms: `constant` and, for
+    /// robustness, `cosine-budget` (decayed to 0 over each probe's whole budget). The best
+    /// learning rate and schedule per procedure is compared.
+    schedules: &'static [&'static str],
     seeds: u64,
     max_epochs: usize,
     patience: usize,
@@ -71,6 +76,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.05],
             gd_lrs: &[0.5, 2.0],
             adam_lrs: &[0.01],
+            schedules: &["constant"],
             seeds: 2,
             max_epochs: 200,
             patience: 40,
@@ -82,7 +88,8 @@ fn setting(scale: Scale) -> Setting {
         },
         // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
         // 1.1k parameters) so that whole searches fit a 2-core machine; EMC checked for
-        // convergence at 2× and 4× the epochs for GD and SGD b=32. SGD b=256 is measured at
+        // convergence at 2× and 4× the epochs for GD and SGD b=32, each also with a cosine
+        // schedule over the probe's budget. SGD b=256 is measured at
         // the base budget only: its 2× check cost 76 of 135 probe-minutes and never decides
         // the verdict (best SGD is b=32; a budget-limited b=256 can only understate SGD).
         Scale::Cpu => Setting {
@@ -96,6 +103,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.05, 0.2],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[0.003],
+            schedules: &["constant", "cosine-budget"],
             seeds: 3,
             max_epochs: 300,
             patience: 50,
@@ -119,6 +127,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.01, 0.03, 0.1],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[3e-4, 1e-3],
+            schedules: &["constant", "cosine-budget"],
             seeds: 5,
             max_epochs: 1000,
             patience: 100,
@@ -138,6 +147,8 @@ struct Procedure {
     optim: fn(f64) -> OptimConfig,
     batching: Batching,
     lrs: &'static [f64],
+    /// Schedules tried (each with every learning rate).
+    schedules: &'static [&'static str],
     epochs: usize,
     /// Budget doublings for this procedure (the verdict's SGD and GD arms use the scale's).
     budget_doublings: usize,
@@ -169,6 +180,12 @@ fn grid(scale: Scale) -> Vec<Arm> {
             optim: sgd,
             batching: Batching::Mini(b),
             lrs: s.sgd_lrs,
+            // The larger batch is a second SGD data point, at the constant schedule only.
+            schedules: if b == s.batch_sizes[0] {
+                s.schedules
+            } else {
+                &["constant"]
+            },
             epochs: s.max_epochs,
             budget_doublings: if b == s.batch_sizes[0] {
                 s.budget_doublings
@@ -182,6 +199,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
         optim: sgd,
         batching: full,
         lrs: s.gd_lrs,
+        schedules: s.schedules,
         epochs: s.max_epochs,
         budget_doublings: s.budget_doublings,
     };
@@ -191,6 +209,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
         optim: OptimConfig::adam,
         batching: Batching::Mini(s.batch_sizes[0]),
         lrs: s.adam_lrs,
+        schedules: &["constant"],
         epochs: s.max_epochs,
         // Adam is context, not part of the verdict: measured at the configured budget only
         // (at cpu scale its CNN searches near n = 10,000 would dominate the run at 2x, 4x).
@@ -199,20 +218,29 @@ fn grid(scale: Scale) -> Vec<Arm> {
     let mut arms = vec![];
     for &(arch, model) in s.architectures {
         for proc in &procedures {
-            for &lr in proc.lrs {
-                let mut p = Protocol {
-                    optim: (proc.optim)(lr),
-                    batching: proc.batching,
-                    max_epochs: proc.epochs,
-                    ..base.clone()
-                };
-                p.search.budget_doublings = proc.budget_doublings;
-                arms.push(p.arm(
-                    format!("{arch} {} lr={lr}", proc.name),
-                    arch,
-                    &proc.name,
-                    model,
-                ));
+            for &schedule in proc.schedules {
+                for &lr in proc.lrs {
+                    let mut optim = (proc.optim)(lr);
+                    optim.schedule = schedule.parse().expect("a schedule of the grid");
+                    let mut p = Protocol {
+                        optim,
+                        batching: proc.batching,
+                        max_epochs: proc.epochs,
+                        ..base.clone()
+                    };
+                    p.search.budget_doublings = proc.budget_doublings;
+                    // Constant-schedule arms keep their plain labels (and their results).
+                    let sched = match schedule {
+                        "constant" => String::new(),
+                        other => format!(" {other}"),
+                    };
+                    arms.push(p.arm(
+                        format!("{arch} {} lr={lr}{sched}", proc.name),
+                        arch,
+                        &proc.name,
+                        model,
+                    ));
+                }
             }
         }
     }
