@@ -9,6 +9,7 @@ use clap::Parser;
 use emc_data::LoadOptions;
 use emc_models::{InputShape, ModelSpec};
 use emc_search::{default_n0, generalize_many, measure_many, Event, RunOptions};
+use emc_train::Batching;
 
 use crate::effect::RESAMPLES;
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
@@ -452,7 +453,19 @@ fn protocol(results: &[ArmResult]) -> String {
                 .map_or(String::new(), |m| format!(", n capped at {m}"))
         )
     });
-    let procs = uniq(&|r| format!("{}: {}", r.arm.procedure, r.arm.measure.train.optim));
+    // Every procedure with its learning rate and batching spelled out (the optimizer's text
+    // form leaves out default values, the learning rate included).
+    let procs = uniq(&|r| {
+        let train = &r.arm.measure.train;
+        let batching = match train.batching {
+            Batching::Mini(b) => format!("batch {b}"),
+            Batching::Full { .. } => "full batch".into(),
+        };
+        format!(
+            "{}: {} (lr {}, {batching})",
+            r.arm.procedure, train.optim, train.optim.lr
+        )
+    });
     let adaptive = uniq(&|r| {
         let c = &r.arm.measure.search;
         if c.max_seeds > 0 {
