@@ -142,6 +142,12 @@ impl ArmResult {
             .collect()
     }
 
+    /// Whether some seed fitted every sample up to the search's cap: its EMC is then only a
+    /// lower bound.
+    pub fn saturated(&self) -> bool {
+        self.measurement.per_seed.iter().any(|(_, o)| o.saturated)
+    }
+
     /// Whether some seed's EMC still grew at the largest budget tried.
     pub fn budget_limited(&self) -> bool {
         self.measurement

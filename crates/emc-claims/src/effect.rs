@@ -111,8 +111,9 @@ impl BudgetedEffect {
 /// The effect of `a` over `b` ([`bootstrap_log_ratio`]) at each budget level, with an
 /// outcome that the budget cannot overturn: the interval at the largest budget must exclude
 /// 1, the ratio must lie on the same side of 1 at every budget, and the arm with the smaller
-/// EMC must not be budget-limited (its EMC still growing with the budget could close the
-/// gap). Otherwise INCONCLUSIVE, with the reason in `note`.
+/// EMC must be neither budget-limited (its EMC still growing with the budget could close the
+/// gap) nor saturated (it fitted everything up to the cap: its EMC is only a lower bound).
+/// Otherwise INCONCLUSIVE, with the reason in `note`.
 pub fn budget_robust_effect(
     label: &str,
     a: &ArmResult,
@@ -143,13 +144,9 @@ pub fn budget_robust_effect(
         note = "the ordering changes with the budget".into();
     } else if outcome != Outcome::Inconclusive {
         let smaller = if above { b } else { a };
-        if smaller.budget_limited() {
+        if let Some(why) = lower_bound_only(smaller) {
             outcome = Outcome::Inconclusive;
-            note = format!(
-                "`{}` is budget-limited: its EMC still grew at the largest budget, so the gap \
-                 may close",
-                smaller.arm.label
-            );
+            note = why;
         }
     }
     BudgetedEffect {
@@ -157,6 +154,25 @@ pub fn budget_robust_effect(
         per_level,
         outcome,
         note,
+    }
+}
+
+/// Why the EMC of `arm` is only a lower bound (budget-limited or saturated at the cap), or
+/// `None` when it is not: an arm that lost a comparison for such a reason may not lose it.
+pub fn lower_bound_only(arm: &ArmResult) -> Option<String> {
+    if arm.saturated() {
+        Some(format!(
+            "`{}` fitted every sample up to the cap: its EMC is only a lower bound",
+            arm.arm.label
+        ))
+    } else if arm.budget_limited() {
+        Some(format!(
+            "`{}` is budget-limited: its EMC still grew at the largest budget, so the gap may \
+             close",
+            arm.arm.label
+        ))
+    } else {
+        None
     }
 }
 
@@ -279,6 +295,24 @@ mod tests {
         let e = budget_robust_effect("x", &sgd, &gd, 0, true);
         assert_eq!(e.outcome, Outcome::Inconclusive);
         assert!(e.note.contains("ordering"), "{}", e.note);
+        // GD fitted everything up to the cap: its EMC is a lower bound, nothing is decided.
+        let mut gd = arm(
+            "gd",
+            &[(&[100, 104], Some(true)), (&[110, 112], Some(true))],
+        );
+        gd.measurement.per_seed[1].1.saturated = true;
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.outcome, Outcome::Inconclusive);
+        assert!(e.note.contains("up to the cap"), "{}", e.note);
+        // The winner at the cap is only more of a winner: still holds.
+        let gd = arm(
+            "gd",
+            &[(&[100, 104], Some(true)), (&[110, 112], Some(true))],
+        );
+        let mut sgd = sgd;
+        sgd.measurement.per_seed[0].1.saturated = true;
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.outcome, Outcome::Holds, "{e:?}");
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub use claim::{
 };
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
-    best_per_procedure, bootstrap_log_ratio, budget_robust_effect, BudgetedEffect, Effect,
+    best_per_procedure, bootstrap_log_ratio, budget_robust_effect, lower_bound_only,
+    BudgetedEffect, Effect,
 };
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;

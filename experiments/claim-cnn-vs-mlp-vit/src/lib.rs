@@ -11,8 +11,8 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
-    Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
+    budget_robust_effect, combine_outcomes, lower_bound_only, Arm, ArmResult, Claim, ClaimSpec,
+    Data, Effect, Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -192,8 +192,10 @@ fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (E
         .per_level
         .iter()
         .any(|e| (scale(e).ratio > 1.0) != (effect.ratio > 1.0));
+    // The arm with fewer samples per parameter must not be a lower bound only (budget-limited
+    // or saturated at the cap: when both hit the cap the ratio is only the parameter ratio).
     let smaller = if effect.ratio > 1.0 { b } else { a };
-    if flips || (outcome != Outcome::Inconclusive && smaller.budget_limited()) {
+    if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
         outcome = Outcome::Inconclusive;
     }
     (effect, outcome)
