@@ -72,6 +72,21 @@ pub struct Standard {
 }
 
 impl Standard {
+    /// The cpu-scale procedure the Standard-based claims share (2 cores, under an hour):
+    /// SGD lr 0.02 with momentum 0.9, batch 32, three seeds, 200 epochs with patience 40,
+    /// bisection to 5%, EMC checked for convergence at 2× the epochs, no band probes. A
+    /// claim overrides what its cost demands (`Standard { seeds: 2, ..Standard::CPU }`).
+    pub const CPU: Standard = Standard {
+        lr: 0.02,
+        batch: 32,
+        seeds: 3,
+        max_epochs: 200,
+        patience: 40,
+        rel_tol: 0.05,
+        budget_doublings: 1,
+        band_probes: 0,
+    };
+
     /// The paper-scale procedure every claim shares (for a GPU): SGD lr 0.01, batch 128,
     /// five seeds, 1,000 epochs with patience 100, bisection to 2%, EMC checked for
     /// convergence at 2× and 4× the epochs, one transition-band probe on each side.

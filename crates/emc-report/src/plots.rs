@@ -119,17 +119,23 @@ fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     result.with_context(|| format!("writing {}", path.display()))
 }
 
+/// The smallest and largest positive finite value, if any (what a log axis can show).
+fn positive_extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    values
+        .into_iter()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .fold(None, |acc, v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
+        })
+}
+
 /// A log axis range from the power of ten at or below `min / 1.15` to the one at or above
 /// `max * 1.15` (whole decades, so the axis always has labelled ticks).
 fn decades(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    let (mut min, mut max) = (f64::INFINITY, 0.0f64);
-    for v in values.into_iter().filter(|v| *v > 0.0 && v.is_finite()) {
-        min = min.min(v);
-        max = max.max(v);
-    }
-    if max == 0.0 {
+    let Some((min, max)) = positive_extent(values) else {
         return (1.0, 10.0);
-    }
+    };
     let lo = 10f64.powf((min / 1.15).log10().floor()).max(1.0);
     let hi = 10f64.powf((max * 1.15).log10().ceil()).max(lo * 10.0);
     (lo, hi)

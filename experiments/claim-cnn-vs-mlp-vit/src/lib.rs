@@ -108,14 +108,8 @@ fn setting(scale: Scale) -> Setting {
                 ),
             ],
             train: Standard {
-                lr: 0.02,
-                batch: 32,
-                seeds: 3,
-                max_epochs: 200,
-                patience: 40,
-                rel_tol: 0.05,
                 budget_doublings: 0,
-                band_probes: 0,
+                ..Standard::CPU
             },
         },
         // Full MNIST and CIFAR-10 and paper-sized models: a GPU.

@@ -106,14 +106,8 @@ fn setting(scale: Scale) -> Setting {
                 ("cnn:4/8", "cnn:4,8:pool=all:flatten"),
             ],
             train: Standard {
-                lr: 0.02,
-                batch: 32,
                 seeds: 2,
-                max_epochs: 200,
-                patience: 40,
-                rel_tol: 0.05,
-                budget_doublings: 1,
-                band_probes: 0,
+                ..Standard::CPU
             },
             train_size: 1000,
             test_size: None,

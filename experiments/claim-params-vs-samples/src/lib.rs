@@ -80,16 +80,7 @@ fn setting(scale: Scale) -> Setting {
                 ("mlp:32", "mlp:32"),
                 ("mlp:256", "mlp:256"),
             ],
-            train: Standard {
-                lr: 0.02,
-                batch: 32,
-                seeds: 3,
-                max_epochs: 200,
-                patience: 40,
-                rel_tol: 0.05,
-                budget_doublings: 1,
-                band_probes: 0,
-            },
+            train: Standard::CPU,
         },
         // The paper's datasets at full size and models up to millions of parameters.
         Scale::Paper => Setting {

@@ -3,17 +3,17 @@
 //!
 //! Grid: per architecture, plain SGD (no momentum) at two batch sizes, full-batch gradient
 //! descent (the same update on the exact gradient, one step per epoch) and Adam, each over
-//! a small learning-rate grid, all at the same epoch budget; SGD (smaller batch) and GD also
-//! with a cosine schedule decayed to 0 over each probe's budget. Analysis: per procedure the
-//! learning rate and schedule with the best EMC; per architecture the effect EMC(best SGD) /
-//! EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test runs the smoke
-//! scale through it.
+//! a small learning-rate grid, all at the same epoch budget; at paper scale SGD (smaller
+//! batch) and GD also with a cosine schedule decayed to 0 over each probe's budget.
+//! Analysis: per procedure the learning rate and schedule with the best EMC; per
+//! architecture the effect EMC(best SGD) / EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test
+//! runs the smoke scale through it.
 
 use emc_claims::{
     best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Arm,
     ArmResult, Claim, ClaimSpec, Expectation, Protocol, Scale, Verdict,
 };
-use emc_optim::OptimConfig;
+use emc_optim::{OptimConfig, Schedule};
 use emc_search::SearchConfig;
 use emc_train::Batching;
 
@@ -34,6 +34,9 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     analyse,
 };
 
+/// A cosine from the base learning rate to 0 over each probe's whole step budget.
+const COSINE: Schedule = Schedule::CosineBudget { min_lr: 0.0 };
+
 /// What is trained at a scale.
 struct Setting {
     data: &'static str,
@@ -46,7 +49,7 @@ struct Setting {
     /// Learning-rate schedules of the SGD (smaller batch) and GD arms: `constant` and, for
     /// robustness, `cosine-budget` (decayed to 0 over each probe's whole budget). The best
     /// learning rate and schedule per procedure is compared.
-    schedules: &'static [&'static str],
+    schedules: &'static [Schedule],
     seeds: u64,
     max_epochs: usize,
     patience: usize,
@@ -76,7 +79,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.05],
             gd_lrs: &[0.5, 2.0],
             adam_lrs: &[0.01],
-            schedules: &["constant"],
+            schedules: &[Schedule::Constant],
             seeds: 2,
             max_epochs: 200,
             patience: 40,
@@ -105,7 +108,7 @@ fn setting(scale: Scale) -> Setting {
             // cosine-budget is left to the paper scale: on the CNN, SGD b=32 lr 0.05 with it
             // fits beyond n = 13,000 at 2x, and its 4x probes (up to 1,200 epochs at the
             // 16,384 cap) alone would take the run past an hour on 2 cores.
-            schedules: &["constant"],
+            schedules: &[Schedule::Constant],
             seeds: 3,
             max_epochs: 300,
             patience: 50,
@@ -129,7 +132,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.01, 0.03, 0.1],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[3e-4, 1e-3],
-            schedules: &["constant", "cosine-budget"],
+            schedules: &[Schedule::Constant, COSINE],
             seeds: 5,
             max_epochs: 1000,
             patience: 100,
@@ -150,7 +153,7 @@ struct Procedure {
     batching: Batching,
     lrs: &'static [f64],
     /// Schedules tried (each with every learning rate).
-    schedules: &'static [&'static str],
+    schedules: &'static [Schedule],
     epochs: usize,
     /// Budget doublings for this procedure (the verdict's SGD and GD arms use the scale's).
     budget_doublings: usize,
@@ -186,7 +189,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
             schedules: if b == s.batch_sizes[0] {
                 s.schedules
             } else {
-                &["constant"]
+                &[Schedule::Constant]
             },
             epochs: s.max_epochs,
             budget_doublings: if b == s.batch_sizes[0] {
@@ -211,7 +214,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
         optim: OptimConfig::adam,
         batching: Batching::Mini(s.batch_sizes[0]),
         lrs: s.adam_lrs,
-        schedules: &["constant"],
+        schedules: &[Schedule::Constant],
         epochs: s.max_epochs,
         // Adam is context, not part of the verdict: measured at the configured budget only
         // (at cpu scale its CNN searches near n = 10,000 would dominate the run at 2x, 4x).
@@ -220,10 +223,12 @@ fn grid(scale: Scale) -> Vec<Arm> {
     let mut arms = vec![];
     for &(arch, model) in s.architectures {
         for proc in &procedures {
-            for &schedule in proc.schedules {
+            for schedule in proc.schedules {
                 for &lr in proc.lrs {
-                    let mut optim = (proc.optim)(lr);
-                    optim.schedule = schedule.parse().expect("a schedule of the grid");
+                    let optim = OptimConfig {
+                        schedule: schedule.clone(),
+                        ..(proc.optim)(lr)
+                    };
                     let mut p = Protocol {
                         optim,
                         batching: proc.batching,
@@ -233,7 +238,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
                     p.search.budget_doublings = proc.budget_doublings;
                     // Constant-schedule arms keep their plain labels (and their results).
                     let sched = match schedule {
-                        "constant" => String::new(),
+                        Schedule::Constant => String::new(),
                         other => format!(" {other}"),
                     };
                     arms.push(p.arm(

@@ -17,7 +17,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
-use super::{compact, draw_key, Figure, BLUE, FONT, GREEN, GREY, PALETTE, RED};
+use super::{compact, draw_key, positive_extent, Figure, BLUE, FONT, GREEN, GREY, PALETTE, RED};
 use crate::input::{Band, Config, Probe};
 
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
@@ -26,14 +26,9 @@ const BAND_FILL: RGBColor = RGBColor(200, 220, 240);
 /// A log axis range around the values: 25% beyond the smallest and the largest (the values
 /// here span a few octaves; whole decades would squeeze them into a corner).
 fn log_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    let (mut min, mut max) = (f64::INFINITY, 0.0f64);
-    for v in values.into_iter().filter(|v| *v > 0.0 && v.is_finite()) {
-        min = min.min(v);
-        max = max.max(v);
-    }
-    if max == 0.0 {
+    let Some((min, max)) = positive_extent(values) else {
         return (1.0, 10.0);
-    }
+    };
     ((min / 1.25).max(0.5), (max * 1.25).max(min * 2.0))
 }
 
