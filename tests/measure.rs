@@ -205,6 +205,56 @@ fn full_batch_gd_at_a_short_budget_is_reported_budget_limited() {
     assert_eq!(again.per_seed, m.per_seed);
 }
 
+/// A loss plateau whose gradient is not small is an early stop, not a certified failure:
+/// at twice the budget (twice the epochs and twice the patience) such failures are trained
+/// again, while the fits below them are carried over untrained.
+#[test]
+fn plateau_failures_are_trained_again_with_more_budget() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let mut cfg = config(&["random-labels"]);
+    cfg.model = "mlp:8:relu".into();
+    // A deliberately impatient plateau rule: two epochs without halving the loss.
+    cfg.train.stop.plateau_patience = 2;
+    cfg.train.stop.plateau_rel_improvement = 0.5;
+    cfg.search.budget_doublings = 1;
+    cfg.seeds = vec![0];
+    let doubled = cfg.with_budget_multiplier(2);
+    assert_eq!(doubled.train.stop.plateau_patience, 4);
+    assert_eq!(doubled.train.stop.max_epochs, 2 * cfg.train.stop.max_epochs);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = run(&cfg, tmp.path(), 1);
+    let rows: Vec<emc_search::ProbeRow> =
+        emc_search::read_csv(&tmp.path().join("probes.csv")).unwrap();
+    let (h1, h2) = (cfg.probe_hash(), doubled.probe_hash());
+    let at = |h: &str| {
+        rows.iter()
+            .filter(|r| r.config_hash == h)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (at(&h1), at(&h2));
+    let plateaued: Vec<usize> = first
+        .iter()
+        .filter(|r| !r.fitted && r.stop == "plateau")
+        .map(|r| r.n)
+        .collect();
+    assert!(!plateaued.is_empty(), "no plateau failure at 1x: {first:?}");
+    assert!(
+        second.iter().any(|r| plateaued.contains(&r.n)),
+        "no 1x plateau failure was trained again at 2x: 1x {first:?}, 2x {second:?}"
+    );
+    // Fits stand: nothing that fitted at 1x is trained again.
+    assert!(
+        second
+            .iter()
+            .all(|r| !first.iter().any(|f| f.fitted && f.n == r.n)),
+        "{second:?}"
+    );
+    let (_, b) = &m.budgets[0];
+    assert_eq!(b.levels[1].trained, second.len(), "{}", b.describe());
+}
+
 /// A resumed measurement whose checkpoints are gone (results copied without them, or a
 /// crash) replays each seed's largest fit to write it again: the same bytes, no new probe.
 #[test]

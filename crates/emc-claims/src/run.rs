@@ -625,12 +625,13 @@ fn budget_section(results: &[ArmResult]) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "\n## EMC versus budget\n\nEach seed's search was repeated at doubled epoch budgets \
-         (failures that ran out of budget probed again; fits and certified failures carried \
-         over) until EMC moved by at most the stated tolerance (*converged*) or the doublings \
-         ran out (*budget-limited*: EMC still grows with the budget, and the reported EMC, at \
-         the largest budget, is a lower bound).\n\n| arm | EMC per budget, per seed | \
-         converged seeds |\n|---|---|---:|\n",
+        "\n## EMC versus budget\n\nEach seed's search was repeated at doubled budgets (epochs \
+         and plateau patience) until EMC moved by at most the stated tolerance (*converged*) or \
+         the doublings ran out (*budget-limited*: EMC still grows with the budget, and the \
+         reported EMC, at the largest budget, is a lower bound). Fits, and failures certified \
+         by a small full-data gradient or by divergence, were carried to the larger budget; \
+         failures that ran out of epochs or of plateau patience were trained again.\n\n\
+         | arm | EMC per budget, per seed | converged seeds |\n|---|---|---:|\n",
     );
     for r in results.iter().filter(checked) {
         let b = &r.measurement.budgets;

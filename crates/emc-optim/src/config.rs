@@ -239,6 +239,13 @@ impl OptimConfig {
         cfg
     }
 
+    /// Whether the learning rate at a step depends on the run's step budget
+    /// ([`Schedule::CosineBudget`]): then a longer budget is a different run, not a
+    /// continuation of the shorter one.
+    pub fn depends_on_budget(&self) -> bool {
+        matches!(self.schedule, Schedule::CosineBudget { .. })
+    }
+
     /// Checks every field; the error names the field and the allowed range.
     pub fn validate(&self) -> Result<()> {
         self.kind.validate()?;

@@ -88,9 +88,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// A failure that ran out of epochs or steps: more budget may turn it into a fit.
-    pub fn budget_limited(&self) -> bool {
-        !self.fitted && (self.stop == "max-epochs" || self.stop == "max-steps")
+    /// Whether the result stands when the budget grows (see
+    /// `emc_search::ProbeRow::stands_with_more_budget`): a fit, or a failure certified by a
+    /// small gradient or divergence; not a failure that ran out of epochs, steps or plateau
+    /// patience.
+    pub fn stands_with_more_budget(&self) -> bool {
+        emc_train::stands_with_more_budget(self.fitted, &self.stop)
     }
 }
 
@@ -187,6 +190,9 @@ pub struct Config {
     /// The probe hash (`config_hash` of `probes.csv`) of each budget level (multiplier
     /// `2^level`), from the configuration's manifest; empty when no manifest gave them.
     pub probe_hashes: Vec<String>,
+    /// Whether a larger budget replays a smaller one (false for a schedule that stretches
+    /// with the budget: then no probe is carried to a larger budget).
+    pub replays: bool,
 }
 
 impl Config {
@@ -207,8 +213,9 @@ impl Config {
 
     /// The probes of `seed` valid at its largest budget, one per `n`, smallest `n` first:
     /// those trained at that budget, and those of smaller budgets that more budget cannot
-    /// change (fits, and failures certified by a plateau, a small gradient or divergence),
-    /// as the search carried them over. The larger budget's probe wins at the same `n`.
+    /// change (fits, and failures certified by a small gradient or divergence, when a
+    /// larger budget replays a smaller one), as the search carried them over. The larger
+    /// budget's probe wins at the same `n`.
     pub fn probes_at_budget<'p>(&self, seed: &SeedResult, probes: &'p [Probe]) -> Vec<&'p Probe> {
         let top = seed.level();
         let mut by_n: BTreeMap<u64, (usize, &Probe)> = BTreeMap::new();
@@ -216,7 +223,7 @@ impl Config {
             let Some(level) = self.level_of(&p.config_hash).filter(|&l| l <= top) else {
                 continue;
             };
-            if level < top && p.budget_limited() {
+            if level < top && !(self.replays && p.stands_with_more_budget()) {
                 continue;
             }
             match by_n.entry(p.n) {
@@ -268,7 +275,10 @@ pub fn read_dir(dir: &Path) -> Result<Results> {
     let mut notes = Vec::new();
     for c in &mut configs {
         match probe_hashes(dir, c) {
-            Ok(hashes) => c.probe_hashes = hashes,
+            Ok((hashes, replays)) => {
+                c.probe_hashes = hashes;
+                c.replays = replays;
+            }
             Err(why) => {
                 // Files written before probes had their own hash need no manifest.
                 if !probes.iter().any(|p| p.config_hash == c.hash) {
@@ -290,10 +300,10 @@ pub fn read_dir(dir: &Path) -> Result<Results> {
 }
 
 /// The probe hash of each budget level of `c` (as many levels as it was configured with or
-/// its seeds reached), from the `config` table of `manifest-<hash>.toml` (or of
+/// its seeds reached) and whether a larger budget replays a smaller one, from the `config` table of `manifest-<hash>.toml` (or of
 /// `manifest.toml` when that is the same configuration's). The manifest's config must hash
 /// to `c.hash`, so a manifest from another version of the config format is not trusted.
-fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<Vec<String>, String> {
+fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, bool), String> {
     let own = dir.join(format!("manifest-{}.toml", c.hash));
     let latest = dir.join("manifest.toml");
     let mut tried = Vec::new();
@@ -328,9 +338,10 @@ fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<Vec<String>, Stri
         }
         let reached = c.seeds.iter().map(SeedResult::level).max().unwrap_or(0);
         let levels = config.search.budget_doublings.max(reached);
-        return Ok((0..=levels)
+        let hashes = (0..=levels)
             .map(|level| config.with_budget_multiplier(1 << level).probe_hash())
-            .collect());
+            .collect();
+        return Ok((hashes, config.longer_budget_replays()));
     }
     Err(tried.join("; "))
 }
@@ -690,6 +701,7 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
             seeds: p.seeds,
             aggregate,
             probe_hashes: Vec::new(),
+            replays: true,
         });
     }
     if configs.is_empty() {

@@ -48,7 +48,7 @@ const PROBES_HEADER: &str = "run_id,config_hash,model,params,dataset,variants,op
                              grad_norm,seconds\n";
 
 /// Appends the probes of one (config, budget level, seed): `64+ 128- 96+` is n, `+` fitted,
-/// `-` failed on the budget, `!` failed on a plateau (certified).
+/// `-` failed on the budget, `!` failed with a small gradient (certified).
 fn probes(csv: &mut String, cfg: &MeasureConfig, level: usize, seed: u64, search: &str) {
     let hash = cfg.with_budget_multiplier(1 << level).probe_hash();
     for p in search.split_whitespace() {
@@ -56,7 +56,7 @@ fn probes(csv: &mut String, cfg: &MeasureConfig, level: usize, seed: u64, search
         let (fitted, stop, acc) = match mark {
             "+" => (true, "fitted", "1.0"),
             "-" => (false, "max-epochs", "0.97"),
-            _ => (false, "plateau", "0.95"),
+            _ => (false, "small-gradient", "0.95"),
         };
         writeln!(
             csv,

@@ -13,8 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, TensorData, Variant};
 use emc_models::{Built, InputShape, ModelSpec};
 use emc_train::{
-    fit, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Provenance, StopReason,
-    TrainConfig, TrainData,
+    fit, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Provenance, TrainConfig,
+    TrainData,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,12 +78,22 @@ impl MeasureConfig {
         }))
     }
 
-    /// The same measurement with `k` times the epoch budget (and step budget, when set).
+    /// The same measurement with `k` times the budget: the epoch budget, the step budget
+    /// (when set) and the plateau patience, so that a loss plateau is given `k` times as
+    /// long to resume improving before the run counts as stalled.
     pub fn with_budget_multiplier(&self, k: usize) -> MeasureConfig {
         let mut c = self.clone();
         c.train.stop.max_epochs *= k;
         c.train.stop.max_steps = c.train.stop.max_steps.map(|s| s * k);
+        c.train.stop.plateau_patience *= k;
         c
+    }
+
+    /// Whether a run at a larger budget replays a run at this one step for step and goes
+    /// on (so a fit and a certified failure stand at every larger budget): true unless the
+    /// learning-rate schedule stretches with the budget (`cosine-budget`).
+    pub fn longer_budget_replays(&self) -> bool {
+        !self.train.optim.depends_on_budget()
     }
 
     pub(crate) fn parsed(&self) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {
@@ -286,6 +296,7 @@ pub fn measure_many(
         let data = SeedData::new(spec, &prep.variants, &prep.base, seed, &opts.device)?;
         let (params, classes) = (data.params, data.classes);
         let n0 = cfg.search.n0.unwrap_or_else(|| default_n0(params, classes));
+        let replays = cfg.longer_budget_replays();
         // Probes recorded earlier for this model, procedure, budget and seed are reused.
         let recorded = |level: usize| -> Vec<BudgetProbe> {
             let rows = log.rows(&prep.levels[level].1, seed);
@@ -300,7 +311,7 @@ pub fn measure_many(
                 .map(|r| BudgetProbe {
                     n: r.n,
                     fitted: r.fitted,
-                    budget_limited: !r.fitted && (r.stop == "max-epochs" || r.stop == "max-steps"),
+                    carries_over: replays && r.stands_with_more_budget(),
                 })
                 .collect()
         };
@@ -392,7 +403,7 @@ pub fn measure_many(
             Ok(BudgetProbe {
                 n,
                 fitted: report.fitted,
-                budget_limited: matches!(report.stop, StopReason::MaxEpochs | StopReason::MaxSteps),
+                carries_over: replays && (report.fitted || !report.stop.more_budget_may_fit()),
             })
         })?;
         let outcome = budget.last().clone();

@@ -59,6 +59,14 @@ pub struct ProbeRow {
 }
 
 impl ProbeRow {
+    /// Whether the result stands when the budget grows (a longer run of a schedule that
+    /// does not depend on the budget replays this one): a fit, or a failure certified by a
+    /// small gradient or divergence. A failure that ran out of epochs, steps or plateau
+    /// patience does not, nor does a stop reason this version does not know.
+    pub fn stands_with_more_budget(&self) -> bool {
+        emc_train::stands_with_more_budget(self.fitted, &self.stop)
+    }
+
     /// One line for progress output: `n=…  FIT|no fit  stop  epochs  acc  seconds`.
     pub fn describe(&self) -> String {
         format!(

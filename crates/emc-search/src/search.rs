@@ -229,9 +229,12 @@ pub struct BudgetProbe {
     pub n: usize,
     /// Whether every sample was fitted.
     pub fitted: bool,
-    /// A failure that ran out of epochs or steps (not a certified plateau, small gradient or
-    /// divergence): a larger budget might still fit.
-    pub budget_limited: bool,
+    /// The result stands at every larger budget, so it is carried over untrained: a fit or
+    /// a certified failure (small gradient, divergence) when a longer run replays the
+    /// shorter one. `false` for a failure that ran out of budget (epochs, steps, or plateau
+    /// patience with a gradient that is not small), and for every probe of a schedule that
+    /// depends on the budget (a longer budget is a different run).
+    pub carries_over: bool,
 }
 
 /// The search at one budget.
@@ -280,10 +283,10 @@ impl BudgetOutcome {
 /// `cfg.budget_doublings` doublings were tried. `recorded(level)` gives the probes recorded
 /// earlier at budget `2^level`; `probe(level, n)` trains at that budget.
 ///
-/// A longer budget replays the shorter run and goes on (the schedule does not depend on the
-/// budget), so a fit, and a failure certified by a plateau, a small gradient or divergence,
-/// stay what they were and are carried to the next budget without training; only failures
-/// that ran out of budget are probed again, and the search continues from there. EMC has
+/// A probe that [carries over](BudgetProbe::carries_over) (a fit, or a failure certified by
+/// a small gradient or divergence, when a longer run replays the shorter one) is taken to
+/// the next budget without training; the others (failures that ran out of epochs, steps or
+/// plateau patience) are probed again, and the search continues from there. EMC has
 /// converged when a doubling moves it by at most `max(budget_tol · EMC, abs_tol)`.
 pub fn search_budgets<E>(
     cfg: &SearchConfig,
@@ -349,7 +352,7 @@ pub fn search_budgets<E>(
             break;
         }
         // Only what more budget cannot change is carried to the next budget.
-        known.retain(|k| !k.budget_limited);
+        known.retain(|k| k.carries_over);
     }
     Ok(BudgetOutcome { levels, converged })
 }

@@ -1,6 +1,7 @@
 //! Budget convergence against scripted probe oracles: a fit that appears only at twice the
 //! budget, certified failures that are never trained again, recorded probes reused per
-//! budget, and EMC that keeps growing with the budget reported as budget-limited.
+//! budget, a budget-dependent schedule that carries nothing over, and EMC that keeps
+//! growing with the budget reported as budget-limited.
 
 use std::cell::RefCell;
 
@@ -16,7 +17,8 @@ fn cfg(doublings: usize) -> SearchConfig {
 }
 
 /// An oracle where `n` samples fit at budget multiplier `m` iff `n <= threshold(m)`, and a
-/// failure is budget-limited iff `limited(n)`; records every (level, n) trained.
+/// failure is budget-limited (not carried over) iff `limited(n)`; records every (level, n)
+/// trained.
 fn oracle<'a>(
     threshold: impl Fn(usize) -> usize + 'a,
     limited: impl Fn(usize) -> bool + 'a,
@@ -28,7 +30,7 @@ fn oracle<'a>(
         Ok(BudgetProbe {
             n,
             fitted,
-            budget_limited: !fitted && limited(n),
+            carries_over: fitted || !limited(n),
         })
     }
 }
@@ -61,7 +63,7 @@ fn a_fit_that_appears_only_at_twice_the_budget_is_found_and_then_converges() {
 
 #[test]
 fn certified_failures_are_not_rerun_and_converge_at_once() {
-    // Every failure is a plateau: a larger budget cannot change anything.
+    // Every failure is certified (a small gradient): a larger budget cannot change anything.
     let calls = RefCell::new(vec![]);
     let o = search_budgets(
         &cfg(2),
@@ -121,7 +123,7 @@ fn recorded_probes_are_reused_at_their_own_budget_only() {
             .map(|&n| BudgetProbe {
                 n,
                 fitted: n <= 100,
-                budget_limited: n > 100,
+                carries_over: n <= 100,
             })
             .collect();
         v.sort_by_key(|p| p.n);
@@ -173,7 +175,7 @@ fn band_probes_straddle_the_boundary_and_reveal_what_bisection_missed() {
             Ok(BudgetProbe {
                 n,
                 fitted: fits(n),
-                budget_limited: false,
+                carries_over: true,
             })
         },
     )
@@ -205,4 +207,35 @@ fn without_band_probes_nothing_extra_is_trained() {
     .unwrap();
     assert_eq!(o.last().probes.len(), calls.borrow().len());
     assert!(calls.borrow().iter().all(|&(_, n)| n != 90));
+}
+
+#[test]
+fn a_schedule_that_depends_on_the_budget_carries_nothing_over() {
+    // With a budget-relative schedule a 2x run is a different run: its fits are trained
+    // again too, and here one of them (n = 100) no longer fits.
+    let calls = RefCell::new(vec![]);
+    let threshold = |m: usize| if m == 1 { 100 } else { 90 };
+    let o = search_budgets(
+        &cfg(1),
+        64,
+        10_000,
+        &|_| vec![],
+        |level, n| -> Result<BudgetProbe, ()> {
+            calls.borrow_mut().push((level, n));
+            Ok(BudgetProbe {
+                n,
+                fitted: n <= threshold(1 << level),
+                carries_over: false,
+            })
+        },
+    )
+    .unwrap();
+    let emcs: Vec<usize> = o.levels.iter().map(|l| l.outcome.emc).collect();
+    assert_eq!(emcs, [100, 90]);
+    let calls = calls.into_inner();
+    assert!(
+        calls.contains(&(1, 64)),
+        "the first fit is trained again: {calls:?}"
+    );
+    assert_eq!(o.converged, Some(false));
 }

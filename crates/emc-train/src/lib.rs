@@ -1,8 +1,9 @@
 //! # emc-train
 //!
 //! Trains a model on an in-memory subset until it classifies every sample correctly, or
-//! stops and certifies why it did not (budget, loss plateau, small gradient, optional
-//! Hessian check, divergence). This is the only place a probe of the EMC search is
+//! stops and says why it did not (budget, loss plateau, small gradient, optional Hessian
+//! check, divergence); only a small full-data gradient or a divergence certifies that more
+//! budget would not fit ([`StopReason::more_budget_may_fit`]). This is the only place a probe of the EMC search is
 //! trained. It knows models only through [`emc_models::Model`] and data only as tensors;
 //! it knows nothing of the search or of specific datasets.
 //!
@@ -40,5 +41,6 @@ pub use eval::{evaluate, full_gradient, Evaluation};
 pub use hessian::min_hessian_eigenvalue;
 pub use provenance::Provenance;
 pub use trainer::{
-    fit, full_batch_step, minibatch_step, FitReport, Progress, StopReason, TrainData,
+    fit, full_batch_step, minibatch_step, stands_with_more_budget, FitReport, Progress, StopReason,
+    TrainData,
 };

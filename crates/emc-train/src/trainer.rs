@@ -38,10 +38,17 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// Whether the failure is certified by the optimisation having converged (plateau or
-    /// small gradient), rather than by running out of budget or diverging.
-    pub fn is_converged_failure(self) -> bool {
-        matches!(self, StopReason::Plateau | StopReason::SmallGradient)
+    /// Whether more budget (epochs, steps, and plateau patience scaled with them) may turn
+    /// this failure into a fit: it ran out of epochs or steps, or stopped on a loss plateau
+    /// whose full-data gradient was not small (a stall or an oscillation, not a stationary
+    /// point). A fit, a [`StopReason::SmallGradient`] failure (certified: a stationary
+    /// point) and a divergence are replayed unchanged by a longer run of a schedule that
+    /// does not depend on the budget.
+    pub fn more_budget_may_fit(self) -> bool {
+        matches!(
+            self,
+            StopReason::MaxEpochs | StopReason::MaxSteps | StopReason::Plateau
+        )
     }
 
     /// Short text form, as in result files.
@@ -54,6 +61,43 @@ impl StopReason {
             StopReason::SmallGradient => "small-gradient",
             StopReason::Diverged => "diverged",
         }
+    }
+}
+
+/// Whether a probe recorded as `fitted` with stop reason `stop` (text form) stands when the
+/// budget grows and a longer run replays this one: a fit, or a failure certified by a small
+/// gradient or divergence. A failure that ran out of epochs, steps or plateau patience does
+/// not (see [`StopReason::more_budget_may_fit`]), nor does a stop reason this version does
+/// not know.
+pub fn stands_with_more_budget(fitted: bool, stop: &str) -> bool {
+    fitted
+        || stop
+            .parse::<StopReason>()
+            .is_ok_and(|r| !r.more_budget_may_fit())
+}
+
+impl std::str::FromStr for StopReason {
+    type Err = String;
+
+    /// Parses the text form of [`StopReason::as_str`].
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        use StopReason::*;
+        [
+            Fitted,
+            MaxEpochs,
+            MaxSteps,
+            Plateau,
+            SmallGradient,
+            Diverged,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown stop reason `{s}`: expected fitted, max-epochs, max-steps, \
+                     plateau, small-gradient or diverged"
+            )
+        })
     }
 }
 
@@ -402,4 +446,44 @@ pub fn fit(
         None
     };
     Ok(finish(stop, epochs, steps, samples, norm, Some(eval), hess))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [StopReason; 6] = [
+        StopReason::Fitted,
+        StopReason::MaxEpochs,
+        StopReason::MaxSteps,
+        StopReason::Plateau,
+        StopReason::SmallGradient,
+        StopReason::Diverged,
+    ];
+
+    #[test]
+    fn stop_reasons_round_trip_through_their_text() {
+        for r in ALL {
+            assert_eq!(r.as_str().parse::<StopReason>(), Ok(r));
+        }
+        let err = "stalled".parse::<StopReason>().unwrap_err();
+        assert!(
+            err.contains("stalled") && err.contains("small-gradient"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_a_small_gradient_or_divergence_certifies_a_failure() {
+        let standing: Vec<&str> = ALL[1..]
+            .iter()
+            .filter(|r| stands_with_more_budget(false, r.as_str()))
+            .map(|r| r.as_str())
+            .collect();
+        assert_eq!(standing, ["small-gradient", "diverged"]);
+        // A loss plateau with a gradient that is not small is an early stop, not a minimum.
+        assert!(StopReason::Plateau.more_budget_may_fit());
+        assert!(stands_with_more_budget(true, "fitted"));
+        assert!(!stands_with_more_budget(false, "from-a-future-version"));
+    }
 }
