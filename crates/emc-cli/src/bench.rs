@@ -1,15 +1,40 @@
 //! `emc bench`: training throughput on the reference workloads, in the same form as
-//! `shared/bench/torch_reference.py` prints PyTorch's.
+//! `shared/bench/torch_reference.py` prints PyTorch's (and beside it, with `--torch`), and
+//! the EMC-search benchmark (`--search`): the wall time of a whole small measurement.
 
-use anyhow::{bail, Result};
-use clap::Args;
-use emc_train::bench::{all_workloads, measure};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+use emc_search::{measure, Event, ProbeRow, RunOptions};
+use emc_train::bench::{all_workloads, measure as measure_workload};
+
+/// The EMC-search benchmark: the README's first measurement (mlp:32:relu on 7x7 MNIST with
+/// random labels, `emc measure`'s default procedure, seeds 0, 1, 2).
+pub const SEARCH_ARGS: [&str; 10] = [
+    "--model",
+    "mlp:32:relu",
+    "--data",
+    "mnist",
+    "--resize",
+    "7",
+    "--labels",
+    "random",
+    "--seeds",
+    "3",
+];
+
+/// Name of the EMC-search benchmark in printed lines and `search.csv`.
+const SEARCH_NAME: &str = "emc_search_mlp32_mnist7_random_3seeds";
 
 /// Arguments of `emc bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Only this workload: mlp, cnn, vit, gd, tiny32 or tiny256 (the EMC-sized CNN).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "search")]
     only: Option<String>,
     /// Threads for candle's kernels (sets RAYON_NUM_THREADS before any tensor work).
     #[arg(long, default_value_t = 2)]
@@ -23,17 +48,46 @@ pub struct BenchArgs {
     /// Minimum timed steps per workload.
     #[arg(long, default_value_t = 5)]
     min_steps: usize,
+    /// A Python with torch installed: also run the PyTorch reference script at the same
+    /// thread count and print the ratio (ours / PyTorch) per workload.
+    #[arg(long, value_name = "PYTHON", conflicts_with = "search")]
+    torch: Option<PathBuf>,
+    /// The PyTorch reference script run by --torch.
+    #[arg(long, default_value = "../shared/bench/torch_reference.py")]
+    torch_script: PathBuf,
+    /// Instead of the workloads, time a whole EMC measurement (the README's first one:
+    /// mlp:32:relu, 7x7 MNIST, random labels, 3 seeds), `--jobs` seeds at a time, each
+    /// single-threaded.
+    #[arg(long)]
+    search: bool,
+    /// Seeds searched concurrently by --search.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Directory of canonical dataset files (for --search).
+    #[arg(long, env = "EMC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Also write the figures to DIR: `throughput.csv` or `search.csv`, and `machine.toml`
+    /// (CPU, cores, threads, build) beside them.
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
 }
 
 impl BenchArgs {
-    /// Threads asked for.
+    /// Threads each training uses: `--threads`, or 1 per concurrent search for --search.
     pub fn threads(&self) -> usize {
-        self.threads
+        if self.search {
+            1
+        } else {
+            self.threads
+        }
     }
 }
 
 /// Runs the benchmark and prints one line per workload.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.search {
+        return run_search(&args);
+    }
     let workloads: Vec<_> = all_workloads()
         .into_iter()
         .filter(|w| args.only.as_deref().is_none_or(|k| k == w.key))
@@ -46,6 +100,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
             keys.join(", ")
         );
     }
+    // PyTorch first, so that its figures do not wait for ours (and a bad --torch fails fast).
+    let torch = match &args.torch {
+        Some(python) => Some(torch_reference(
+            python,
+            &args.torch_script,
+            args.threads,
+            args.only.as_deref(),
+        )?),
+        None => None,
+    };
     let device = emc_train::parse_device(&args.device)?;
     println!(
         "emc {} (candle, {}), threads {}",
@@ -53,12 +117,233 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.device,
         args.threads
     );
+    let mut csv = String::from(
+        "workload,threads,samples_per_sec,ms_per_step,steps,torch_samples_per_sec,ratio\n",
+    );
     for w in workloads {
-        let r = measure(&w, &device, args.min_seconds, args.min_steps)?;
+        let r = measure_workload(&w, &device, args.min_seconds, args.min_steps)?;
+        let theirs = torch.as_ref().and_then(|t| {
+            t.iter()
+                .find(|(name, _)| name == r.name)
+                .map(|(_, sps)| *sps)
+        });
+        let ratio = theirs.map(|t| r.samples_per_sec / t);
+        let versus = match (theirs, ratio) {
+            (Some(t), Some(q)) => format!("  torch {t:>10.1}  ratio {q:.2}"),
+            _ => String::new(),
+        };
         println!(
-            "{:<28} {:>12.1} samples/s  ({:8.2} ms/step, {} steps)",
+            "{:<28} {:>12.1} samples/s  ({:8.2} ms/step, {} steps){versus}",
             r.name, r.samples_per_sec, r.ms_per_step, r.steps
         );
+        let opt = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
+        let _ = writeln!(
+            csv,
+            "{},{},{:.3},{:.4},{},{},{}",
+            r.name,
+            args.threads,
+            r.samples_per_sec,
+            r.ms_per_step,
+            r.steps,
+            opt(theirs),
+            opt(ratio)
+        );
+    }
+    if let Some(dir) = &args.save {
+        save(dir, "throughput.csv", &csv, &args)?;
     }
     Ok(())
+}
+
+/// Runs `python script --threads T [--only K]` and reads its `name  X samples/s` lines.
+fn torch_reference(
+    python: &Path,
+    script: &Path,
+    threads: usize,
+    only: Option<&str>,
+) -> Result<Vec<(String, f64)>> {
+    if !script.is_file() {
+        bail!(
+            "--torch-script {}: no such file (the PyTorch reference is \
+             shared/bench/torch_reference.py beside the checkout; run from the repository \
+             root or pass its path)",
+            script.display()
+        );
+    }
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg("--threads").arg(threads.to_string());
+    // The reference has only the four reference workloads.
+    if let Some(k) = only.filter(|k| ["mlp", "cnn", "vit", "gd"].contains(k)) {
+        cmd.arg("--only").arg(k);
+    }
+    eprintln!("running the PyTorch reference: {cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("--torch {}: could not run it", python.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "--torch {}: {} exited with {}: {}",
+            python.display(),
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let rows = parse_torch_lines(&text);
+    if rows.is_empty() {
+        bail!(
+            "{}: printed no `NAME  X samples/s` line:\n{text}",
+            script.display()
+        );
+    }
+    Ok(rows)
+}
+
+/// The `NAME  X samples/s ...` lines of the reference script's output.
+fn parse_torch_lines(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut it = line.split_whitespace();
+            let (name, value, unit) = (it.next()?, it.next()?, it.next()?);
+            (unit == "samples/s")
+                .then(|| value.parse().ok().map(|v| (name.to_string(), v)))
+                .flatten()
+        })
+        .collect()
+}
+
+/// `emc bench --search`: the README's first measurement into a fresh directory, timed.
+fn run_search(args: &BenchArgs) -> Result<()> {
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        measure: crate::measure::MeasureArgs,
+    }
+    let tmp = tempfile::tempdir().context("creating a scratch directory")?;
+    let out = tmp.path().join("search");
+    let mut argv: Vec<String> = ["measure"]
+        .iter()
+        .chain(SEARCH_ARGS.iter())
+        .map(|s| s.to_string())
+        .collect();
+    argv.extend(["--out".into(), out.display().to_string()]);
+    argv.extend(["--jobs".into(), args.jobs.to_string()]);
+    if let Some(d) = &args.data_dir {
+        argv.extend(["--data-dir".into(), d.display().to_string()]);
+    }
+    let margs = Wrap::try_parse_from(&argv)?.measure;
+    let cfg = margs.config()?;
+    let opts = RunOptions {
+        out: out.clone(),
+        jobs: args.jobs.max(1),
+        device: emc_train::parse_device(&args.device)?,
+        load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+        recorded_only: false,
+    };
+    println!(
+        "emc {} (candle, {}): emc measure {} ({} seeds at a time, 1 thread each)",
+        env!("CARGO_PKG_VERSION"),
+        args.device,
+        SEARCH_ARGS.join(" "),
+        opts.jobs
+    );
+    let start = Instant::now();
+    let m = measure(&cfg, &opts, &|_: &Event| {})?;
+    let wall = start.elapsed().as_secs_f64();
+    let probes: Vec<ProbeRow> = emc_search::read_csv(&out.join("probes.csv"))?;
+    let epochs: usize = probes.iter().map(|p| p.epochs).sum();
+    let sample_epochs: usize = probes.iter().map(|p| p.n * p.epochs).sum();
+    let emcs: Vec<String> = m.per_seed.iter().map(|(_, o)| o.emc.to_string()).collect();
+    println!(
+        "{SEARCH_NAME} wall {wall:.1} s ({:.0} sample-epochs/s): EMC per seed [{}]; {} probes, \
+         {epochs} epochs, {sample_epochs} sample-epochs",
+        sample_epochs as f64 / wall,
+        emcs.join(", "),
+        probes.len()
+    );
+    if let Some(dir) = &args.save {
+        let csv = format!(
+            "benchmark,jobs,wall_seconds,probes,epochs,sample_epochs,emc_per_seed\n\
+             {SEARCH_NAME},{},{wall:.2},{},{epochs},{sample_epochs},{}\n",
+            opts.jobs,
+            probes.len(),
+            emcs.join(" ")
+        );
+        save(dir, "search.csv", &csv, args)?;
+    }
+    Ok(())
+}
+
+/// Writes `name` and `machine.toml` into `dir`, each through a temporary file and a rename.
+fn save(dir: &Path, name: &str, csv: &str, args: &BenchArgs) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("--save {}", dir.display()))?;
+    write_atomic(&dir.join(name), csv)?;
+    write_atomic(&dir.join("machine.toml"), &machine(args))?;
+    println!("saved {} and machine.toml in {}", name, dir.display());
+    Ok(())
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The machine and build the figures come from, as TOML.
+fn machine(args: &BenchArgs) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    #[cfg(target_arch = "x86_64")]
+    let simd = if std::arch::is_x86_feature_detected!("avx512f") {
+        "avx512f"
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        "avx2"
+    } else {
+        "sse"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let simd = std::env::consts::ARCH;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let p = emc_train::Provenance::current();
+    let when = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "cpu = {cpu:?}\nsimd = {simd:?}\ncores = {cores}\nos = {:?}\nthreads = {}\njobs = {}\n\
+         device = {:?}\ncrate_version = {:?}\ngit_commit = {:?}\nunix_time = {when}\n",
+        std::env::consts::OS,
+        args.threads(),
+        args.jobs,
+        args.device,
+        p.crate_version,
+        p.git_commit
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_reference_scripts_lines() {
+        let text = "torch 2.15.0, threads 2\n\
+                    mlp_784-512-512-10_b128           30618.8 samples/s  (    4.18 ms/step, 718 steps)\n\
+                    cnn_32-64_pool_b128                 679.2 samples/s  (  188.46 ms/step, 16 steps)\n\
+                    warning: something else\n";
+        let rows = parse_torch_lines(text);
+        assert_eq!(
+            rows,
+            [
+                ("mlp_784-512-512-10_b128".to_string(), 30618.8),
+                ("cnn_32-64_pool_b128".to_string(), 679.2)
+            ]
+        );
+    }
 }

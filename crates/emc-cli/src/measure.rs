@@ -218,7 +218,7 @@ impl MeasureArgs {
         Ok(cfg)
     }
 
-    fn config(&self) -> Result<MeasureConfig> {
+    pub(crate) fn config(&self) -> Result<MeasureConfig> {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;

@@ -154,6 +154,83 @@ fn bench_prints_a_throughput_line_per_workload() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected cpu, cuda"));
 }
 
+/// `--torch` runs the reference script with the given interpreter and prints the ratio
+/// beside our figure; `--save` writes it with the machine description. A stand-in
+/// interpreter (a shell script printing the reference's line) keeps torch out of the test.
+#[cfg(unix)]
+#[test]
+fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let python = tmp.path().join("python");
+    std::fs::write(
+        &python,
+        "#!/bin/sh\necho \"torch 0.0 args: $*\"\n\
+         echo 'mlp_784-512-512-10_b128 1000.0 samples/s  (128.00 ms/step, 9 steps)'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = tmp.path().join("torch_reference.py");
+    std::fs::write(&script, "# stand-in").unwrap();
+    let save = tmp.path().join("bench");
+    let (python_s, script_s, save_s) = (
+        python.to_str().unwrap(),
+        script.to_str().unwrap(),
+        save.to_str().unwrap(),
+    );
+    let out = emc(&[
+        "bench",
+        "--only",
+        "mlp",
+        "--min-seconds",
+        "0",
+        "--min-steps",
+        "1",
+        "--threads",
+        "1",
+        "--torch",
+        python_s,
+        "--torch-script",
+        script_s,
+        "--save",
+        save_s,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mlp_784-512-512-10_b128"))
+        .expect(&stdout);
+    let ours: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let ratio: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((ratio - ours / 1000.0).abs() < 0.01, "{line}");
+    let csv = std::fs::read_to_string(save.join("throughput.csv")).unwrap();
+    assert!(csv.contains(",1000.000,"), "{csv}");
+    let machine = std::fs::read_to_string(save.join("machine.toml")).unwrap();
+    assert!(
+        machine.contains("threads = 1") && machine.contains("git_commit"),
+        "{machine}"
+    );
+    // A missing script is named, and nothing runs.
+    let out = emc(&[
+        "bench",
+        "--torch",
+        python_s,
+        "--torch-script",
+        "/no/such/reference.py",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--torch-script /no/such/reference.py"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn measure_reads_a_toml_config_and_names_a_bad_one() {
     let Some(dir) = data_dir() else { return };
