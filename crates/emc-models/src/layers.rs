@@ -63,11 +63,12 @@ impl Module for Linear {
         let dims = xs.dims().to_vec();
         let in_dim = *dims.last().unwrap_or(&0);
         let rows = xs.elem_count() / in_dim.max(1);
-        let ys = xs.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?; // [rows, out]
-        let ys = match &self.bias {
-            Some(b) => ys.broadcast_add(b)?,
-            None => ys,
-        };
+        // [rows, out], bias fused (bit-identical to matmul + broadcast add).
+        let ys = kernels::linear(
+            &xs.reshape((rows, in_dim))?,
+            &self.weight,
+            self.bias.as_ref(),
+        )?;
         let mut out_dims = dims;
         if let Some(last) = out_dims.last_mut() {
             *last = self.weight.dim(0)?;

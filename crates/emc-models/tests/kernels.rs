@@ -265,3 +265,101 @@ fn max_pool_gradients_match_finite_differences_f64() -> Result<()> {
     }
     Ok(())
 }
+
+/// Linear layers: rows, in, out. One row, one feature and one output; the EMC MLPs' shapes
+/// (49 → 32 → 10 at batch 128, and a partial batch); the reference MLP's 784 → 512.
+const LINEAR_SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 49, 32),
+    (128, 49, 32),
+    (37, 32, 10),
+    (128, 512, 10),
+    (64, 784, 512),
+];
+
+/// The bits of a tensor, as `f64` (exact for `f32`).
+fn bits(t: &Tensor) -> Result<Vec<u64>> {
+    Ok(t.to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?
+        .iter()
+        .map(|v| v.to_bits())
+        .collect())
+}
+
+/// The fused linear op gives candle's `matmul(x, wᵀ) + b` bit for bit: output and the
+/// gradients of input, weight and bias, in f32 and f64, with and without a bias.
+#[test]
+fn linear_is_bit_identical_to_candles_ops() -> Result<()> {
+    for (i, &(rows, din, dout)) in LINEAR_SHAPES.iter().enumerate() {
+        for dtype in [DType::F32, DType::F64] {
+            for with_bias in [true, false] {
+                let seed = 700 + 10 * i as u64;
+                let var = |shape: &[usize], s: u64| -> Result<Var> {
+                    Ok(Var::from_tensor(
+                        &uniform(shape, -1.0, 1.0, s)?.to_dtype(dtype)?,
+                    )?)
+                };
+                let (x, w, b) = (
+                    var(&[rows, din], seed)?,
+                    var(&[dout, din], seed + 1)?,
+                    var(&[dout], seed + 2)?,
+                );
+                let bias = with_bias.then_some(b.as_tensor());
+                let ours = kernels::linear(&x, &w, bias)?;
+                let theirs = x.matmul(&w.t()?)?;
+                let theirs = match bias {
+                    Some(b) => theirs.broadcast_add(b)?,
+                    None => theirs,
+                };
+                let what = format!("{rows}x{din}->{dout} {dtype:?} bias {with_bias}");
+                assert_eq!(bits(&ours)?, bits(&theirs)?, "output, {what}");
+                let (g1, g2) = (
+                    probe_loss(&ours, seed + 3)?.backward()?,
+                    probe_loss(&theirs, seed + 3)?.backward()?,
+                );
+                let mut vars = vec![("x", &x), ("w", &w)];
+                if with_bias {
+                    vars.push(("b", &b));
+                }
+                for (name, v) in vars {
+                    let (a, c) = (g1.get(v).expect(name), g2.get(v).expect(name));
+                    assert_eq!(bits(a)?, bits(c)?, "d{name}, {what}");
+                }
+                if !with_bias {
+                    assert!(g1.get(&b).is_none());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn linear_gradients_match_finite_differences_f64() -> Result<()> {
+    for (i, &(rows, din, dout)) in LINEAR_SHAPES[..4].iter().enumerate() {
+        let seed = 800 + 10 * i as u64;
+        let x = uniform_var(&[rows, din], -1.0, 1.0, seed)?;
+        let w = uniform_var(&[dout, din], -1.0, 1.0, seed + 1)?;
+        let b = uniform_var(&[dout], -1.0, 1.0, seed + 2)?;
+        let report = check_gradients(&named(&[("x", &x), ("w", &w), ("b", &b)]), Some(60), || {
+            probe_loss(&kernels::linear(&x, &w, Some(&b))?, seed + 3)
+        })?;
+        println!("linear {rows}x{din}->{dout}: {report:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn linear_of_data_gives_no_input_gradient_and_rejects_bad_shapes() -> Result<()> {
+    let x = uniform(&[5, 3], -1.0, 1.0, 1)?.to_dtype(DType::F32)?;
+    let w = uniform_var(&[4, 3], -1.0, 1.0, 2)?;
+    let w = Var::from_tensor(&w.as_tensor().to_dtype(DType::F32)?)?;
+    let grads = probe_loss(&kernels::linear(&x, &w, None)?, 3)?.backward()?;
+    assert!(grads.get(&x).is_none());
+    assert_eq!(grads.get(&w).expect("dw").dims(), [4, 3]);
+    let bad = Tensor::zeros((4, 2), DType::F32, &Device::Cpu)?;
+    let err = kernels::linear(&x, &bad, None).unwrap_err().to_string();
+    assert!(err.contains("[5, 3]") && err.contains("[4, 2]"), "{err}");
+    Ok(())
+}

@@ -33,6 +33,11 @@
 //! whole input; it was the largest remaining cost of the small CNNs once the convolution
 //! was fixed.
 //!
+//! **Linear layers.** [`linear`] is `xs · Wᵀ + b` with the bias fused, bit-identical to
+//! candle's composed `matmul` + broadcast add in value and gradients, without the four
+//! graph nodes and the bias gradient's reduction (a divide and modulo per element in
+//! candle), which cost small MLPs more than their matrix products.
+//!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
 //! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
 //! back to candle's `conv2d` (plus a broadcast bias add), which computes the same function.
@@ -51,6 +56,10 @@
 //! assert!(diff < 1e-3);
 //! # Ok(()) }
 //! ```
+
+mod linear;
+
+pub use linear::linear;
 
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
@@ -283,7 +292,7 @@ fn matmul<T: Float>(
     }
     assert!(
         (m - 1) * dst_rs + n <= dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
-        "conv2d kernel: matrix operand out of bounds"
+        "emc kernel: matrix operand out of bounds"
     );
     if k == 0 {
         if !accumulate {
@@ -452,7 +461,7 @@ fn data<'a, T: Float>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [
     let data = T::cpu_storage_as_slice(s)?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("conv2d kernel: {what} must be contiguous"),
+        None => bail!("emc kernel: {what} must be contiguous"),
     }
 }
 
