@@ -76,7 +76,7 @@ impl LinearOp {
             let b = data::<T>(sb, lb, "bias")?;
             for row in y.chunks_exact_mut(out.max(1)) {
                 for (v, b) in row.iter_mut().zip(b) {
-                    *v = *v + *b;
+                    *v += *b;
                 }
             }
         }
@@ -252,7 +252,7 @@ impl LinearBackwardOp {
             // candle's sum over the batch: each column from zero, rows in order.
             for row in dy.chunks_exact(out.max(1)) {
                 for (acc, v) in db.iter_mut().zip(row) {
-                    *acc = *acc + *v;
+                    *acc += *v;
                 }
             }
         }
