@@ -363,3 +363,32 @@ fn linear_of_data_gives_no_input_gradient_and_rejects_bad_shapes() -> Result<()>
     assert!(err.contains("[5, 3]") && err.contains("[4, 2]"), "{err}");
     Ok(())
 }
+
+/// The ReLU op gives candle's `relu` and its gradient bit for bit, zeros, negative zeros
+/// and infinities included, in f32 and f64.
+#[test]
+fn relu_is_bit_identical_to_candles_relu() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let mut values: Vec<f64> = uniform(&[995], -2.0, 2.0, 900)?.to_vec1()?;
+        values.extend([0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-30, -1e-30]);
+        let n = values.len();
+        let x = Var::from_tensor(
+            &Tensor::from_vec(values, (n / 7, 7), &Device::Cpu)?.to_dtype(dtype)?,
+        )?;
+        let (ours, theirs) = (kernels::relu(&x)?, x.relu()?);
+        assert_eq!(bits(&ours)?, bits(&theirs)?, "{dtype:?}");
+        let (g1, g2) = (
+            probe_loss(&ours, 901)?.backward()?,
+            probe_loss(&theirs, 901)?.backward()?,
+        );
+        assert_eq!(
+            bits(g1.get(&x).unwrap())?,
+            bits(g2.get(&x).unwrap())?,
+            "{dtype:?}"
+        );
+    }
+    // Non-contiguous input: the op makes it contiguous first.
+    let x = uniform(&[6, 5], -1.0, 1.0, 902)?.t()?;
+    assert_eq!(bits(&kernels::relu(&x)?)?, bits(&x.relu()?)?);
+    Ok(())
+}

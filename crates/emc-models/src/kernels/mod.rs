@@ -36,7 +36,8 @@
 //! **Linear layers.** [`linear`] is `xs · Wᵀ + b` with the bias fused, bit-identical to
 //! candle's composed `matmul` + broadcast add in value and gradients, without the four
 //! graph nodes and the bias gradient's reduction (a divide and modulo per element in
-//! candle), which cost small MLPs more than their matrix products.
+//! candle), which cost small MLPs more than their matrix products. [`relu`] is one pass
+//! each way, bit-identical to candle's `relu` and its four-op backward.
 //!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
 //! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
@@ -58,8 +59,10 @@
 //! ```
 
 mod linear;
+mod relu;
 
 pub use linear::linear;
+pub use relu::relu;
 
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
