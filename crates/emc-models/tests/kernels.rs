@@ -392,3 +392,57 @@ fn relu_is_bit_identical_to_candles_relu() -> Result<()> {
     assert_eq!(bits(&kernels::relu(&x)?)?, bits(&x.relu()?)?);
     Ok(())
 }
+
+/// The cross-entropy op gives `candle_nn::loss::cross_entropy`'s loss and logit gradient
+/// bit for bit: batches of 1 to 300, 2 to 100 classes, ties for the largest logit, a
+/// scaled loss (a gradient other than 1), f32 and f64.
+#[test]
+fn cross_entropy_is_bit_identical_to_candles() -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(950);
+    for (b, c) in [(1, 2), (7, 10), (128, 10), (300, 10), (33, 100)] {
+        for dtype in [DType::F32, DType::F64] {
+            for (scale, coarse) in [(None, false), (Some(3.7), false), (None, true)] {
+                // Coarse values (multiples of 1/2) make ties for the maximum common.
+                let values: Vec<f64> = (0..b * c)
+                    .map(|_| {
+                        if coarse {
+                            rng.random_range(-3..3) as f64 * 0.5
+                        } else {
+                            rng.random_range(-6.0..6.0)
+                        }
+                    })
+                    .collect();
+                let labels: Vec<u32> = (0..b).map(|_| rng.random_range(0..c as u32)).collect();
+                let x = Var::from_tensor(
+                    &Tensor::from_vec(values, (b, c), &Device::Cpu)?.to_dtype(dtype)?,
+                )?;
+                let y = Tensor::from_vec(labels, b, &Device::Cpu)?;
+                let (ours, theirs) = (
+                    kernels::cross_entropy(&x, &y)?,
+                    candle_nn::loss::cross_entropy(&x, &y)?,
+                );
+                let what = format!("{b}x{c} {dtype:?} scale {scale:?} coarse {coarse}");
+                assert_eq!(bits(&ours)?, bits(&theirs)?, "loss, {what}");
+                let scaled = |l: Tensor| -> Result<Tensor> {
+                    Ok(match scale {
+                        Some(s) => l.affine(s, 0.0)?,
+                        None => l,
+                    })
+                };
+                let (g1, g2) = (scaled(ours)?.backward()?, scaled(theirs)?.backward()?);
+                assert_eq!(
+                    bits(g1.get(&x).unwrap())?,
+                    bits(g2.get(&x).unwrap())?,
+                    "gradient, {what}"
+                );
+            }
+        }
+    }
+    let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu)?;
+    let err = kernels::cross_entropy(&x, &Tensor::new(&[0u32, 3], &Device::Cpu)?)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("label 3 with 3 classes"), "{err}");
+    Ok(())
+}

@@ -44,7 +44,7 @@ pub(crate) fn chunks(n: usize, size: usize) -> impl Iterator<Item = (usize, usiz
 /// predictions.
 fn loss_sum_and_correct(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, usize)> {
     let n = labels.dim(0)?;
-    let loss = candle_nn::loss::cross_entropy(logits, labels)?.affine(n as f64, 0.0)?;
+    let loss = emc_models::kernels::cross_entropy(logits, labels)?.affine(n as f64, 0.0)?;
     let pred = logits.argmax(1)?;
     let correct = pred
         .eq(labels)?

@@ -195,7 +195,7 @@ pub fn minibatch_step(
     x: &Tensor,
     y: &Tensor,
 ) -> Result<Option<(f64, f64)>> {
-    let loss = candle_nn::loss::cross_entropy(&model.forward(x, true)?, y)?;
+    let loss = emc_models::kernels::cross_entropy(&model.forward(x, true)?, y)?;
     let l = scalar(&loss)?;
     if !l.is_finite() {
         return Ok(None);

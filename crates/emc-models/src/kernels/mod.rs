@@ -37,7 +37,8 @@
 //! candle's composed `matmul` + broadcast add in value and gradients, without the four
 //! graph nodes and the bias gradient's reduction (a divide and modulo per element in
 //! candle), which cost small MLPs more than their matrix products. [`relu`] is one pass
-//! each way, bit-identical to candle's `relu` and its four-op backward.
+//! each way, bit-identical to candle's `relu` and its four-op backward. [`cross_entropy`] is
+//! the mean cross-entropy as one op each way, bit-identical to candle's composed loss.
 //!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
 //! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
@@ -58,9 +59,11 @@
 //! # Ok(()) }
 //! ```
 
+mod cross_entropy;
 mod linear;
 mod relu;
 
+pub use cross_entropy::cross_entropy;
 pub use linear::linear;
 pub use relu::relu;
 
