@@ -188,7 +188,7 @@ fn backward<T: CeFloat>(
         // max backward: the gradient goes to every logit equal to the row's maximum.
         for k in 0..c {
             let mask = if r.max[i] == x[at + k] { T::ONE } else { zero };
-            dx[at + k] = dx[at + k] + mask * g_max;
+            dx[at + k] += mask * g_max;
         }
     }
     Ok((T::to_cpu_storage_owned(dx), lx.shape().clone()))
