@@ -66,8 +66,8 @@ pub struct BenchArgs {
     /// Directory of canonical dataset files (for --search).
     #[arg(long, env = "EMC_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Also write the figures to DIR: `throughput.csv` or `search.csv`, and `machine.toml`
-    /// (CPU, cores, threads, build) beside them.
+    /// Also write the figures to DIR: `throughput-threadsN.csv` or `search-jobsN.csv`, and
+    /// `machine.toml` (CPU, cores, build) beside them.
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
 }
@@ -150,7 +150,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
     if let Some(dir) = &args.save {
-        save(dir, "throughput.csv", &csv, &args)?;
+        let name = format!("throughput-threads{}.csv", args.threads);
+        save(dir, &name, &csv, &args)?;
     }
     Ok(())
 }
@@ -270,7 +271,7 @@ fn run_search(args: &BenchArgs) -> Result<()> {
             probes.len(),
             emcs.join(" ")
         );
-        save(dir, "search.csv", &csv, args)?;
+        save(dir, &format!("search-jobs{}.csv", opts.jobs), &csv, args)?;
     }
     Ok(())
 }
@@ -316,11 +317,9 @@ fn machine(args: &BenchArgs) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     format!(
-        "cpu = {cpu:?}\nsimd = {simd:?}\ncores = {cores}\nos = {:?}\nthreads = {}\njobs = {}\n\
-         device = {:?}\ncrate_version = {:?}\ngit_commit = {:?}\nunix_time = {when}\n",
+        "cpu = {cpu:?}\nsimd = {simd:?}\ncores = {cores}\nos = {:?}\ndevice = {:?}\n\
+         crate_version = {:?}\ngit_commit = {:?}\nunix_time = {when}\n",
         std::env::consts::OS,
-        args.threads(),
-        args.jobs,
         args.device,
         p.crate_version,
         p.git_commit

@@ -208,7 +208,7 @@ fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
     let ours: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let ratio: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((ratio - ours / 1000.0).abs() < 0.01, "{line}");
-    let csv = std::fs::read_to_string(save.join("throughput.csv")).unwrap();
+    let csv = std::fs::read_to_string(save.join("throughput-threads1.csv")).unwrap();
     assert!(csv.contains(",1000.000,"), "{csv}");
     let machine = std::fs::read_to_string(save.join("machine.toml")).unwrap();
     assert!(
