@@ -212,7 +212,7 @@ fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
     assert!(csv.contains(",1000.000,"), "{csv}");
     let machine = std::fs::read_to_string(save.join("machine.toml")).unwrap();
     assert!(
-        machine.contains("threads = 1") && machine.contains("git_commit"),
+        machine.contains("cores = ") && machine.contains("git_commit"),
         "{machine}"
     );
     // A missing script is named, and nothing runs.
