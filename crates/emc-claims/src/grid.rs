@@ -2,7 +2,7 @@
 //! place an arm's [`MeasureConfig`] is assembled from it, so claim files state only what
 //! differs between their arms.
 
-use emc_optim::OptimConfig;
+use emc_optim::{OptimConfig, Schedule};
 use emc_search::{MeasureConfig, SearchConfig};
 use emc_train::{Batching, TrainConfig};
 
@@ -100,6 +100,20 @@ impl Standard {
         budget_doublings: 2,
         band_probes: 1,
     };
+}
+
+/// The decayed schedule of the robustness axis: a cosine to 0 over each probe's whole step
+/// budget (it stretches with `n` and with every budget doubling).
+pub const COSINE_BUDGET: Schedule = Schedule::CosineBudget { min_lr: 0.0 };
+
+/// The label suffix of a schedule in arm labels: nothing for the constant schedule (so
+/// constant arms keep their labels and results when a claim adds a schedule axis), else
+/// a space and the schedule's text form (` cosine-budget`).
+pub fn schedule_suffix(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Constant => String::new(),
+        other => format!(" {other}"),
+    }
 }
 
 impl Protocol {

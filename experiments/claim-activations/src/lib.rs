@@ -2,8 +2,9 @@
 //! that fit more data".
 //!
 //! Grid: the same MLP and CNN with each of seven activations, on real and on random labels,
-//! each over a small learning-rate grid (the best learning rate per activation is kept, so
-//! an activation is not judged at a learning rate that suits another). Analysis: per model
+//! each over a small learning-rate grid, and at paper scale with a constant and a
+//! cosine-decayed schedule (the best learning rate and schedule per activation is kept, so
+//! an activation is not judged at a setting that suits another). Analysis: per model
 //! and labelling, the ordering of activations by EMC, and the effect EMC(ReLU) / EMC(best
 //! other activation) with a bootstrap interval. A library so the workspace test runs the
 //! smoke scale through it.
@@ -11,10 +12,10 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    best_per_procedure, budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Protocol, Scale, Section, Verdict,
+    best_per_procedure, budget_robust_effect, combine_outcomes, schedule_suffix, Arm, ArmResult,
+    Claim, ClaimSpec, Expectation, Protocol, Scale, Section, Verdict, COSINE_BUDGET,
 };
-use emc_optim::OptimConfig;
+use emc_optim::{OptimConfig, Schedule};
 use emc_search::SearchConfig;
 use emc_train::Batching;
 
@@ -50,6 +51,9 @@ struct Setting {
     variants: &'static [&'static str],
     /// (name, model spec with `{act}` for the activation, learning-rate grid)
     families: &'static [(&'static str, &'static str, &'static [f64])],
+    /// Learning-rate schedules each (activation, learning rate) is trained with; the best
+    /// learning rate and schedule per activation is compared.
+    schedules: &'static [Schedule],
     /// Real labels, and random labels when true.
     random_labels: bool,
     batch: usize,
@@ -69,6 +73,7 @@ fn setting(scale: Scale) -> Setting {
             data: "mnist",
             variants: &["resize:7"],
             families: &[("mlp", "mlp:8:{act}", &[0.05])],
+            schedules: &[Schedule::Constant],
             random_labels: true,
             batch: 32,
             seeds: 2,
@@ -91,6 +96,7 @@ fn setting(scale: Scale) -> Setting {
                 ("mlp", "mlp:8:{act}", &[0.01, 0.05]),
                 ("cnn", "cnn:4,8:{act}:pool=all:flatten", &[0.02]),
             ],
+            schedules: &[Schedule::Constant],
             random_labels: true,
             batch: 32,
             seeds: 3,
@@ -113,6 +119,9 @@ fn setting(scale: Scale) -> Setting {
                     &[0.003, 0.01, 0.03],
                 ),
             ],
+            // Constant and decayed: an activation is not judged at a schedule that suits
+            // another.
+            schedules: &[Schedule::Constant, COSINE_BUDGET],
             random_labels: true,
             batch: 128,
             seeds: 5,
@@ -152,17 +161,25 @@ fn grid(scale: Scale) -> Vec<Arm> {
     for &(family, template, lrs) in s.families {
         for (labels, protocol) in &labellings {
             for act in ACTIVATIONS {
-                for &lr in lrs {
-                    let p = Protocol {
-                        optim: OptimConfig::sgd(lr, 0.9),
-                        ..protocol.clone()
-                    };
-                    arms.push(p.arm(
-                        format!("{family} {labels} {act} lr={lr}"),
-                        format!("{family} {labels}"),
-                        act,
-                        &template.replace("{act}", act),
-                    ));
+                for schedule in s.schedules {
+                    for &lr in lrs {
+                        let p = Protocol {
+                            optim: OptimConfig {
+                                schedule: schedule.clone(),
+                                ..OptimConfig::sgd(lr, 0.9)
+                            },
+                            ..protocol.clone()
+                        };
+                        arms.push(p.arm(
+                            format!(
+                                "{family} {labels} {act} lr={lr}{}",
+                                schedule_suffix(schedule)
+                            ),
+                            format!("{family} {labels}"),
+                            act,
+                            &template.replace("{act}", act),
+                        ));
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ use emc_claims::{
     best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Arm,
     ArmResult, Claim, ClaimSpec, Expectation, Protocol, Scale, Verdict,
 };
+use emc_claims::{schedule_suffix, COSINE_BUDGET};
 use emc_optim::{OptimConfig, Schedule};
 use emc_search::SearchConfig;
 use emc_train::Batching;
@@ -33,9 +34,6 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     grid,
     analyse,
 };
-
-/// A cosine from the base learning rate to 0 over each probe's whole step budget.
-const COSINE: Schedule = Schedule::CosineBudget { min_lr: 0.0 };
 
 /// What is trained at a scale.
 struct Setting {
@@ -132,7 +130,7 @@ fn setting(scale: Scale) -> Setting {
             sgd_lrs: &[0.01, 0.03, 0.1],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[3e-4, 1e-3],
-            schedules: &[Schedule::Constant, COSINE],
+            schedules: &[Schedule::Constant, COSINE_BUDGET],
             seeds: 5,
             max_epochs: 1000,
             patience: 100,
@@ -236,13 +234,8 @@ fn grid(scale: Scale) -> Vec<Arm> {
                         ..base.clone()
                     };
                     p.search.budget_doublings = proc.budget_doublings;
-                    // Constant-schedule arms keep their plain labels (and their results).
-                    let sched = match schedule {
-                        Schedule::Constant => String::new(),
-                        other => format!(" {other}"),
-                    };
                     arms.push(p.arm(
-                        format!("{arch} {} lr={lr}{sched}", proc.name),
+                        format!("{arch} {} lr={lr}{}", proc.name, schedule_suffix(schedule)),
                         arch,
                         &proc.name,
                         model,
