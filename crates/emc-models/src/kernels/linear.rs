@@ -9,9 +9,9 @@
 //! same order, in one pass.
 
 use candle_core::Tensor;
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape};
+use candle_core::{bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape};
 
-use super::{data, matmul, Float, Mat};
+use super::{data, matmul, weight_op_with_optional_bias, Float, Mat};
 
 /// `xs · weightᵀ (+ bias)` for `xs: [rows, in]`, `weight: [out, in]`, `bias: [out]` →
 /// `[rows, out]`: our op for `f32`/`f64` on the CPU, candle's ops otherwise.
@@ -49,7 +49,7 @@ fn dims(lx: &Layout, lw: &Layout) -> Result<(usize, usize, usize)> {
 struct LinearOp;
 
 impl LinearOp {
-    fn fwd<T: Float>(
+    fn fwd_t<T: Float>(
         (sx, lx): (&CpuStorage, &Layout),
         (sw, lw): (&CpuStorage, &Layout),
         bias: Option<(&CpuStorage, &Layout)>,
@@ -83,19 +83,21 @@ impl LinearOp {
         Ok((T::to_cpu_storage_owned(y), Shape::from((rows, out))))
     }
 
-    fn dispatch(
+    fn fwd(
+        &self,
         x: (&CpuStorage, &Layout),
         w: (&CpuStorage, &Layout),
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         match x.0 {
-            CpuStorage::F64(_) => Self::fwd::<f64>(x, w, bias),
-            _ => Self::fwd::<f32>(x, w, bias),
+            CpuStorage::F64(_) => Self::fwd_t::<f64>(x, w, bias),
+            _ => Self::fwd_t::<f32>(x, w, bias),
         }
     }
 
     /// `(dx, dw, db)` for the output gradient `grad`; `dx` only when `x` needs one.
     fn grads(
+        &self,
         x: &Tensor,
         weight: &Tensor,
         with_bias: bool,
@@ -132,62 +134,7 @@ impl LinearOp {
     }
 }
 
-impl CustomOp2 for LinearOp {
-    fn name(&self) -> &'static str {
-        "emc-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Self::dispatch((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = Self::grads(x, weight, false, grad)?;
-        Ok((dx, Some(dw)))
-    }
-}
-
-impl CustomOp3 for LinearOp {
-    fn name(&self) -> &'static str {
-        "emc-linear-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Self::dispatch((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        _bias: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = Self::grads(x, weight, true, grad)?;
-        Ok((dx, Some(dw), db))
-    }
-}
+weight_op_with_optional_bias!(LinearOp, "emc-linear", "emc-linear-bias");
 
 /// The backward op on `(x, weight, dy)`: one flat tensor holding `dx` (if wanted), `dw`,
 /// then `db` (if wanted), each contiguous in its own shape.

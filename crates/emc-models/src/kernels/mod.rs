@@ -68,8 +68,7 @@ pub use linear::linear;
 pub use relu::relu;
 
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
-    Tensor, WithDType,
+    bail, CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType,
 };
 
 /// Column buffers of about this many elements (1 MiB of `f32`) decide how many images a
@@ -84,6 +83,76 @@ trait Float:
 
 impl Float for f32 {}
 impl Float for f64 {}
+
+/// The `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias) impls of an op
+/// whose type has `fwd(&self, x, w, Option<bias>) -> Result<(CpuStorage, Shape)>` and
+/// `grads(&self, x, w, with_bias, grad) -> Result<(Option<dx>, dw, Option<db>)>`.
+macro_rules! weight_op_with_optional_bias {
+    ($op:ty, $name2:expr, $name3:expr) => {
+        impl candle_core::CustomOp2 for $op {
+            fn name(&self) -> &'static str {
+                $name2
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                self.fwd((s1, l1), (s2, l2), None)
+            }
+
+            fn bwd(
+                &self,
+                x: &candle_core::Tensor,
+                weight: &candle_core::Tensor,
+                _res: &candle_core::Tensor,
+                grad: &candle_core::Tensor,
+            ) -> candle_core::Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)>
+            {
+                let (dx, dw, _) = self.grads(x, weight, false, grad)?;
+                Ok((dx, Some(dw)))
+            }
+        }
+
+        impl candle_core::CustomOp3 for $op {
+            fn name(&self) -> &'static str {
+                $name3
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+                s3: &candle_core::CpuStorage,
+                l3: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+            }
+
+            fn bwd(
+                &self,
+                x: &candle_core::Tensor,
+                weight: &candle_core::Tensor,
+                _bias: &candle_core::Tensor,
+                _res: &candle_core::Tensor,
+                grad: &candle_core::Tensor,
+            ) -> candle_core::Result<(
+                Option<candle_core::Tensor>,
+                Option<candle_core::Tensor>,
+                Option<candle_core::Tensor>,
+            )> {
+                let (dx, dw, db) = self.grads(x, weight, true, grad)?;
+                Ok((dx, Some(dw), db))
+            }
+        }
+    };
+}
+use weight_op_with_optional_bias;
 
 /// `conv2d(x, weight) + bias` with square or rectangular kernels, `x: [N, C, H, W]`,
 /// `weight: [O, C, kh, kw]`, `bias: [O]`, the same stride and padding on both axes →
@@ -554,62 +623,7 @@ impl Conv2dOp {
     }
 }
 
-impl CustomOp2 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "emc-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.grads(x, weight, false, grad)?;
-        Ok((dx, Some(dw)))
-    }
-}
-
-impl CustomOp3 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "emc-conv2d-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        _bias: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = self.grads(x, weight, true, grad)?;
-        Ok((dx, Some(dw), db))
-    }
-}
+weight_op_with_optional_bias!(Conv2dOp, "emc-conv2d", "emc-conv2d-bias");
 
 /// Which gradients the backward op computes (the weight's always).
 #[derive(Debug, Clone, Copy)]
