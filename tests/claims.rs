@@ -178,3 +178,31 @@ fn generalization_smoke_matches_reference_and_resumes_without_training() {
         csv
     );
 }
+
+/// The committed cpu-scale results are this grid's: every arm of every claim's cpu grid has
+/// its configuration (same hash) in `artifacts/<claim>/cpu/summary.csv`, so rerunning a
+/// claim into its committed directory resumes it instead of training a different grid.
+#[test]
+fn committed_cpu_results_belong_to_the_current_grids() {
+    for spec in [
+        &claim_sgd_vs_gd::SPEC,
+        &claim_activations::SPEC,
+        &claim_params_vs_samples::SPEC,
+        &claim_cnn_vs_mlp_vit::SPEC,
+        &claim_generalization::SPEC,
+    ] {
+        let id = spec.claim.id;
+        let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
+        let summary =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for arm in (spec.grid)(Scale::Cpu) {
+            let hash = arm.measure.config_hash();
+            assert!(
+                summary.contains(&hash),
+                "{id}: arm `{}` (config {hash}) is not in {}",
+                arm.label,
+                path.display()
+            );
+        }
+    }
+}

@@ -109,7 +109,7 @@ pub const COSINE_BUDGET: Schedule = Schedule::CosineBudget { min_lr: 0.0 };
 /// The label suffix of a schedule in arm labels: nothing for the constant schedule (so
 /// constant arms keep their labels and results when a claim adds a schedule axis), else
 /// a space and the schedule's text form (` cosine-budget`).
-pub fn schedule_suffix(schedule: &Schedule) -> String {
+fn schedule_suffix(schedule: &Schedule) -> String {
     match schedule {
         Schedule::Constant => String::new(),
         other => format!(" {other}"),
@@ -117,6 +117,32 @@ pub fn schedule_suffix(schedule: &Schedule) -> String {
 }
 
 impl Protocol {
+    /// This protocol at each schedule of `schedules` and learning rate of `lrs` (schedules
+    /// outer), each with the label suffix that names its setting: ` lr=0.01`, or
+    /// ` lr=0.01 cosine-budget` ([`schedule_suffix`]). Only the optimizer's learning rate
+    /// and schedule change.
+    pub fn at_settings(&self, lrs: &[f64], schedules: &[Schedule]) -> Vec<(String, Protocol)> {
+        let mut out = vec![];
+        for schedule in schedules {
+            for &lr in lrs {
+                let optim = OptimConfig {
+                    lr,
+                    schedule: schedule.clone(),
+                    ..self.optim.clone()
+                };
+                let suffix = format!(" lr={lr}{}", schedule_suffix(schedule));
+                out.push((
+                    suffix,
+                    Protocol {
+                        optim,
+                        ..self.clone()
+                    },
+                ));
+            }
+        }
+        out
+    }
+
     /// `standard` training on `data` with real labels.
     pub fn standard(data: Data, standard: &Standard) -> Protocol {
         let (name, variants, cap) = data;

@@ -35,7 +35,7 @@ pub use effect::{
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
-pub use grid::{schedule_suffix, Data, Protocol, Standard, COSINE_BUDGET};
+pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
 
 /// Every claim binary links this crate, so it sets their allocator: candle allocates a

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
-use emc_search::{measure, Event, ProbeRow, RunOptions};
-use emc_train::bench::{all_workloads, measure as measure_workload};
+use emc_search::{measure, write_atomic, Event, ProbeRow};
+use emc_train::bench::{all_workloads, measure as measure_workload, reference_workloads};
 
 /// The EMC-search benchmark: the README's first measurement (mlp:32:relu on 7x7 MNIST with
 /// random labels, `emc measure`'s default procedure, seeds 0, 1, 2).
@@ -173,8 +173,8 @@ fn torch_reference(
     }
     let mut cmd = Command::new(python);
     cmd.arg(script).arg("--threads").arg(threads.to_string());
-    // The reference has only the four reference workloads.
-    if let Some(k) = only.filter(|k| ["mlp", "cnn", "vit", "gd"].contains(k)) {
+    // The reference has only the reference workloads.
+    if let Some(k) = only.filter(|k| reference_workloads().iter().any(|w| w.key == *k)) {
         cmd.arg("--only").arg(k);
     }
     eprintln!("running the PyTorch reference: {cmd:?}");
@@ -230,18 +230,12 @@ fn run_search(args: &BenchArgs) -> Result<()> {
         .collect();
     argv.extend(["--out".into(), out.display().to_string()]);
     argv.extend(["--jobs".into(), args.jobs.to_string()]);
+    argv.extend(["--device".into(), args.device.clone()]);
     if let Some(d) = &args.data_dir {
         argv.extend(["--data-dir".into(), d.display().to_string()]);
     }
     let margs = Wrap::try_parse_from(&argv)?.measure;
-    let cfg = margs.config()?;
-    let opts = RunOptions {
-        out: out.clone(),
-        jobs: args.jobs.max(1),
-        device: emc_train::parse_device(&args.device)?,
-        load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
-        recorded_only: false,
-    };
+    let (cfg, opts) = (margs.config()?, margs.run_options()?);
     println!(
         "emc {} (candle, {}): emc measure {} ({} seeds at a time, 1 thread each)",
         env!("CARGO_PKG_VERSION"),
@@ -279,16 +273,9 @@ fn run_search(args: &BenchArgs) -> Result<()> {
 /// Writes `name` and `machine.toml` into `dir`, each through a temporary file and a rename.
 fn save(dir: &Path, name: &str, csv: &str, args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--save {}", dir.display()))?;
-    write_atomic(&dir.join(name), csv)?;
-    write_atomic(&dir.join("machine.toml"), &machine(args))?;
+    write_atomic(&dir.join(name), csv.as_bytes())?;
+    write_atomic(&dir.join("machine.toml"), machine(args).as_bytes())?;
     println!("saved {} and machine.toml in {}", name, dir.display());
-    Ok(())
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

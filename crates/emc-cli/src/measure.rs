@@ -218,6 +218,18 @@ impl MeasureArgs {
         Ok(cfg)
     }
 
+    /// Where and how the measurement runs: output directory, concurrent seeds, device,
+    /// dataset location.
+    pub(crate) fn run_options(&self) -> Result<RunOptions> {
+        Ok(RunOptions {
+            out: self.out.clone(),
+            jobs: self.jobs.max(1),
+            device: emc_train::parse_device(&self.device)?,
+            load: emc_data::LoadOptions::from_env().with_data_dir(self.data_dir.clone()),
+            recorded_only: false,
+        })
+    }
+
     pub(crate) fn config(&self) -> Result<MeasureConfig> {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
@@ -247,14 +259,7 @@ impl MeasureArgs {
 
 /// Runs `emc measure`.
 pub fn run(args: MeasureArgs) -> Result<()> {
-    let cfg = args.config()?;
-    let opts = RunOptions {
-        out: args.out.clone(),
-        jobs: args.jobs.max(1),
-        device: emc_train::parse_device(&args.device)?,
-        load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
-        recorded_only: false,
-    };
+    let (cfg, opts) = (args.config()?, args.run_options()?);
     eprintln!(
         "measuring EMC of {} on {} [{}] with {} over seeds {:?} -> {}",
         cfg.model,

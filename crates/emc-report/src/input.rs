@@ -58,16 +58,6 @@ pub const SUMMARY_COLUMNS: [&str; 19] = [
     "efficiency",
 ];
 
-/// Why a probe's training stopped.
-const STOPS: [&str; 6] = [
-    "fitted",
-    "max-epochs",
-    "max-steps",
-    "plateau",
-    "small-gradient",
-    "diverged",
-];
-
 /// One training probe (a row of `probes.csv`), reduced to what the report shows.
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -300,8 +290,9 @@ pub fn read_dir(dir: &Path) -> Result<Results> {
 }
 
 /// The probe hash of each budget level of `c` (as many levels as it was configured with or
-/// its seeds reached) and whether a larger budget replays a smaller one, from the `config` table of `manifest-<hash>.toml` (or of
-/// `manifest.toml` when that is the same configuration's). The manifest's config must hash
+/// its seeds reached) and whether a larger budget replays a smaller one, from the `config`
+/// table of `manifest-<hash>.toml` (or of `manifest.toml` when that is the same
+/// configuration's). The manifest's config must hash
 /// to `c.hash`, so a manifest from another version of the config format is not trusted.
 fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, bool), String> {
     let own = dir.join(format!("manifest-{}.toml", c.hash));
@@ -586,12 +577,9 @@ fn read_probes(path: &Path) -> Result<Vec<Probe>> {
         row.float("train_loss")?;
         row.float("grad_norm")?;
         let stop = row.str("stop");
-        if !STOPS.contains(&stop) {
-            return Err(row.error(
-                "stop",
-                stop,
-                format_args!("is not one of {}", STOPS.join(", ")),
-            ));
+        if stop.parse::<emc_train::StopReason>().is_err() {
+            let expected = format_args!("is not one of {}", emc_train::StopReason::names());
+            return Err(row.error("stop", stop, expected));
         }
         probes.push(Probe {
             line: row.line,

@@ -26,7 +26,7 @@ pub use generalization::{
     GENERALIZATION_FILE,
 };
 pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
-pub use results::{read_csv, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
+pub use results::{read_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,

@@ -403,7 +403,8 @@ pub fn measure_many(
             Ok(BudgetProbe {
                 n,
                 fitted: report.fitted,
-                carries_over: replays && (report.fitted || !report.stop.more_budget_may_fit()),
+                // A fit's stop reason (`Fitted`) is not one more budget may change either.
+                carries_over: replays && !report.stop.more_budget_may_fit(),
             })
         })?;
         let outcome = budget.last().clone();

@@ -3,8 +3,8 @@
 //! Trains a model on an in-memory subset until it classifies every sample correctly, or
 //! stops and says why it did not (budget, loss plateau, small gradient, optional Hessian
 //! check, divergence); only a small full-data gradient or a divergence certifies that more
-//! budget would not fit ([`StopReason::more_budget_may_fit`]). This is the only place a probe of the EMC search is
-//! trained. It knows models only through [`emc_models::Model`] and data only as tensors;
+//! budget would not fit ([`StopReason::more_budget_may_fit`]). This is the only place a
+//! probe of the EMC search is trained. It knows models only through [`emc_models::Model`] and data only as tensors;
 //! it knows nothing of the search or of specific datasets.
 //!
 //! ```no_run

@@ -38,6 +38,16 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// Every stop reason, in the order of the enum.
+    pub const ALL: [StopReason; 6] = [
+        StopReason::Fitted,
+        StopReason::MaxEpochs,
+        StopReason::MaxSteps,
+        StopReason::Plateau,
+        StopReason::SmallGradient,
+        StopReason::Diverged,
+    ];
+
     /// Whether more budget (epochs, steps, and plateau patience scaled with them) may turn
     /// this failure into a fit: it ran out of epochs or steps, or stopped on a loss plateau
     /// whose full-data gradient was not small (a stall or an oscillation, not a stationary
@@ -49,6 +59,12 @@ impl StopReason {
             self,
             StopReason::MaxEpochs | StopReason::MaxSteps | StopReason::Plateau
         )
+    }
+
+    /// The text forms of every stop reason, comma-separated (for error messages).
+    pub fn names() -> String {
+        let all: Vec<&str> = StopReason::ALL.iter().map(|r| r.as_str()).collect();
+        all.join(", ")
     }
 
     /// Short text form, as in result files.
@@ -81,23 +97,15 @@ impl std::str::FromStr for StopReason {
 
     /// Parses the text form of [`StopReason::as_str`].
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        use StopReason::*;
-        [
-            Fitted,
-            MaxEpochs,
-            MaxSteps,
-            Plateau,
-            SmallGradient,
-            Diverged,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or_else(|| {
-            format!(
-                "unknown stop reason `{s}`: expected fitted, max-epochs, max-steps, \
-                     plateau, small-gradient or diverged"
-            )
-        })
+        StopReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown stop reason `{s}`: expected one of {}",
+                    StopReason::names()
+                )
+            })
     }
 }
 
@@ -452,18 +460,9 @@ pub fn fit(
 mod tests {
     use super::*;
 
-    const ALL: [StopReason; 6] = [
-        StopReason::Fitted,
-        StopReason::MaxEpochs,
-        StopReason::MaxSteps,
-        StopReason::Plateau,
-        StopReason::SmallGradient,
-        StopReason::Diverged,
-    ];
-
     #[test]
     fn stop_reasons_round_trip_through_their_text() {
-        for r in ALL {
+        for r in StopReason::ALL {
             assert_eq!(r.as_str().parse::<StopReason>(), Ok(r));
         }
         let err = "stalled".parse::<StopReason>().unwrap_err();
@@ -475,7 +474,7 @@ mod tests {
 
     #[test]
     fn only_a_small_gradient_or_divergence_certifies_a_failure() {
-        let standing: Vec<&str> = ALL[1..]
+        let standing: Vec<&str> = StopReason::ALL[1..]
             .iter()
             .filter(|r| stands_with_more_budget(false, r.as_str()))
             .map(|r| r.as_str())

@@ -12,8 +12,8 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    best_per_procedure, budget_robust_effect, combine_outcomes, schedule_suffix, Arm, ArmResult,
-    Claim, ClaimSpec, Expectation, Protocol, Scale, Section, Verdict, COSINE_BUDGET,
+    best_per_procedure, budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
+    Expectation, Protocol, Scale, Section, Verdict, COSINE_BUDGET,
 };
 use emc_optim::{OptimConfig, Schedule};
 use emc_search::SearchConfig;
@@ -161,25 +161,17 @@ fn grid(scale: Scale) -> Vec<Arm> {
     for &(family, template, lrs) in s.families {
         for (labels, protocol) in &labellings {
             for act in ACTIVATIONS {
-                for schedule in s.schedules {
-                    for &lr in lrs {
-                        let p = Protocol {
-                            optim: OptimConfig {
-                                schedule: schedule.clone(),
-                                ..OptimConfig::sgd(lr, 0.9)
-                            },
-                            ..protocol.clone()
-                        };
-                        arms.push(p.arm(
-                            format!(
-                                "{family} {labels} {act} lr={lr}{}",
-                                schedule_suffix(schedule)
-                            ),
-                            format!("{family} {labels}"),
-                            act,
-                            &template.replace("{act}", act),
-                        ));
-                    }
+                let sgd = Protocol {
+                    optim: OptimConfig::sgd(lrs[0], 0.9),
+                    ..protocol.clone()
+                };
+                for (setting, p) in sgd.at_settings(lrs, s.schedules) {
+                    arms.push(p.arm(
+                        format!("{family} {labels} {act}{setting}"),
+                        format!("{family} {labels}"),
+                        act,
+                        &template.replace("{act}", act),
+                    ));
                 }
             }
         }

@@ -13,11 +13,11 @@
 use std::fmt::Write as _;
 
 use emc_claims::{
-    best_per_procedure, budget_robust_effect, combine_outcomes, lower_bound_only, schedule_suffix,
-    Arm, ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale, Section,
-    Standard, Verdict, COSINE_BUDGET,
+    best_per_procedure, budget_robust_effect, combine_outcomes, lower_bound_only, Arm, ArmResult,
+    Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale, Section, Standard,
+    Verdict, COSINE_BUDGET,
 };
-use emc_optim::{OptimConfig, Schedule};
+use emc_optim::Schedule;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -175,19 +175,8 @@ fn grid(scale: Scale) -> Vec<Arm> {
                         arms.push(p.arm(name, group, family, model));
                         continue;
                     }
-                    for schedule in s.schedules {
-                        for &lr in s.lrs {
-                            let p = Protocol {
-                                optim: OptimConfig {
-                                    lr,
-                                    schedule: schedule.clone(),
-                                    ..p.optim.clone()
-                                },
-                                ..p.clone()
-                            };
-                            let setting = format!(" lr={lr}{}", schedule_suffix(schedule));
-                            arms.push(p.arm(name.clone() + &setting, &group, family, model));
-                        }
+                    for (setting, p) in p.at_settings(s.lrs, s.schedules) {
+                        arms.push(p.arm(name.clone() + &setting, &group, family, model));
                     }
                 }
             }
@@ -226,9 +215,8 @@ fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (E
 fn analyse(all: &[ArmResult]) -> Verdict {
     // Each family at its best learning rate and schedule (the only one below paper scale).
     let best = best_per_procedure(all);
-    let results: Vec<&ArmResult> = best.clone();
     let mut groups: Vec<&str> = vec![];
-    for r in &results {
+    for r in &best {
         if !groups.contains(&r.arm.architecture.as_str()) {
             groups.push(&r.arm.architecture);
         }
@@ -241,7 +229,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
          |---|---|---:|---:|---:|\n",
     );
     for (g, group) in groups.iter().enumerate() {
-        let arms: Vec<&ArmResult> = results
+        let arms: Vec<&ArmResult> = best
             .iter()
             .copied()
             .filter(|r| r.arm.architecture == *group)

@@ -9,11 +9,11 @@
 //! architecture the effect EMC(best SGD) / EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test
 //! runs the smoke scale through it.
 
+use emc_claims::COSINE_BUDGET;
 use emc_claims::{
     best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Arm,
     ArmResult, Claim, ClaimSpec, Expectation, Protocol, Scale, Verdict,
 };
-use emc_claims::{schedule_suffix, COSINE_BUDGET};
 use emc_optim::{OptimConfig, Schedule};
 use emc_search::SearchConfig;
 use emc_train::Batching;
@@ -221,26 +221,20 @@ fn grid(scale: Scale) -> Vec<Arm> {
     let mut arms = vec![];
     for &(arch, model) in s.architectures {
         for proc in &procedures {
-            for schedule in proc.schedules {
-                for &lr in proc.lrs {
-                    let optim = OptimConfig {
-                        schedule: schedule.clone(),
-                        ..(proc.optim)(lr)
-                    };
-                    let mut p = Protocol {
-                        optim,
-                        batching: proc.batching,
-                        max_epochs: proc.epochs,
-                        ..base.clone()
-                    };
-                    p.search.budget_doublings = proc.budget_doublings;
-                    arms.push(p.arm(
-                        format!("{arch} {} lr={lr}{}", proc.name, schedule_suffix(schedule)),
-                        arch,
-                        &proc.name,
-                        model,
-                    ));
-                }
+            let mut p = Protocol {
+                optim: (proc.optim)(proc.lrs[0]),
+                batching: proc.batching,
+                max_epochs: proc.epochs,
+                ..base.clone()
+            };
+            p.search.budget_doublings = proc.budget_doublings;
+            for (setting, p) in p.at_settings(proc.lrs, proc.schedules) {
+                arms.push(p.arm(
+                    format!("{arch} {}{setting}", proc.name),
+                    arch,
+                    &proc.name,
+                    model,
+                ));
             }
         }
     }

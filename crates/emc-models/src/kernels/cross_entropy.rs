@@ -10,11 +10,10 @@
 //! autograd graph, including the rounding residue its `max` node sends to each row's
 //! largest logit.
 
-use candle_core::cpu::kernels::VecOps;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{data, Float};
+use super::{data, for_float, Float};
 
 /// Mean cross-entropy of `logits: [b, classes]` against `labels: [b]` (`u32`), a scalar:
 /// our op for `f32`/`f64` on the CPU, `candle_nn::loss::cross_entropy` otherwise.
@@ -32,33 +31,8 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
         .apply_op2(&labels.contiguous()?, CrossEntropy)
 }
 
-/// What the kernels need of an element type (candle's `exp` and `ln` are std's).
-trait CeFloat: Float + VecOps + PartialOrd {
-    const ZERO: Self;
-    const ONE: Self;
-    fn exp(self) -> Self;
-    fn ln(self) -> Self;
-}
-
-macro_rules! ce_float {
-    ($t:ty) => {
-        impl CeFloat for $t {
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-        }
-    };
-}
-ce_float!(f32);
-ce_float!(f64);
-
 /// candle's vector sum of a slice (its order of additions).
-fn vec_sum<T: CeFloat>(xs: &[T]) -> T {
+fn vec_sum<T: Float>(xs: &[T]) -> T {
     let mut s = T::ZERO;
     // SAFETY: `xs` holds `xs.len()` elements and `s` is a valid destination.
     unsafe { T::vec_reduce_sum(xs.as_ptr(), &mut s, xs.len()) };
@@ -66,7 +40,7 @@ fn vec_sum<T: CeFloat>(xs: &[T]) -> T {
 }
 
 /// candle's `max` over a row: the first element, replaced by each larger one.
-fn row_max<T: CeFloat>(row: &[T]) -> T {
+fn row_max<T: Float>(row: &[T]) -> T {
     let mut m = row[0];
     for &v in row {
         if m < v {
@@ -109,7 +83,7 @@ struct Rows<T> {
     sum: Vec<T>,
 }
 
-fn rows<T: CeFloat>(x: &[T], c: usize) -> Rows<T> {
+fn rows<T: Float>(x: &[T], c: usize) -> Rows<T> {
     let mut r = Rows {
         max: Vec::with_capacity(x.len() / c),
         diff: Vec::with_capacity(x.len()),
@@ -127,7 +101,7 @@ fn rows<T: CeFloat>(x: &[T], c: usize) -> Rows<T> {
     r
 }
 
-fn forward<T: CeFloat>(
+fn forward<T: Float>(
     (sx, lx): (&CpuStorage, &Layout),
     (sy, ly): (&CpuStorage, &Layout),
 ) -> Result<(CpuStorage, Shape)> {
@@ -144,7 +118,7 @@ fn forward<T: CeFloat>(
 
 /// The gradient of the logits for the loss gradient `g0`, as candle's autograd computes
 /// it through the composed graph (the `0 +` are its accumulations into fresh zeros).
-fn backward<T: CeFloat>(
+fn backward<T: Float>(
     (sx, lx): (&CpuStorage, &Layout),
     (sy, ly): (&CpuStorage, &Layout),
     (sg, lg): (&CpuStorage, &Layout),
@@ -209,10 +183,7 @@ impl CustomOp2 for CrossEntropy {
         sy: &CpuStorage,
         ly: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match sx {
-            CpuStorage::F64(_) => forward::<f64>((sx, lx), (sy, ly)),
-            _ => forward::<f32>((sx, lx), (sy, ly)),
-        }
+        for_float!(sx, T => forward::<T>((sx, lx), (sy, ly)))
     }
 
     fn bwd(
@@ -245,9 +216,6 @@ impl CustomOp3 for CrossEntropyGrad {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match sx {
-            CpuStorage::F64(_) => backward::<f64>((sx, lx), (sy, ly), (sg, lg)),
-            _ => backward::<f32>((sx, lx), (sy, ly), (sg, lg)),
-        }
+        for_float!(sx, T => backward::<T>((sx, lx), (sy, ly), (sg, lg)))
     }
 }

@@ -11,7 +11,7 @@
 use candle_core::Tensor;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape};
 
-use super::{data, matmul, weight_op_with_optional_bias, Float, Mat};
+use super::{data, for_float, matmul, weight_op_with_optional_bias, Float, Mat};
 
 /// `xs · weightᵀ (+ bias)` for `xs: [rows, in]`, `weight: [out, in]`, `bias: [out]` →
 /// `[rows, out]`: our op for `f32`/`f64` on the CPU, candle's ops otherwise.
@@ -89,10 +89,7 @@ impl LinearOp {
         w: (&CpuStorage, &Layout),
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
-        match x.0 {
-            CpuStorage::F64(_) => Self::fwd_t::<f64>(x, w, bias),
-            _ => Self::fwd_t::<f32>(x, w, bias),
-        }
+        for_float!(x.0, T => Self::fwd_t::<T>(x, w, bias))
     }
 
     /// `(dx, dw, db)` for the output gradient `grad`; `dx` only when `x` needs one.
@@ -222,9 +219,6 @@ impl CustomOp3 for LinearBackwardOp {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match sx {
-            CpuStorage::F64(_) => self.run::<f64>((sx, lx), (sw, lw), (sg, lg)),
-            _ => self.run::<f32>((sx, lx), (sw, lw), (sg, lg)),
-        }
+        for_float!(sx, T => self.run::<T>((sx, lx), (sw, lw), (sg, lg)))
     }
 }

@@ -67,6 +67,7 @@ pub use cross_entropy::cross_entropy;
 pub use linear::linear;
 pub use relu::relu;
 
+use candle_core::cpu::kernels::VecOps;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType,
 };
@@ -75,14 +76,55 @@ use candle_core::{
 /// chunk holds.
 const CHUNK_FLOATS: usize = 1 << 18;
 
-/// The element types the kernels run on: `f32` (training) and `f64` (gradient checks).
-trait Float:
-    WithDType + Default + std::ops::Add<Output = Self> + std::ops::AddAssign + 'static
-{
+/// The element types the kernels run on: `f32` (training) and `f64` (gradient checks),
+/// with the element operations written as candle writes them (std's `exp`, `ln` and
+/// `max`), so the kernels that replace candle ops round as candle does.
+trait Float: WithDType + VecOps + Default + PartialOrd + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    /// candle's `relu`: `max(x, 0)`.
+    fn relu(self) -> Self;
 }
 
-impl Float for f32 {}
-impl Float for f64 {}
+macro_rules! float {
+    ($t:ty) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn relu(self) -> Self {
+                <$t>::max(self, 0.0)
+            }
+        }
+    };
+}
+float!(f32);
+float!(f64);
+
+/// `$body` with the type `$t` bound to the float type of `$storage`: `f64` for f64
+/// storage, `f32` otherwise (callers admit only f32 and f64).
+macro_rules! for_float {
+    ($storage:expr, $t:ident => $body:expr) => {
+        match $storage {
+            CpuStorage::F64(_) => {
+                type $t = f64;
+                $body
+            }
+            _ => {
+                type $t = f32;
+                $body
+            }
+        }
+    };
+}
+use for_float;
 
 /// The `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias) impls of an op
 /// whose type has `fwd(&self, x, w, Option<bias>) -> Result<(CpuStorage, Shape)>` and
@@ -554,10 +596,7 @@ impl Conv2dOp {
         w: (&CpuStorage, &Layout),
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
-        match x.0 {
-            CpuStorage::F64(_) => self.fwd_t::<f64>(x, w, bias),
-            _ => self.fwd_t::<f32>(x, w, bias),
-        }
+        for_float!(x.0, T => self.fwd_t::<T>(x, w, bias))
     }
 
     fn fwd_t<T: Float>(
@@ -686,11 +725,7 @@ impl CustomOp3 for Conv2dBackwardOp {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let args = ((sx, lx), (sw, lw), (sg, lg));
-        match sx {
-            CpuStorage::F64(_) => self.run::<f64>(args.0, args.1, args.2),
-            _ => self.run::<f32>(args.0, args.1, args.2),
-        }
+        for_float!(sx, T => self.run::<T>((sx, lx), (sw, lw), (sg, lg)))
     }
 }
 

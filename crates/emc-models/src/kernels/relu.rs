@@ -8,7 +8,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{data, Float};
+use super::{data, for_float, Float};
 
 /// `max(x, 0)` element-wise: our op for `f32`/`f64` on the CPU, candle's `relu` otherwise.
 pub fn relu(xs: &Tensor) -> Result<Tensor> {
@@ -19,42 +19,10 @@ pub fn relu(xs: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// The element operations, written as candle writes them.
-trait ReluElem: Float + PartialOrd + std::ops::Mul<Output = Self> {
-    fn relu(self) -> Self;
-    fn mask(self) -> Self;
-}
-
-impl ReluElem for f32 {
-    fn relu(self) -> Self {
-        self.max(0f32)
-    }
-    fn mask(self) -> Self {
-        if self >= 0f32 {
-            1f32
-        } else {
-            0f32
-        }
-    }
-}
-
-impl ReluElem for f64 {
-    fn relu(self) -> Self {
-        self.max(0f64)
-    }
-    fn mask(self) -> Self {
-        if self >= 0f64 {
-            1f64
-        } else {
-            0f64
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Relu;
 
-fn forward<T: ReluElem>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+fn forward<T: Float>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let y: Vec<T> = data::<T>(s, l, "input")?
         .iter()
         .map(|&v| v.relu())
@@ -68,10 +36,7 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        match s {
-            CpuStorage::F64(_) => forward::<f64>(s, l),
-            _ => forward::<f32>(s, l),
-        }
+        for_float!(s, T => forward::<T>(s, l))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -83,7 +48,7 @@ impl CustomOp1 for Relu {
 #[derive(Debug, Clone, Copy)]
 struct ReluGrad;
 
-fn backward<T: ReluElem>(
+fn backward<T: Float>(
     (sx, lx): (&CpuStorage, &Layout),
     (sg, lg): (&CpuStorage, &Layout),
 ) -> Result<(CpuStorage, Shape)> {
@@ -95,7 +60,9 @@ fn backward<T: ReluElem>(
         )
     }
     let (x, g) = (data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?);
-    let dx: Vec<T> = x.iter().zip(g).map(|(&x, &g)| g * x.mask()).collect();
+    // candle: g · (x ≥ 0 as 0/1).
+    let mask = |x: T| if x >= T::ZERO { T::ONE } else { T::ZERO };
+    let dx: Vec<T> = x.iter().zip(g).map(|(&x, &g)| g * mask(x)).collect();
     Ok((T::to_cpu_storage_owned(dx), lx.shape().clone()))
 }
 
@@ -111,9 +78,6 @@ impl CustomOp2 for ReluGrad {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match sx {
-            CpuStorage::F64(_) => backward::<f64>((sx, lx), (sg, lg)),
-            _ => backward::<f32>((sx, lx), (sg, lg)),
-        }
+        for_float!(sx, T => backward::<T>((sx, lx), (sg, lg)))
     }
 }
