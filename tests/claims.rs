@@ -30,6 +30,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         seeds: None,
         out: tmp.path().to_path_buf(),
         jobs: 2,
+        lockstep: emc_search::DEFAULT_LOCKSTEP,
         device: candle_core::Device::Cpu,
         load: local_options(),
         progress: false,

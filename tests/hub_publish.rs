@@ -606,6 +606,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         seeds: None,
         out: local.clone(),
         jobs: 2,
+        lockstep: 1,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
         progress: false,

@@ -27,9 +27,19 @@ fn config(labels: &[&str]) -> MeasureConfig {
 }
 
 fn run(cfg: &MeasureConfig, out: &std::path::Path, jobs: usize) -> Measurement {
+    run_lockstep(cfg, out, jobs, 1)
+}
+
+fn run_lockstep(
+    cfg: &MeasureConfig,
+    out: &std::path::Path,
+    jobs: usize,
+    lockstep: usize,
+) -> Measurement {
     let opts = RunOptions {
         out: out.to_path_buf(),
         jobs,
+        lockstep,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
         recorded_only: false,
@@ -118,6 +128,7 @@ fn measuring_configurations_together_equals_measuring_them_alone() {
     let opts = RunOptions {
         out: tmp.path().join("together"),
         jobs: 2,
+        lockstep: 1,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
         recorded_only: false,
@@ -304,6 +315,64 @@ fn missing_checkpoints_are_replayed_bit_identical_on_resume() {
         }
         let meta = |t: &[u8]| safetensors::SafeTensors::read_metadata(t).unwrap().1;
         assert_eq!(meta(&after).metadata(), meta(&bytes).metadata());
+    }
+}
+
+/// The probe log without its timing and run columns, sorted by (seed, n).
+fn probes_untimed(dir: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("probes.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let skip = ["run_id", "seconds", "samples_per_sec", "timestamp"];
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            l.split(',')
+                .zip(&header)
+                .filter(|(_, h)| !skip.contains(h))
+                .map(|(v, _)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Probes of several seeds trained together in lockstep groups (stacked MLPs) give the
+/// very probes, EMCs and checkpoint weights that training each alone gives.
+#[test]
+fn lockstep_training_records_what_training_alone_records() {
+    if real_folder("mnist").is_none() {
+        return;
+    }
+    let mut cfg = config(&["random-labels"]);
+    cfg.seeds = vec![0, 1, 2];
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = run_lockstep(&cfg, &tmp.path().join("alone"), 1, 1);
+    let together = run_lockstep(&cfg, &tmp.path().join("together"), 1, 3);
+    assert_eq!(alone.per_seed, together.per_seed);
+    assert_eq!(alone.probes_trained, together.probes_trained);
+    assert_eq!(
+        probes_untimed(&tmp.path().join("alone")),
+        probes_untimed(&tmp.path().join("together"))
+    );
+    for seed in 0..3 {
+        let name = format!("checkpoints/{}-seed{seed}.safetensors", alone.config_hash);
+        let a = std::fs::read(tmp.path().join("alone").join(&name)).unwrap();
+        let b = std::fs::read(tmp.path().join("together").join(&name)).unwrap();
+        let (a, b) = (
+            safetensors::SafeTensors::deserialize(&a).unwrap(),
+            safetensors::SafeTensors::deserialize(&b).unwrap(),
+        );
+        let mut names = a.names();
+        names.sort();
+        for tensor in names {
+            assert_eq!(
+                a.tensor(tensor).unwrap().data(),
+                b.tensor(tensor).unwrap().data(),
+                "seed {seed} {tensor}"
+            );
+        }
     }
 }
 

@@ -52,6 +52,7 @@ pub fn small_results(root: &Path) -> Option<&'static Path> {
         let opts = RunOptions {
             out: dir.clone(),
             jobs: 2,
+            lockstep: 1,
             device: candle_core::Device::Cpu,
             load: crate::local_options(),
             recorded_only: false,

@@ -21,9 +21,13 @@ pub struct ClaimArgs {
     /// smoke (seconds, CI), cpu (a 2-core machine, under an hour) or paper (a GPU).
     #[arg(long, value_enum, default_value_t = Scale::Cpu)]
     pub scale: Scale,
-    /// Seeds searched concurrently (each single-threaded when > 1).
+    /// Probes trained concurrently (each single-threaded when > 1).
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
+    /// Up to this many probes of different seeds train together, stacked, in one
+    /// lockstep group per job (MLPs and softmax regression; bit-identical results); 1: off.
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    pub lockstep: usize,
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -59,8 +63,10 @@ pub struct RunSettings {
     pub seeds: Option<u64>,
     /// Output directory.
     pub out: PathBuf,
-    /// Seeds searched concurrently.
+    /// Probes trained concurrently.
     pub jobs: usize,
+    /// Probes per lockstep group (1: off).
+    pub lockstep: usize,
     /// Device.
     pub device: candle_core::Device,
     /// Where the data is found.
@@ -107,6 +113,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let opts = RunOptions {
         out: settings.out.clone(),
         jobs: settings.jobs.max(1),
+        lockstep: settings.lockstep.max(1),
         device: settings.device.clone(),
         load: settings.load.clone(),
         recorded_only: settings.recorded_only,
@@ -680,6 +687,7 @@ pub fn main(spec: &ClaimSpec) {
             seeds: args.seeds,
             out: out.clone(),
             jobs: args.jobs,
+            lockstep: args.lockstep,
             device,
             load,
             progress: true,

@@ -60,9 +60,12 @@ pub struct BenchArgs {
     /// single-threaded.
     #[arg(long)]
     search: bool,
-    /// Seeds searched concurrently by --search.
+    /// Probes trained concurrently by --search (one thread each).
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Probes per lockstep group in --search (1: every probe trained alone).
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    lockstep: usize,
     /// Directory of canonical dataset files (for --search).
     #[arg(long, env = "EMC_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -230,6 +233,7 @@ fn run_search(args: &BenchArgs) -> Result<()> {
         .collect();
     argv.extend(["--out".into(), out.display().to_string()]);
     argv.extend(["--jobs".into(), args.jobs.to_string()]);
+    argv.extend(["--lockstep".into(), args.lockstep.to_string()]);
     argv.extend(["--device".into(), args.device.clone()]);
     if let Some(d) = &args.data_dir {
         argv.extend(["--data-dir".into(), d.display().to_string()]);
@@ -237,11 +241,13 @@ fn run_search(args: &BenchArgs) -> Result<()> {
     let margs = Wrap::try_parse_from(&argv)?.measure;
     let (cfg, opts) = (margs.config()?, margs.run_options()?);
     println!(
-        "emc {} (candle, {}): emc measure {} ({} seeds at a time, 1 thread each)",
+        "emc {} (candle, {}): emc measure {} ({} trainings at a time, 1 thread each, up to \
+         {} probes per lockstep group)",
         env!("CARGO_PKG_VERSION"),
         args.device,
         SEARCH_ARGS.join(" "),
-        opts.jobs
+        opts.jobs,
+        opts.lockstep
     );
     let start = Instant::now();
     let m = measure(&cfg, &opts, &|_: &Event| {})?;
@@ -259,13 +265,15 @@ fn run_search(args: &BenchArgs) -> Result<()> {
     );
     if let Some(dir) = &args.save {
         let csv = format!(
-            "benchmark,jobs,wall_seconds,probes,epochs,sample_epochs,emc_per_seed\n\
-             {SEARCH_NAME},{},{wall:.2},{},{epochs},{sample_epochs},{}\n",
+            "benchmark,jobs,lockstep,wall_seconds,probes,epochs,sample_epochs,emc_per_seed\n\
+             {SEARCH_NAME},{},{},{wall:.2},{},{epochs},{sample_epochs},{}\n",
             opts.jobs,
+            opts.lockstep,
             probes.len(),
             emcs.join(" ")
         );
-        save(dir, &format!("search-jobs{}.csv", opts.jobs), &csv, args)?;
+        let name = format!("search-jobs{}-lockstep{}.csv", opts.jobs, opts.lockstep);
+        save(dir, &name, &csv, args)?;
     }
     Ok(())
 }

@@ -99,9 +99,13 @@ pub struct MeasureArgs {
     /// Seeds: a count N (seeds 0..N) or a list such as 3,7,11.
     #[arg(long, default_value = "3", conflicts_with = "config")]
     seeds: String,
-    /// Seeds searched concurrently (each single-threaded when > 1).
+    /// Probes trained concurrently (each single-threaded when > 1).
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Up to this many probes of different seeds train together, stacked, in one
+    /// lockstep group per job (MLPs and softmax regression; bit-identical results); 1: off.
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    lockstep: usize,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -224,6 +228,7 @@ impl MeasureArgs {
         Ok(RunOptions {
             out: self.out.clone(),
             jobs: self.jobs.max(1),
+            lockstep: self.lockstep.max(1),
             device: emc_train::parse_device(&self.device)?,
             load: emc_data::LoadOptions::from_env().with_data_dir(self.data_dir.clone()),
             recorded_only: false,

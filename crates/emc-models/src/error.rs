@@ -48,6 +48,9 @@ pub enum ModelError {
         /// What went wrong.
         reason: String,
     },
+    /// Models cannot be stacked together (see [`crate::Stacked`]).
+    #[error("cannot stack these models: {0}")]
+    Stack(String),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -64,6 +64,7 @@ pub mod layers;
 pub mod mlp;
 pub mod resnet;
 mod spec;
+pub mod stacked;
 pub mod vit;
 
 use candle_core::{Tensor, Var};
@@ -73,9 +74,11 @@ use serde::{Deserialize, Serialize};
 pub use activation::Activation;
 pub use cnn::{CnnConfig, CnnHead, CompoundConfig, Pool};
 pub use error::{ModelError, Result};
+pub use kernels::Segments;
 pub use mlp::{LinearConfig, MlpConfig};
 pub use resnet::ResNetConfig;
 pub use spec::{ModelSpec, FAMILIES};
+pub use stacked::Stacked;
 pub use vit::{VitConfig, VitPool};
 
 /// A network that maps a batch of inputs to logits.

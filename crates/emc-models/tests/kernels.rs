@@ -446,3 +446,22 @@ fn cross_entropy_is_bit_identical_to_candles() -> Result<()> {
     assert!(err.contains("label 3 with 3 classes"), "{err}");
     Ok(())
 }
+
+/// The backward reads the softmax rows the forward kept: a second backward through the
+/// same graph, and a loss scaled after the fact, give candle's gradient bits too.
+#[test]
+fn cross_entropy_backward_reuses_the_forward_rows() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let x = Var::from_tensor(&uniform(&[9, 4], -5.0, 5.0, 960)?.to_dtype(dtype)?)?;
+        let y = Tensor::new(&[0u32, 3, 1, 1, 2, 0, 3, 2, 1], &Device::Cpu)?;
+        let ours = kernels::cross_entropy(&x, &y)?;
+        let theirs = candle_nn::loss::cross_entropy(&x, &y)?;
+        let expected = bits(theirs.affine(0.25, 0.0)?.backward()?.get(&x).unwrap())?;
+        let scaled = ours.affine(0.25, 0.0)?;
+        for _ in 0..2 {
+            let got = bits(scaled.backward()?.get(&x).unwrap())?;
+            assert_eq!(got, expected, "{dtype:?}");
+        }
+    }
+    Ok(())
+}

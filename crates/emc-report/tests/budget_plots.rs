@@ -293,6 +293,7 @@ fn a_real_budget_measurement_gets_both_figures() {
     let opts = emc_search::RunOptions {
         out: root.path().to_path_buf(),
         jobs: 2,
+        lockstep: 1,
         device: candle_core::Device::Cpu,
         load: emc_data::LoadOptions {
             data_dir: Some(data),

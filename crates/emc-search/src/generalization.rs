@@ -244,8 +244,7 @@ pub fn generalize_many(
         let test_size = gen.test_size.map_or(test.len(), |m| m.min(test.len()));
         let test = test.select(&(0..test_size).collect::<Vec<_>>())?;
         let test = test.to_tensors(&opts.device, &data.norm, false)?;
-        let (built, report) =
-            data.train_probe(&prep.spec, gen.train_size, &cfg.train, seed, None)?;
+        let (built, report) = data.train_probe(&prep.spec, gen.train_size, &cfg.train, seed)?;
         let eval = evaluate(
             built.model.as_ref(),
             &test.images,
@@ -328,6 +327,7 @@ mod tests {
         let opts = RunOptions {
             out: dir.path().to_path_buf(),
             jobs: 1,
+            lockstep: 1,
             device: candle_core::Device::Cpu,
             // Nowhere to load from: the error must come before any loading.
             load: emc_data::LoadOptions::from_env().with_data_dir(Some(dir.path().into())),

@@ -14,6 +14,7 @@
 
 mod error;
 mod generalization;
+mod lockstep;
 mod measure;
 mod results;
 mod search;
@@ -25,7 +26,9 @@ pub use generalization::{
     generalization_key, generalize_many, Generalization, GeneralizationConfig, GeneralizationRow,
     GENERALIZATION_FILE,
 };
-pub use measure::{measure, measure_many, Event, MeasureConfig, Measurement, RunOptions};
+pub use measure::{
+    measure, measure_many, Event, MeasureConfig, Measurement, RunOptions, DEFAULT_LOCKSTEP,
+};
 pub use results::{read_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,

@@ -13,13 +13,14 @@ use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, TensorData, Variant};
 use emc_models::{Built, InputShape, ModelSpec};
 use emc_train::{
-    fit, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Provenance, TrainConfig,
-    TrainData,
+    can_lockstep, read_checkpoint_metadata, save_checkpoint, Batching, FitReport, Member,
+    ProgressFn, Provenance, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, SearchError};
+use crate::lockstep::{Probe, ProbeTrainer};
 use crate::results::{read_csv, to_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow};
 use crate::search::{
     default_n0, search_budgets, BudgetOutcome, BudgetProbe, ProbePoint, SearchConfig, SearchOutcome,
@@ -143,13 +144,26 @@ impl MeasureConfig {
     }
 }
 
+/// Probes per lockstep group by default ([`RunOptions::lockstep`]).
+pub const DEFAULT_LOCKSTEP: usize = 4;
+
+/// The most memory that the searches run concurrently for lockstep groups (beyond one per
+/// job) may hold in their copies of the training data.
+const LOCKSTEP_MEMORY: usize = 1 << 30;
+
 /// Where and how a measurement runs (none of it changes the result).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Output directory.
     pub out: PathBuf,
-    /// Seeds searched concurrently (one single-threaded training each is fastest on CPU).
+    /// Probes trained concurrently: one single-threaded training (or lockstep group) per
+    /// core is fastest on CPU.
     pub jobs: usize,
+    /// Up to this many probes of different seeds train together in one lockstep group
+    /// (stacked MLPs, bit-identical to training each alone; see `emc_train::fit_lockstep`);
+    /// 1 trains every probe alone. With more than 1, `jobs × lockstep` seeds are searched
+    /// concurrently for the configurations that can go in lockstep.
+    pub lockstep: usize,
     /// Device.
     pub device: Device,
     /// Where the dataset is found.
@@ -289,7 +303,35 @@ pub fn measure_many(
         .flat_map(|(i, c)| c.seeds.iter().map(move |&s| (i, s)))
         .collect();
 
+    // Seeds of configurations that can train in lockstep are searched `lockstep` at a time
+    // per job, so that their probes meet in the trainer.
+    let width = opts.lockstep.max(1);
+    let stackable = width > 1
+        && cfgs
+            .iter()
+            .zip(&prepared)
+            .any(|(c, p)| can_lockstep(&p.spec, &c.train));
+    // Each search holds its seed's copy of the training split: extra searches only while
+    // their copies stay within LOCKSTEP_MEMORY.
+    let seed_bytes = prepared
+        .iter()
+        .map(|p| {
+            let s = p.base.shape();
+            p.base.len() * s.channels * s.height * s.width * std::mem::size_of::<f32>()
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let jobs = opts.jobs.max(1);
+    let searchers = if stackable {
+        (jobs * width).min(jobs.max(LOCKSTEP_MEMORY / seed_bytes))
+    } else {
+        jobs
+    };
+    let trainer = ProbeTrainer::new(opts.jobs, width);
+    let report_event = on_event;
     let run_seed = |i: usize, seed: u64| -> Result<(BudgetOutcome, usize)> {
+        let _searcher = trainer.searcher();
         let (cfg, prep) = (&cfgs[i], &prepared[i]);
         let (spec, hash) = (&prep.spec, &prep.hash);
         let on_event = |e: &Event| on_event(i, e);
@@ -318,21 +360,21 @@ pub fn measure_many(
         // Trains a fresh model on the first `n` samples at budget level `level`.
         let train_at = |level: usize, n: usize| -> Result<(FitReport, emc_models::Built)> {
             let train = &prep.levels[level].0.train;
-            let (built, report) = data.train_probe(
-                spec,
-                n,
-                train,
-                seed,
-                Some(&mut |p: &emc_train::Progress| {
-                    on_event(&Event::Epoch {
+            let max_epochs = train.stop.max_epochs;
+            let progress: ProgressFn = Box::new(move |p: &emc_train::Progress| {
+                report_event(
+                    i,
+                    &Event::Epoch {
                         seed,
                         n,
                         epoch: p.epoch,
-                        max_epochs: train.stop.max_epochs,
+                        max_epochs,
                         train_accuracy: p.train_accuracy,
-                    })
-                }),
-            )?;
+                    },
+                )
+            });
+            let probe = data.probe(spec, n, train, seed, Some(progress))?;
+            let (built, report) = trainer.train(probe)?;
             Ok((report, built))
         };
         let ckpt = opts
@@ -442,7 +484,7 @@ pub fn measure_many(
         format!("{} on {} [{}]", c.model, c.data, c.variants.join(" "))
     };
     let run = |tasks: &[(usize, u64)]| -> Result<Vec<(usize, u64, BudgetOutcome, usize)>> {
-        Ok(run_pool(tasks, opts.jobs, &run_seed, &describe)?
+        Ok(run_pool(tasks, searchers, &run_seed, &describe)?
             .into_iter()
             .map(|(i, seed, (o, p))| (i, seed, o, p))
             .collect())
@@ -597,25 +639,34 @@ impl SeedData {
         n: usize,
         train: &TrainConfig,
         seed: u64,
-        on_progress: Option<&mut dyn FnMut(&emc_train::Progress)>,
     ) -> Result<(Built, FitReport)> {
+        ProbeTrainer::new(1, 1).train(self.probe(spec, n, train, seed, None)?)
+    }
+
+    /// A probe on the first `n` samples of the order: a fresh model initialised with
+    /// `seed`, to be trained by a [`ProbeTrainer`].
+    pub(crate) fn probe<'a>(
+        &self,
+        spec: &ModelSpec,
+        n: usize,
+        train: &TrainConfig,
+        seed: u64,
+        on_progress: Option<ProgressFn<'a>>,
+    ) -> Result<Probe<'a>> {
         let device = self.all.images.device();
         let idx = Tensor::from_slice(&self.order[..n], n, device)?;
-        let x = self.all.images.index_select(&idx, 0)?;
-        let y = self.all.labels.index_select(&idx, 0)?;
-        let built = spec.build(self.input, self.classes, seed, DType::F32, device)?;
-        let report = fit(
-            built.model.as_ref(),
-            &built.trainable,
-            TrainData {
-                images: &x,
-                labels: &y,
+        Ok(Probe {
+            spec: spec.clone(),
+            input: self.input,
+            train: train.clone(),
+            member: Member {
+                built: spec.build(self.input, self.classes, seed, DType::F32, device)?,
+                images: self.all.images.index_select(&idx, 0)?,
+                labels: self.all.labels.index_select(&idx, 0)?,
+                seed,
+                on_progress,
             },
-            train,
-            seed,
-            on_progress,
-        )?;
-        Ok((built, report))
+        })
     }
 }
 

@@ -30,7 +30,9 @@ mod device;
 mod error;
 mod eval;
 mod hessian;
+mod lockstep;
 mod provenance;
+mod run;
 mod trainer;
 
 pub use checkpoint::{load_checkpoint, read_checkpoint_metadata, save_checkpoint};
@@ -39,6 +41,7 @@ pub use device::parse_device;
 pub use error::{Result, TrainError};
 pub use eval::{evaluate, full_gradient, Evaluation};
 pub use hessian::min_hessian_eigenvalue;
+pub use lockstep::{can_lockstep, fit_lockstep, lockstep_key, Member, ProgressFn};
 pub use provenance::Provenance;
 pub use trainer::{
     fit, full_batch_step, minibatch_step, stands_with_more_budget, FitReport, Progress, StopReason,

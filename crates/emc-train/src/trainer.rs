@@ -6,18 +6,13 @@ use std::time::Instant;
 use candle_core::{DType, Tensor, Var};
 use emc_models::Model;
 use emc_optim::Optimizer;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Batching, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate, full_gradient};
+use crate::eval::{evaluate, full_gradient, Evaluation};
 use crate::hessian::min_hessian_eigenvalue;
-
-/// Random stream of the minibatch shuffle (the model initialisation uses its own).
-const SHUFFLE_STREAM: u64 = 0x5348_5546;
+use crate::run::{Outcome, Run, Want};
 
 /// Why training stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,7 +163,7 @@ pub struct TrainData<'a> {
 }
 
 impl TrainData<'_> {
-    fn check(&self) -> Result<usize> {
+    pub(crate) fn check(&self) -> Result<usize> {
         let n = self.labels.dim(0)?;
         if self.labels.rank() != 1 || self.labels.dtype() != DType::U32 {
             return Err(TrainError::Data(format!(
@@ -231,31 +226,13 @@ pub fn full_batch_step(
     Ok(norm.is_finite().then_some((l, norm)))
 }
 
-/// Tracks the best epoch loss for the plateau rule.
-struct Plateau {
-    best: f64,
-    since: usize,
-}
-
-impl Plateau {
-    /// Records an epoch loss; returns whether the patience is exhausted.
-    fn update(&mut self, loss: f64, rel: f64, patience: usize) -> bool {
-        if loss < self.best * (1.0 - rel) || !self.best.is_finite() {
-            self.best = loss;
-            self.since = 0;
-        } else {
-            self.since += 1;
-        }
-        patience > 0 && self.since >= patience
-    }
-}
-
 /// Trains `model` (whose optimizer-updated variables are `trainable`) on `data` until every
 /// sample is classified correctly or a stop rule fires. `seed` drives the minibatch order.
 ///
 /// The exact training accuracy is evaluated every `cfg.eval_every` epochs, before the
 /// first epoch, and at the end; training stops as soon as it is 100%. A NaN or infinite
-/// loss stops training as [`StopReason::Diverged`], never as a fit.
+/// loss stops training as [`StopReason::Diverged`], never as a fit. The rules live in
+/// [`Run`]; [`crate::fit_lockstep`] drives the same rules for several models at once.
 pub fn fit(
     model: &dyn Model,
     trainable: &[Var],
@@ -272,89 +249,23 @@ pub fn fit(
         &cfg.optim.for_budget(cfg.step_budget(n)),
         trainable.to_vec(),
     )?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(SHUFFLE_STREAM);
     let device = data.images.device().clone();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let (mut steps, mut samples, mut epochs) = (0usize, 0usize, 0usize);
-    let mut plateau = Plateau {
-        best: f64::INFINITY,
-        since: 0,
-    };
-    let mut last_norm = f64::NAN;
-
-    let finish = |stop: StopReason,
-                  epochs,
-                  steps,
-                  samples,
-                  grad_norm: f64,
-                  eval: Option<crate::Evaluation>,
-                  hess| {
-        let seconds = start.elapsed().as_secs_f64();
-        let (acc, loss) = eval
-            .map(|e| (e.accuracy(), e.loss))
-            .unwrap_or((0.0, f64::NAN));
-        FitReport {
-            fitted: stop == StopReason::Fitted,
-            stop,
-            n,
-            epochs,
-            steps,
-            train_accuracy: acc,
-            train_loss: loss,
-            grad_norm,
-            min_hessian_eigenvalue: hess,
-            seconds,
-            samples_per_sec: samples as f64 / seconds.max(1e-9),
-        }
-    };
-
-    let initial = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
-    if initial.all_correct() {
-        return Ok(finish(
-            StopReason::Fitted,
-            0,
-            0,
-            0,
-            0.0,
-            Some(initial),
-            None,
-        ));
-    }
-
-    let stop = 'train: loop {
-        if epochs >= cfg.stop.max_epochs {
-            break StopReason::MaxEpochs;
-        }
-        epochs += 1;
-        let (mut loss_sum, mut epoch_samples) = (0f64, 0usize);
-        let small_grad;
-        match cfg.batching {
-            Batching::Mini(b) => {
-                order.shuffle(&mut rng);
-                let mut norm_sum = 0f64;
-                let mut batches = 0usize;
-                for idx in order.chunks(b) {
-                    let idx = Tensor::from_slice(idx, idx.len(), &device)?;
-                    let x = data.images.index_select(&idx, 0)?;
-                    let y = data.labels.index_select(&idx, 0)?;
-                    let Some((l, norm)) = minibatch_step(model, opt.as_mut(), &x, &y)? else {
-                        break 'train StopReason::Diverged;
-                    };
-                    last_norm = norm;
-                    loss_sum += l * y.dim(0)? as f64;
-                    norm_sum += last_norm;
-                    batches += 1;
-                    steps += 1;
-                    epoch_samples += y.dim(0)?;
-                    if cfg.stop.max_steps.is_some_and(|m| steps >= m) {
-                        break;
-                    }
-                }
-                small_grad = cfg.stop.grad_tol > 0.0
-                    && norm_sum / batches.max(1) as f64 <= cfg.stop.grad_tol;
+    let mut run = Run::new(cfg, n, seed);
+    let outcome = loop {
+        match run.next() {
+            Want::Evaluate => {
+                let eval = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
+                run.evaluated(eval, on_progress.as_deref_mut());
             }
-            Batching::Full { chunk } => {
+            Want::Step(range) => {
+                let idx = &run.order()[range];
+                let idx = Tensor::from_slice(idx, idx.len(), &device)?;
+                let x = data.images.index_select(&idx, 0)?;
+                let y = data.labels.index_select(&idx, 0)?;
+                let step = minibatch_step(model, opt.as_mut(), &x, &y)?;
+                run.stepped(step, idx.dim(0)?);
+            }
+            Want::FullStep { chunk } => {
                 let step = full_batch_step(
                     model,
                     trainable,
@@ -363,71 +274,55 @@ pub fn fit(
                     data.labels,
                     chunk,
                 )?;
-                let Some((l, norm)) = step else {
-                    break 'train StopReason::Diverged;
-                };
-                last_norm = norm;
-                loss_sum = l * n as f64;
-                steps += 1;
-                epoch_samples = n;
-                small_grad = cfg.stop.grad_tol > 0.0 && last_norm <= cfg.stop.grad_tol;
+                run.stepped(step, n);
             }
-        }
-        samples += epoch_samples;
-        let epoch_loss = loss_sum / epoch_samples.max(1) as f64;
-        let out_of_steps = cfg.stop.max_steps.is_some_and(|m| steps >= m);
-        let last_epoch = epochs >= cfg.stop.max_epochs;
-        let plateaued = plateau.update(
-            epoch_loss,
-            cfg.stop.plateau_rel_improvement,
-            cfg.stop.plateau_patience,
-        );
-        if epochs % cfg.eval_every == 0 || out_of_steps || last_epoch || plateaued || small_grad {
-            let eval = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
-            if let Some(cb) = on_progress.as_deref_mut() {
-                cb(&Progress {
-                    epoch: epochs,
-                    step: steps,
-                    epoch_loss,
-                    train_accuracy: eval.accuracy(),
-                });
-            }
-            if !eval.loss.is_finite() {
-                break StopReason::Diverged;
-            }
-            if eval.all_correct() {
-                return Ok(finish(
-                    StopReason::Fitted,
-                    epochs,
-                    steps,
-                    samples,
-                    last_norm,
-                    Some(eval),
-                    None,
-                ));
-            }
-        }
-        if out_of_steps {
-            break StopReason::MaxSteps;
-        }
-        if small_grad || plateaued {
-            // Minibatch norms only suggest a stationary point: confirm on the full data.
-            break StopReason::Plateau;
+            Want::Done(outcome) => break outcome,
         }
     };
+    conclude(model, trainable, data, cfg, seed, &run, outcome, start)
+}
 
-    // A failure: certify it with the full-data gradient (and optionally the Hessian).
+/// The report of a finished run; a failure is first certified with the full-data gradient
+/// (and optionally the Hessian), on the model's final weights.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conclude(
+    model: &dyn Model,
+    trainable: &[Var],
+    data: TrainData<'_>,
+    cfg: &TrainConfig,
+    seed: u64,
+    run: &Run,
+    outcome: Outcome,
+    start: Instant,
+) -> Result<FitReport> {
+    let n = run.n;
+    let finish = |stop: StopReason, grad_norm: f64, eval: Evaluation, hess| {
+        let seconds = start.elapsed().as_secs_f64();
+        FitReport {
+            fitted: stop == StopReason::Fitted,
+            stop,
+            n,
+            epochs: run.epochs,
+            steps: run.steps,
+            train_accuracy: eval.accuracy(),
+            train_loss: eval.loss,
+            grad_norm,
+            min_hessian_eigenvalue: hess,
+            seconds,
+            samples_per_sec: run.samples as f64 / seconds.max(1e-9),
+        }
+    };
+    let stop = match outcome {
+        Outcome::Fitted(eval) => {
+            // Fitted before any step: no gradient was taken.
+            let norm = if run.steps == 0 { 0.0 } else { run.last_norm };
+            return Ok(finish(StopReason::Fitted, norm, eval, None));
+        }
+        Outcome::Failed(stop) => stop,
+    };
     let eval = evaluate(model, data.images, data.labels, cfg.eval_batch)?;
     if stop == StopReason::Diverged || !eval.loss.is_finite() {
-        return Ok(finish(
-            StopReason::Diverged,
-            epochs,
-            steps,
-            samples,
-            last_norm,
-            Some(eval),
-            None,
-        ));
+        return Ok(finish(StopReason::Diverged, run.last_norm, eval, None));
     }
     let chunk = match cfg.batching {
         Batching::Full { chunk } => chunk,
@@ -453,7 +348,7 @@ pub fn fit(
     } else {
         None
     };
-    Ok(finish(stop, epochs, steps, samples, norm, Some(eval), hess))
+    Ok(finish(stop, norm, eval, hess))
 }
 
 #[cfg(test)]

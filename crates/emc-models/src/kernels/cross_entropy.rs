@@ -8,7 +8,15 @@
 //! candle's order, with candle's own vector sum (`VecOps::vec_reduce_sum`) where candle
 //! reduces, so the loss and the gradient are the same bits; the backward replays candle's
 //! autograd graph, including the rounding residue its `max` node sends to each row's
-//! largest logit.
+//! largest logit. The forward keeps each row's maximum, exponentials `exp(x − max)` and
+//! their sum in the op ([`SoftmaxCache`]), and the backward reads them instead of computing
+//! them again.
+//!
+//! The slice-level passes ([`softmax_rows`], [`mean_loss`], [`loss_grad`]) are shared with
+//! [`super::segmented_cross_entropy`], which applies them to each segment of a packed
+//! batch.
+
+use std::sync::OnceLock;
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
@@ -28,11 +36,11 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     }
     logits
         .contiguous()?
-        .apply_op2(&labels.contiguous()?, CrossEntropy)
+        .apply_op2(&labels.contiguous()?, CrossEntropy::default())
 }
 
 /// candle's vector sum of a slice (its order of additions).
-fn vec_sum<T: Float>(xs: &[T]) -> T {
+pub(super) fn vec_sum<T: Float>(xs: &[T]) -> T {
     let mut s = T::ZERO;
     // SAFETY: `xs` holds `xs.len()` elements and `s` is a valid destination.
     unsafe { T::vec_reduce_sum(xs.as_ptr(), &mut s, xs.len()) };
@@ -50,93 +58,83 @@ fn row_max<T: Float>(row: &[T]) -> T {
     m
 }
 
-fn labels_of<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [u32]> {
+pub(super) fn labels_of<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => bail!("cross_entropy: labels must be a contiguous u32 tensor"),
+        _ => bail!("{op}: labels must be a contiguous u32 tensor"),
     }
 }
 
 /// `(b, classes)` after checking the shapes and the labels' range.
-fn geometry(lx: &Layout, ly: &Layout, labels: &[u32]) -> Result<(usize, usize)> {
+pub(super) fn geometry(
+    lx: &Layout,
+    ly: &Layout,
+    labels: &[u32],
+    op: &str,
+) -> Result<(usize, usize)> {
     let (b, c) = match lx.dims() {
         &[b, c] if c > 0 => (b, c),
-        d => bail!("cross_entropy: logits {d:?}; expected [batch, classes]"),
+        d => bail!("{op}: logits {d:?}; expected [batch, classes]"),
     };
     if ly.dims() != [b] {
-        bail!(
-            "cross_entropy: labels {:?} for {b} rows of logits",
-            ly.dims()
-        )
+        bail!("{op}: labels {:?} for {b} rows of logits", ly.dims())
     }
     if let Some(&bad) = labels.iter().find(|&&y| y as usize >= c) {
-        bail!("cross_entropy: label {bad} with {c} classes; expected labels below {c}")
+        bail!("{op}: label {bad} with {c} classes; expected labels below {c}")
     }
     Ok((b, c))
 }
 
-/// Per row: candle's `diff = x − max`, `s = Σ exp(diff)` and `ln s`.
-struct Rows<T> {
-    max: Vec<T>,
-    diff: Vec<T>,
-    exp: Vec<T>,
-    sum: Vec<T>,
+/// Per row of logits: candle's `max`, `exp(x − max)` (every entry) and `s = Σ exp`.
+pub(super) struct Softmax<T> {
+    pub(super) max: Vec<T>,
+    pub(super) exp: Vec<T>,
+    pub(super) sum: Vec<T>,
 }
 
-fn rows<T: Float>(x: &[T], c: usize) -> Rows<T> {
-    let mut r = Rows {
-        max: Vec::with_capacity(x.len() / c),
-        diff: Vec::with_capacity(x.len()),
+/// The [`Softmax`] statistics of every row of `x` (`c` classes per row). Rows are
+/// independent: a range of rows gets the same values as the same rows alone.
+pub(super) fn softmax_rows<T: Float>(x: &[T], c: usize) -> Softmax<T> {
+    let rows = x.len() / c.max(1);
+    let mut r = Softmax {
+        max: Vec::with_capacity(rows),
         exp: Vec::with_capacity(x.len()),
-        sum: Vec::with_capacity(x.len() / c),
+        sum: Vec::with_capacity(rows),
     };
-    for row in x.chunks_exact(c) {
+    for row in x.chunks_exact(c.max(1)) {
         let m = row_max(row);
-        let start = r.diff.len();
-        r.diff.extend(row.iter().map(|&v| v - m));
-        r.exp.extend(r.diff[start..].iter().map(|&d| d.exp()));
+        let start = r.exp.len();
+        r.exp.extend(row.iter().map(|&v| (v - m).exp()));
         r.sum.push(vec_sum(&r.exp[start..]));
         r.max.push(m);
     }
     r
 }
 
-fn forward<T: Float>(
-    (sx, lx): (&CpuStorage, &Layout),
-    (sy, ly): (&CpuStorage, &Layout),
-) -> Result<(CpuStorage, Shape)> {
-    let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly)?);
-    let (b, c) = geometry(lx, ly, y)?;
-    let r = rows(x, c);
-    // log_softmax at each row's label, then candle's sum over the batch and scale.
+/// candle's mean cross-entropy of the rows `x` (`y.len()` rows of `c` classes) with their
+/// maxima and exponential sums: `log_softmax` at each row's label, summed over the batch
+/// and scaled by `−1/b`.
+pub(super) fn mean_loss<T: Float>(x: &[T], y: &[u32], c: usize, max: &[T], sum: &[T]) -> T {
+    let b = y.len();
     let picked: Vec<T> = (0..b)
-        .map(|i| r.diff[i * c + y[i] as usize] - r.sum[i].ln())
+        .map(|i| (x[i * c + y[i] as usize] - max[i]) - sum[i].ln())
         .collect();
-    let loss = vec_sum(&picked) * T::from_f64(-1.0 / b as f64) + T::ZERO;
-    Ok((T::to_cpu_storage_owned(vec![loss]), Shape::from(())))
+    vec_sum(&picked) * T::from_f64(-1.0 / b as f64) + T::ZERO
 }
 
-/// The gradient of the logits for the loss gradient `g0`, as candle's autograd computes
-/// it through the composed graph (the `0 +` are its accumulations into fresh zeros).
-fn backward<T: Float>(
-    (sx, lx): (&CpuStorage, &Layout),
-    (sy, ly): (&CpuStorage, &Layout),
-    (sg, lg): (&CpuStorage, &Layout),
-) -> Result<(CpuStorage, Shape)> {
-    let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly)?);
-    let (b, c) = geometry(lx, ly, y)?;
-    let g0 = match data::<T>(sg, lg, "gradient")? {
-        [g] => *g,
-        g => bail!(
-            "cross_entropy backward: {} gradient values for a scalar",
-            g.len()
-        ),
-    };
+/// Writes into `dx` (`y.len()` rows of `c`) the gradient of the logits `x` for the mean
+/// loss's gradient `g0`, as candle's autograd computes it through the composed graph (the
+/// `0 +` are its accumulations into fresh zeros), from the forward's [`Softmax`] rows.
+pub(super) fn loss_grad<T: Float>(
+    (x, y, c): (&[T], &[u32], usize),
+    g0: T,
+    (max, exp, sum): (&[T], &[T], &[T]),
+    dx: &mut [T],
+) {
+    let b = y.len();
     let zero = T::ZERO;
-    let r = rows(x, c);
     // affine(-1/b) backward, then the sum over the batch broadcasts it to every row.
     let g_row = zero + (g0 * T::from_f64(-1.0 / b as f64) + zero);
-    let mut dx = vec![zero; b * c];
     let (mut g_logp, mut g_lsb, mut g_maxb) = (vec![zero; c], vec![zero; c], vec![zero; c]);
     for i in 0..b {
         let at = i * c;
@@ -149,27 +147,106 @@ fn backward<T: Float>(
         }
         let g_ls = zero + vec_sum(&g_lsb);
         // ln backward, then the row sum broadcasts it to every exp.
-        let g_s = zero + g_ls / r.sum[i];
+        let g_s = zero + g_ls / sum[i];
         let g_e = zero + g_s;
         // diff's gradient: from the subtraction first, then from exp (its output times the
         // incoming gradient); diff = x − max (broadcast): max's gradient summed over the row.
         for k in 0..c {
-            let g_diff = (zero + g_logp[k]) + g_e * r.exp[at + k];
+            let g_diff = (zero + g_logp[k]) + g_e * exp[at + k];
             dx[at + k] = zero + g_diff;
             g_maxb[k] = zero - g_diff;
         }
         let g_max = zero + vec_sum(&g_maxb);
         // max backward: the gradient goes to every logit equal to the row's maximum.
         for k in 0..c {
-            let mask = if r.max[i] == x[at + k] { T::ONE } else { zero };
+            let mask = if max[i] == x[at + k] { T::ONE } else { zero };
             dx[at + k] += mask * g_max;
         }
     }
+}
+
+/// The forward's [`Softmax`] rows, kept in the op for its backward (as storages, so one
+/// type serves `f32` and `f64`).
+#[derive(Debug, Default)]
+pub(super) struct SoftmaxCache(OnceLock<[CpuStorage; 3]>);
+
+impl SoftmaxCache {
+    /// Keeps `r` (the first call wins; an op runs its forward once).
+    pub(super) fn keep<T: Float>(&self, r: Softmax<T>) {
+        let _ = self.0.set([
+            T::to_cpu_storage_owned(r.max),
+            T::to_cpu_storage_owned(r.exp),
+            T::to_cpu_storage_owned(r.sum),
+        ]);
+    }
+
+    /// `f(max, exp, sum)` on the kept rows, or on `x`'s computed again when none of `T`
+    /// for `b` rows of `c` classes were kept.
+    pub(super) fn with_rows<T: Float, R>(
+        &self,
+        x: &[T],
+        (b, c): (usize, usize),
+        f: impl FnOnce(&[T], &[T], &[T]) -> R,
+    ) -> R {
+        if let Some([max, exp, sum]) = self.0.get() {
+            if let (Ok(max), Ok(exp), Ok(sum)) = (
+                T::cpu_storage_as_slice(max),
+                T::cpu_storage_as_slice(exp),
+                T::cpu_storage_as_slice(sum),
+            ) {
+                if max.len() == b && sum.len() == b && exp.len() == b * c {
+                    return f(max, exp, sum);
+                }
+            }
+        }
+        let r = softmax_rows(x, c);
+        f(&r.max, &r.exp, &r.sum)
+    }
+}
+
+const OP: &str = "cross_entropy";
+
+fn forward<T: Float>(
+    (sx, lx): (&CpuStorage, &Layout),
+    (sy, ly): (&CpuStorage, &Layout),
+    cache: &SoftmaxCache,
+) -> Result<(CpuStorage, Shape)> {
+    let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly, OP)?);
+    let (_, c) = geometry(lx, ly, y, OP)?;
+    let r = softmax_rows(x, c);
+    let loss = mean_loss(x, y, c, &r.max, &r.sum);
+    cache.keep(r);
+    Ok((T::to_cpu_storage_owned(vec![loss]), Shape::from(())))
+}
+
+/// The gradient of the logits for the loss gradient `g0`.
+fn backward<T: Float>(
+    (sx, lx): (&CpuStorage, &Layout),
+    (sy, ly): (&CpuStorage, &Layout),
+    (sg, lg): (&CpuStorage, &Layout),
+    cache: &SoftmaxCache,
+) -> Result<(CpuStorage, Shape)> {
+    let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly, OP)?);
+    let (b, c) = geometry(lx, ly, y, OP)?;
+    let g0 = match data::<T>(sg, lg, "gradient")? {
+        [g] => *g,
+        g => bail!(
+            "cross_entropy backward: {} gradient values for a scalar",
+            g.len()
+        ),
+    };
+    let mut dx = vec![T::ZERO; b * c];
+    cache.with_rows(x, (b, c), |max, exp, sum| {
+        loss_grad((x, y, c), g0, (max, exp, sum), &mut dx)
+    });
     Ok((T::to_cpu_storage_owned(dx), lx.shape().clone()))
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CrossEntropy;
+/// The forward op on `(logits, labels)`; it keeps its softmax rows for the backward.
+#[derive(Debug, Default)]
+struct CrossEntropy {
+    cache: SoftmaxCache,
+}
 
 impl CustomOp2 for CrossEntropy {
     fn name(&self) -> &'static str {
@@ -183,7 +260,7 @@ impl CustomOp2 for CrossEntropy {
         sy: &CpuStorage,
         ly: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => forward::<T>((sx, lx), (sy, ly)))
+        for_float!(sx, T => forward::<T>((sx, lx), (sy, ly), &self.cache))
     }
 
     fn bwd(
@@ -193,16 +270,19 @@ impl CustomOp2 for CrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = logits.apply_op3_no_bwd(labels, &grad.contiguous()?, &CrossEntropyGrad)?;
+        let op = CrossEntropyGrad { cache: &self.cache };
+        let dx = logits.apply_op3_no_bwd(labels, &grad.contiguous()?, &op)?;
         Ok((Some(dx), None))
     }
 }
 
-/// The backward op on `(logits, labels, loss gradient)`.
+/// The backward op on `(logits, labels, loss gradient)`, reading the forward's rows.
 #[derive(Debug, Clone, Copy)]
-struct CrossEntropyGrad;
+struct CrossEntropyGrad<'a> {
+    cache: &'a SoftmaxCache,
+}
 
-impl CustomOp3 for CrossEntropyGrad {
+impl CustomOp3 for CrossEntropyGrad<'_> {
     fn name(&self) -> &'static str {
         "emc-cross-entropy-backward"
     }
@@ -216,6 +296,6 @@ impl CustomOp3 for CrossEntropyGrad {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => backward::<T>((sx, lx), (sy, ly), (sg, lg)))
+        for_float!(sx, T => backward::<T>((sx, lx), (sy, ly), (sg, lg), self.cache))
     }
 }

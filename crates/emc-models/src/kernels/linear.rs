@@ -45,6 +45,84 @@ fn dims(lx: &Layout, lw: &Layout) -> Result<(usize, usize, usize)> {
     }
 }
 
+/// `y = x · wᵀ (+ b)` on slices: `x: [rows, in]`, `w: [out, in]`, `b: [out]`, all
+/// row-major; `y: [rows, out]` is overwritten. The one forward computation of [`linear`]
+/// and of [`super::segmented_linear`] (per segment).
+pub(super) fn forward_rows<T: Float>(
+    (x, w, b): (&[T], &[T], Option<&[T]>),
+    (rows, i, out): (usize, usize, usize),
+    y: &mut [T],
+) {
+    // candle's matmul(x, wᵀ): x row-major, wᵀ as strides over w.
+    let lhs = Mat {
+        data: x,
+        rs: i,
+        cs: 1,
+    };
+    let rhs = Mat {
+        data: w,
+        rs: 1,
+        cs: i,
+    };
+    matmul((rows, out, i), y, out, false, lhs, rhs);
+    if let Some(b) = b {
+        for row in y.chunks_exact_mut(out.max(1)) {
+            for (v, b) in row.iter_mut().zip(b) {
+                *v += *b;
+            }
+        }
+    }
+}
+
+/// The gradients of [`forward_rows`] for the output gradient `dy: [rows, out]`: `dx`
+/// (`[rows, in]`, when given), `dw` (`[out, in]`) and `db` (`[out]`, when given), each
+/// overwritten. The one backward computation of [`linear`] and of
+/// [`super::segmented_linear`] (per segment).
+pub(super) fn backward_rows<T: Float>(
+    (x, w, dy): (&[T], &[T], &[T]),
+    (rows, i, out): (usize, usize, usize),
+    dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: Option<&mut [T]>,
+) {
+    let dy_mat = Mat {
+        data: dy,
+        rs: out,
+        cs: 1,
+    };
+    if let Some(dx) = dx {
+        // candle: dy.matmul(w) (the transpose of wᵀ is w itself, contiguous).
+        let w_mat = Mat {
+            data: w,
+            rs: i,
+            cs: 1,
+        };
+        matmul((rows, i, out), dx, i, false, dy_mat, w_mat);
+    }
+    // candle: xᵀ.matmul(dy) = dwᵀ as [in, out], then transposed into place.
+    let mut dw_t = vec![T::default(); i * out];
+    let x_t = Mat {
+        data: x,
+        rs: 1,
+        cs: i,
+    };
+    matmul((i, out, rows), &mut dw_t, out, false, x_t, dy_mat);
+    for (r, row) in dw_t.chunks_exact(out.max(1)).enumerate() {
+        for (o, v) in row.iter().enumerate() {
+            dw[o * i + r] = *v;
+        }
+    }
+    if let Some(db) = db {
+        // candle's sum over the batch: each column from zero, rows in order.
+        db.fill(T::default());
+        for row in dy.chunks_exact(out.max(1)) {
+            for (acc, v) in db.iter_mut().zip(row) {
+                *acc += *v;
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct LinearOp;
 
@@ -56,30 +134,17 @@ impl LinearOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, i, out) = dims(lx, lw)?;
         let (x, w) = (data::<T>(sx, lx, "input")?, data::<T>(sw, lw, "weight")?);
-        let mut y = vec![T::default(); rows * out];
-        // candle's matmul(x, wᵀ): x row-major, wᵀ as strides over w.
-        let lhs = Mat {
-            data: x,
-            rs: i,
-            cs: 1,
-        };
-        let rhs = Mat {
-            data: w,
-            rs: 1,
-            cs: i,
-        };
-        matmul((rows, out, i), &mut y, out, false, lhs, rhs);
-        if let Some((sb, lb)) = bias {
-            if lb.dims() != [out] {
-                bail!("linear: bias {:?} for {out} outputs", lb.dims())
-            }
-            let b = data::<T>(sb, lb, "bias")?;
-            for row in y.chunks_exact_mut(out.max(1)) {
-                for (v, b) in row.iter_mut().zip(b) {
-                    *v += *b;
+        let b = match bias {
+            Some((sb, lb)) => {
+                if lb.dims() != [out] {
+                    bail!("linear: bias {:?} for {out} outputs", lb.dims())
                 }
+                Some(data::<T>(sb, lb, "bias")?)
             }
-        }
+            None => None,
+        };
+        let mut y = vec![T::default(); rows * out];
+        forward_rows((x, w, b), (rows, i, out), &mut y);
         Ok((T::to_cpu_storage_owned(y), Shape::from((rows, out))))
     }
 
@@ -165,41 +230,13 @@ impl LinearBackwardOp {
         let mut flat = vec![T::default(); dx_len + out * i + db_len];
         let (dx, rest) = flat.split_at_mut(dx_len);
         let (dw, db) = rest.split_at_mut(out * i);
-        let dy_mat = Mat {
-            data: dy,
-            rs: out,
-            cs: 1,
-        };
-        if self.dx {
-            // candle: dy.matmul(w) (the transpose of wᵀ is w itself, contiguous).
-            let w_mat = Mat {
-                data: w,
-                rs: i,
-                cs: 1,
-            };
-            matmul((rows, i, out), dx, i, false, dy_mat, w_mat);
-        }
-        // candle: xᵀ.matmul(dy) = dwᵀ as [in, out], then transposed into place.
-        let mut dw_t = vec![T::default(); i * out];
-        let x_t = Mat {
-            data: x,
-            rs: 1,
-            cs: i,
-        };
-        matmul((i, out, rows), &mut dw_t, out, false, x_t, dy_mat);
-        for (r, row) in dw_t.chunks_exact(out.max(1)).enumerate() {
-            for (o, v) in row.iter().enumerate() {
-                dw[o * i + r] = *v;
-            }
-        }
-        if self.db {
-            // candle's sum over the batch: each column from zero, rows in order.
-            for row in dy.chunks_exact(out.max(1)) {
-                for (acc, v) in db.iter_mut().zip(row) {
-                    *acc += *v;
-                }
-            }
-        }
+        backward_rows(
+            (x, w, dy),
+            (rows, i, out),
+            self.dx.then_some(dx),
+            dw,
+            self.db.then_some(db),
+        );
         let len = flat.len();
         Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
     }

@@ -40,6 +40,12 @@
 //! each way, bit-identical to candle's `relu` and its four-op backward. [`cross_entropy`] is
 //! the mean cross-entropy as one op each way, bit-identical to candle's composed loss.
 //!
+//! **Packed batches.** [`segmented_linear`] and [`segmented_cross_entropy`] run the linear
+//! and cross-entropy computations on the rows of several stacked models at once (one
+//! [`Segments`] entry per model and chunk of rows), each segment bit-identical to the
+//! single-model op on those rows; [`member_square_sums`] gives each stacked model's squared
+//! gradient norm as candle sums it. See [`crate::stacked`].
+//!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
 //! full precision (`tests/kernels.rs`, `tests/gradients.rs`). Other devices and dtypes fall
 //! back to candle's `conv2d` (plus a broadcast bias add), which computes the same function.
@@ -62,10 +68,12 @@
 mod cross_entropy;
 mod linear;
 mod relu;
+mod segmented;
 
 pub use cross_entropy::cross_entropy;
 pub use linear::linear;
 pub use relu::relu;
+pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};
 
 use candle_core::cpu::kernels::VecOps;
 use candle_core::{
