@@ -123,6 +123,7 @@ pub fn fit_lockstep<'a>(
         .zip(&members)
         .map(|(&n, m)| Run::new(cfg, n, m.seed))
         .collect();
+    let packed = Packed::new(&members)?;
     let mut slots: Vec<Option<Member>> = members.into_iter().map(Some).collect();
     // Whether a member's slice was already written back (a divergence is reported with the
     // weights before the step that the others still take).
@@ -171,7 +172,7 @@ pub fn fit_lockstep<'a>(
             if evals.is_empty() {
                 break;
             }
-            let results = evaluate_members(&stacked, &slots, &evals, cfg.eval_batch)?;
+            let results = evaluate_members(&stacked, &packed, &evals, cfg.eval_batch)?;
             for (k, eval) in evals.into_iter().zip(results) {
                 let cb = slots[k]
                     .as_mut()
@@ -186,22 +187,18 @@ pub fn fit_lockstep<'a>(
 
         // One optimizer step for every member still training.
         let mut segments = Vec::with_capacity(k_all);
-        let (mut xs, mut ys) = (vec![], vec![]);
-        for k in 0..k_all {
-            let rows = match (&steps[k], &slots[k]) {
-                (Some(range), Some(m)) => {
-                    let idx = &runs[k].order()[range.clone()];
-                    let idx = Tensor::from_slice(idx, idx.len(), m.images.device())?;
-                    xs.push(m.images.index_select(&idx, 0)?);
-                    ys.push(m.labels.index_select(&idx, 0)?);
-                    range.len()
-                }
-                _ => 0,
-            };
-            segments.push((k, rows));
+        let mut rows = vec![];
+        for (k, step) in steps.iter().enumerate() {
+            let range = step.clone().unwrap_or_default();
+            segments.push((k, range.len()));
+            rows.extend(
+                runs[k].order()[range]
+                    .iter()
+                    .map(|&i| packed.offsets[k] + i),
+            );
         }
         let segments = Segments::new(segments);
-        let (xs, ys) = (Tensor::cat(&xs, 0)?, Tensor::cat(&ys, 0)?);
+        let (xs, ys) = packed.rows(&rows)?;
         let losses = segmented_cross_entropy(&stacked.forward(&xs, &segments)?, &ys, &segments)?;
         let loss_values = losses.to_dtype(DType::F64)?.to_vec1::<f64>()?;
         let mut stepping = vec![];
@@ -247,25 +244,24 @@ pub fn fit_lockstep<'a>(
 /// losses are the same bits.
 fn evaluate_members(
     stacked: &Stacked,
-    slots: &[Option<Member>],
+    packed: &Packed,
     which: &[usize],
     batch: usize,
 ) -> Result<Vec<Evaluation>> {
     let mut segments = vec![];
     let mut spans = Vec::with_capacity(which.len());
-    let (mut xs, mut ys) = (vec![], vec![]);
+    let mut rows = vec![];
     for &k in which {
-        let m = slots[k].as_ref().expect("an evaluated member is training");
         let first = segments.len();
-        for (s, e) in chunks(m.labels.dim(0)?, batch) {
+        for (s, e) in chunks(packed.lens[k], batch) {
             segments.push((k, e - s));
-            xs.push(m.images.narrow(0, s, e - s)?);
-            ys.push(m.labels.narrow(0, s, e - s)?);
         }
         spans.push(first..segments.len());
+        let start = packed.offsets[k];
+        rows.extend(start..start + packed.lens[k] as u32);
     }
     let segments = Segments::new(segments);
-    let (xs, ys) = (Tensor::cat(&xs, 0)?, Tensor::cat(&ys, 0)?);
+    let (xs, ys) = packed.rows(&rows)?;
     let logits = stacked.forward(&xs, &segments)?.detach();
     let means = segmented_cross_entropy(&logits, &ys, &segments)?.to_vec1::<f32>()?;
     let hits: Vec<u8> = logits.argmax(1)?.eq(&ys)?.to_vec1::<u8>()?;
@@ -288,4 +284,55 @@ fn evaluate_members(
             }
         })
         .collect())
+}
+
+/// Every member's training set in one pair of tensors, member after member, so that a
+/// tick's rows (or an evaluation's) are gathered by one `index_select` each.
+struct Packed {
+    images: Tensor,
+    labels: Tensor,
+    /// Member `k`'s first row.
+    offsets: Vec<u32>,
+    /// Member `k`'s rows.
+    lens: Vec<usize>,
+}
+
+impl Packed {
+    fn new(members: &[Member]) -> Result<Self> {
+        let images: Vec<&Tensor> = members.iter().map(|m| &m.images).collect();
+        let labels: Vec<&Tensor> = members.iter().map(|m| &m.labels).collect();
+        let lens: Vec<usize> = members
+            .iter()
+            .map(|m| m.labels.dim(0))
+            .collect::<candle_core::Result<_>>()?;
+        let total: usize = lens.iter().sum();
+        if u32::try_from(total).is_err() {
+            return Err(TrainError::Data(format!(
+                "{total} samples in one lockstep group; expected fewer than 2^32"
+            )));
+        }
+        let offsets = lens
+            .iter()
+            .scan(0u32, |start, &n| {
+                let s = *start;
+                *start += n as u32;
+                Some(s)
+            })
+            .collect();
+        Ok(Packed {
+            images: Tensor::cat(&images, 0)?,
+            labels: Tensor::cat(&labels, 0)?,
+            offsets,
+            lens,
+        })
+    }
+
+    /// The packed rows `rows` (indices into the packed tensors), inputs and labels.
+    fn rows(&self, rows: &[u32]) -> Result<(Tensor, Tensor)> {
+        let idx = Tensor::from_slice(rows, rows.len(), self.images.device())?;
+        Ok((
+            self.images.index_select(&idx, 0)?,
+            self.labels.index_select(&idx, 0)?,
+        ))
+    }
 }
