@@ -117,7 +117,8 @@ impl<'a> ProbeTrainer<'a> {
     /// Trains `probe` (alone or in a lockstep group) and returns its model and report.
     pub(crate) fn train(&self, probe: Probe<'a>) -> Result<(Built, FitReport)> {
         let n = probe.member.labels.dim(0)?;
-        let key = if self.width > 1 {
+        // Lockstep kernels are CPU kernels: a GPU trains each probe alone.
+        let key = if self.width > 1 && probe.member.images.device().is_cpu() {
             lockstep_key(&probe.spec, probe.input, &probe.train, n)
         } else {
             None

@@ -307,6 +307,7 @@ pub fn measure_many(
     // per job, so that their probes meet in the trainer.
     let width = opts.lockstep.max(1);
     let stackable = width > 1
+        && opts.device.is_cpu()
         && cfgs
             .iter()
             .zip(&prepared)
