@@ -69,7 +69,7 @@ pub struct BenchArgs {
     /// Directory of canonical dataset files (for --search).
     #[arg(long, env = "EMC_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Also write the figures to DIR: `throughput-threadsN.csv` or `search-jobsN.csv`, and
+    /// Also write the figures to DIR: `throughput-threadsN.csv` or `search-jobsJ-lockstepK.csv`, and
     /// `machine.toml` (CPU, cores, build) beside them.
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
