@@ -18,10 +18,10 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result};
+use candle_core::{bail, CpuStorage, CustomOp2, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{data, for_float, Float};
+use super::{backward_op3, data, for_float, Float};
 
 /// Mean cross-entropy of `logits: [b, classes]` against `labels: [b]` (`u32`), a scalar:
 /// our op for `f32`/`f64` on the CPU, `candle_nn::loss::cross_entropy` otherwise.
@@ -282,20 +282,15 @@ struct CrossEntropyGrad<'a> {
     cache: &'a SoftmaxCache,
 }
 
-impl CustomOp3 for CrossEntropyGrad<'_> {
-    fn name(&self) -> &'static str {
-        "emc-cross-entropy-backward"
-    }
-
-    fn cpu_fwd(
+impl CrossEntropyGrad<'_> {
+    fn run<T: Float>(
         &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sy: &CpuStorage,
-        ly: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
+        x: (&CpuStorage, &Layout),
+        y: (&CpuStorage, &Layout),
+        g: (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => backward::<T>((sx, lx), (sy, ly), (sg, lg), self.cache))
+        backward::<T>(x, y, g, self.cache)
     }
 }
+
+backward_op3!(CrossEntropyGrad<'_>, "emc-cross-entropy-backward");

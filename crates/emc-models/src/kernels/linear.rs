@@ -9,9 +9,9 @@
 //! same order, in one pass.
 
 use candle_core::Tensor;
-use candle_core::{bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape};
+use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape};
 
-use super::{data, for_float, matmul, weight_op_with_optional_bias, Float, Mat};
+use super::{backward_op3, data, for_float, matmul, weight_op_with_optional_bias, Float, Mat};
 
 /// `xs · weightᵀ (+ bias)` for `xs: [rows, in]`, `weight: [out, in]`, `bias: [out]` →
 /// `[rows, out]`: our op for `f32`/`f64` on the CPU, candle's ops otherwise.
@@ -242,20 +242,4 @@ impl LinearBackwardOp {
     }
 }
 
-impl CustomOp3 for LinearBackwardOp {
-    fn name(&self) -> &'static str {
-        "emc-linear-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.run::<T>((sx, lx), (sw, lw), (sg, lg)))
-    }
-}
+backward_op3!(LinearBackwardOp, "emc-linear-backward");

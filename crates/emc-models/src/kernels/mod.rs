@@ -134,6 +134,31 @@ macro_rules! for_float {
 }
 use for_float;
 
+/// The `CustomOp3` impl of a backward op whose type has `run::<T: Float>(&self, a, b, c)`
+/// over three `(storage, layout)` pairs, dispatched on the first operand's float type.
+macro_rules! backward_op3 {
+    ($op:ty, $name:expr) => {
+        impl candle_core::CustomOp3 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &CpuStorage,
+                l2: &candle_core::Layout,
+                s3: &CpuStorage,
+                l3: &candle_core::Layout,
+            ) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
+                for_float!(s1, T => self.run::<T>((s1, l1), (s2, l2), (s3, l3)))
+            }
+        }
+    };
+}
+use backward_op3;
+
 /// The `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias) impls of an op
 /// whose type has `fwd(&self, x, w, Option<bias>) -> Result<(CpuStorage, Shape)>` and
 /// `grads(&self, x, w, with_bias, grad) -> Result<(Option<dx>, dw, Option<db>)>`.
@@ -719,23 +744,7 @@ impl Conv2dBackwardOp {
     }
 }
 
-impl CustomOp3 for Conv2dBackwardOp {
-    fn name(&self) -> &'static str {
-        "emc-conv2d-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.run::<T>((sx, lx), (sw, lw), (sg, lg)))
-    }
-}
+backward_op3!(Conv2dBackwardOp, "emc-conv2d-backward");
 
 /// 2×2 max-pooling with stride 2, `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]` (a trailing odd
 /// row or column is dropped), for contiguous-or-not `f32`/`f64` tensors on the CPU; `None`

@@ -15,14 +15,14 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout};
 use candle_core::{Result, Shape, Tensor};
 
 use super::cross_entropy::{
     geometry, labels_of, loss_grad, mean_loss, softmax_rows, vec_sum, SoftmaxCache,
 };
 use super::linear::{backward_rows, forward_rows};
-use super::{data, for_float, weight_op_with_optional_bias, Float};
+use super::{backward_op3, data, for_float, weight_op_with_optional_bias, Float};
 
 /// The layout of a packed batch: an ordered list of `(member, rows)` segments whose rows
 /// follow one another. A segment may have no rows, and a member may own several segments
@@ -371,23 +371,7 @@ impl SegmentedLinearBackwardOp {
     }
 }
 
-impl CustomOp3 for SegmentedLinearBackwardOp {
-    fn name(&self) -> &'static str {
-        "emc-segmented-linear-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.run::<T>((sx, lx), (sw, lw), (sg, lg)))
-    }
-}
+backward_op3!(SegmentedLinearBackwardOp, "emc-segmented-linear-backward");
 
 const CROSS_ENTROPY: &str = "segmented_cross_entropy";
 
@@ -505,7 +489,7 @@ struct SegmentedCrossEntropyGrad<'a> {
 }
 
 impl SegmentedCrossEntropyGrad<'_> {
-    fn backward<T: Float>(
+    fn run<T: Float>(
         &self,
         (sx, lx): (&CpuStorage, &Layout),
         (sy, ly): (&CpuStorage, &Layout),
@@ -545,23 +529,10 @@ impl SegmentedCrossEntropyGrad<'_> {
     }
 }
 
-impl CustomOp3 for SegmentedCrossEntropyGrad<'_> {
-    fn name(&self) -> &'static str {
-        "emc-segmented-cross-entropy-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sy: &CpuStorage,
-        ly: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.backward::<T>((sx, lx), (sy, ly), (sg, lg)))
-    }
-}
+backward_op3!(
+    SegmentedCrossEntropyGrad<'_>,
+    "emc-segmented-cross-entropy-backward"
+);
 
 /// For `grad: [K, ...]`, the sum of the squares of each member's entries → `[K]` of the
 /// same dtype: entry `k` is the bits of candle's `grad.get(k)?.sqr()?.sum_all()?` (candle
