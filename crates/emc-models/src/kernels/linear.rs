@@ -11,7 +11,9 @@
 use candle_core::Tensor;
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape};
 
-use super::{backward_op3, data, for_float, matmul, weight_op_with_optional_bias, Float, Mat};
+use super::{
+    backward_op3, data, for_float, matmul, split_grads, weight_op_with_optional_bias, Float, Mat,
+};
 
 /// `xs · weightᵀ (+ bias)` for `xs: [rows, in]`, `weight: [out, in]`, `bias: [out]` →
 /// `[rows, out]`: our op for `f32`/`f64` on the CPU, candle's ops otherwise.
@@ -171,28 +173,13 @@ impl LinearOp {
             db: with_bias,
         };
         let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let (rows, i) = x.dims2()?;
-        let out = weight.dim(0)?;
-        let mut offset = 0;
-        let mut take = |shape: Shape| -> Result<Tensor> {
-            let part = flat
-                .narrow(0, offset, shape.elem_count())?
-                .reshape(shape.clone())?;
-            offset += shape.elem_count();
-            Ok(part)
-        };
-        let dx = if want_dx {
-            Some(take(Shape::from((rows, i)))?)
-        } else {
-            None
-        };
-        let dw = take(Shape::from((out, i)))?;
-        let db = if with_bias {
-            Some(take(Shape::from(out))?)
-        } else {
-            None
-        };
-        Ok((dx, dw, db))
+        let db = Shape::from(weight.dim(0)?);
+        split_grads(
+            &flat,
+            want_dx.then_some(x.shape()),
+            weight.shape(),
+            with_bias.then_some(db),
+        )
     }
 }
 

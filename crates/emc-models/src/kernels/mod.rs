@@ -414,6 +414,26 @@ fn col2im<T: Float>(cols: &[T], nb: usize, g: &Geom, dx: &mut [T]) {
     }
 }
 
+/// Splits the flat output of a weight op's backward into `dx` (when its shape is given),
+/// `dw` and `db` (when its shape is given), stored one after the other in that order.
+fn split_grads(
+    flat: &Tensor,
+    dx: Option<&Shape>,
+    dw: &Shape,
+    db: Option<Shape>,
+) -> Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
+    let mut offset = 0;
+    let mut take = |shape: &Shape| -> Result<Tensor> {
+        let part = flat.narrow(0, offset, shape.elem_count())?.reshape(shape)?;
+        offset += shape.elem_count();
+        Ok(part)
+    };
+    let dx = dx.map(&mut take).transpose()?;
+    let dw = take(dw)?;
+    let db = db.as_ref().map(&mut take).transpose()?;
+    Ok((dx, dw, db))
+}
+
 /// A row-major matrix operand: data and (row stride, column stride).
 #[derive(Clone, Copy)]
 struct Mat<'a, T> {
@@ -674,24 +694,13 @@ impl Conv2dOp {
         };
         let op = Conv2dBackwardOp { fwd: *self, want };
         let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let mut offset = 0;
-        let mut take = |shape: &Shape| -> Result<Tensor> {
-            let part = flat.narrow(0, offset, shape.elem_count())?.reshape(shape)?;
-            offset += shape.elem_count();
-            Ok(part)
-        };
-        let dx = if want.dx {
-            Some(take(x.shape())?)
-        } else {
-            None
-        };
-        let dw = take(weight.shape())?;
-        let db = if want.db {
-            Some(take(&Shape::from(weight.dim(0)?))?)
-        } else {
-            None
-        };
-        Ok((dx, dw, db))
+        let db = Shape::from(weight.dim(0)?);
+        split_grads(
+            &flat,
+            want.dx.then_some(x.shape()),
+            weight.shape(),
+            want.db.then_some(db),
+        )
     }
 }
 

@@ -22,7 +22,7 @@ use super::cross_entropy::{
     geometry, labels_of, loss_grad, mean_loss, softmax_rows, vec_sum, SoftmaxCache,
 };
 use super::linear::{backward_rows, forward_rows};
-use super::{backward_op3, data, for_float, weight_op_with_optional_bias, Float};
+use super::{backward_op3, data, for_float, split_grads, weight_op_with_optional_bias, Float};
 
 /// The layout of a packed batch: an ordered list of `(member, rows)` segments whose rows
 /// follow one another. A segment may have no rows, and a member may own several segments
@@ -261,28 +261,13 @@ impl SegmentedLinearOp {
             db: with_bias,
         };
         let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let (rows, i) = x.dims2()?;
         let (k, out, _) = weight.dims3()?;
-        let mut offset = 0;
-        let mut take = |shape: Shape| -> Result<Tensor> {
-            let part = flat
-                .narrow(0, offset, shape.elem_count())?
-                .reshape(shape.clone())?;
-            offset += shape.elem_count();
-            Ok(part)
-        };
-        let dx = if want_dx {
-            Some(take(Shape::from((rows, i)))?)
-        } else {
-            None
-        };
-        let dw = take(Shape::from((k, out, i)))?;
-        let db = if with_bias {
-            Some(take(Shape::from((k, out)))?)
-        } else {
-            None
-        };
-        Ok((dx, dw, db))
+        split_grads(
+            &flat,
+            want_dx.then_some(x.shape()),
+            weight.shape(),
+            with_bias.then_some(Shape::from((k, out))),
+        )
     }
 }
 
