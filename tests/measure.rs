@@ -352,6 +352,17 @@ fn lockstep_training_records_what_training_alone_records() {
     let together = run_lockstep(&cfg, &tmp.path().join("together"), 1, 3);
     assert_eq!(alone.per_seed, together.per_seed);
     assert_eq!(alone.probes_trained, together.probes_trained);
+    // Groups did form (one slot, three searches), and the manifest says how many.
+    let grouped = |dir: &str| -> usize {
+        let text = std::fs::read_to_string(tmp.path().join(dir).join("manifest.toml")).unwrap();
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("probes_in_lockstep_groups = "))
+            .expect("the manifest counts the probes trained in lockstep groups");
+        line.trim().parse().unwrap()
+    };
+    assert_eq!(grouped("alone"), 0);
+    assert!(grouped("together") >= 3, "{}", grouped("together"));
     assert_eq!(
         probes_untimed(&tmp.path().join("alone")),
         probes_untimed(&tmp.path().join("together"))

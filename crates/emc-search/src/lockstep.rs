@@ -9,6 +9,7 @@
 //! probes happen to be grouped changes the speed, never a result.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ const GATHER: Duration = Duration::from_millis(20);
 
 /// One probe to train: a freshly built model and its training set.
 pub(crate) struct Probe<'a> {
+    /// Which configuration of the run it belongs to (for [`ProbeTrainer::grouped`]).
+    pub(crate) config: usize,
     pub(crate) spec: ModelSpec,
     pub(crate) input: InputShape,
     pub(crate) train: TrainConfig,
@@ -75,6 +78,8 @@ struct State<'a> {
 pub(crate) struct ProbeTrainer<'a> {
     slots: usize,
     width: usize,
+    /// Per configuration: probes trained in lockstep groups of two or more.
+    grouped: Vec<AtomicUsize>,
     state: Mutex<State<'a>>,
     changed: Condvar,
 }
@@ -93,14 +98,23 @@ impl Drop for Searcher<'_, '_> {
 
 impl<'a> ProbeTrainer<'a> {
     /// `slots` groups train at once (one per core: each trains single-threaded), each of
-    /// at most `width` probes (1: every probe alone).
-    pub(crate) fn new(slots: usize, width: usize) -> Self {
+    /// at most `width` probes (1: every probe alone), for probes of `configs`
+    /// configurations.
+    pub(crate) fn new(slots: usize, width: usize, configs: usize) -> Self {
         ProbeTrainer {
             slots: slots.max(1),
             width: width.max(1),
+            grouped: (0..configs).map(|_| AtomicUsize::new(0)).collect(),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         }
+    }
+
+    /// Probes of configuration `config` trained in lockstep groups of two or more so far.
+    pub(crate) fn grouped(&self, config: usize) -> usize {
+        self.grouped
+            .get(config)
+            .map_or(0, |g| g.load(Ordering::Relaxed))
     }
 
     fn lock(&self) -> MutexGuard<'_, State<'a>> {
@@ -199,6 +213,11 @@ impl<'a> ProbeTrainer<'a> {
             let w = group.remove(0);
             self.deliver(w.id, w.probe.fit_alone());
             return;
+        }
+        for w in &group {
+            if let Some(count) = self.grouped.get(w.probe.config) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let ids: Vec<u64> = group.iter().map(|w| w.id).collect();
         let (spec, input, train) = {

@@ -329,7 +329,7 @@ pub fn measure_many(
     } else {
         jobs
     };
-    let trainer = ProbeTrainer::new(opts.jobs, width);
+    let trainer = ProbeTrainer::new(opts.jobs, width, cfgs.len());
     let report_event = on_event;
     let run_seed = |i: usize, seed: u64| -> Result<(BudgetOutcome, usize)> {
         let _searcher = trainer.searcher();
@@ -374,7 +374,8 @@ pub fn measure_many(
                     },
                 )
             });
-            let probe = data.probe(spec, n, train, seed, Some(progress))?;
+            let mut probe = data.probe(spec, n, train, seed, Some(progress))?;
+            probe.config = i;
             let (built, report) = trainer.train(probe)?;
             Ok((report, built))
         };
@@ -553,7 +554,16 @@ pub fn measure_many(
             write_summary(&opts.out, cfg, &measurement)?;
         }
         if !opts.recorded_only {
-            write_manifest(&opts.out, cfg, opts, &measurement, started, now_secs())?;
+            let lockstep = (opts.lockstep, trainer.grouped(i));
+            write_manifest(
+                &opts.out,
+                cfg,
+                opts,
+                lockstep,
+                &measurement,
+                started,
+                now_secs(),
+            )?;
         }
         drop(files);
         out.push(measurement);
@@ -641,7 +651,7 @@ impl SeedData {
         train: &TrainConfig,
         seed: u64,
     ) -> Result<(Built, FitReport)> {
-        ProbeTrainer::new(1, 1).train(self.probe(spec, n, train, seed, None)?)
+        ProbeTrainer::new(1, 1, 0).train(self.probe(spec, n, train, seed, None)?)
     }
 
     /// A probe on the first `n` samples of the order: a fresh model initialised with
@@ -657,6 +667,7 @@ impl SeedData {
         let device = self.all.images.device();
         let idx = Tensor::from_slice(&self.order[..n], n, device)?;
         Ok(Probe {
+            config: 0,
             spec: spec.clone(),
             input: self.input,
             train: train.clone(),
@@ -838,6 +849,11 @@ struct Manifest<'a> {
     git_commit: String,
     jobs: usize,
     threads_per_job: String,
+    /// Probes per lockstep group at most.
+    lockstep: usize,
+    /// Probes of this configuration trained in lockstep groups of two or more in this
+    /// invocation.
+    probes_in_lockstep_groups: usize,
     device: String,
     started_unix: f64,
     finished_unix: f64,
@@ -862,6 +878,7 @@ fn write_manifest(
     out: &Path,
     cfg: &MeasureConfig,
     opts: &RunOptions,
+    (lockstep, probes_in_lockstep_groups): (usize, usize),
     m: &Measurement,
     started: f64,
     finished: f64,
@@ -883,6 +900,8 @@ fn write_manifest(
         },
         jobs: opts.jobs,
         threads_per_job: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        lockstep,
+        probes_in_lockstep_groups,
         device: format!("{:?}", opts.device.location()),
         started_unix: started,
         finished_unix: finished,
