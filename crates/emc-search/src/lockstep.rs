@@ -8,7 +8,8 @@
 //! Lockstep training reproduces each member's single-model training bit for bit, so how
 //! probes happen to be grouped changes the speed, never a result.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ struct State<'a> {
     /// Search threads that may still hand in probes.
     searchers: usize,
     /// Probes taken into a running group, not yet handed back.
-    in_groups: usize,
+    in_groups: HashSet<u64>,
     waiting: Vec<Waiting<'a>>,
     done: HashMap<u64, Result<(Built, FitReport)>>,
 }
@@ -159,7 +160,9 @@ impl<'a> ProbeTrainer<'a> {
             }
             // A slot is free: wait for the other searches' next probes (up to GATHER), as
             // long as a partner may still come.
-            let others_busy = st.searchers.saturating_sub(st.waiting.len() + st.in_groups);
+            let others_busy = st
+                .searchers
+                .saturating_sub(st.waiting.len() + st.in_groups.len());
             let elapsed = submitted.elapsed();
             if st.waiting[mine].key.is_some() && others_busy > 0 && elapsed < GATHER {
                 let (guard, _) = self
@@ -170,12 +173,27 @@ impl<'a> ProbeTrainer<'a> {
                 continue;
             }
             let group = self.take_group(&mut st, mine);
+            let ids: Vec<u64> = group.iter().map(|w| w.id).collect();
             st.running += 1;
-            st.in_groups += group.len();
+            st.in_groups.extend(&ids);
             drop(st);
-            self.run_group(group);
+            // A panic while training must not leave the group's other threads waiting
+            // forever: each gets it as an error.
+            let panicked = catch_unwind(AssertUnwindSafe(|| self.run_group(group))).is_err();
             st = self.lock();
             st.running -= 1;
+            if panicked {
+                for id in ids {
+                    if st.in_groups.remove(&id) {
+                        st.done.insert(
+                            id,
+                            Err(SearchError::Tensor(candle_core::Error::Msg(
+                                "training panicked (a bug: please report it)".into(),
+                            ))),
+                        );
+                    }
+                }
+            }
             self.changed.notify_all();
         }
     }
@@ -202,7 +220,7 @@ impl<'a> ProbeTrainer<'a> {
     /// Hands a result back to the thread waiting for it.
     fn deliver(&self, id: u64, result: Result<(Built, FitReport)>) {
         let mut st = self.lock();
-        st.in_groups -= 1;
+        st.in_groups.remove(&id);
         st.done.insert(id, result);
         drop(st);
         self.changed.notify_all();
