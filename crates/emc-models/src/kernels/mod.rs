@@ -472,38 +472,93 @@ fn matmul<T: Float>(
         }
         return;
     }
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the assertion above keeps every element gemm touches (row < m, col < n, depth
-    // < k, with the given strides) inside the slices, and `dst` is borrowed mutably, so it
-    // aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            T::from_f64(1.0),
-            T::from_f64(1.0),
-            false,
-            false,
-            false,
-            parallelism,
-        );
+    // With several threads, blocks of whole row tiles go to candle's own thread pool (the
+    // one its element-wise ops use, the calling thread included): tiles keep their place,
+    // so every element is computed as in one single-threaded call, bit for bit.
+    let pool = candle_core::utils::barrier_pool();
+    let parts = (pool.n_workers() + 1).min(m / ROW_TILE);
+    if parts < 2 || m * n * k < PARALLEL_MIN_WORK {
+        // SAFETY: the assertion above keeps every element gemm touches inside the slices,
+        // and `dst` is borrowed mutably, so it aliases neither operand.
+        unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
+        return;
     }
+    let block = (m / ROW_TILE).div_ceil(parts) * ROW_TILE;
+    let dst_ptr = SendPtr(dst.as_mut_ptr());
+    pool.execute_chunked(parts, |range| {
+        for part in range {
+            // The last part also takes the rows after the last whole tile block.
+            let end = if part + 1 == parts {
+                m
+            } else {
+                ((part + 1) * block).min(m)
+            };
+            let rows = (part * block).min(end)..end;
+            if !rows.is_empty() {
+                // SAFETY: as above; the parts write disjoint row blocks of `dst`.
+                unsafe { gemm_rows(rows, (n, k), dst_ptr.get(), dst_rs, accumulate, lhs, rhs) };
+            }
+        }
+    });
+}
+
+/// Rows per register tile of gemm's f32/f64 AVX-512 kernels are at most this; splitting at
+/// its multiples keeps every tile where a single call puts it.
+const ROW_TILE: usize = 64;
+
+/// Below this many multiply-adds a product stays on the calling thread.
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// A destination pointer shared by the threads that write disjoint rows through it.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+
+// SAFETY: the pointer is only dereferenced by `gemm_rows` on disjoint row ranges.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `dst[rows] = [dst +] lhs[rows] · rhs`, single-threaded.
+///
+/// # Safety
+/// `dst` must be valid for writes of rows `rows` (row stride `dst_rs`, `n` columns) and
+/// no other thread may access those elements meanwhile; the operands must hold every
+/// element of rows `rows` (lhs, depth `k`) and of `rhs` (`k × n`).
+unsafe fn gemm_rows<T: Float>(
+    rows: std::ops::Range<usize>,
+    (n, k): (usize, usize),
+    dst: *mut T,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    gemm::gemm(
+        rows.len(),
+        n,
+        k,
+        dst.add(rows.start * dst_rs),
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs.data.as_ptr().add(rows.start * lhs.rs),
+        lhs.cs as isize,
+        lhs.rs as isize,
+        rhs.data.as_ptr(),
+        rhs.cs as isize,
+        rhs.rs as isize,
+        T::from_f64(1.0),
+        T::from_f64(1.0),
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
 }
 
 fn forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
