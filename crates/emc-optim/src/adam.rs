@@ -3,7 +3,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::clip::{clip_coef, grad_norm};
+use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
 use crate::{lr_at, Optimizer};
@@ -54,10 +54,9 @@ impl Adam {
     }
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, grads: &GradStore) -> Result<f64> {
-        let norm = grad_norm(&self.vars, grads)?;
-        let c = clip_coef(norm, self.cfg.clip_grad_norm);
+impl Adam {
+    /// One update with the gradients scaled by the clip coefficient `c`.
+    fn update(&mut self, grads: &GradStore, c: f64) -> Result<()> {
         let lr = lr_at(&self.cfg, self.t);
         let wd = self.cfg.weight_decay;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
@@ -105,7 +104,20 @@ impl Optimizer for Adam {
             *state = Some(next);
         }
         self.t += 1;
+        Ok(())
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &GradStore) -> Result<f64> {
+        let norm = grad_norm(&self.vars, grads)?;
+        self.update(grads, clip_coef(norm, self.cfg.clip_grad_norm))?;
         Ok(norm)
+    }
+
+    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()> {
+        require_no_clipping(&self.cfg)?;
+        self.update(grads, 1.0)
     }
 
     fn lr(&self) -> f64 {

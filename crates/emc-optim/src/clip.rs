@@ -3,7 +3,8 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 
-use crate::error::Result;
+use crate::config::OptimConfig;
+use crate::error::{OptimError, Result};
 
 /// Global L2 norm of the gradients of `vars` (vars without a gradient count as zero).
 ///
@@ -34,6 +35,18 @@ pub fn grad_norm(vars: &[Var], grads: &GradStore) -> Result<f64> {
         total
     };
     Ok(total.sqrt())
+}
+
+/// Fails when `cfg` clips gradients: an update without the gradient norm cannot.
+pub(crate) fn require_no_clipping(cfg: &OptimConfig) -> Result<()> {
+    match cfg.clip_grad_norm {
+        None => Ok(()),
+        Some(max) => Err(OptimError::InvalidConfig {
+            field: "clip",
+            value: max.to_string(),
+            expected: "none: an update without the gradient norm cannot clip",
+        }),
+    }
 }
 
 /// The factor the gradients are multiplied by: `min(1, max_norm / (norm + 1e-6))` as in

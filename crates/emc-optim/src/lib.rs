@@ -53,6 +53,10 @@ pub trait Optimizer: Send {
     /// Applies clipping, then the schedule's lr for this step, then advances the step
     /// counter. Returns the global L2 norm of the gradients before clipping.
     fn step(&mut self, grads: &GradStore) -> Result<f64>;
+    /// The same update as [`Optimizer::step`] without computing the gradient norm, which
+    /// only clipping needs: for callers that measure norms themselves (lockstep training
+    /// measures each stacked model's). Fails when the optimizer clips.
+    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()>;
     /// The lr that the next step will use.
     fn lr(&self) -> f64;
     /// How many steps have been taken.

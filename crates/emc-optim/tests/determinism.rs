@@ -44,3 +44,45 @@ fn a_step_with_no_gradients_changes_nothing_but_the_counter() -> anyhow::Result<
     );
     Ok(())
 }
+
+/// `step_unmeasured` (lockstep training's update) moves the weights exactly as `step`, and
+/// refuses a clipping optimizer, which needs the norm.
+#[test]
+fn an_unmeasured_step_is_the_same_update_and_refuses_clipping() -> anyhow::Result<()> {
+    use candle_core::{Device, Var};
+    for spec in [
+        "sgd:lr=0.05,momentum=0.9,nesterov,wd=0.01",
+        "sgd:lr=0.1,wd=0.01",
+        "adamw:lr=0.02,sched=cosine(10,0.001),warmup=3",
+    ] {
+        let cfg: OptimConfig = spec.parse()?;
+        let start = [1.5f32, -2.0, 0.25];
+        let (a, b) = (
+            Var::new(&start, &Device::Cpu)?,
+            Var::new(&start, &Device::Cpu)?,
+        );
+        let mut measured = emc_optim::build(&cfg, vec![a.clone()])?;
+        let mut unmeasured = emc_optim::build(&cfg, vec![b.clone()])?;
+        for _ in 0..5 {
+            measured.step(&a.as_tensor().sqr()?.sum_all()?.backward()?)?;
+            unmeasured.step_unmeasured(&b.as_tensor().sqr()?.sum_all()?.backward()?)?;
+        }
+        let bits = |v: &Var| -> anyhow::Result<Vec<u32>> {
+            Ok(v.as_tensor()
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(f32::to_bits)
+                .collect())
+        };
+        assert_eq!(bits(&a)?, bits(&b)?, "{spec}");
+        assert_eq!(unmeasured.steps(), 5);
+    }
+    let clipped: OptimConfig = "sgd:lr=0.1,clip=1".parse()?;
+    let w = Var::new(&[1.0f32], &Device::Cpu)?;
+    let mut opt = emc_optim::build(&clipped, vec![w.clone()])?;
+    let err = opt
+        .step_unmeasured(&w.as_tensor().sqr()?.sum_all()?.backward()?)
+        .unwrap_err();
+    assert!(err.to_string().contains("clip"), "{err}");
+    Ok(())
+}

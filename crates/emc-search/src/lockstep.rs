@@ -35,7 +35,7 @@ pub(crate) struct Probe<'a> {
 
 impl Probe<'_> {
     /// Trains this probe alone.
-    fn fit_alone(self) -> Result<(Built, FitReport)> {
+    pub(crate) fn fit_alone(self) -> Result<(Built, FitReport)> {
         let Probe { train, member, .. } = self;
         let mut on_progress = member.on_progress;
         let report = fit(
@@ -177,20 +177,20 @@ impl<'a> ProbeTrainer<'a> {
             st.running += 1;
             st.in_groups.extend(&ids);
             drop(st);
-            // A panic while training must not leave the group's other threads waiting
-            // forever: each gets it as an error.
-            let panicked = catch_unwind(AssertUnwindSafe(|| self.run_group(group))).is_err();
+            // A failed group (or a panic) must not leave its threads waiting forever: each
+            // probe not handed back yet gets the failure as its error.
+            let failure = match catch_unwind(AssertUnwindSafe(|| self.run_group(group))) {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("lockstep training failed: {e}")),
+                Err(_) => Some("training panicked (a bug: please report it)".to_string()),
+            };
             st = self.lock();
             st.running -= 1;
-            if panicked {
+            if let Some(message) = failure {
                 for id in ids {
                     if st.in_groups.remove(&id) {
-                        st.done.insert(
-                            id,
-                            Err(SearchError::Tensor(candle_core::Error::Msg(
-                                "training panicked (a bug: please report it)".into(),
-                            ))),
-                        );
+                        let e = candle_core::Error::Msg(message.clone());
+                        st.done.insert(id, Err(SearchError::Tensor(e)));
                     }
                 }
             }
@@ -226,11 +226,13 @@ impl<'a> ProbeTrainer<'a> {
         self.changed.notify_all();
     }
 
-    fn run_group(&self, mut group: Vec<Waiting<'a>>) {
+    /// Trains `group` and hands each result back; a lockstep failure is returned for the
+    /// caller to hand to the probes not handed back yet.
+    fn run_group(&self, mut group: Vec<Waiting<'a>>) -> emc_train::Result<()> {
         if group.len() == 1 {
             let w = group.remove(0);
             self.deliver(w.id, w.probe.fit_alone());
-            return;
+            return Ok(());
         }
         for w in &group {
             if let Some(count) = self.grouped.get(w.probe.config) {
@@ -243,23 +245,8 @@ impl<'a> ProbeTrainer<'a> {
             (p.spec.clone(), p.input, p.train.clone())
         };
         let members: Vec<Member<'a>> = group.into_iter().map(|w| w.probe.member).collect();
-        let mut delivered = vec![false; ids.len()];
-        let result = fit_lockstep(&spec, input, &train, members, &mut |k, built, report| {
-            delivered[k] = true;
-            self.deliver(ids[k], Ok((built, report)));
-        });
-        if let Err(e) = result {
-            let message = e.to_string();
-            for (k, &id) in ids.iter().enumerate() {
-                if !delivered[k] {
-                    self.deliver(
-                        id,
-                        Err(SearchError::Tensor(candle_core::Error::Msg(format!(
-                            "lockstep training of `{spec}` failed: {message}"
-                        )))),
-                    );
-                }
-            }
-        }
+        fit_lockstep(&spec, input, &train, members, &mut |k, built, report| {
+            self.deliver(ids[k], Ok((built, report)))
+        })
     }
 }

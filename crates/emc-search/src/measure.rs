@@ -642,8 +642,8 @@ impl SeedData {
     }
 
     /// Trains a fresh model (initialised with `seed`) on the first `n` samples of the
-    /// order: the one place where a model of a measurement is trained, for the search's
-    /// probes and for the generalization probe alike.
+    /// order, alone (the generalization probe); the search's probes go through a
+    /// [`ProbeTrainer`], which trains them alone or in lockstep by the same rules.
     pub(crate) fn train_probe(
         &self,
         spec: &ModelSpec,
@@ -651,7 +651,7 @@ impl SeedData {
         train: &TrainConfig,
         seed: u64,
     ) -> Result<(Built, FitReport)> {
-        ProbeTrainer::new(1, 1, 0).train(self.probe(spec, n, train, seed, None)?)
+        self.probe(spec, n, train, seed, None)?.fit_alone()
     }
 
     /// A probe on the first `n` samples of the order: a fresh model initialised with

@@ -231,7 +231,8 @@ pub fn fit_lockstep<'a>(
                 acc.push(s);
             }
         }
-        opt.step(&grads)?;
+        // Each member's norm is measured above; the update needs none (no clipping).
+        opt.step_unmeasured(&grads)?;
         for (k, rows) in stepping {
             let norm = square_sums[k].iter().sum::<f64>().sqrt();
             runs[k].stepped(norm.is_finite().then_some((loss_values[k], norm)), rows);
