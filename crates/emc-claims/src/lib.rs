@@ -40,6 +40,6 @@ pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport,
 
 /// Every claim binary links this crate, so it sets their allocator: candle allocates a
 /// buffer per op, and mimalloc keeps them where glibc returns them to the OS (page faults
-/// on every step). The `emc` binary does the same.
+/// on every step); [`main`] turns its purging off. The `emc` binary does the same.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -656,6 +656,7 @@ fn budget_section(results: &[ArmResult]) -> String {
 /// The whole command line of a claim binary: parse the flags, dry-run or run, print the
 /// verdict table last. Exits with status 1 on error.
 pub fn main(spec: &ClaimSpec) {
+    emc_train::allocator::retain_freed_memory();
     let args = ClaimArgs::parse();
     let out = args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from("artifacts").join(spec.claim.id);

@@ -12,7 +12,7 @@ mod verify;
 use clap::{Parser, Subcommand};
 
 /// candle allocates a fresh buffer for every op; glibc returns large ones to the OS, so each
-/// training step page-faults. mimalloc keeps them.
+/// training step page-faults. mimalloc keeps them (with purging off: see `main`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    emc_train::allocator::retain_freed_memory();
     let cli = Cli::parse();
     // Must happen before candle starts its thread pools.
     match &cli.command {

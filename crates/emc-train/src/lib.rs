@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod allocator;
 pub mod bench;
 mod checkpoint;
 mod config;
