@@ -1,12 +1,13 @@
 //! The layers every family is assembled from, each a small struct built from a
 //! [`VarBuilder`] and applied with `forward`.
 //!
-//! All of them are composed from candle operations, or (the convolution) our own kernels in
-//! [`crate::kernels`], whose gradients were checked by finite differences (see
-//! `tests/gradients.rs`). Three candle shortcuts are deliberately avoided:
-//! `max_pool2d` (its backward scales the gradient by 1/4 for a 2×2 window),
-//! the fused `layer_norm`/`softmax_last_dim` kernels (they cut the graph), and `sdpa` (no CPU
-//! implementation). Initialisation hints are PyTorch's defaults; the values come from the
+//! All of them are composed from candle operations, or run our own kernels in
+//! [`crate::kernels`] on the CPU (convolution, max-pooling, linear layers, layer norm and
+//! softmax; the last three bit-identical to their compositions), whose gradients were checked
+//! by finite differences (see `tests/gradients.rs`, `tests/kernels.rs`). Three candle
+//! shortcuts are deliberately avoided: `max_pool2d` (its backward scales the gradient by 1/4
+//! for a 2×2 window), candle_nn's fused `layer_norm`/`softmax_last_dim` kernels (they cut the
+//! graph), and `sdpa` (no CPU implementation). Initialisation hints are PyTorch's defaults; the values come from the
 //! seeded backend in [`crate::init`].
 //!
 //! ```
@@ -147,8 +148,8 @@ impl ModuleT for BatchNorm2d {
     }
 }
 
-/// Layer normalisation over the last dimension, composed from differentiable operations:
-/// `(x - mean) / √(var + eps) · weight + bias` with the biased variance.
+/// Layer normalisation over the last dimension: `(x - mean) / √(var + eps) · weight + bias`
+/// with the biased variance, by [`kernels::layer_norm`] or [`layer_norm_composed`].
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -168,14 +169,28 @@ pub fn layer_norm(dim: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<L
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mean = xs.mean_keepdim(D::Minus1)?; // [.., 1]
-        let centred = xs.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?; // [.., 1]
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        if let Some(ys) = kernels::layer_norm(xs, &self.weight, &self.bias, self.eps)? {
+            return Ok(ys);
+        }
+        layer_norm_composed(xs, &self.weight, &self.bias, self.eps)
     }
+}
+
+/// Layer normalisation over the last dimension composed from candle operations (any device,
+/// dtype and layout): `(x − mean) / √(var + eps) · weight + bias`, biased variance.
+/// [`LayerNorm`] runs our kernel [`kernels::layer_norm`] instead where it applies, which
+/// gives the same bits, value and gradients.
+pub fn layer_norm_composed(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    let mean = xs.mean_keepdim(D::Minus1)?; // [.., 1]
+    let centred = xs.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?; // [.., 1]
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
 }
 
 /// 2×2 max-pooling with stride 2, `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]` (a trailing odd
@@ -208,9 +223,19 @@ pub fn global_avg_pool(xs: &Tensor) -> candle_core::Result<Tensor> {
     xs.mean((2, 3))
 }
 
-/// Softmax over the last dimension, composed (exp / sum) so it back-propagates; the
-/// subtracted maximum is detached, which leaves the value and the gradient unchanged.
+/// Softmax over the last dimension: our kernel [`kernels::softmax_last_dim`] on the CPU,
+/// else [`softmax_last_dim_composed`] (the same bits, value and gradient).
 pub fn softmax_last_dim(xs: &Tensor) -> candle_core::Result<Tensor> {
+    if let Some(ys) = kernels::softmax_last_dim(xs)? {
+        return Ok(ys);
+    }
+    softmax_last_dim_composed(xs)
+}
+
+/// Softmax over the last dimension composed from candle operations (exp / sum) so it
+/// back-propagates; the subtracted maximum is detached, which leaves the value and the
+/// gradient unchanged.
+pub fn softmax_last_dim_composed(xs: &Tensor) -> candle_core::Result<Tensor> {
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let num = xs.broadcast_sub(&max)?.exp()?;
     let den = num.sum_keepdim(D::Minus1)?;

@@ -465,3 +465,181 @@ fn cross_entropy_backward_reuses_the_forward_rows() -> Result<()> {
     }
     Ok(())
 }
+
+/// `(value, gradients of each of `vars`)` of `probe_loss(f())`, as bits.
+fn value_and_grads(
+    f: impl Fn() -> Result<Tensor>,
+    vars: &[&Var],
+    seed: u64,
+) -> Result<(Vec<u64>, Vec<Vec<u64>>)> {
+    let ys = f()?;
+    let grads = probe_loss(&ys, seed)?.backward()?;
+    let g = vars
+        .iter()
+        .map(|v| bits(grads.get(v).expect("a gradient for every variable")))
+        .collect::<Result<_>>()?;
+    Ok((bits(&ys)?, g))
+}
+
+/// Layer norms: leading dimensions and features. One feature (zero variance: the output is
+/// the bias), a single row, the ViT's `[N, T, D]` residual stream, odd sizes.
+const LAYER_NORM_SHAPES: [&[usize]; 5] = [&[4, 1], &[1, 6], &[3, 7], &[2, 65, 128], &[3, 5, 33]];
+
+/// The layer-norm ops give the composition's bits: output and the gradients of input,
+/// weight and bias, f32 and f64, for the layer alone, for `x + norm(x)` (the pre-norm
+/// residual, where `x`'s gradient adds three parts in candle's order) and for two norms in
+/// a row.
+#[test]
+fn layer_norm_is_bit_identical_to_the_composition() -> Result<()> {
+    for (i, shape) in LAYER_NORM_SHAPES.iter().enumerate() {
+        let d = *shape.last().unwrap();
+        for dtype in [DType::F32, DType::F64] {
+            let seed = 1000 + 10 * i as u64;
+            let var = |shape: &[usize], lo, hi, s| -> Result<Var> {
+                Ok(Var::from_tensor(
+                    &uniform(shape, lo, hi, s)?.to_dtype(dtype)?,
+                )?)
+            };
+            let x = var(shape, -3.0, 3.0, seed)?;
+            let w = var(&[d], 0.5, 1.5, seed + 1)?;
+            let b = var(&[d], -0.5, 0.5, seed + 2)?;
+            for (form, eps) in [("alone", 1e-6), ("residual", 1e-5), ("twice", 1e-6)] {
+                let run = |ours: bool| {
+                    let norm = |t: &Tensor| -> Result<Tensor> {
+                        if ours {
+                            Ok(kernels::layer_norm(t, &w, &b, eps)?.expect("kernel applies"))
+                        } else {
+                            Ok(layers::layer_norm_composed(t, &w, &b, eps)?)
+                        }
+                    };
+                    value_and_grads(
+                        || match form {
+                            "alone" => norm(&x),
+                            "residual" => Ok((x.as_tensor() + norm(&x)?)?),
+                            _ => norm(&norm(&x)?),
+                        },
+                        &[&x, &w, &b],
+                        seed + 3,
+                    )
+                };
+                let (ours, theirs) = (run(true)?, run(false)?);
+                let what = format!("{shape:?} {dtype:?} {form}");
+                assert_eq!(ours.0, theirs.0, "output, {what}");
+                for (k, name) in ["x", "weight", "bias"].iter().enumerate() {
+                    assert_eq!(ours.1[k], theirs.1[k], "{name} gradient, {what}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn layer_norm_gradients_match_finite_differences_f64() -> Result<()> {
+    for (i, shape) in [&[3usize, 7][..], &[2, 3, 5]].iter().enumerate() {
+        let d = *shape.last().unwrap();
+        let seed = 1100 + 10 * i as u64;
+        let x = uniform_var(shape, -2.0, 2.0, seed)?;
+        let w = uniform_var(&[d], 0.5, 1.5, seed + 1)?;
+        let b = uniform_var(&[d], -0.5, 0.5, seed + 2)?;
+        let report = check_gradients(&named(&[("x", &x), ("w", &w), ("b", &b)]), None, || {
+            let ys = kernels::layer_norm(&x, &w, &b, 1e-5)?.expect("kernel applies");
+            probe_loss(&(x.as_tensor() + ys)?, seed + 3)
+        })?;
+        println!("layer_norm {shape:?}: {report:?}");
+    }
+    Ok(())
+}
+
+/// Where the kernel does not apply (non-contiguous input, other shapes of weight or bias)
+/// it says so, and the layer composes the same function.
+#[test]
+fn layer_norm_kernel_declines_what_it_does_not_cover() -> Result<()> {
+    let x = uniform(&[4, 6], -1.0, 1.0, 1200)?.to_dtype(DType::F32)?;
+    let (w, b) = (
+        Tensor::ones(6, DType::F32, &Device::Cpu)?,
+        Tensor::zeros(6, DType::F32, &Device::Cpu)?,
+    );
+    let t = x.t()?;
+    assert!(kernels::layer_norm(&t, &w.narrow(0, 0, 4)?, &b.narrow(0, 0, 4)?, 1e-6)?.is_none());
+    assert!(kernels::layer_norm(&x, &w.narrow(0, 0, 5)?, &b, 1e-6)?.is_none());
+    assert!(kernels::layer_norm(&x, &w.to_dtype(DType::F64)?, &b, 1e-6)?.is_none());
+    let ours = kernels::layer_norm(
+        &t.contiguous()?,
+        &w.narrow(0, 0, 4)?,
+        &b.narrow(0, 0, 4)?,
+        1e-6,
+    )?
+    .expect("kernel applies");
+    let theirs = layers::layer_norm_composed(&t, &w.narrow(0, 0, 4)?, &b.narrow(0, 0, 4)?, 1e-6)?;
+    assert_eq!(bits(&ours)?, bits(&theirs)?);
+    Ok(())
+}
+
+/// The softmax op gives the composition's bits, value and gradient, f32 and f64: rows of
+/// one, ties for the maximum, large logits, the ViT's attention weights `[N, heads, T, T]`,
+/// alone and as `x + softmax(x)` (two gradients into `x`).
+#[test]
+fn softmax_is_bit_identical_to_the_composition() -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1300);
+    let shapes: [&[usize]; 5] = [&[5, 1], &[1, 2], &[7, 10], &[2, 4, 65, 65], &[3, 2, 17]];
+    for (i, shape) in shapes.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        for dtype in [DType::F32, DType::F64] {
+            for coarse in [false, true] {
+                let values: Vec<f64> = (0..n)
+                    .map(|_| {
+                        if coarse {
+                            rng.random_range(-3..3) as f64 * 0.5
+                        } else {
+                            rng.random_range(-20.0..20.0)
+                        }
+                    })
+                    .collect();
+                let x = Var::from_tensor(
+                    &Tensor::from_vec(values, *shape, &Device::Cpu)?.to_dtype(dtype)?,
+                )?;
+                for residual in [false, true] {
+                    let run = |ours: bool| {
+                        value_and_grads(
+                            || {
+                                let s = if ours {
+                                    kernels::softmax_last_dim(&x)?.expect("kernel applies")
+                                } else {
+                                    layers::softmax_last_dim_composed(&x)?
+                                };
+                                Ok(if residual { (x.as_tensor() + s)? } else { s })
+                            },
+                            &[&x],
+                            1310 + i as u64,
+                        )
+                    };
+                    let (ours, theirs) = (run(true)?, run(false)?);
+                    let what = format!("{shape:?} {dtype:?} coarse {coarse} residual {residual}");
+                    assert_eq!(ours.0, theirs.0, "output, {what}");
+                    assert_eq!(ours.1, theirs.1, "gradient, {what}");
+                }
+            }
+        }
+    }
+    let t = uniform(&[3, 4], -1.0, 1.0, 1320)?.t()?;
+    assert!(
+        kernels::softmax_last_dim(&t)?.is_none(),
+        "non-contiguous input"
+    );
+    Ok(())
+}
+
+#[test]
+fn softmax_gradients_match_finite_differences_f64() -> Result<()> {
+    let x = uniform_var(&[2, 3, 6], -3.0, 3.0, 1400)?;
+    let report = check_gradients(&named(&[("x", &x)]), None, || {
+        probe_loss(
+            &kernels::softmax_last_dim(&x)?.expect("kernel applies"),
+            1401,
+        )
+    })?;
+    println!("softmax: {report:?}");
+    Ok(())
+}

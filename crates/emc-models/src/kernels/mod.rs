@@ -40,6 +40,11 @@
 //! each way, bit-identical to candle's `relu` and its four-op backward. [`cross_entropy`] is
 //! the mean cross-entropy as one op each way, bit-identical to candle's composed loss.
 //!
+//! **Transformer layers.** [`layer_norm`] (two ops: normalise, then scale and shift) and
+//! [`softmax_last_dim`] are one pass each way instead of a dozen candle ops and their
+//! backward graphs, bit-identical to the compositions in [`crate::layers`] (they replay
+//! candle's autograd order, including how `x`'s gradient parts are added).
+//!
 //! **Packed batches.** [`segmented_linear`] and [`segmented_cross_entropy`] run the linear
 //! and cross-entropy computations on the rows of several stacked models at once (one
 //! [`Segments`] entry per model and chunk of rows), each segment bit-identical to the
@@ -66,14 +71,18 @@
 //! ```
 
 mod cross_entropy;
+mod layer_norm;
 mod linear;
 mod relu;
 mod segmented;
+mod softmax;
 
 pub use cross_entropy::cross_entropy;
+pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use relu::relu;
 pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};
+pub use softmax::softmax_last_dim;
 
 use candle_core::cpu::kernels::VecOps;
 use candle_core::{
@@ -85,13 +94,14 @@ use candle_core::{
 const CHUNK_FLOATS: usize = 1 << 18;
 
 /// The element types the kernels run on: `f32` (training) and `f64` (gradient checks),
-/// with the element operations written as candle writes them (std's `exp`, `ln` and
-/// `max`), so the kernels that replace candle ops round as candle does.
+/// with the element operations written as candle writes them (std's `exp`, `ln`, `sqrt`
+/// and `max`), so the kernels that replace candle ops round as candle does.
 trait Float: WithDType + VecOps + Default + PartialOrd + 'static {
     const ZERO: Self;
     const ONE: Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
     /// candle's `relu`: `max(x, 0)`.
     fn relu(self) -> Self;
 }
@@ -106,6 +116,9 @@ macro_rules! float {
             }
             fn ln(self) -> Self {
                 <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
             }
             fn relu(self) -> Self {
                 <$t>::max(self, 0.0)

@@ -1,0 +1,154 @@
+//! Softmax over the last dimension as one op each way, bit-identical to the composition in
+//! [`crate::layers::softmax_last_dim_composed`] in value and gradient.
+//!
+//! The composition (detached row maximum, subtract, `exp`, row sum, divide) costs five
+//! passes and allocations forward and about ten backward, over the attention weights of
+//! every ViT block (`[N, heads, T, T]`, the largest activations of a small ViT). Here the
+//! forward is one loop over the rows with candle's `max`, `exp` and vector sum, keeping each
+//! row's exponentials and sum in the op ([`SoftmaxCache`], shared with the cross-entropy),
+//! and the backward replays candle's autograd graph of the composition row by row: the
+//! divide's two gradients, the row sum of the denominator's, the `exp` node's product, in
+//! candle's order and with the zero each of candle's gradient accumulators starts from.
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result};
+use candle_core::{Shape, Tensor};
+
+use super::cross_entropy::{softmax_rows, vec_sum, SoftmaxCache};
+use super::{data, for_float, Float};
+
+/// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
+/// the kernel does not apply (the caller then composes it from candle operations, which is
+/// the same function).
+pub fn softmax_last_dim(xs: &Tensor) -> Result<Option<Tensor>> {
+    let ours = matches!(xs.device(), Device::Cpu)
+        && matches!(xs.dtype(), DType::F32 | DType::F64)
+        && xs.rank() >= 1
+        && xs.dims().last().is_some_and(|&c| c > 0)
+        && xs.is_contiguous();
+    if !ours {
+        return Ok(None);
+    }
+    xs.apply_op1(SoftmaxLastDim::default()).map(Some)
+}
+
+/// The forward op; it keeps its rows' exponentials and sums for the backward.
+#[derive(Debug, Default)]
+struct SoftmaxLastDim {
+    cache: SoftmaxCache,
+}
+
+fn classes(l: &Layout) -> Result<usize> {
+    match l.dims().last() {
+        Some(&c) if c > 0 => Ok(c),
+        _ => bail!(
+            "softmax: input {:?}; expected a non-empty last dimension",
+            l.dims()
+        ),
+    }
+}
+
+fn forward<T: Float>(
+    s: &CpuStorage,
+    l: &Layout,
+    cache: &SoftmaxCache,
+) -> Result<(CpuStorage, Shape)> {
+    let x = data::<T>(s, l, "input")?;
+    let c = classes(l)?;
+    let r = softmax_rows(x, c);
+    // candle: num.broadcast_div(den).
+    let y: Vec<T> = r
+        .exp
+        .chunks_exact(c)
+        .zip(&r.sum)
+        .flat_map(|(e, &s)| e.iter().map(move |&e| e / s))
+        .collect();
+    cache.keep(r);
+    Ok((T::to_cpu_storage_owned(y), l.shape().clone()))
+}
+
+/// The input's gradient for the output's gradient `g`, from each row's exponentials `exp`
+/// and sum `sum`, as candle's autograd computes it for the composition.
+fn backward<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize) -> Vec<T> {
+    let zero = T::ZERO;
+    let mut dx = vec![zero; g.len()];
+    let mut d_den = vec![zero; c];
+    for (((g, e), &s), dx) in g
+        .chunks_exact(c)
+        .zip(exp.chunks_exact(c))
+        .zip(sum)
+        .zip(dx.chunks_exact_mut(c))
+    {
+        // Div (num / den): num gets g / den; den (broadcast) gets 0 − g·num / den².
+        for ((d, &g), &e) in d_den.iter_mut().zip(g).zip(e) {
+            *d = zero - (g * e) / (s * s);
+        }
+        // Broadcast back to the row's sum: a row sum, into a zero accumulator.
+        let g_den = zero + vec_sum(&d_den);
+        for ((dx, &g), &e) in dx.iter_mut().zip(g).zip(e) {
+            // num's accumulator: the divide's share, then the sum node's.
+            let g_num = (zero + g / s) + g_den;
+            // exp: grad · node; then the subtract passes it to x.
+            *dx = zero + g_num * e;
+        }
+    }
+    dx
+}
+
+impl CustomOp1 for SoftmaxLastDim {
+    fn name(&self) -> &'static str {
+        "emc-softmax-last-dim"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        for_float!(s, T => forward::<T>(s, l, &self.cache))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = SoftmaxGrad { cache: &self.cache };
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
+    }
+}
+
+/// The backward op on `(x, output gradient)`, reading the forward's rows.
+#[derive(Debug, Clone, Copy)]
+struct SoftmaxGrad<'a> {
+    cache: &'a SoftmaxCache,
+}
+
+impl SoftmaxGrad<'_> {
+    fn run<T: Float>(
+        &self,
+        (sx, lx): (&CpuStorage, &Layout),
+        (sg, lg): (&CpuStorage, &Layout),
+    ) -> Result<(CpuStorage, Shape)> {
+        if lx.shape() != lg.shape() {
+            bail!(
+                "softmax backward: gradient {:?} for input {:?}",
+                lg.dims(),
+                lx.dims()
+            )
+        }
+        let (x, g) = (data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?);
+        let c = classes(lx)?;
+        let dx = self
+            .cache
+            .with_rows(x, (x.len() / c, c), |_, exp, sum| backward(g, exp, sum, c));
+        Ok((T::to_cpu_storage_owned(dx), lx.shape().clone()))
+    }
+}
+
+impl CustomOp2 for SoftmaxGrad<'_> {
+    fn name(&self) -> &'static str {
+        "emc-softmax-last-dim-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        for_float!(sx, T => self.run::<T>((sx, lx), (sg, lg)))
+    }
+}
