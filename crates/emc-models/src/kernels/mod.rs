@@ -574,90 +574,184 @@ unsafe fn gemm_rows<T: Float>(
     );
 }
 
-fn forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
+/// Runs `f` on every chunk index `0..chunks`: spread over candle's thread pool when
+/// `parallel` and there is more than one chunk, else in order on this thread. `f` must not
+/// use the pool itself (the calling thread's share is not marked as inside it, and candle's
+/// pool lock is not re-entrant): the products inside use [`matmul_alone`].
+fn for_each_chunk(chunks: usize, parallel: bool, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    if parallel && chunks > 1 {
+        candle_core::utils::barrier_pool().execute_chunked(chunks, f);
+    } else {
+        f(0..chunks);
+    }
+}
+
+/// Whether the convolution spreads its chunks over candle's thread pool: when the pool has
+/// workers. Each chunk's products are computed exactly as on one thread, so the result does
+/// not depend on it.
+fn chunks_in_parallel() -> bool {
+    candle_core::utils::barrier_pool().n_workers() > 0
+}
+
+/// [`matmul`] on the calling thread only (bit-identical: `matmul` splits whole row tiles).
+fn matmul_alone<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
+        "emc kernel: matrix operand out of bounds"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                dst[row * dst_rs..row * dst_rs + n].fill(T::default());
+            }
+        }
+        return;
+    }
+    // SAFETY: the assertion above keeps every element gemm touches inside the slices, and
+    // `dst` is borrowed mutably, so it aliases neither operand.
+    unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
+}
+
+/// The images `start..start + nb` of chunk `index`.
+fn chunk_images(g: &Geom, index: usize) -> (usize, usize) {
+    let chunk = g.chunk();
+    let start = index * chunk;
+    (start, chunk.min(g.n - start))
+}
+
+/// The mutable sub-slice `range` of the buffer behind `ptr`.
+///
+/// # Safety
+/// `ptr` must point to a live buffer holding `range`, and no other reference to those
+/// elements may exist while the returned slice does.
+unsafe fn slice_mut<'a, T>(ptr: SendPtr<T>, range: std::ops::Range<usize>) -> &'a mut [T] {
+    std::slice::from_raw_parts_mut(ptr.get().add(range.start), range.len())
+}
+
+/// The forward pass; chunks of images run on candle's pool when `parallel` (each writes
+/// its own images of the output).
+fn forward<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &Geom,
+    parallel: bool,
+) -> Vec<T> {
     let (p, kd, o) = (g.p(), g.kd(), g.o);
     let mut y = vec![T::default(); g.n * o * p];
     let chunk = g.chunk();
-    let mut cols = vec![T::default(); kd * chunk * p];
-    let mut tmp = if chunk > 1 {
-        vec![T::default(); o * chunk * p]
-    } else {
-        Vec::new()
-    };
     let w = Mat {
         data: weight,
         rs: kd,
         cs: 1,
     };
-    for start in (0..g.n).step_by(chunk) {
-        let nb = chunk.min(g.n - start);
-        let np = nb * p;
-        let cols = &mut cols[..kd * np];
-        im2col(&x[start * g.image()..(start + nb) * g.image()], nb, g, cols);
-        let cols = Mat {
-            data: cols,
-            rs: np,
-            cs: 1,
-        };
-        let out = &mut y[start * o * p..(start + nb) * o * p];
-        if nb == 1 {
-            matmul((o, p, kd), out, p, false, w, cols); // [O, P]
-            if let Some(bias) = bias {
-                for (row, b) in out.chunks_exact_mut(p).zip(bias) {
-                    row.iter_mut().for_each(|v| *v += *b);
-                }
-            }
+    let y_ptr = SendPtr(y.as_mut_ptr());
+    for_each_chunk(g.n.div_ceil(chunk), parallel, |chunks| {
+        let mut cols = vec![T::default(); kd * chunk * p];
+        let mut tmp = if chunk > 1 {
+            vec![T::default(); o * chunk * p]
         } else {
-            let tmp = &mut tmp[..o * np];
-            matmul((o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
-            for (oc, row) in tmp.chunks_exact(np).enumerate() {
-                let b = bias.map_or(T::default(), |bias| bias[oc]);
-                for (bi, src) in row.chunks_exact(p).enumerate() {
-                    let dst = &mut out[(bi * o + oc) * p..][..p];
-                    for (d, v) in dst.iter_mut().zip(src) {
-                        *d = *v + b;
+            Vec::new()
+        };
+        for index in chunks {
+            let (start, nb) = chunk_images(g, index);
+            let np = nb * p;
+            let cols = &mut cols[..kd * np];
+            im2col(&x[start * g.image()..(start + nb) * g.image()], nb, g, cols);
+            let cols = Mat {
+                data: cols,
+                rs: np,
+                cs: 1,
+            };
+            // SAFETY: `y` outlives the loop and chunks write disjoint image ranges of it.
+            let out = unsafe { slice_mut(y_ptr, start * o * p..(start + nb) * o * p) };
+            if nb == 1 {
+                matmul_alone((o, p, kd), out, p, false, w, cols); // [O, P]
+                if let Some(bias) = bias {
+                    for (row, b) in out.chunks_exact_mut(p).zip(bias) {
+                        row.iter_mut().for_each(|v| *v += *b);
+                    }
+                }
+            } else {
+                let tmp = &mut tmp[..o * np];
+                matmul_alone((o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
+                for (oc, row) in tmp.chunks_exact(np).enumerate() {
+                    let b = bias.map_or(T::default(), |bias| bias[oc]);
+                    for (bi, src) in row.chunks_exact(p).enumerate() {
+                        let dst = &mut out[(bi * o + oc) * p..][..p];
+                        for (d, v) in dst.iter_mut().zip(src) {
+                            *d = *v + b;
+                        }
                     }
                 }
             }
         }
-    }
+    });
     y
 }
 
+/// `dy`'s images `start..start + nb` as `[O, nb·P]`: the slice itself for one image, else
+/// gathered into `buf`.
+fn gather_dy<'a, T: Float>(
+    dy: &'a [T],
+    (start, nb): (usize, usize),
+    g: &Geom,
+    buf: &'a mut [T],
+) -> &'a [T] {
+    let (p, o) = (g.p(), g.o);
+    let np = nb * p;
+    let dy_chunk = &dy[start * o * p..(start + nb) * o * p];
+    if nb == 1 {
+        return dy_chunk;
+    }
+    let gathered = &mut buf[..o * np];
+    for (bi, image) in dy_chunk.chunks_exact(o * p).enumerate() {
+        for (oc, src) in image.chunks_exact(p).enumerate() {
+            gathered[oc * np + bi * p..][..p].copy_from_slice(src);
+        }
+    }
+    gathered
+}
+
 /// Writes the gradients of one convolution for the output gradient `dy`: `dw` always,
-/// `dx` and `db` when given (all zero-initialised by the caller).
+/// `dx` and `db` when given (all zero-initialised by the caller). `dw` and `db` add the
+/// chunks up in order on this thread; `dx`'s chunks are independent and run on candle's
+/// pool when `parallel`.
 fn backward<T: Float>(
     (x, weight, dy): (&[T], &[T], &[T]),
     g: &Geom,
-    mut dx: Option<&mut [T]>,
+    dx: Option<&mut [T]>,
     dw: &mut [T],
     db: Option<&mut [T]>,
+    parallel: bool,
 ) {
     let (p, kd, o) = (g.p(), g.kd(), g.o);
     let chunk = g.chunk();
-    let mut cols = vec![T::default(); kd * chunk * p];
-    let mut gathered = if chunk > 1 {
-        vec![T::default(); o * chunk * p]
-    } else {
-        Vec::new()
-    };
-    let mut db_acc = vec![0f64; if db.is_some() { o } else { 0 }];
-    for start in (0..g.n).step_by(chunk) {
-        let nb = chunk.min(g.n - start);
-        let np = nb * p;
-        let dy_chunk = &dy[start * o * p..(start + nb) * o * p];
-        // dy as [O, nb·P]
-        let dy_t: &[T] = if nb == 1 {
-            dy_chunk
+    let chunks = g.n.div_ceil(chunk);
+    let gather_buf = || {
+        if chunk > 1 {
+            vec![T::default(); o * chunk * p]
         } else {
-            let gathered = &mut gathered[..o * np];
-            for (bi, image) in dy_chunk.chunks_exact(o * p).enumerate() {
-                for (oc, src) in image.chunks_exact(p).enumerate() {
-                    gathered[oc * np + bi * p..][..p].copy_from_slice(src);
-                }
-            }
-            gathered
-        };
+            Vec::new()
+        }
+    };
+    let mut cols = vec![T::default(); kd * chunk * p];
+    let mut gathered = gather_buf();
+    let mut db_acc = vec![0f64; if db.is_some() { o } else { 0 }];
+    for index in 0..chunks {
+        let (start, nb) = chunk_images(g, index);
+        let np = nb * p;
+        let dy_t = gather_dy(dy, (start, nb), g, &mut gathered);
         for (acc, row) in db_acc.iter_mut().zip(dy_t.chunks_exact(np)) {
             *acc += row.iter().map(|&v| v.to_f64()).sum::<f64>();
         }
@@ -676,23 +770,39 @@ fn backward<T: Float>(
             cs: np,
         };
         matmul((o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
-        if let Some(dx) = dx.as_mut() {
-            // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P], into the column buffer
-            let w_t = Mat {
-                data: weight,
-                rs: 1,
-                cs: kd,
-            };
-            matmul((kd, np, o), cols, np, false, w_t, dy_mat);
-            let dx_chunk = &mut dx[start * g.image()..(start + nb) * g.image()];
-            col2im(cols, nb, g, dx_chunk);
-        }
     }
     if let Some(db) = db {
         for (d, acc) in db.iter_mut().zip(db_acc) {
             *d = T::from_f64(acc);
         }
     }
+    let Some(dx) = dx else { return };
+    let dx_ptr = SendPtr(dx.as_mut_ptr());
+    let w_t = Mat {
+        data: weight,
+        rs: 1,
+        cs: kd,
+    };
+    for_each_chunk(chunks, parallel, |range| {
+        let mut dcols = vec![T::default(); kd * chunk * p];
+        let mut gathered = gather_buf();
+        for index in range {
+            let (start, nb) = chunk_images(g, index);
+            let np = nb * p;
+            let dy_mat = Mat {
+                data: gather_dy(dy, (start, nb), g, &mut gathered),
+                rs: np,
+                cs: 1,
+            };
+            // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P]
+            let dcols = &mut dcols[..kd * np];
+            matmul_alone((kd, np, o), dcols, np, false, w_t, dy_mat);
+            // SAFETY: `dx` outlives the loop and chunks write disjoint image ranges of it.
+            let dx_chunk =
+                unsafe { slice_mut(dx_ptr, start * g.image()..(start + nb) * g.image()) };
+            col2im(dcols, nb, g, dx_chunk);
+        }
+    });
 }
 
 fn data<'a, T: Float>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
@@ -741,6 +851,7 @@ impl Conv2dOp {
             data::<T>(sw, lw, "weight")?,
             bias,
             &g,
+            chunks_in_parallel(),
         );
         Ok((
             T::to_cpu_storage_owned(y),
@@ -815,6 +926,7 @@ impl Conv2dBackwardOp {
             self.want.dx.then_some(dx),
             dw,
             self.want.db.then_some(db),
+            chunks_in_parallel(),
         );
         let len = flat.len();
         Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
@@ -1002,5 +1114,56 @@ impl CustomOp3 for MaxPool2x2Backward {
             )?),
         };
         Ok((dx, lx.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(len: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f32> {
+        (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    /// Spreading a convolution's chunks over candle's pool (2 threads in CI) gives the same
+    /// bits as running them in order on one thread, forward and backward, for one image
+    /// per chunk, several images per chunk with a remainder, and a single chunk.
+    #[test]
+    fn chunks_on_the_pool_give_the_bits_of_one_thread() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(77);
+        // (n, c, h, w), o, k, stride, padding
+        let cases = [
+            ((5, 32, 32, 32), 16, 3, 1, 1),
+            ((11, 3, 32, 32), 8, 3, 1, 1),
+            ((3, 4, 14, 14), 8, 3, 2, 1),
+        ];
+        for ((n, c, h, w), o, k, stride, padding) in cases {
+            let g = Geom::new(&[n, c, h, w], &[o, c, k, k], stride, padding).unwrap();
+            let x = random(n * c * h * w, &mut rng);
+            let wt = random(o * c * k * k, &mut rng);
+            let b = random(o, &mut rng);
+            let serial = forward(&x, &wt, Some(&b), &g, false);
+            assert_eq!(
+                serial,
+                forward(&x, &wt, Some(&b), &g, true),
+                "forward {g:?}"
+            );
+            let dy = random(serial.len(), &mut rng);
+            let grads = |parallel: bool| {
+                let (mut dx, mut dw, mut db) =
+                    (vec![0f32; x.len()], vec![0f32; wt.len()], vec![0f32; o]);
+                backward(
+                    (&x, &wt, &dy),
+                    &g,
+                    Some(&mut dx),
+                    &mut dw,
+                    Some(&mut db),
+                    parallel,
+                );
+                (dx, dw, db)
+            };
+            assert_eq!(grads(false), grads(true), "backward {g:?}");
+        }
     }
 }
