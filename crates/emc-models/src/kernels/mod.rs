@@ -84,6 +84,9 @@ pub use relu::relu;
 pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};
 pub use softmax::softmax_last_dim;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use candle_core::cpu::kernels::VecOps;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType,
@@ -575,9 +578,9 @@ unsafe fn gemm_rows<T: Float>(
 }
 
 /// Runs `f` on every chunk index `0..chunks`: spread over candle's thread pool when
-/// `parallel` and there is more than one chunk, else in order on this thread. `f` must not
-/// use the pool itself (the calling thread's share is not marked as inside it, and candle's
-/// pool lock is not re-entrant): the products inside use [`matmul_alone`].
+/// `parallel` and there is more than one chunk, else in order on this thread. On the pool,
+/// `f` must not use the pool itself (the calling thread's share is not marked as inside it,
+/// and candle's pool lock is not re-entrant): its products use [`matmul_alone`].
 fn for_each_chunk(chunks: usize, parallel: bool, f: impl Fn(std::ops::Range<usize>) + Sync) {
     if parallel && chunks > 1 {
         candle_core::utils::barrier_pool().execute_chunked(chunks, f);
@@ -622,6 +625,25 @@ fn matmul_alone<T: Float>(
     unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
 }
 
+/// [`matmul_alone`] when `alone` (inside a pool task), else [`matmul`] (which may split
+/// its rows over the pool); the same bits either way.
+#[allow(clippy::too_many_arguments)]
+fn matmul_on<T: Float>(
+    alone: bool,
+    dims: (usize, usize, usize),
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    if alone {
+        matmul_alone(dims, dst, dst_rs, accumulate, lhs, rhs)
+    } else {
+        matmul(dims, dst, dst_rs, accumulate, lhs, rhs)
+    }
+}
+
 /// The images `start..start + nb` of chunk `index`.
 fn chunk_images(g: &Geom, index: usize) -> (usize, usize) {
     let chunk = g.chunk();
@@ -656,14 +678,16 @@ fn forward<T: Float>(
         cs: 1,
     };
     let y_ptr = SendPtr(y.as_mut_ptr());
-    for_each_chunk(g.n.div_ceil(chunk), parallel, |chunks| {
+    let chunks = g.n.div_ceil(chunk);
+    let alone = parallel && chunks > 1;
+    for_each_chunk(chunks, parallel, |range| {
         let mut cols = vec![T::default(); kd * chunk * p];
         let mut tmp = if chunk > 1 {
             vec![T::default(); o * chunk * p]
         } else {
             Vec::new()
         };
-        for index in chunks {
+        for index in range {
             let (start, nb) = chunk_images(g, index);
             let np = nb * p;
             let cols = &mut cols[..kd * np];
@@ -676,7 +700,7 @@ fn forward<T: Float>(
             // SAFETY: `y` outlives the loop and chunks write disjoint image ranges of it.
             let out = unsafe { slice_mut(y_ptr, start * o * p..(start + nb) * o * p) };
             if nb == 1 {
-                matmul_alone((o, p, kd), out, p, false, w, cols); // [O, P]
+                matmul_on(alone, (o, p, kd), out, p, false, w, cols); // [O, P]
                 if let Some(bias) = bias {
                     for (row, b) in out.chunks_exact_mut(p).zip(bias) {
                         row.iter_mut().for_each(|v| *v += *b);
@@ -684,7 +708,7 @@ fn forward<T: Float>(
                 }
             } else {
                 let tmp = &mut tmp[..o * np];
-                matmul_alone((o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
+                matmul_on(alone, (o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
                 for (oc, row) in tmp.chunks_exact(np).enumerate() {
                     let b = bias.map_or(T::default(), |bias| bias[oc]);
                     for (bi, src) in row.chunks_exact(p).enumerate() {
@@ -724,9 +748,12 @@ fn gather_dy<'a, T: Float>(
 }
 
 /// Writes the gradients of one convolution for the output gradient `dy`: `dw` always,
-/// `dx` and `db` when given (all zero-initialised by the caller). `dw` and `db` add the
-/// chunks up in order on this thread; `dx`'s chunks are independent and run on candle's
-/// pool when `parallel`.
+/// `dx` and `db` when given (all zero-initialised by the caller).
+///
+/// `dw` and `db` add the chunks up in order, on one thread; `dx`'s chunks are independent.
+/// When `parallel`, one pool thread runs the `dw`/`db` chain while the others take `dx`
+/// chunks from a shared cursor, and it joins them when its chain is done. Every product is
+/// computed as on one thread, so the bits do not depend on it.
 fn backward<T: Float>(
     (x, weight, dy): (&[T], &[T], &[T]),
     g: &Geom,
@@ -735,20 +762,76 @@ fn backward<T: Float>(
     db: Option<&mut [T]>,
     parallel: bool,
 ) {
-    let (p, kd, o) = (g.p(), g.kd(), g.o);
-    let chunk = g.chunk();
-    let chunks = g.n.div_ceil(chunk);
-    let gather_buf = || {
-        if chunk > 1 {
-            vec![T::default(); o * chunk * p]
-        } else {
-            Vec::new()
+    let chunks = g.n.div_ceil(g.chunk());
+    // Inside a pool task the products must stay on their thread.
+    let alone = parallel && chunks > 1;
+    let weight_grads = || weight_and_bias_grads((x, dy), g, dw, db, alone);
+    let Some(dx) = dx else {
+        return weight_grads();
+    };
+    let dx_ptr = SendPtr(dx.as_mut_ptr());
+    let cursor = AtomicUsize::new(0);
+    // Takes chunks from the cursor until none is left.
+    let input_grads = || {
+        let mut bufs = None;
+        loop {
+            let index = cursor.fetch_add(1, Ordering::Relaxed);
+            if index >= chunks {
+                break;
+            }
+            let (start, nb) = chunk_images(g, index);
+            // SAFETY: `dx` outlives the pool call and each chunk index is taken once, so
+            // chunks write disjoint image ranges of it.
+            let dx_chunk =
+                unsafe { slice_mut(dx_ptr, start * g.image()..(start + nb) * g.image()) };
+            let (dcols, gathered) = bufs.get_or_insert_with(|| chunk_buffers::<T>(g));
+            input_grad_chunk(
+                (weight, dy),
+                g,
+                (start, nb),
+                (dcols, gathered),
+                dx_chunk,
+                alone,
+            );
         }
     };
-    let mut cols = vec![T::default(); kd * chunk * p];
-    let mut gathered = gather_buf();
+    if !alone {
+        weight_grads();
+        return input_grads();
+    }
+    let weight_job = Mutex::new(Some(weight_grads));
+    candle_core::utils::barrier_pool().execute(|_| {
+        let job = weight_job.lock().map(|mut j| j.take()).unwrap_or(None);
+        if let Some(job) = job {
+            job();
+        }
+        input_grads();
+    });
+}
+
+/// A column buffer and a gather buffer for one chunk.
+fn chunk_buffers<T: Float>(g: &Geom) -> (Vec<T>, Vec<T>) {
+    let (p, chunk) = (g.p(), g.chunk());
+    let gathered = if chunk > 1 {
+        vec![T::default(); g.o * chunk * p]
+    } else {
+        Vec::new()
+    };
+    (vec![T::default(); g.kd() * chunk * p], gathered)
+}
+
+/// `dw` (and `db`): the chunks' products added up in order, on the calling thread.
+fn weight_and_bias_grads<T: Float>(
+    (x, dy): (&[T], &[T]),
+    g: &Geom,
+    dw: &mut [T],
+    db: Option<&mut [T]>,
+    alone: bool,
+) {
+    let (p, kd, o) = (g.p(), g.kd(), g.o);
+    let (mut cols, mut gathered) = chunk_buffers::<T>(g);
     let mut db_acc = vec![0f64; if db.is_some() { o } else { 0 }];
-    for index in 0..chunks {
+    for index in 0..g.n.div_ceil(g.chunk()) {
         let (start, nb) = chunk_images(g, index);
         let np = nb * p;
         let dy_t = gather_dy(dy, (start, nb), g, &mut gathered);
@@ -769,40 +852,39 @@ fn backward<T: Float>(
             rs: 1,
             cs: np,
         };
-        matmul((o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
+        matmul_on(alone, (o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
     }
     if let Some(db) = db {
         for (d, acc) in db.iter_mut().zip(db_acc) {
             *d = T::from_f64(acc);
         }
     }
-    let Some(dx) = dx else { return };
-    let dx_ptr = SendPtr(dx.as_mut_ptr());
+}
+
+/// `dx` for the images `start..start + nb`: `col2im(Wᵀ · dy)`.
+fn input_grad_chunk<T: Float>(
+    (weight, dy): (&[T], &[T]),
+    g: &Geom,
+    (start, nb): (usize, usize),
+    (dcols, gathered): (&mut [T], &mut [T]),
+    dx_chunk: &mut [T],
+    alone: bool,
+) {
+    let (kd, np) = (g.kd(), nb * g.p());
+    let dy_mat = Mat {
+        data: gather_dy(dy, (start, nb), g, gathered),
+        rs: np,
+        cs: 1,
+    };
     let w_t = Mat {
         data: weight,
         rs: 1,
         cs: kd,
     };
-    for_each_chunk(chunks, parallel, |range| {
-        let mut dcols = vec![T::default(); kd * chunk * p];
-        let mut gathered = gather_buf();
-        for index in range {
-            let (start, nb) = chunk_images(g, index);
-            let np = nb * p;
-            let dy_mat = Mat {
-                data: gather_dy(dy, (start, nb), g, &mut gathered),
-                rs: np,
-                cs: 1,
-            };
-            // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P]
-            let dcols = &mut dcols[..kd * np];
-            matmul_alone((kd, np, o), dcols, np, false, w_t, dy_mat);
-            // SAFETY: `dx` outlives the loop and chunks write disjoint image ranges of it.
-            let dx_chunk =
-                unsafe { slice_mut(dx_ptr, start * g.image()..(start + nb) * g.image()) };
-            col2im(dcols, nb, g, dx_chunk);
-        }
-    });
+    // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P]
+    let dcols = &mut dcols[..kd * np];
+    matmul_on(alone, (kd, np, g.o), dcols, np, false, w_t, dy_mat);
+    col2im(dcols, nb, g, dx_chunk);
 }
 
 fn data<'a, T: Float>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
