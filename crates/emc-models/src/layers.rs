@@ -61,20 +61,13 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let dims = xs.dims().to_vec();
-        let in_dim = *dims.last().unwrap_or(&0);
-        let rows = xs.elem_count() / in_dim.max(1);
-        // [rows, out], bias fused (bit-identical to matmul + broadcast add).
-        let ys = kernels::linear(
-            &xs.reshape((rows, in_dim))?,
-            &self.weight,
-            self.bias.as_ref(),
-        )?;
-        let mut out_dims = dims;
-        if let Some(last) = out_dims.last_mut() {
-            *last = self.weight.dim(0)?;
+        // [.., out], bias fused (bit-identical to matmul + broadcast add); a 1-D input is
+        // one row.
+        if xs.rank() == 1 {
+            return kernels::linear(&xs.unsqueeze(0)?, &self.weight, self.bias.as_ref())?
+                .squeeze(0);
         }
-        ys.reshape(out_dims)
+        kernels::linear(xs, &self.weight, self.bias.as_ref())
     }
 }
 

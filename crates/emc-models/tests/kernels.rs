@@ -643,3 +643,41 @@ fn softmax_gradients_match_finite_differences_f64() -> Result<()> {
     println!("softmax: {report:?}");
     Ok(())
 }
+
+/// A `[.., in]` input is rows × in without reshape nodes: the same output and the same
+/// gradient bits as flattening it to `[rows, in]` and back (with `x` also used by a
+/// residual, so its gradient adds up the same way), f32 and f64.
+#[test]
+fn linear_takes_leading_dimensions_as_rows() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let var = |shape: &[usize], seed| -> Result<Var> {
+            Ok(Var::from_tensor(
+                &uniform(shape, -1.0, 1.0, seed)?.to_dtype(dtype)?,
+            )?)
+        };
+        let (x, w, b) = (
+            var(&[2, 5, 7], 1700)?,
+            var(&[7, 7], 1701)?,
+            var(&[7], 1702)?,
+        );
+        let run = |flatten: bool| {
+            value_and_grads(
+                || {
+                    let y = if flatten {
+                        kernels::linear(&x.reshape((10, 7))?, &w, Some(&b))?.reshape((2, 5, 7))?
+                    } else {
+                        kernels::linear(&x, &w, Some(&b))?
+                    };
+                    Ok((x.as_tensor() + y)?)
+                },
+                &[&x, &w, &b],
+                1703,
+            )
+        };
+        assert_eq!(run(false)?, run(true)?, "{dtype:?}");
+    }
+    let x = Tensor::zeros((2, 3, 4), DType::F32, &Device::Cpu)?;
+    let w = Tensor::zeros((5, 4), DType::F32, &Device::Cpu)?;
+    assert_eq!(kernels::linear(&x, &w, None)?.dims(), &[2, 3, 5]);
+    Ok(())
+}

@@ -15,22 +15,31 @@ use super::{
     backward_op3, data, for_float, matmul, split_grads, weight_op_with_optional_bias, Float, Mat,
 };
 
-/// `xs · weightᵀ (+ bias)` for `xs: [rows, in]`, `weight: [out, in]`, `bias: [out]` →
-/// `[rows, out]`: our op for `f32`/`f64` on the CPU, candle's ops otherwise.
+/// `xs · weightᵀ (+ bias)` over the last dimension, for `xs: [.., in]` (rank 2 or more),
+/// `weight: [out, in]`, `bias: [out]` → `[.., out]`: our op for `f32`/`f64` on the CPU
+/// (the leading dimensions are rows: no reshape nodes in the graph), candle's ops on the
+/// input flattened to `[rows, in]` otherwise.
 pub fn linear(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let dtype = xs.dtype();
     let ours = matches!(xs.device(), Device::Cpu)
         && matches!(dtype, DType::F32 | DType::F64)
         && weight.dtype() == dtype
         && bias.is_none_or(|b| b.dtype() == dtype && b.rank() == 1)
-        && xs.rank() == 2
+        && xs.rank() >= 2
         && weight.rank() == 2;
     if !ours {
-        let ys = xs.matmul(&weight.t()?)?;
-        return match bias {
-            Some(b) => ys.broadcast_add(b),
-            None => Ok(ys),
+        let in_dim = xs.dims().last().copied().unwrap_or(0);
+        let rows = xs.elem_count() / in_dim.max(1);
+        let ys = xs.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
+        let ys = match bias {
+            Some(b) => ys.broadcast_add(b)?,
+            None => ys,
         };
+        let mut out_dims = xs.dims().to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = weight.dim(0)?;
+        }
+        return ys.reshape(out_dims);
     }
     let (xs, weight) = (xs.contiguous()?, weight.contiguous()?);
     match bias {
@@ -39,12 +48,24 @@ pub fn linear(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Ten
     }
 }
 
-/// `(rows, in, out)` of `xs: [rows, in]` and `weight: [out, in]`.
+/// `(rows, in, out)` of `xs: [.., in]` (rows: the product of the leading dimensions) and
+/// `weight: [out, in]`.
 fn dims(lx: &Layout, lw: &Layout) -> Result<(usize, usize, usize)> {
     match (lx.dims(), lw.dims()) {
-        (&[rows, i], &[out, wi]) if i == wi => Ok((rows, i, out)),
-        (x, w) => bail!("linear: input {x:?} and weight {w:?}; expected [rows, in] and [out, in]"),
+        ([lead @ .., i], &[out, wi]) if !lead.is_empty() && *i == wi => {
+            Ok((lead.iter().product(), *i, out))
+        }
+        (x, w) => bail!("linear: input {x:?} and weight {w:?}; expected [.., in] and [out, in]"),
     }
+}
+
+/// The output shape for `xs: [.., in]`: `[.., out]`.
+fn out_shape(lx: &Layout, out: usize) -> Shape {
+    let mut d = lx.dims().to_vec();
+    if let Some(last) = d.last_mut() {
+        *last = out;
+    }
+    Shape::from(d)
 }
 
 /// `y = x · wᵀ (+ b)` on slices: `x: [rows, in]`, `w: [out, in]`, `b: [out]`, all
@@ -147,7 +168,7 @@ impl LinearOp {
         };
         let mut y = vec![T::default(); rows * out];
         forward_rows((x, w, b), (rows, i, out), &mut y);
-        Ok((T::to_cpu_storage_owned(y), Shape::from((rows, out))))
+        Ok((T::to_cpu_storage_owned(y), out_shape(lx, out)))
     }
 
     fn fwd(
@@ -201,12 +222,14 @@ impl LinearBackwardOp {
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, i, out) = dims(lx, lw)?;
-        if lg.dims() != [rows, out] {
+        if *lg.shape() != out_shape(lx, out) {
             bail!(
-                "linear backward: gradient {:?} for [{rows}, {out}]",
-                lg.dims()
+                "linear backward: gradient {:?} for {:?}",
+                lg.dims(),
+                out_shape(lx, out).dims()
             )
         }
+        debug_assert_eq!(lg.shape().elem_count(), rows * out);
         let (x, w, dy) = (
             data::<T>(sx, lx, "input")?,
             data::<T>(sw, lw, "weight")?,
