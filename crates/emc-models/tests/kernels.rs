@@ -482,8 +482,16 @@ fn value_and_grads(
 }
 
 /// Layer norms: leading dimensions and features. One feature (zero variance: the output is
-/// the bias), a single row, the ViT's `[N, T, D]` residual stream, odd sizes.
-const LAYER_NORM_SHAPES: [&[usize]; 5] = [&[4, 1], &[1, 6], &[3, 7], &[2, 65, 128], &[3, 5, 33]];
+/// the bias), a single row, the ViT's `[N, T, D]` residual stream (the second large enough
+/// for the kernels to split its rows over candle's threads), odd sizes.
+const LAYER_NORM_SHAPES: [&[usize]; 6] = [
+    &[4, 1],
+    &[1, 6],
+    &[3, 7],
+    &[2, 65, 128],
+    &[5, 65, 128],
+    &[3, 5, 33],
+];
 
 /// The layer-norm ops give the composition's bits: output and the gradients of input,
 /// weight and bias, f32 and f64, for the layer alone, for `x + norm(x)` (the pre-norm
@@ -577,8 +585,9 @@ fn layer_norm_kernel_declines_what_it_does_not_cover() -> Result<()> {
 }
 
 /// The softmax op gives the composition's bits, value and gradient, f32 and f64: rows of
-/// one, ties for the maximum, large logits, the ViT's attention weights `[N, heads, T, T]`,
-/// alone and as `x + softmax(x)` (two gradients into `x`).
+/// one, ties for the maximum, large logits, the ViT's attention weights `[N, heads, T, T]`
+/// (large enough for the kernel to split its rows over candle's threads), alone and as
+/// `x + softmax(x)` (two gradients into `x`).
 #[test]
 fn softmax_is_bit_identical_to_the_composition() -> Result<()> {
     use rand::{Rng, SeedableRng};

@@ -101,14 +101,26 @@ pub(super) fn softmax_rows<T: Float>(x: &[T], c: usize) -> Softmax<T> {
         exp: Vec::with_capacity(x.len()),
         sum: Vec::with_capacity(rows),
     };
-    for row in x.chunks_exact(c.max(1)) {
-        let m = row_max(row);
-        let start = r.exp.len();
-        r.exp.extend(row.iter().map(|&v| (v - m).exp()));
-        r.sum.push(vec_sum(&r.exp[start..]));
+    r.exp.resize(x.len(), T::ZERO);
+    for (row, exp) in x
+        .chunks_exact(c.max(1))
+        .zip(r.exp.chunks_exact_mut(c.max(1)))
+    {
+        let (m, s) = softmax_row(row, exp);
         r.max.push(m);
+        r.sum.push(s);
     }
     r
+}
+
+/// One row's [`Softmax`] statistics: writes `exp(x − max)` into `exp` and returns
+/// `(max, Σ exp)`.
+pub(super) fn softmax_row<T: Float>(row: &[T], exp: &mut [T]) -> (T, T) {
+    let m = row_max(row);
+    for (e, &v) in exp.iter_mut().zip(row) {
+        *e = (v - m).exp();
+    }
+    (m, vec_sum(exp))
 }
 
 /// candle's mean cross-entropy of the rows `x` (`y.len()` rows of `c` classes) with their

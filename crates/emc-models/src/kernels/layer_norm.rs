@@ -23,7 +23,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout,
 use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::vec_sum;
-use super::{backward_op3, data, for_float, Float};
+use super::{backward_op3, data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
 
 /// `(x − mean) / √(var + eps) · weight + bias` over the last dimension (biased variance) of
 /// a contiguous `f32`/`f64` CPU tensor, `weight` and `bias` of its last dimension's size;
@@ -107,14 +107,20 @@ impl Normalize {
         let x = data::<T>(s, l, "input")?;
         let d = last_dim(l, "layer_norm")?;
         let k = Consts::new(d, self.eps);
-        let mut sq = vec![T::ZERO; d];
         let mut y = vec![T::ZERO; x.len()];
-        for (row, out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
-            let r = row_stats(row, k, &mut sq);
-            for (o, &x) in out.iter_mut().zip(row) {
-                *o = (x - r.mean) / r.std;
+        let y_ptr = SendPtr(y.as_mut_ptr());
+        for_row_blocks(x.len() / d, d, |rows| {
+            let span = rows.start * d..rows.end * d;
+            // SAFETY: `y` outlives the call and row blocks are disjoint.
+            let out = unsafe { slice_mut(y_ptr, span.clone()) };
+            let mut sq = vec![T::ZERO; d];
+            for (row, out) in x[span].chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                let r = row_stats(row, k, &mut sq);
+                for (o, &x) in out.iter_mut().zip(row) {
+                    *o = (x - r.mean) / r.std;
+                }
             }
-        }
+        });
         Ok((T::to_cpu_storage_owned(y), l.shape().clone()))
     }
 }
@@ -170,39 +176,53 @@ impl NormalizeGrad {
         let k = Consts::<T>::new(d, self.0.eps);
         let (zero, half, two) = (T::ZERO, T::from_f64(0.5), T::from_f64(2.0));
         let mut out = vec![zero; 2 * x.len()];
-        let (via_sub, via_mean) = out.split_at_mut(x.len());
-        let mut scratch = vec![zero; d];
-        for (((row, g), dsub), dmean) in x
-            .chunks_exact(d)
-            .zip(g.chunks_exact(d))
-            .zip(via_sub.chunks_exact_mut(d))
-            .zip(via_mean.chunks_exact_mut(d))
-        {
-            let RowStats { mean, std } = row_stats(row, k, &mut scratch);
-            // Div (c / std): std (broadcast) gets 0 − g·c / std², summed over the row.
-            for (s, (&x, &g)) in scratch.iter_mut().zip(row.iter().zip(g)) {
-                *s = zero - (g * (x - mean)) / (std * std);
+        // [2, ..x]: the subtraction's part, then the mean's.
+        let (sub_ptr, mean_ptr) = (
+            SendPtr(out.as_mut_ptr()),
+            SendPtr(out[x.len()..].as_mut_ptr()),
+        );
+        for_row_blocks(x.len() / d, d, |rows| {
+            let span = rows.start * d..rows.end * d;
+            // SAFETY: `out` outlives the call; row blocks are disjoint in each half.
+            let (via_sub, via_mean) = unsafe {
+                (
+                    slice_mut(sub_ptr, span.clone()),
+                    slice_mut(mean_ptr, span.clone()),
+                )
+            };
+            let mut scratch = vec![zero; d];
+            for (((row, g), dsub), dmean) in x[span.clone()]
+                .chunks_exact(d)
+                .zip(g[span].chunks_exact(d))
+                .zip(via_sub.chunks_exact_mut(d))
+                .zip(via_mean.chunks_exact_mut(d))
+            {
+                let RowStats { mean, std } = row_stats(row, k, &mut scratch);
+                // Div (c / std): std (broadcast) gets 0 − g·c / std², summed over the row.
+                for (s, (&x, &g)) in scratch.iter_mut().zip(row.iter().zip(g)) {
+                    *s = zero - (g * (x - mean)) / (std * std);
+                }
+                let g_std = zero + vec_sum(&scratch);
+                // sqrt: g / node · 0.5; affine (· 1 + eps): · 1; affine (· 1/d): · 1/d; each into
+                // a zero accumulator; the row sum's backward broadcasts it to every c².
+                let g_ve = zero + ((g_std / std) * half + zero);
+                let g_var = zero + (g_ve * T::ONE + zero);
+                let g_sq = zero + (zero + (g_var * k.inv_d + zero));
+                // c's accumulator: the divide's share (g / std), then the square's (c·g · 2).
+                for (s, (&x, &g)) in dsub.iter_mut().zip(row.iter().zip(g)) {
+                    let c = x - mean;
+                    *s = (zero + g / std) + ((c * g_sq) * two + zero);
+                }
+                // Sub (x − mean): x gets c's gradient; the mean (broadcast) gets 0 − it, summed
+                // over the row, then scaled by 1/d (the mean's affine map) and broadcast back.
+                for (s, &v) in scratch.iter_mut().zip(dsub.iter()) {
+                    *s = zero - v;
+                }
+                let g_mean = zero + vec_sum(&scratch);
+                let g_sum = zero + (g_mean * k.inv_d + zero);
+                dmean.fill(g_sum);
             }
-            let g_std = zero + vec_sum(&scratch);
-            // sqrt: g / node · 0.5; affine (· 1 + eps): · 1; affine (· 1/d): · 1/d; each into
-            // a zero accumulator; the row sum's backward broadcasts it to every c².
-            let g_ve = zero + ((g_std / std) * half + zero);
-            let g_var = zero + (g_ve * T::ONE + zero);
-            let g_sq = zero + (zero + (g_var * k.inv_d + zero));
-            // c's accumulator: the divide's share (g / std), then the square's (c·g · 2).
-            for (s, (&x, &g)) in dsub.iter_mut().zip(row.iter().zip(g)) {
-                let c = x - mean;
-                *s = (zero + g / std) + ((c * g_sq) * two + zero);
-            }
-            // Sub (x − mean): x gets c's gradient; the mean (broadcast) gets 0 − it, summed
-            // over the row, then scaled by 1/d (the mean's affine map) and broadcast back.
-            for (s, &v) in scratch.iter_mut().zip(dsub.iter()) {
-                *s = zero - v;
-            }
-            let g_mean = zero + vec_sum(&scratch);
-            let g_sum = zero + (g_mean * k.inv_d + zero);
-            dmean.fill(g_sum);
-        }
+        });
         let mut dims = vec![2];
         dims.extend_from_slice(lx.dims());
         Ok((T::to_cpu_storage_owned(out), Shape::from(dims)))
@@ -251,11 +271,17 @@ impl ScaleShift {
         let n = data::<T>(sn, ln, "normalised input")?;
         let (w, b) = (data::<T>(sw, lw, "weight")?, data::<T>(sb, lb, "bias")?);
         let mut y = vec![T::ZERO; n.len()];
-        for (out, row) in y.chunks_exact_mut(d).zip(n.chunks_exact(d)) {
-            for (((o, &n), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
-                *o = n * w + b;
+        let y_ptr = SendPtr(y.as_mut_ptr());
+        for_row_blocks(n.len() / d, d, |rows| {
+            let span = rows.start * d..rows.end * d;
+            // SAFETY: `y` outlives the call and row blocks are disjoint.
+            let out = unsafe { slice_mut(y_ptr, span.clone()) };
+            for (out, row) in out.chunks_exact_mut(d).zip(n[span].chunks_exact(d)) {
+                for (((o, &n), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
+                    *o = n * w + b;
+                }
             }
-        }
+        });
         Ok((T::to_cpu_storage_owned(y), ln.shape().clone()))
     }
 }

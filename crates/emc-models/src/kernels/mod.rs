@@ -525,11 +525,12 @@ const ROW_TILE: usize = 64;
 /// Below this many multiply-adds a product stays on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 20;
 
-/// A destination pointer shared by the threads that write disjoint rows through it.
+/// A destination pointer shared by the threads that write disjoint ranges through it.
 #[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
+pub(super) struct SendPtr<T>(pub(super) *mut T);
 
-// SAFETY: the pointer is only dereferenced by `gemm_rows` on disjoint row ranges.
+// SAFETY: the pointer is only dereferenced by code that writes disjoint ranges through it
+// (`gemm_rows` rows, chunks of images, row blocks), each range by one thread.
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
@@ -596,6 +597,23 @@ fn chunks_in_parallel() -> bool {
     candle_core::utils::barrier_pool().n_workers() > 0
 }
 
+/// Below this many elements a row-wise kernel stays on the calling thread.
+const ROWS_PARALLEL_MIN: usize = 1 << 15;
+
+/// Runs `f` on blocks of the rows `0..rows` (`width` elements each): spread over candle's
+/// thread pool when it has workers and there are at least [`ROWS_PARALLEL_MIN`] elements,
+/// else in one call on this thread. For kernels whose rows are independent (each row's
+/// result is computed by the same code whichever thread runs it, so the bits do not
+/// depend on it). On the pool, `f` must not use the pool itself (see [`for_each_chunk`]).
+fn for_row_blocks(rows: usize, width: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    let pool = candle_core::utils::barrier_pool();
+    if pool.n_workers() == 0 || rows < 2 || rows * width < ROWS_PARALLEL_MIN {
+        f(0..rows);
+    } else {
+        pool.execute_chunked(rows, f);
+    }
+}
+
 /// [`matmul`] on the calling thread only (bit-identical: `matmul` splits whole row tiles).
 fn matmul_alone<T: Float>(
     (m, n, k): (usize, usize, usize),
@@ -656,7 +674,10 @@ fn chunk_images(g: &Geom, index: usize) -> (usize, usize) {
 /// # Safety
 /// `ptr` must point to a live buffer holding `range`, and no other reference to those
 /// elements may exist while the returned slice does.
-unsafe fn slice_mut<'a, T>(ptr: SendPtr<T>, range: std::ops::Range<usize>) -> &'a mut [T] {
+pub(super) unsafe fn slice_mut<'a, T>(
+    ptr: SendPtr<T>,
+    range: std::ops::Range<usize>,
+) -> &'a mut [T] {
     std::slice::from_raw_parts_mut(ptr.get().add(range.start), range.len())
 }
 

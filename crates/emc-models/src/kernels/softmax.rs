@@ -13,8 +13,8 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::cross_entropy::{softmax_rows, vec_sum, SoftmaxCache};
-use super::{data, for_float, Float};
+use super::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
+use super::{data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
 
 /// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
 /// the kernel does not apply (the caller then composes it from candle operations, which is
@@ -54,14 +54,43 @@ fn forward<T: Float>(
 ) -> Result<(CpuStorage, Shape)> {
     let x = data::<T>(s, l, "input")?;
     let c = classes(l)?;
-    let r = softmax_rows(x, c);
-    // candle: num.broadcast_div(den).
-    let y: Vec<T> = r
-        .exp
-        .chunks_exact(c)
-        .zip(&r.sum)
-        .flat_map(|(e, &s)| e.iter().map(move |&e| e / s))
-        .collect();
+    let rows = x.len() / c;
+    let zero = T::ZERO;
+    let mut r = Softmax {
+        max: vec![zero; rows],
+        exp: vec![zero; x.len()],
+        sum: vec![zero; rows],
+    };
+    let mut y = vec![zero; x.len()];
+    let ptrs = (
+        SendPtr(r.max.as_mut_ptr()),
+        SendPtr(r.exp.as_mut_ptr()),
+        SendPtr(r.sum.as_mut_ptr()),
+        SendPtr(y.as_mut_ptr()),
+    );
+    for_row_blocks(rows, c, |block| {
+        let span = block.start * c..block.end * c;
+        let (max_p, exp_p, sum_p, y_p) = ptrs;
+        // SAFETY: the buffers outlive the call and row blocks are disjoint.
+        let (max, exp, sum, y) = unsafe {
+            (
+                slice_mut(max_p, block.clone()),
+                slice_mut(exp_p, span.clone()),
+                slice_mut(sum_p, block),
+                slice_mut(y_p, span.clone()),
+            )
+        };
+        let rows = x[span].chunks_exact(c).zip(exp.chunks_exact_mut(c));
+        for (((row, exp), (m, s)), y) in
+            rows.zip(max.iter_mut().zip(sum)).zip(y.chunks_exact_mut(c))
+        {
+            (*m, *s) = softmax_row(row, exp);
+            // candle: num.broadcast_div(den).
+            for (y, &e) in y.iter_mut().zip(exp.iter()) {
+                *y = e / *s;
+            }
+        }
+    });
     cache.keep(r);
     Ok((T::to_cpu_storage_owned(y), l.shape().clone()))
 }
@@ -71,26 +100,32 @@ fn forward<T: Float>(
 fn backward<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize) -> Vec<T> {
     let zero = T::ZERO;
     let mut dx = vec![zero; g.len()];
-    let mut d_den = vec![zero; c];
-    for (((g, e), &s), dx) in g
-        .chunks_exact(c)
-        .zip(exp.chunks_exact(c))
-        .zip(sum)
-        .zip(dx.chunks_exact_mut(c))
-    {
-        // Div (num / den): num gets g / den; den (broadcast) gets 0 − g·num / den².
-        for ((d, &g), &e) in d_den.iter_mut().zip(g).zip(e) {
-            *d = zero - (g * e) / (s * s);
+    let dx_ptr = SendPtr(dx.as_mut_ptr());
+    for_row_blocks(sum.len(), c, |rows| {
+        let span = rows.start * c..rows.end * c;
+        // SAFETY: `dx` outlives the call and row blocks are disjoint.
+        let dx = unsafe { slice_mut(dx_ptr, span.clone()) };
+        let mut d_den = vec![zero; c];
+        for (((g, e), &s), dx) in g[span.clone()]
+            .chunks_exact(c)
+            .zip(exp[span].chunks_exact(c))
+            .zip(&sum[rows])
+            .zip(dx.chunks_exact_mut(c))
+        {
+            // Div (num / den): num gets g / den; den (broadcast) gets 0 − g·num / den².
+            for ((d, &g), &e) in d_den.iter_mut().zip(g).zip(e) {
+                *d = zero - (g * e) / (s * s);
+            }
+            // Broadcast back to the row's sum: a row sum, into a zero accumulator.
+            let g_den = zero + vec_sum(&d_den);
+            for ((dx, &g), &e) in dx.iter_mut().zip(g).zip(e) {
+                // num's accumulator: the divide's share, then the sum node's.
+                let g_num = (zero + g / s) + g_den;
+                // exp: grad · node; then the subtract passes it to x.
+                *dx = zero + g_num * e;
+            }
         }
-        // Broadcast back to the row's sum: a row sum, into a zero accumulator.
-        let g_den = zero + vec_sum(&d_den);
-        for ((dx, &g), &e) in dx.iter_mut().zip(g).zip(e) {
-            // num's accumulator: the divide's share, then the sum node's.
-            let g_num = (zero + g / s) + g_den;
-            // exp: grad · node; then the subtract passes it to x.
-            *dx = zero + g_num * e;
-        }
-    }
+    });
     dx
 }
 
