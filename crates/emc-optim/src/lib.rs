@@ -36,6 +36,7 @@ mod adam;
 mod clip;
 mod config;
 mod error;
+mod inplace;
 mod schedule;
 mod sgd;
 

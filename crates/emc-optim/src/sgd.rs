@@ -6,13 +6,16 @@ use candle_core::{Tensor, Var};
 use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
+use crate::inplace::{self, ApplyUpdate, MomentumBuffer, SgdStep};
 use crate::{lr_at, Optimizer};
 
 /// SGD over a fixed list of vars; the momentum buffer of a var is created on its first gradient.
 ///
 /// Per var with gradient `g` (already scaled by the clip coefficient):
 /// `d = g + wd·p`; with momentum `buf = d` on the first step, else `buf = μ·buf + (1 - τ)·d`;
-/// the direction is `d + μ·buf` (Nesterov) or `buf`; `p -= lr·direction`.
+/// the direction is `d + μ·buf` (Nesterov) or `buf`; `p -= lr·direction`. On the CPU the
+/// buffer and the parameters are updated in place by [`crate::inplace`]'s kernels (the
+/// same bits as the composed update, which other devices run).
 pub(crate) struct Sgd {
     cfg: OptimConfig,
     momentum: f64,
@@ -21,6 +24,9 @@ pub(crate) struct Sgd {
     vars: Vec<Var>,
     bufs: Vec<Option<Tensor>>,
     t: usize,
+    /// Whether CPU parameters are updated by the in-place kernels (always, outside this
+    /// module's tests, which compare the two paths).
+    in_place: bool,
 }
 
 impl Sgd {
@@ -40,6 +46,7 @@ impl Sgd {
             vars,
             bufs,
             t: 0,
+            in_place: true,
         }
     }
 }
@@ -50,8 +57,32 @@ impl Sgd {
         let lr = lr_at(&self.cfg, self.t);
         let wd = self.cfg.weight_decay;
         let (mu, damp) = (self.momentum, self.dampening);
+        let kernel = SgdStep {
+            lr,
+            clip: c,
+            wd,
+            momentum: mu,
+            dampening: damp,
+            nesterov: self.nesterov,
+        };
         for (var, buf) in self.vars.iter().zip(self.bufs.iter_mut()) {
             let Some(g) = grads.get(var) else { continue };
+            let param = var.as_tensor();
+            if self.in_place && inplace::applies(param) && g.dtype() == param.dtype() {
+                let g = g.contiguous()?;
+                match buf {
+                    // The first buffer is the direction itself, formed as below (a copy of
+                    // its own: it is updated in place from now on).
+                    None if mu != 0.0 => {
+                        *buf = Some(first_direction(&g, &param.detach(), c, wd)?.copy()?)
+                    }
+                    Some(b) => b.inplace_op3(&g, param, &MomentumBuffer(kernel))?,
+                    None => {}
+                }
+                let b = buf.as_ref().unwrap_or(&g);
+                param.inplace_op3(&g, b, &ApplyUpdate(kernel))?;
+                continue;
+            }
             // Detached so the update builds no autograd graph.
             let p = var.as_tensor().detach();
             if mu == 0.0 {
@@ -65,14 +96,7 @@ impl Sgd {
                 var.set(&(kept - step)?)?;
                 continue;
             }
-            let mut d = if c == 1.0 {
-                g.clone()
-            } else {
-                g.affine(c, 0.0)?
-            };
-            if wd != 0.0 {
-                d = (d + p.affine(wd, 0.0)?)?;
-            }
+            let d = first_direction(g, &p, c, wd)?;
             let b = match buf.take() {
                 None => d.clone(),
                 Some(b) if damp == 0.0 => (b.affine(mu, 0.0)? + &d)?,
@@ -89,6 +113,19 @@ impl Sgd {
         self.t += 1;
         Ok(())
     }
+}
+
+/// `d = c·g + wd·p` (the terms only where they apply).
+fn first_direction(g: &Tensor, p: &Tensor, c: f64, wd: f64) -> Result<Tensor> {
+    let mut d = if c == 1.0 {
+        g.clone()
+    } else {
+        g.affine(c, 0.0)?
+    };
+    if wd != 0.0 {
+        d = (d + p.affine(wd, 0.0)?)?;
+    }
+    Ok(d)
 }
 
 impl Optimizer for Sgd {
@@ -109,5 +146,134 @@ impl Optimizer for Sgd {
 
     fn steps(&self) -> usize {
         self.t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor, Var};
+
+    use super::*;
+    use crate::config::{OptimKind, Schedule};
+
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        // A small LCG: deterministic, signs and magnitudes mixed, some exact zeros.
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if i % 11 == 0 {
+                    0.0
+                } else {
+                    ((x >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
+                }
+            })
+            .collect()
+    }
+
+    /// The in-place kernels give the composed update's bits: parameters and momentum
+    /// buffers over several steps, f32 and f64, for plain SGD with and without weight
+    /// decay, momentum with dampening, Nesterov, and a clip coefficient below 1.
+    #[test]
+    fn in_place_updates_give_the_composed_bits() {
+        let kinds = [
+            (0.0, 0.0, false, 0.0, 1.0),
+            (0.0, 0.0, false, 5e-4, 0.37),
+            (0.9, 0.0, false, 0.0, 1.0),
+            (0.9, 0.1, false, 1e-3, 1.0),
+            (0.8, 0.0, true, 1e-2, 0.61),
+        ];
+        for dtype in [DType::F32, DType::F64] {
+            for (i, &(momentum, dampening, nesterov, weight_decay, clip)) in
+                kinds.iter().enumerate()
+            {
+                let cfg = OptimConfig {
+                    kind: OptimKind::Sgd {
+                        momentum,
+                        dampening,
+                        nesterov,
+                    },
+                    lr: 0.05,
+                    weight_decay,
+                    schedule: Schedule::Constant,
+                    warmup_steps: 0,
+                    clip_grad_norm: None,
+                };
+                let make = |in_place: bool| {
+                    let vars: Vec<Var> = [(7usize, 5usize), (5, 1)]
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &shape)| {
+                            let t = Tensor::from_vec(
+                                values(shape.0 * shape.1, (i * 10 + j) as u64),
+                                shape,
+                                &Device::Cpu,
+                            )
+                            .and_then(|t| t.to_dtype(dtype))
+                            .unwrap();
+                            Var::from_tensor(&t).unwrap()
+                        })
+                        .collect();
+                    let mut opt =
+                        Sgd::new(cfg.clone(), vars.clone(), momentum, dampening, nesterov);
+                    opt.in_place = in_place;
+                    (vars, opt)
+                };
+                let (mut a, mut b) = (make(true), make(false));
+                for step in 0..4 {
+                    for (vars, opt) in [&mut a, &mut b] {
+                        // A loss whose gradients differ per step: sum(p · r) + sum(p²)/2.
+                        let mut loss: Option<Tensor> = None;
+                        for (j, v) in vars.iter().enumerate() {
+                            let r = Tensor::from_vec(
+                                values(v.elem_count(), 100 + step * 7 + j as u64),
+                                v.shape(),
+                                &Device::Cpu,
+                            )
+                            .and_then(|t| t.to_dtype(dtype))
+                            .unwrap();
+                            let term = ((v.as_tensor() * r).unwrap().sum_all().unwrap()
+                                + (v.as_tensor().sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
+                            .unwrap();
+                            loss = Some(match loss {
+                                Some(l) => (l + term).unwrap(),
+                                None => term,
+                            });
+                        }
+                        let grads = loss.unwrap().backward().unwrap();
+                        opt.update(&grads, clip).unwrap();
+                    }
+                    let bits = |t: &Tensor| -> Vec<u64> {
+                        t.to_dtype(DType::F64)
+                            .unwrap()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f64>()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect()
+                    };
+                    for (va, vb) in a.0.iter().zip(&b.0) {
+                        assert_eq!(
+                            bits(va.as_tensor()),
+                            bits(vb.as_tensor()),
+                            "kind {i} {dtype:?} step {step}"
+                        );
+                    }
+                    for (ba, bb) in a.1.bufs.iter().zip(&b.1.bufs) {
+                        assert_eq!(
+                            ba.as_ref().map(bits),
+                            bb.as_ref().map(bits),
+                            "buffer, kind {i} {dtype:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
