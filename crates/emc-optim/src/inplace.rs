@@ -10,6 +10,33 @@
 
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
 
+/// The `InplaceOp3` impl of a kernel type with `run::<T: Elem>(&self, dst, layout, a, b)`,
+/// dispatched on the destination's element type (`f64`, else `f32`).
+macro_rules! inplace_op3 {
+    ($op:ty, $name:expr) => {
+        impl InplaceOp3 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &mut CpuStorage,
+                l1: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+                s3: &CpuStorage,
+                l3: &Layout,
+            ) -> Result<()> {
+                match s1 {
+                    CpuStorage::F64(_) => self.run::<f64>(s1, l1, (s2, l2), (s3, l3)),
+                    _ => self.run::<f32>(s1, l1, (s2, l2), (s3, l3)),
+                }
+            }
+        }
+    };
+}
+
 /// The constants of one SGD update.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SgdStep {
@@ -149,26 +176,7 @@ impl MomentumBuffer {
     }
 }
 
-impl InplaceOp3 for MomentumBuffer {
-    fn name(&self) -> &'static str {
-        "emc-sgd-momentum-buffer"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        match s1 {
-            CpuStorage::F64(_) => self.run::<f64>(s1, l1, (s2, l2), (s3, l3)),
-            _ => self.run::<f32>(s1, l1, (s2, l2), (s3, l3)),
-        }
-    }
-}
+inplace_op3!(MomentumBuffer, "emc-sgd-momentum-buffer");
 
 /// `p ← p − lr·direction` in place, on `(p; g, buf)`: the direction is `buf`, `d + μ·buf`
 /// (Nesterov), or without momentum `p·(1 − lr·wd) − (lr·c)·g` (`buf` unused).
@@ -204,23 +212,4 @@ impl ApplyUpdate {
     }
 }
 
-impl InplaceOp3 for ApplyUpdate {
-    fn name(&self) -> &'static str {
-        "emc-sgd-apply"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        match s1 {
-            CpuStorage::F64(_) => self.run::<f64>(s1, l1, (s2, l2), (s3, l3)),
-            _ => self.run::<f32>(s1, l1, (s2, l2), (s3, l3)),
-        }
-    }
-}
+inplace_op3!(ApplyUpdate, "emc-sgd-apply");

@@ -23,7 +23,9 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout,
 use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::vec_sum;
-use super::{backward_op3, data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
+use super::{
+    backward_op2, backward_op3, data, for_float, for_row_blocks, slice_mut, Float, SendPtr,
+};
 
 /// `(x − mean) / √(var + eps) · weight + bias` over the last dimension (biased variance) of
 /// a contiguous `f32`/`f64` CPU tensor, `weight` and `bias` of its last dimension's size;
@@ -229,21 +231,7 @@ impl NormalizeGrad {
     }
 }
 
-impl CustomOp2 for NormalizeGrad {
-    fn name(&self) -> &'static str {
-        "emc-layer-norm-normalize-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.run::<T>((sx, lx), (sg, lg)))
-    }
-}
+backward_op2!(NormalizeGrad, "emc-layer-norm-normalize-backward");
 
 /// `normed · weight + bias` per row, on `(normed, weight, bias)`.
 #[derive(Debug, Clone, Copy)]

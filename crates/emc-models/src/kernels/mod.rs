@@ -175,6 +175,29 @@ macro_rules! backward_op3 {
 }
 use backward_op3;
 
+/// The `CustomOp2` impl of a backward op whose type has `run::<T: Float>(&self, a, b)` over
+/// two `(storage, layout)` pairs, dispatched on the first operand's float type.
+macro_rules! backward_op2 {
+    ($op:ty, $name:expr) => {
+        impl candle_core::CustomOp2 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
+                for_float!(s1, T => self.run::<T>((s1, l1), (s2, l2)))
+            }
+        }
+    };
+}
+use backward_op2;
+
 /// The `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias) impls of an op
 /// whose type has `fwd(&self, x, w, Option<bias>) -> Result<(CpuStorage, Shape)>` and
 /// `grads(&self, x, w, with_bias, grad) -> Result<(Option<dx>, dw, Option<db>)>`.
@@ -464,8 +487,26 @@ impl<T> Mat<'_, T> {
     }
 }
 
-/// `dst[m×n] (row stride dst_rs) = [dst +] lhs[m×k] · rhs[k×n]`.
+/// `dst[m×n] (row stride dst_rs) = [dst +] lhs[m×k] · rhs[k×n]`, splitting whole row tiles
+/// over candle's thread pool when it pays (see [`product`]).
 fn matmul<T: Float>(
+    dims: (usize, usize, usize),
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    product(true, dims, dst, dst_rs, accumulate, lhs, rhs)
+}
+
+/// `dst[m×n] (row stride dst_rs) = [dst +] lhs[m×k] · rhs[k×n]`. With `split_rows` and
+/// several threads, blocks of whole row tiles go to candle's own thread pool (the one its
+/// element-wise ops use, the calling thread included): tiles keep their place, so every
+/// element is computed as in one single-threaded call, bit for bit. Without, the product
+/// stays on the calling thread (required inside a pool task: the pool is not re-entrant).
+fn product<T: Float>(
+    split_rows: bool,
     (m, n, k): (usize, usize, usize),
     dst: &mut [T],
     dst_rs: usize,
@@ -488,12 +529,9 @@ fn matmul<T: Float>(
         }
         return;
     }
-    // With several threads, blocks of whole row tiles go to candle's own thread pool (the
-    // one its element-wise ops use, the calling thread included): tiles keep their place,
-    // so every element is computed as in one single-threaded call, bit for bit.
     let pool = candle_core::utils::barrier_pool();
     let parts = (pool.n_workers() + 1).min(m / ROW_TILE);
-    if parts < 2 || m * n * k < PARALLEL_MIN_WORK {
+    if !split_rows || parts < 2 || m * n * k < PARALLEL_MIN_WORK {
         // SAFETY: the assertion above keeps every element gemm touches inside the slices,
         // and `dst` is borrowed mutably, so it aliases neither operand.
         unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
@@ -581,7 +619,7 @@ unsafe fn gemm_rows<T: Float>(
 /// Runs `f` on every chunk index `0..chunks`: spread over candle's thread pool when
 /// `parallel` and there is more than one chunk, else in order on this thread. On the pool,
 /// `f` must not use the pool itself (the calling thread's share is not marked as inside it,
-/// and candle's pool lock is not re-entrant): its products use [`matmul_alone`].
+/// and candle's pool lock is not re-entrant): its products stay on their thread ([`product`] without row splitting).
 fn for_each_chunk(chunks: usize, parallel: bool, f: impl Fn(std::ops::Range<usize>) + Sync) {
     if parallel && chunks > 1 {
         candle_core::utils::barrier_pool().execute_chunked(chunks, f);
@@ -611,54 +649,6 @@ fn for_row_blocks(rows: usize, width: usize, f: impl Fn(std::ops::Range<usize>) 
         f(0..rows);
     } else {
         pool.execute_chunked(rows, f);
-    }
-}
-
-/// [`matmul`] on the calling thread only (bit-identical: `matmul` splits whole row tiles).
-fn matmul_alone<T: Float>(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [T],
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: Mat<T>,
-    rhs: Mat<T>,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        (m - 1) * dst_rs + n <= dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
-        "emc kernel: matrix operand out of bounds"
-    );
-    if k == 0 {
-        if !accumulate {
-            for row in 0..m {
-                dst[row * dst_rs..row * dst_rs + n].fill(T::default());
-            }
-        }
-        return;
-    }
-    // SAFETY: the assertion above keeps every element gemm touches inside the slices, and
-    // `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
-}
-
-/// [`matmul_alone`] when `alone` (inside a pool task), else [`matmul`] (which may split
-/// its rows over the pool); the same bits either way.
-#[allow(clippy::too_many_arguments)]
-fn matmul_on<T: Float>(
-    alone: bool,
-    dims: (usize, usize, usize),
-    dst: &mut [T],
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: Mat<T>,
-    rhs: Mat<T>,
-) {
-    if alone {
-        matmul_alone(dims, dst, dst_rs, accumulate, lhs, rhs)
-    } else {
-        matmul(dims, dst, dst_rs, accumulate, lhs, rhs)
     }
 }
 
@@ -721,7 +711,7 @@ fn forward<T: Float>(
             // SAFETY: `y` outlives the loop and chunks write disjoint image ranges of it.
             let out = unsafe { slice_mut(y_ptr, start * o * p..(start + nb) * o * p) };
             if nb == 1 {
-                matmul_on(alone, (o, p, kd), out, p, false, w, cols); // [O, P]
+                product(!alone, (o, p, kd), out, p, false, w, cols); // [O, P]
                 if let Some(bias) = bias {
                     for (row, b) in out.chunks_exact_mut(p).zip(bias) {
                         row.iter_mut().for_each(|v| *v += *b);
@@ -729,7 +719,7 @@ fn forward<T: Float>(
                 }
             } else {
                 let tmp = &mut tmp[..o * np];
-                matmul_on(alone, (o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
+                product(!alone, (o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
                 for (oc, row) in tmp.chunks_exact(np).enumerate() {
                     let b = bias.map_or(T::default(), |bias| bias[oc]);
                     for (bi, src) in row.chunks_exact(p).enumerate() {
@@ -873,7 +863,7 @@ fn weight_and_bias_grads<T: Float>(
             rs: 1,
             cs: np,
         };
-        matmul_on(alone, (o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
+        product(!alone, (o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
     }
     if let Some(db) = db {
         for (d, acc) in db.iter_mut().zip(db_acc) {
@@ -904,7 +894,7 @@ fn input_grad_chunk<T: Float>(
     };
     // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P]
     let dcols = &mut dcols[..kd * np];
-    matmul_on(alone, (kd, np, g.o), dcols, np, false, w_t, dy_mat);
+    product(!alone, (kd, np, g.o), dcols, np, false, w_t, dy_mat);
     col2im(dcols, nb, g, dx_chunk);
 }
 

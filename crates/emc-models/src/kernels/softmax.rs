@@ -10,11 +10,11 @@
 //! divide's two gradients, the row sum of the denominator's, the `exp` node's product, in
 //! candle's order and with the zero each of candle's gradient accumulators starts from.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result};
+use candle_core::{bail, CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
-use super::{data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
+use super::{backward_op2, data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
 
 /// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
 /// the kernel does not apply (the caller then composes it from candle operations, which is
@@ -172,18 +172,4 @@ impl SoftmaxGrad<'_> {
     }
 }
 
-impl CustomOp2 for SoftmaxGrad<'_> {
-    fn name(&self) -> &'static str {
-        "emc-softmax-last-dim-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => self.run::<T>((sx, lx), (sg, lg)))
-    }
-}
+backward_op2!(SoftmaxGrad<'_>, "emc-softmax-last-dim-backward");
