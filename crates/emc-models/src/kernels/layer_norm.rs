@@ -24,7 +24,8 @@ use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::vec_sum;
 use super::{
-    backward_op2, backward_op3, data, for_float, for_row_blocks, slice_mut, Float, SendPtr,
+    backward_op2, backward_op3, data, for_float, for_row_blocks, input_and_grad, slice_mut, Float,
+    SendPtr,
 };
 
 /// `(x − mean) / √(var + eps) · weight + bias` over the last dimension (biased variance) of
@@ -166,14 +167,7 @@ impl NormalizeGrad {
         (sx, lx): (&CpuStorage, &Layout),
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        if lx.shape() != lg.shape() {
-            bail!(
-                "layer_norm backward: gradient {:?} for input {:?}",
-                lg.dims(),
-                lx.dims()
-            )
-        }
-        let (x, g) = (data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?);
+        let (x, g) = input_and_grad::<T>((sx, lx), (sg, lg), "layer_norm")?;
         let d = last_dim(lx, "layer_norm backward")?;
         let k = Consts::<T>::new(d, self.0.eps);
         let (zero, half, two) = (T::ZERO, T::from_f64(0.5), T::from_f64(2.0));

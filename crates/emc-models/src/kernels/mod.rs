@@ -898,6 +898,23 @@ fn input_grad_chunk<T: Float>(
     col2im(dcols, nb, g, dx_chunk);
 }
 
+/// An element-wise op's input and its output gradient, as slices, after checking that
+/// they have the same shape (`op` names the op in the error).
+fn input_and_grad<'a, T: Float>(
+    (sx, lx): (&'a CpuStorage, &Layout),
+    (sg, lg): (&'a CpuStorage, &Layout),
+    op: &str,
+) -> Result<(&'a [T], &'a [T])> {
+    if lx.shape() != lg.shape() {
+        bail!(
+            "{op} backward: gradient {:?} for input {:?}",
+            lg.dims(),
+            lx.dims()
+        )
+    }
+    Ok((data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?))
+}
+
 fn data<'a, T: Float>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
     let data = T::cpu_storage_as_slice(s)?;
     match l.contiguous_offsets() {

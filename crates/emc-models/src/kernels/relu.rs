@@ -5,10 +5,10 @@
 //! about a tenth of a small MLP's training step. Here the forward is `max(x, 0)` as
 //! candle computes it and the backward one pass of `g · (x ≥ 0 ? 1 : 0)`.
 
-use candle_core::{bail, CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{backward_op2, data, for_float, Float};
+use super::{backward_op2, data, for_float, input_and_grad, Float};
 
 /// `max(x, 0)` element-wise: our op for `f32`/`f64` on the CPU, candle's `relu` otherwise.
 pub fn relu(xs: &Tensor) -> Result<Tensor> {
@@ -54,14 +54,7 @@ impl ReluGrad {
         (sx, lx): (&CpuStorage, &Layout),
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        if lx.shape() != lg.shape() {
-            bail!(
-                "relu backward: gradient {:?} for input {:?}",
-                lg.dims(),
-                lx.dims()
-            )
-        }
-        let (x, g) = (data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?);
+        let (x, g) = input_and_grad::<T>((sx, lx), (sg, lg), "relu")?;
         // candle: g · (x ≥ 0 as 0/1).
         let mask = |x: T| if x >= T::ZERO { T::ONE } else { T::ZERO };
         let dx: Vec<T> = x.iter().zip(g).map(|(&x, &g)| g * mask(x)).collect();

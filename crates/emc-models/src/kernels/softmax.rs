@@ -14,7 +14,9 @@ use candle_core::{bail, CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
-use super::{backward_op2, data, for_float, for_row_blocks, slice_mut, Float, SendPtr};
+use super::{
+    backward_op2, data, for_float, for_row_blocks, input_and_grad, slice_mut, Float, SendPtr,
+};
 
 /// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
 /// the kernel does not apply (the caller then composes it from candle operations, which is
@@ -156,14 +158,7 @@ impl SoftmaxGrad<'_> {
         (sx, lx): (&CpuStorage, &Layout),
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        if lx.shape() != lg.shape() {
-            bail!(
-                "softmax backward: gradient {:?} for input {:?}",
-                lg.dims(),
-                lx.dims()
-            )
-        }
-        let (x, g) = (data::<T>(sx, lx, "input")?, data::<T>(sg, lg, "gradient")?);
+        let (x, g) = input_and_grad::<T>((sx, lx), (sg, lg), "softmax")?;
         let c = classes(lx)?;
         let dx = self
             .cache
