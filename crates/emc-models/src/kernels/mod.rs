@@ -497,19 +497,20 @@ fn matmul<T: Float>(
     lhs: Mat<T>,
     rhs: Mat<T>,
 ) {
-    product(true, dims, dst, dst_rs, accumulate, lhs, rhs)
+    product(true, dims, dst, (dst_rs, 1), accumulate, lhs, rhs)
 }
 
-/// `dst[m×n] (row stride dst_rs) = [dst +] lhs[m×k] · rhs[k×n]`. With `split_rows` and
-/// several threads, blocks of whole row tiles go to candle's own thread pool (the one its
-/// element-wise ops use, the calling thread included): tiles keep their place, so every
-/// element is computed as in one single-threaded call, bit for bit. Without, the product
-/// stays on the calling thread (required inside a pool task: the pool is not re-entrant).
+/// `dst[m×n] (row stride dst_rs, column stride dst_cs) = [dst +] lhs[m×k] · rhs[k×n]`. With
+/// `split_rows` and several threads, blocks of whole row tiles go to candle's own thread
+/// pool (the one its element-wise ops use, the calling thread included): tiles keep their
+/// place, so every element is computed as in one single-threaded call, bit for bit.
+/// Without, the product stays on the calling thread (required inside a pool task: the pool
+/// is not re-entrant).
 fn product<T: Float>(
     split_rows: bool,
     (m, n, k): (usize, usize, usize),
     dst: &mut [T],
-    dst_rs: usize,
+    (dst_rs, dst_cs): (usize, usize),
     accumulate: bool,
     lhs: Mat<T>,
     rhs: Mat<T>,
@@ -518,13 +519,15 @@ fn product<T: Float>(
         return;
     }
     assert!(
-        (m - 1) * dst_rs + n <= dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
+        (m - 1) * dst_rs + (n - 1) * dst_cs < dst.len() && lhs.fits(m, k) && rhs.fits(k, n),
         "emc kernel: matrix operand out of bounds"
     );
     if k == 0 {
         if !accumulate {
             for row in 0..m {
-                dst[row * dst_rs..row * dst_rs + n].fill(T::default());
+                for col in 0..n {
+                    dst[row * dst_rs + col * dst_cs] = T::default();
+                }
             }
         }
         return;
@@ -534,7 +537,17 @@ fn product<T: Float>(
     if !split_rows || parts < 2 || m * n * k < PARALLEL_MIN_WORK {
         // SAFETY: the assertion above keeps every element gemm touches inside the slices,
         // and `dst` is borrowed mutably, so it aliases neither operand.
-        unsafe { gemm_rows(0..m, (n, k), dst.as_mut_ptr(), dst_rs, accumulate, lhs, rhs) };
+        unsafe {
+            gemm_rows(
+                0..m,
+                (n, k),
+                dst.as_mut_ptr(),
+                (dst_rs, dst_cs),
+                accumulate,
+                lhs,
+                rhs,
+            )
+        };
         return;
     }
     let block = (m / ROW_TILE).div_ceil(parts) * ROW_TILE;
@@ -550,7 +563,17 @@ fn product<T: Float>(
             let rows = (part * block).min(end)..end;
             if !rows.is_empty() {
                 // SAFETY: as above; the parts write disjoint row blocks of `dst`.
-                unsafe { gemm_rows(rows, (n, k), dst_ptr.get(), dst_rs, accumulate, lhs, rhs) };
+                unsafe {
+                    gemm_rows(
+                        rows,
+                        (n, k),
+                        dst_ptr.get(),
+                        (dst_rs, dst_cs),
+                        accumulate,
+                        lhs,
+                        rhs,
+                    )
+                };
             }
         }
     });
@@ -581,14 +604,14 @@ impl<T> SendPtr<T> {
 /// `dst[rows] = [dst +] lhs[rows] · rhs`, single-threaded.
 ///
 /// # Safety
-/// `dst` must be valid for writes of rows `rows` (row stride `dst_rs`, `n` columns) and
-/// no other thread may access those elements meanwhile; the operands must hold every
-/// element of rows `rows` (lhs, depth `k`) and of `rhs` (`k × n`).
+/// `dst` must be valid for writes of rows `rows` (row stride `dst_rs`, column stride
+/// `dst_cs`, `n` columns) and no other thread may access those elements meanwhile; the
+/// operands must hold every element of rows `rows` (lhs, depth `k`) and of `rhs` (`k × n`).
 unsafe fn gemm_rows<T: Float>(
     rows: std::ops::Range<usize>,
     (n, k): (usize, usize),
     dst: *mut T,
-    dst_rs: usize,
+    (dst_rs, dst_cs): (usize, usize),
     accumulate: bool,
     lhs: Mat<T>,
     rhs: Mat<T>,
@@ -598,7 +621,7 @@ unsafe fn gemm_rows<T: Float>(
         n,
         k,
         dst.add(rows.start * dst_rs),
-        1,
+        dst_cs as isize,
         dst_rs as isize,
         accumulate,
         lhs.data.as_ptr().add(rows.start * lhs.rs),
@@ -711,7 +734,7 @@ fn forward<T: Float>(
             // SAFETY: `y` outlives the loop and chunks write disjoint image ranges of it.
             let out = unsafe { slice_mut(y_ptr, start * o * p..(start + nb) * o * p) };
             if nb == 1 {
-                product(!alone, (o, p, kd), out, p, false, w, cols); // [O, P]
+                product(!alone, (o, p, kd), out, (p, 1), false, w, cols); // [O, P]
                 if let Some(bias) = bias {
                     for (row, b) in out.chunks_exact_mut(p).zip(bias) {
                         row.iter_mut().for_each(|v| *v += *b);
@@ -719,7 +742,7 @@ fn forward<T: Float>(
                 }
             } else {
                 let tmp = &mut tmp[..o * np];
-                product(!alone, (o, np, kd), tmp, np, false, w, cols); // [O, nb·P]
+                product(!alone, (o, np, kd), tmp, (np, 1), false, w, cols); // [O, nb·P]
                 for (oc, row) in tmp.chunks_exact(np).enumerate() {
                     let b = bias.map_or(T::default(), |bias| bias[oc]);
                     for (bi, src) in row.chunks_exact(p).enumerate() {
@@ -863,7 +886,7 @@ fn weight_and_bias_grads<T: Float>(
             rs: 1,
             cs: np,
         };
-        product(!alone, (o, kd, np), dw, kd, start > 0, dy_mat, cols_t);
+        product(!alone, (o, kd, np), dw, (kd, 1), start > 0, dy_mat, cols_t);
     }
     if let Some(db) = db {
         for (d, acc) in db.iter_mut().zip(db_acc) {
@@ -894,7 +917,7 @@ fn input_grad_chunk<T: Float>(
     };
     // dcols[kd, nb·P] = Wᵀ[kd, O] · dy[O, nb·P]
     let dcols = &mut dcols[..kd * np];
-    product(!alone, (kd, np, g.o), dcols, np, false, w_t, dy_mat);
+    product(!alone, (kd, np, g.o), dcols, (np, 1), false, w_t, dy_mat);
     col2im(dcols, nb, g, dx_chunk);
 }
 
