@@ -24,8 +24,8 @@ use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::vec_sum;
 use super::{
-    backward_op2, backward_op3, data, for_float, for_row_blocks, input_and_grad, slice_mut, Float,
-    SendPtr,
+    backward_op2, backward_op3, data, for_float, for_row_blocks, input_and_grad, last_dim,
+    rows_into, slice_mut, Float, SendPtr,
 };
 
 /// `(x − mean) / √(var + eps) · weight + bias` over the last dimension (biased variance) of
@@ -95,29 +95,18 @@ fn row_stats<T: Float>(row: &[T], k: Consts<T>, sq: &mut [T]) -> RowStats<T> {
     }
 }
 
-fn last_dim(l: &Layout, op: &str) -> Result<usize> {
-    match l.dims().last() {
-        Some(&d) if d > 0 => Ok(d),
-        _ => bail!(
-            "{op}: input {:?}; expected a non-empty last dimension",
-            l.dims()
-        ),
-    }
-}
-
 impl Normalize {
     fn fwd<T: Float>(&self, (s, l): (&CpuStorage, &Layout)) -> Result<(CpuStorage, Shape)> {
         let x = data::<T>(s, l, "input")?;
         let d = last_dim(l, "layer_norm")?;
         let k = Consts::new(d, self.eps);
         let mut y = vec![T::ZERO; x.len()];
-        let y_ptr = SendPtr(y.as_mut_ptr());
-        for_row_blocks(x.len() / d, d, |rows| {
-            let span = rows.start * d..rows.end * d;
-            // SAFETY: `y` outlives the call and row blocks are disjoint.
-            let out = unsafe { slice_mut(y_ptr, span.clone()) };
+        rows_into(&mut y, d, |rows, out| {
             let mut sq = vec![T::ZERO; d];
-            for (row, out) in x[span].chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            for (row, out) in x[rows.start * d..rows.end * d]
+                .chunks_exact(d)
+                .zip(out.chunks_exact_mut(d))
+            {
                 let r = row_stats(row, k, &mut sq);
                 for (o, &x) in out.iter_mut().zip(row) {
                     *o = (x - r.mean) / r.std;
@@ -253,12 +242,9 @@ impl ScaleShift {
         let n = data::<T>(sn, ln, "normalised input")?;
         let (w, b) = (data::<T>(sw, lw, "weight")?, data::<T>(sb, lb, "bias")?);
         let mut y = vec![T::ZERO; n.len()];
-        let y_ptr = SendPtr(y.as_mut_ptr());
-        for_row_blocks(n.len() / d, d, |rows| {
-            let span = rows.start * d..rows.end * d;
-            // SAFETY: `y` outlives the call and row blocks are disjoint.
-            let out = unsafe { slice_mut(y_ptr, span.clone()) };
-            for (out, row) in out.chunks_exact_mut(d).zip(n[span].chunks_exact(d)) {
+        rows_into(&mut y, d, |rows, out| {
+            let n = &n[rows.start * d..rows.end * d];
+            for (out, row) in out.chunks_exact_mut(d).zip(n.chunks_exact(d)) {
                 for (((o, &n), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
                     *o = n * w + b;
                 }
@@ -314,7 +300,13 @@ impl ScaleShiftGrad {
         (sw, lw): (&CpuStorage, &Layout),
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        let d = scale_shift_dims(ln, lw, lw)?;
+        let d = last_dim(ln, "layer_norm backward")?;
+        if lw.dims() != [d] {
+            bail!(
+                "layer_norm backward: weight {:?} for a last dimension of {d}",
+                lw.dims()
+            )
+        }
         if ln.shape() != lg.shape() {
             bail!(
                 "layer_norm backward: gradient {:?} for input {:?}",

@@ -921,6 +921,32 @@ fn input_grad_chunk<T: Float>(
     col2im(dcols, nb, g, dx_chunk);
 }
 
+/// The last dimension of `l`, which must be non-empty (`op` names the op in the error).
+fn last_dim(l: &Layout, op: &str) -> Result<usize> {
+    match l.dims().last() {
+        Some(&d) if d > 0 => Ok(d),
+        _ => bail!(
+            "{op}: input {:?}; expected a non-empty last dimension",
+            l.dims()
+        ),
+    }
+}
+
+/// `out` filled row block by row block (`width` elements per row) by `f(rows, block)`, the
+/// blocks spread as [`for_row_blocks`] spreads them.
+fn rows_into<T: Float>(
+    out: &mut [T],
+    width: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
+) {
+    let ptr = SendPtr(out.as_mut_ptr());
+    for_row_blocks(out.len() / width.max(1), width, |rows| {
+        // SAFETY: `out` outlives the call and row blocks are disjoint.
+        let block = unsafe { slice_mut(ptr, rows.start * width..rows.end * width) };
+        f(rows, block)
+    });
+}
+
 /// An element-wise op's input and its output gradient, as slices, after checking that
 /// they have the same shape (`op` names the op in the error).
 fn input_and_grad<'a, T: Float>(

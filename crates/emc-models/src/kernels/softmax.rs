@@ -10,12 +10,13 @@
 //! divide's two gradients, the row sum of the denominator's, the `exp` node's product, in
 //! candle's order and with the zero each of candle's gradient accumulators starts from.
 
-use candle_core::{bail, CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use super::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
 use super::{
-    backward_op2, data, for_float, for_row_blocks, input_and_grad, slice_mut, Float, SendPtr,
+    backward_op2, data, for_float, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut,
+    Float, SendPtr,
 };
 
 /// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
@@ -39,23 +40,13 @@ struct SoftmaxLastDim {
     cache: SoftmaxCache,
 }
 
-fn classes(l: &Layout) -> Result<usize> {
-    match l.dims().last() {
-        Some(&c) if c > 0 => Ok(c),
-        _ => bail!(
-            "softmax: input {:?}; expected a non-empty last dimension",
-            l.dims()
-        ),
-    }
-}
-
 fn forward<T: Float>(
     s: &CpuStorage,
     l: &Layout,
     cache: &SoftmaxCache,
 ) -> Result<(CpuStorage, Shape)> {
     let x = data::<T>(s, l, "input")?;
-    let c = classes(l)?;
+    let c = last_dim(l, "softmax")?;
     let rows = x.len() / c;
     let zero = T::ZERO;
     let mut r = Softmax {
@@ -102,11 +93,8 @@ fn forward<T: Float>(
 fn backward<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize) -> Vec<T> {
     let zero = T::ZERO;
     let mut dx = vec![zero; g.len()];
-    let dx_ptr = SendPtr(dx.as_mut_ptr());
-    for_row_blocks(sum.len(), c, |rows| {
+    rows_into(&mut dx, c, |rows, dx| {
         let span = rows.start * c..rows.end * c;
-        // SAFETY: `dx` outlives the call and row blocks are disjoint.
-        let dx = unsafe { slice_mut(dx_ptr, span.clone()) };
         let mut d_den = vec![zero; c];
         for (((g, e), &s), dx) in g[span.clone()]
             .chunks_exact(c)
@@ -159,7 +147,7 @@ impl SoftmaxGrad<'_> {
         (sg, lg): (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = input_and_grad::<T>((sx, lx), (sg, lg), "softmax")?;
-        let c = classes(lx)?;
+        let c = last_dim(lx, "softmax backward")?;
         let dx = self
             .cache
             .with_rows(x, (x.len() / c, c), |_, exp, sum| backward(g, exp, sum, c));
