@@ -338,14 +338,21 @@ fn probes_untimed(dir: &std::path::Path) -> Vec<String> {
     rows
 }
 
-/// Probes of several seeds trained together in lockstep groups (stacked MLPs) give the
-/// very probes, EMCs and checkpoint weights that training each alone gives.
+/// Probes of several seeds trained together in lockstep groups (stacked MLPs and stacked
+/// CNNs) give the very probes, EMCs and checkpoint weights that training each alone gives.
 #[test]
 fn lockstep_training_records_what_training_alone_records() {
     if real_folder("mnist").is_none() {
         return;
     }
+    for model in ["mlp:32:relu", "cnn:2,4:relu:pool=all:flatten"] {
+        lockstep_records_what_alone_records(model);
+    }
+}
+
+fn lockstep_records_what_alone_records(model: &str) {
     let mut cfg = config(&["random-labels"]);
+    cfg.model = model.into();
     cfg.seeds = vec![0, 1, 2];
     let tmp = tempfile::tempdir().unwrap();
     let alone = run_lockstep(&cfg, &tmp.path().join("alone"), 1, 1);
@@ -362,7 +369,7 @@ fn lockstep_training_records_what_training_alone_records() {
         line.trim().parse().unwrap()
     };
     assert_eq!(grouped("alone"), 0);
-    assert!(grouped("together") >= 3, "{}", grouped("together"));
+    assert!(grouped("together") >= 3, "{model}: {}", grouped("together"));
     assert_eq!(
         probes_untimed(&tmp.path().join("alone")),
         probes_untimed(&tmp.path().join("together"))
@@ -381,7 +388,7 @@ fn lockstep_training_records_what_training_alone_records() {
             assert_eq!(
                 a.tensor(tensor).unwrap().data(),
                 b.tensor(tensor).unwrap().data(),
-                "seed {seed} {tensor}"
+                "{model} seed {seed} {tensor}"
             );
         }
     }

@@ -25,7 +25,8 @@ pub struct ClaimArgs {
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
     /// Up to this many probes of different seeds train together, stacked, in one
-    /// lockstep group per job (MLPs and softmax regression; bit-identical results); 1: off.
+    /// lockstep group per job (MLPs, softmax regression and CNNs without batch norm;
+    /// bit-identical results); 1: off.
     #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
     pub lockstep: usize,
     /// Use seeds 0..N instead of the scale's seeds.

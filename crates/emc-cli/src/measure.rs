@@ -103,7 +103,8 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = 2)]
     jobs: usize,
     /// Up to this many probes of different seeds train together, stacked, in one
-    /// lockstep group per job (MLPs and softmax regression; bit-identical results); 1: off.
+    /// lockstep group per job (MLPs, softmax regression and CNNs without batch norm;
+    /// bit-identical results); 1: off.
     #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
     lockstep: usize,
     /// cpu, cuda or cuda:N.

@@ -233,6 +233,37 @@ impl CnnConfig {
         self.plan("cnn", input, num_classes, &repeats, 1.0, None)
     }
 
+    /// The blocks of this CNN on `input` as a stack of such CNNs runs them (see
+    /// [`crate::Stacked`]): `None` with batch norm, whose batch statistics a packed batch
+    /// would mix across members.
+    pub(crate) fn stack_plan(
+        &self,
+        input: InputShape,
+        num_classes: usize,
+    ) -> Result<Option<StackPlan>> {
+        if self.batch_norm {
+            return Ok(None);
+        }
+        let plan = self.plain_plan(input, num_classes)?;
+        let mut blocks = Vec::new();
+        let mut fan_in = plan.input.channels;
+        for stage in &plan.stages {
+            for r in 0..stage.repeats {
+                blocks.push(StackBlock {
+                    channels: (fan_in, stage.channels),
+                    pool: stage.pool && r + 1 == stage.repeats,
+                });
+                fan_in = stage.channels;
+            }
+        }
+        Ok(Some(StackPlan {
+            blocks,
+            features: plan.features,
+            flatten: self.head == CnnHead::Flatten,
+            activation: self.activation,
+        }))
+    }
+
     pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> Result<usize> {
         Ok(count_plan(
             &self.plain_plan(input, num_classes)?,
@@ -329,6 +360,26 @@ fn build_plan(
         input,
         resize: plan.resize,
     })
+}
+
+/// A plain CNN without batch norm, block by block, for [`crate::Stacked`].
+#[derive(Debug, Clone)]
+pub(crate) struct StackPlan {
+    pub(crate) blocks: Vec<StackBlock>,
+    /// Features entering the classifier.
+    pub(crate) features: usize,
+    /// Flatten (else global average pool) before the classifier.
+    pub(crate) flatten: bool,
+    pub(crate) activation: Activation,
+}
+
+/// One `conv3x3(padding 1) → activation → [maxpool 2x2]` block (the convolution with bias).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StackBlock {
+    /// (in, out) channels.
+    pub(crate) channels: (usize, usize),
+    /// A 2×2 max-pool after the activation.
+    pub(crate) pool: bool,
 }
 
 /// `conv3x3 → [bn] → act → [maxpool 2x2]`.

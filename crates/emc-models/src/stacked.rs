@@ -1,14 +1,17 @@
-//! Several models of one `mlp`/`linear` spec stacked into one, for lockstep training: the
-//! members' variables side by side along a new leading dimension (weights `[K, out, in]`,
-//! biases `[K, out]`), and a forward pass over a packed batch (the members' rows
-//! concatenated, laid out by [`Segments`]) that applies each member's slice to its rows.
+//! Several models of one `mlp`, `linear` or plain `cnn` spec (without batch norm) stacked
+//! into one, for lockstep training: the members' variables side by side along a new
+//! leading dimension (linear weights `[K, out, in]`, convolution weights
+//! `[K, out, in, 3, 3]`, biases `[K, out]`), and a forward pass over a packed batch (the
+//! members' rows concatenated, laid out by [`Segments`]) that applies each member's slice
+//! to its rows.
 //!
 //! Tiny models spend most of a training step on per-op overhead; a stack pays it once per
 //! step for all its members. The forward is the member models' own, layer for layer:
-//! [`segmented_linear`] runs the single-model linear kernel on each segment and the
-//! activation is element-wise, so every member's logits, losses and gradients are the
-//! bits its own model computes on its rows. [`Stacked::write_member`] copies a member's
-//! trained slice back into its own model.
+//! [`segmented_linear`] and [`segmented_conv2d`] run the single-model kernels on each
+//! segment, and the activation, max-pool, global average pool and flatten work image by
+//! image, so every member's logits, losses and gradients are the bits its own model
+//! computes on its rows. [`Stacked::write_member`] copies a member's trained slice back
+//! into its own model.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
@@ -32,27 +35,51 @@ use std::fmt;
 use candle_core::{Tensor, Var};
 
 use crate::{
-    kernels::{segmented_linear, Segments},
+    cnn::StackPlan,
+    image_input,
+    kernels::{segmented_conv2d, segmented_linear, Segments},
+    layers::{global_avg_pool, max_pool2x2},
     mlp::flat_input,
     Activation, Built, InputShape, ModelError, ModelSpec, Result,
 };
 
-/// One stacked linear layer.
+/// One stacked layer with weight and optional bias.
 struct Layer {
     weight: Var,
     bias: Option<Var>,
 }
 
 impl Layer {
-    fn forward(&self, xs: &Tensor, segments: &Segments) -> candle_core::Result<Tensor> {
-        let bias = self.bias.as_ref().map(|b| b.as_tensor());
-        segmented_linear(xs, self.weight.as_tensor(), bias, segments)
+    fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref().map(|b| b.as_tensor())
+    }
+
+    fn linear(&self, xs: &Tensor, segments: &Segments) -> candle_core::Result<Tensor> {
+        segmented_linear(xs, self.weight.as_tensor(), self.bias(), segments)
+    }
+
+    /// The CNN blocks' `conv3x3` with padding 1.
+    fn conv3x3(&self, xs: &Tensor, segments: &Segments) -> candle_core::Result<Tensor> {
+        segmented_conv2d(xs, self.weight.as_tensor(), self.bias(), 1, 1, segments)
     }
 }
 
-/// `K` models of one `mlp`/`linear` spec trained as one: see the [module docs](self).
+/// The layers before the classifier.
+enum Body {
+    /// Hidden linear layers, each followed by the activation (none: softmax regression).
+    Mlp(Vec<Layer>),
+    /// `conv3x3 → activation → [maxpool 2x2]` blocks (the flag: pool), then flatten or
+    /// global average pool.
+    Cnn {
+        blocks: Vec<(Layer, bool)>,
+        flatten: bool,
+    },
+}
+
+/// `K` models of one `mlp`, `linear` or plain `cnn` spec trained as one: see the
+/// [module docs](self).
 pub struct Stacked {
-    layers: Vec<Layer>,
+    body: Body,
     head: Layer,
     act: Activation,
     input: InputShape,
@@ -69,6 +96,12 @@ fn stack_error(reason: impl Into<String>) -> ModelError {
 fn describe(vars: &[(String, Vec<usize>)]) -> String {
     let items: Vec<String> = vars.iter().map(|(n, d)| format!("{n} {d:?}")).collect();
     items.join(", ")
+}
+
+/// What a stack is made of, before its variables exist.
+enum Kind {
+    Mlp { layers: usize, bias: bool },
+    Cnn(StackPlan),
 }
 
 /// The trainable variables (sorted by name, with their shapes) of an MLP with `hidden`
@@ -96,10 +129,30 @@ fn expected_layout(
     vars
 }
 
+/// The trainable variables (sorted by name, with their shapes) of the plain CNN `plan`
+/// for `classes`.
+fn cnn_layout(plan: &StackPlan, classes: usize) -> Vec<(String, Vec<usize>)> {
+    let mut vars = Vec::new();
+    for (i, block) in plan.blocks.iter().enumerate() {
+        let (cin, cout) = block.channels;
+        vars.push((format!("blocks.{i}.conv.weight"), vec![cout, cin, 3, 3]));
+        vars.push((format!("blocks.{i}.conv.bias"), vec![cout]));
+    }
+    vars.push(("head.weight".to_string(), vec![classes, plan.features]));
+    vars.push(("head.bias".to_string(), vec![classes]));
+    vars.sort();
+    vars
+}
+
 impl Stacked {
-    /// Whether models of `spec` can be stacked: the `mlp` and `linear` families.
+    /// Whether models of `spec` can be stacked: the `mlp` and `linear` families, and
+    /// `cnn` without batch norm.
     pub fn supports(spec: &ModelSpec) -> bool {
-        matches!(spec, ModelSpec::Mlp(_) | ModelSpec::Linear(_))
+        match spec {
+            ModelSpec::Mlp(_) | ModelSpec::Linear(_) => true,
+            ModelSpec::Cnn(cfg) => !cfg.batch_norm,
+            _ => false,
+        }
     }
 
     /// Stacks `members`, models built from `spec` for `input`: `Ok(None)` when the family
@@ -108,11 +161,9 @@ impl Stacked {
     /// do not fit `spec` on `input`. The stacked variables are new, holding the members'
     /// current values; the members are not changed.
     pub fn new(spec: &ModelSpec, input: InputShape, members: &[&Built]) -> Result<Option<Self>> {
-        let (hidden, act, bias) = match spec {
-            ModelSpec::Mlp(cfg) => (cfg.hidden.as_slice(), cfg.activation, cfg.bias),
-            ModelSpec::Linear(cfg) => (&[][..], Activation::Identity, cfg.bias),
-            _ => return Ok(None),
-        };
+        if !Self::supports(spec) {
+            return Ok(None);
+        }
         if members.is_empty() {
             return Err(stack_error("no members"));
         }
@@ -128,7 +179,31 @@ impl Stacked {
             .iter()
             .find(|(n, d)| n == "head.weight" && d.len() == 2)
             .map_or(0, |(_, d)| d[0]);
-        let expected = expected_layout(hidden, bias, input.numel(), classes);
+        let (expected, act, kind) = match spec {
+            ModelSpec::Mlp(cfg) => (
+                expected_layout(&cfg.hidden, cfg.bias, input.numel(), classes),
+                cfg.activation,
+                Kind::Mlp {
+                    layers: cfg.hidden.len(),
+                    bias: cfg.bias,
+                },
+            ),
+            ModelSpec::Linear(cfg) => (
+                expected_layout(&[], cfg.bias, input.numel(), classes),
+                Activation::Identity,
+                Kind::Mlp {
+                    layers: 0,
+                    bias: cfg.bias,
+                },
+            ),
+            ModelSpec::Cnn(cfg) => {
+                let plan = cfg
+                    .stack_plan(input, classes.max(1))?
+                    .ok_or_else(|| stack_error(format!("`{spec}` does not stack")))?;
+                (cnn_layout(&plan, classes), plan.activation, Kind::Cnn(plan))
+            }
+            _ => return Ok(None),
+        };
         if found != expected {
             return Err(stack_error(format!(
                 "member 0 is not a `{spec}` model for input {}x{}x{}: its trainable \
@@ -186,7 +261,7 @@ impl Stacked {
                 .map(|i| vars[i].clone())
                 .ok_or_else(|| stack_error(format!("no variable {name}")))
         };
-        let layer = |prefix: &str| -> Result<Layer> {
+        let layer = |prefix: &str, bias: bool| -> Result<Layer> {
             Ok(Layer {
                 weight: var(&format!("{prefix}.weight"))?,
                 bias: if bias {
@@ -196,12 +271,27 @@ impl Stacked {
                 },
             })
         };
-        let layers = (0..hidden.len())
-            .map(|i| layer(&format!("layers.{i}")))
-            .collect::<Result<Vec<_>>>()?;
-        let head = layer("head")?;
+        let (body, head_bias) = match kind {
+            Kind::Mlp { layers, bias } => {
+                let layers = (0..layers)
+                    .map(|i| layer(&format!("layers.{i}"), bias))
+                    .collect::<Result<Vec<_>>>()?;
+                (Body::Mlp(layers), bias)
+            }
+            Kind::Cnn(plan) => {
+                let blocks = plan
+                    .blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| Ok((layer(&format!("blocks.{i}.conv"), true)?, b.pool)))
+                    .collect::<Result<Vec<_>>>()?;
+                let flatten = plan.flatten;
+                (Body::Cnn { blocks, flatten }, true)
+            }
+        };
+        let head = layer("head", head_bias)?;
         Ok(Some(Self {
-            layers,
+            body,
             head,
             act,
             input,
@@ -230,11 +320,30 @@ impl Stacked {
     /// Logits `[R, classes]` of the packed batch `xs` (`[R, C·H·W]` or `[R, C, H, W]`):
     /// the rows of each segment of `segments` through its member's layers.
     pub fn forward(&self, xs: &Tensor, segments: &Segments) -> candle_core::Result<Tensor> {
-        let mut xs = flat_input(xs, self.input)?; // [R, C·H·W]
-        for layer in &self.layers {
-            xs = self.act.apply(&layer.forward(&xs, segments)?)?; // [R, width]
-        }
-        self.head.forward(&xs, segments) // [R, classes]
+        let features = match &self.body {
+            Body::Mlp(layers) => {
+                let mut xs = flat_input(xs, self.input)?; // [R, C·H·W]
+                for layer in layers {
+                    xs = self.act.apply(&layer.linear(&xs, segments)?)?; // [R, width]
+                }
+                xs
+            }
+            Body::Cnn { blocks, flatten } => {
+                let mut xs = image_input(xs, self.input)?; // [R, C, H, W]
+                for (conv, pool) in blocks {
+                    xs = self.act.apply(&conv.conv3x3(&xs, segments)?)?; // [R, C', H, W]
+                    if *pool {
+                        xs = max_pool2x2(&xs)?; // [R, C', H/2, W/2]
+                    }
+                }
+                if *flatten {
+                    xs.flatten_from(1)? // [R, C'·H'·W']
+                } else {
+                    global_avg_pool(&xs)? // [R, C']
+                }
+            }
+        };
+        self.head.linear(&features, segments) // [R, classes]
     }
 
     /// Copies member `k`'s slice of every stacked variable into the variable of the same

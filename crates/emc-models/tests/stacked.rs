@@ -61,14 +61,21 @@ fn training_segments() -> Segments {
 /// on its own rows, bit for bit; and the members' gradient square sums against candle's.
 #[test]
 fn stacked_members_are_bit_identical_to_training_alone() -> Result<()> {
-    let specs = ["mlp:16x8:relu", "mlp:8:tanh", "linear", "mlp:8:relu:nobias"];
+    let specs = [
+        "mlp:16x8:relu",
+        "mlp:8:tanh",
+        "linear",
+        "mlp:8:relu:nobias",
+        "cnn:3,4:relu:pool=last:flatten",
+        "cnn:2,3:tanh:pool=none",
+    ];
     for (si, text) in specs.iter().enumerate() {
         for dtype in [DType::F32, DType::F64] {
             let what = format!("{text} {dtype:?}");
             let spec: ModelSpec = text.parse()?;
             let members = build(&spec, &[11, 12, 13, 14], dtype)?;
             let refs: Vec<&Built> = members.iter().collect();
-            let stacked = Stacked::new(&spec, INPUT, &refs)?.expect("mlp/linear stack");
+            let stacked = Stacked::new(&spec, INPUT, &refs)?.expect("mlp/linear/cnn stack");
             assert_eq!(stacked.len(), 4);
             let segments = training_segments();
             let rows = segments.total_rows();
@@ -170,10 +177,77 @@ fn stacked_linear(
     ))
 }
 
+/// A stacked op's single-model form: `(x, weight, bias)` → output.
+type Op<'a> = &'a dyn Fn(&Tensor, &Tensor, Option<&Tensor>) -> candle_core::Result<Tensor>;
+
+/// Checks that `stacked` on the packed batch `x` with stacked weights `w` and biases `b`
+/// is `alone` on each segment's rows with its member's slices: output and input gradient
+/// rows bit for bit, weight and bias gradients bit for bit for a member with one segment,
+/// the in-order sum of the single op's for a member with several, and zero for a member
+/// with none.
+fn same_as_alone_per_segment(
+    segments: &Segments,
+    (x, w, b): (&Var, &Var, &Var),
+    with_bias: bool,
+    (stacked, alone): (Op, Op),
+    what: &str,
+) -> Result<()> {
+    let bias = with_bias.then_some(b.as_tensor());
+    let ys = stacked(x, w, bias)?;
+    let grads = probe_loss(&ys, 42)?.backward()?;
+    let probe = uniform(ys.dims(), -1.0, 1.0, 42)?.to_dtype(ys.dtype())?;
+    let (dx, dw) = (grads.get(x).unwrap(), grads.get(w).unwrap());
+    let members = w.dim(0)?;
+    let mut solo_dw: Vec<Option<Tensor>> = vec![None; members];
+    let mut solo_db: Vec<Option<Tensor>> = vec![None; members];
+    for (m, range) in segments.ranges() {
+        let (start, n) = (range.start, range.len());
+        // The member's slices as variables of their own, and the segment's rows.
+        let wm = Var::from_tensor(&w.as_tensor().get(m)?)?;
+        let bm = Var::from_tensor(&b.as_tensor().get(m)?)?;
+        let xm = Var::from_tensor(&x.as_tensor().narrow(0, start, n)?)?;
+        if n == 0 {
+            continue;
+        }
+        let single = alone(&xm, &wm, with_bias.then_some(bm.as_tensor()))?;
+        assert_eq!(bits(&ys.narrow(0, start, n)?)?, bits(&single)?, "{what}");
+        let r = probe.narrow(0, start, n)?;
+        let g = (single * r)?.sum_all()?.backward()?;
+        let rows_dx = dx.narrow(0, start, n)?;
+        assert_eq!(bits(&rows_dx)?, bits(g.get(&xm).unwrap())?, "{what}: dx");
+        let add = |acc: &mut Option<Tensor>, t: &Tensor| -> Result<()> {
+            *acc = Some(match acc.take() {
+                Some(a) => (a + t)?,
+                None => t.clone(),
+            });
+            Ok(())
+        };
+        add(&mut solo_dw[m], g.get(&wm).unwrap())?;
+        if with_bias {
+            add(&mut solo_db[m], g.get(&bm).unwrap())?;
+        }
+    }
+    for m in 0..members {
+        let ours = dw.get(m)?;
+        match &solo_dw[m] {
+            Some(t) => assert_eq!(bits(&ours)?, bits(t)?, "{what}: dw of {m}"),
+            None => assert!(bits(&ours)?.iter().all(|&v| v == 0), "{what}: idle"),
+        }
+        if with_bias {
+            let ours = grads.get(b).unwrap().get(m)?;
+            match &solo_db[m] {
+                Some(t) => assert_eq!(bits(&ours)?, bits(t)?, "{what}: db of {m}"),
+                None => assert!(bits(&ours)?.iter().all(|&v| v == 0), "{what}"),
+            }
+        } else {
+            assert!(grads.get(b).is_none());
+        }
+    }
+    Ok(())
+}
+
 /// Each segment of the segmented linear op is `kernels::linear` on its rows with its
-/// member's slices: output and input gradient rows bit for bit, weight and bias gradients
-/// bit for bit for a member with one segment, the in-order sum of the single op's for a
-/// member with several, and zero for a member with none.
+/// member's slices (see [`same_as_alone_per_segment`]).
 #[test]
 fn segmented_linear_is_the_linear_op_per_segment() -> Result<()> {
     let segments = Segments::new([(2, 6), (0, 1), (2, 3), (1, 9), (3, 0)]);
@@ -184,55 +258,53 @@ fn segmented_linear_is_the_linear_op_per_segment() -> Result<()> {
             let (din, dout) = (7, 5);
             let x = Var::from_tensor(&random(&[rows, din], 40, dtype)?)?;
             let (w, b) = stacked_linear(4, (din, dout), 41, dtype)?;
-            let bias = with_bias.then_some(b.as_tensor());
-            let ys = kernels::segmented_linear(&x, &w, bias, &segments)?;
-            let grads = probe_loss(&ys, 42)?.backward()?;
-            let probe = uniform(&[rows, dout], -1.0, 1.0, 42)?.to_dtype(dtype)?;
-            let (dx, dw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
-            let mut solo_dw: Vec<Option<Tensor>> = vec![None; 4];
-            let mut solo_db: Vec<Option<Tensor>> = vec![None; 4];
-            for (m, range) in segments.ranges() {
-                let (start, n) = (range.start, range.len());
-                // The member's slices as variables of their own, and the segment's rows.
-                let wm = Var::from_tensor(&w.as_tensor().get(m)?)?;
-                let bm = Var::from_tensor(&b.as_tensor().get(m)?)?;
-                let xm = Var::from_tensor(&x.as_tensor().narrow(0, start, n)?)?;
-                let alone = kernels::linear(&xm, &wm, with_bias.then_some(bm.as_tensor()))?;
-                assert_eq!(bits(&ys.narrow(0, start, n)?)?, bits(&alone)?, "{what}");
-                if n == 0 {
-                    continue;
-                }
-                let r = probe.narrow(0, start, n)?;
-                let g = (alone * r)?.sum_all()?.backward()?;
-                let rows_dx = dx.narrow(0, start, n)?;
-                assert_eq!(bits(&rows_dx)?, bits(g.get(&xm).unwrap())?, "{what}: dx");
-                let add = |acc: &mut Option<Tensor>, t: &Tensor| -> Result<()> {
-                    *acc = Some(match acc.take() {
-                        Some(a) => (a + t)?,
-                        None => t.clone(),
-                    });
-                    Ok(())
-                };
-                add(&mut solo_dw[m], g.get(&wm).unwrap())?;
-                if with_bias {
-                    add(&mut solo_db[m], g.get(&bm).unwrap())?;
-                }
-            }
-            for m in 0..4 {
-                let ours = dw.get(m)?;
-                match &solo_dw[m] {
-                    Some(t) => assert_eq!(bits(&ours)?, bits(t)?, "{what}: dw of {m}"),
-                    None => assert!(bits(&ours)?.iter().all(|&v| v == 0), "{what}: idle"),
-                }
-                if with_bias {
-                    let ours = grads.get(&b).unwrap().get(m)?;
-                    match &solo_db[m] {
-                        Some(t) => assert_eq!(bits(&ours)?, bits(t)?, "{what}: db of {m}"),
-                        None => assert!(bits(&ours)?.iter().all(|&v| v == 0), "{what}"),
-                    }
-                } else {
-                    assert!(grads.get(&b).is_none());
-                }
+            same_as_alone_per_segment(
+                &segments,
+                (&x, &w, &b),
+                with_bias,
+                (
+                    &|x, w, b| kernels::segmented_linear(x, w, b, &segments),
+                    &|x, w, b| kernels::linear(x, w, b),
+                ),
+                &what,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Each segment of the segmented convolution is `kernels::conv2d` on its images with its
+/// member's slices (see [`same_as_alone_per_segment`]): small images (one chunk per
+/// segment), and images large enough that a segment spans several chunks of the single
+/// op, whose weight gradient adds the chunks up in order; strides 1 and 2.
+#[test]
+fn segmented_conv2d_is_the_conv2d_op_per_segment() -> Result<()> {
+    let segments = Segments::new([(2, 7), (0, 1), (2, 3), (1, 9), (3, 0)]);
+    let rows = segments.total_rows();
+    // (c, h, w), out channels, stride, padding
+    let cases = [
+        ((2, 6, 5), 3, 1, 1),
+        ((8, 24, 24), 6, 1, 1),
+        ((3, 9, 8), 4, 2, 0),
+    ];
+    for dtype in [DType::F32, DType::F64] {
+        for (ci, &((c, h, wd), o, stride, padding)) in cases.iter().enumerate() {
+            for with_bias in [true, false] {
+                let what = format!("{dtype:?} case {ci} bias {with_bias}");
+                let seed = 50 + 10 * ci as u64;
+                let x = Var::from_tensor(&random(&[rows, c, h, wd], seed, dtype)?)?;
+                let w = Var::from_tensor(&random(&[4, o, c, 3, 3], seed + 1, dtype)?)?;
+                let b = Var::from_tensor(&random(&[4, o], seed + 2, dtype)?)?;
+                same_as_alone_per_segment(
+                    &segments,
+                    (&x, &w, &b),
+                    with_bias,
+                    (
+                        &|x, w, b| kernels::segmented_conv2d(x, w, b, stride, padding, &segments),
+                        &|x, w, b| kernels::conv2d(x, w, b, stride, padding),
+                    ),
+                    &what,
+                )?;
             }
         }
     }
@@ -299,6 +371,22 @@ fn segmented_linear_gradients_match_finite_differences_f64() -> Result<()> {
 }
 
 #[test]
+fn segmented_conv2d_gradients_match_finite_differences_f64() -> Result<()> {
+    let segments = Segments::new([(1, 2), (0, 1), (2, 0), (1, 1)]);
+    let x = uniform_var(&[segments.total_rows(), 2, 5, 4], -1.0, 1.0, 74)?;
+    let w = uniform_var(&[3, 3, 2, 3, 3], -1.0, 1.0, 75)?;
+    let b = uniform_var(&[3, 3], -1.0, 1.0, 76)?;
+    let report = check_gradients(&named(&[("x", &x), ("w", &w), ("b", &b)]), None, || {
+        probe_loss(
+            &kernels::segmented_conv2d(&x, &w, Some(&b), 1, 1, &segments)?,
+            77,
+        )
+    })?;
+    println!("segmented_conv2d: {report:?}");
+    Ok(())
+}
+
+#[test]
 fn segmented_cross_entropy_gradients_match_finite_differences_f64() -> Result<()> {
     let segments = Segments::new([(0, 3), (1, 0), (2, 5), (0, 1)]);
     let x = uniform_var(&[segments.total_rows(), 4], -2.0, 2.0, 80)?;
@@ -356,12 +444,39 @@ fn write_member_round_trip() -> Result<()> {
 }
 
 #[test]
-fn only_mlp_and_linear_stack_and_members_must_match() -> Result<()> {
-    let cnn: ModelSpec = "cnn:4,8".parse()?;
+fn only_mlp_linear_and_plain_cnn_stack_and_members_must_match() -> Result<()> {
     let input = InputShape::new(1, 8, 8);
+    // Batch norm mixes the rows of a batch; ViTs and ResNets have no stacked kernels.
+    for text in [
+        "cnn:4,8:bn",
+        "vit:patch4,d8,depth1,heads2,mlp16",
+        "resnet18:k=2",
+    ] {
+        let spec: ModelSpec = text.parse()?;
+        let a = spec.build(input, CLASSES, 0, DType::F32, &Device::Cpu)?;
+        assert!(!Stacked::supports(&spec), "{text}");
+        assert!(Stacked::new(&spec, input, &[&a])?.is_none(), "{text}");
+    }
+    let cnn: ModelSpec = "cnn:4,8".parse()?;
+    assert!(Stacked::supports(&cnn));
     let a = cnn.build(input, CLASSES, 0, DType::F32, &Device::Cpu)?;
-    assert!(!Stacked::supports(&cnn));
-    assert!(Stacked::new(&cnn, input, &[&a])?.is_none());
+    assert_eq!(Stacked::new(&cnn, input, &[&a])?.map(|s| s.len()), Some(1));
+    // A CNN of other widths, or built for another input, is not a member.
+    let narrow: ModelSpec = "cnn:4,7".parse()?;
+    let b = narrow.build(input, CLASSES, 0, DType::F32, &Device::Cpu)?;
+    let e = match Stacked::new(&cnn, input, &[&b]) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("stacked a CNN of other widths"),
+    };
+    assert!(e.contains("blocks.1.conv.weight [7, 4, 3, 3]"), "{e}");
+    // With a flattening head the classifier's width depends on the input.
+    let flat: ModelSpec = "cnn:4,8:flatten".parse()?;
+    let a = flat.build(input, CLASSES, 0, DType::F32, &Device::Cpu)?;
+    let e = match Stacked::new(&flat, InputShape::new(1, 12, 12), &[&a]) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("stacked a CNN built for another input"),
+    };
+    assert!(e.contains("1x12x12"), "{e}");
 
     let spec: ModelSpec = "mlp:16x8:relu".parse()?;
     assert!(Stacked::supports(&spec));
@@ -441,6 +556,36 @@ fn kernels_reject_bad_inputs_with_clear_errors() -> Result<()> {
         &seg,
     ));
     assert!(e.contains("weight is F32"), "{e}");
+
+    let images = random(&[5, 2, 4, 4], 4, DType::F32)?;
+    let cw = random(&[2, 3, 2, 3, 3], 5, DType::F32)?;
+    let cb = random(&[2, 3], 6, DType::F32)?;
+    let conv = |x: &Tensor, w: &Tensor, b: Option<&Tensor>, seg: &Segments| {
+        kernels::segmented_conv2d(x, w, b, 1, 1, seg)
+    };
+    assert_eq!(conv(&images, &cw, Some(&cb), &seg)?.dims(), [5, 3, 4, 4]);
+    let e = msg(conv(&images, &cw, Some(&cb), &Segments::new([(0, 6)])));
+    assert!(e.contains("segments hold 6 rows, the batch 5"), "{e}");
+    let e = msg(conv(&images, &cw, None, &Segments::new([(0, 2), (2, 3)])));
+    assert!(e.contains("member 2, but there are 2 members"), "{e}");
+    let e = msg(conv(&images, &cw.get(0)?, None, &seg));
+    assert!(e.contains("[members, O, C, kh, kw]"), "{e}");
+    let e = msg(conv(&images.flatten_from(1)?, &cw, None, &seg));
+    assert!(e.contains("[rows, C, H, W]"), "{e}");
+    let e = msg(conv(&images.narrow(1, 0, 1)?, &cw, None, &seg));
+    assert!(
+        e.contains("input has 1 channels, the weight expects 2"),
+        "{e}"
+    );
+    let e = msg(conv(&images, &cw, Some(&cb.get(0)?), &seg));
+    assert!(
+        e.contains("bias [3]") && e.contains("expected [2, 3]"),
+        "{e}"
+    );
+    let e = msg(conv(&images.to_dtype(DType::F64)?, &cw, None, &seg));
+    assert!(e.contains("weight is F32"), "{e}");
+    let e = msg(kernels::segmented_conv2d(&images, &cw, None, 0, 1, &seg));
+    assert!(e.contains("positive stride"), "{e}");
 
     let logits = random(&[5, 4], 3, DType::F32)?;
     let ys = Tensor::new(&[0u32, 1, 2, 3, 0], &dev)?;

@@ -41,9 +41,10 @@ pub struct Member<'a> {
     pub on_progress: Option<ProgressFn<'a>>,
 }
 
-/// Whether models of `spec` trained with `cfg` can go in lockstep: `mlp`/`linear` models
-/// trained by minibatches without gradient clipping (the clip coefficient needs each
-/// member's norm before the shared update).
+/// Whether models of `spec` trained with `cfg` can go in lockstep: models that stack
+/// ([`Stacked::supports`]: `mlp`, `linear`, `cnn` without batch norm) trained by
+/// minibatches without gradient clipping (the clip coefficient needs each member's norm
+/// before the shared update).
 pub fn can_lockstep(spec: &ModelSpec, cfg: &TrainConfig) -> bool {
     Stacked::supports(spec)
         && matches!(cfg.batching, Batching::Mini(_))

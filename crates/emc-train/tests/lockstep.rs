@@ -2,7 +2,8 @@
 //! (timings aside), progress events and final weights equal those of `fit` on it alone —
 //! with ragged last minibatches, members of different sizes that stop at different times
 //! and for different reasons (fit, plateau, epoch budget, divergence), momentum, weight
-//! decay, Adam, warm-up and a budget-relative schedule.
+//! decay, Adam, warm-up and a budget-relative schedule; for MLPs, softmax regression and
+//! small CNNs.
 
 use std::sync::{Arc, Mutex};
 
@@ -188,6 +189,18 @@ fn adam_with_warmup_two_hidden_layers_and_tanh() -> Result<()> {
 }
 
 #[test]
+fn small_cnns_with_momentum_flatten_and_global_average_pool() -> Result<()> {
+    let mut optim = OptimConfig::sgd(0.05, 0.9);
+    optim.weight_decay = 1e-3;
+    let cfg = config(optim, 16, 30);
+    let members = [(9, 20, 1.0), (10, 70, 1.0), (11, 33, 1e30)];
+    let stops = same_alone_and_in_lockstep("cnn:3,4:relu:pool=last:flatten", &cfg, &members)?;
+    assert!(stops.contains(&"diverged".to_string()), "{stops:?}");
+    same_alone_and_in_lockstep("cnn:2:tanh:pool=none", &cfg, &members[..2])?;
+    Ok(())
+}
+
+#[test]
 fn softmax_regression_and_a_budget_relative_schedule() -> Result<()> {
     let optim: OptimConfig = "sgd:lr=0.1,momentum=0.5,sched=cosine-budget".parse()?;
     let cfg = config(optim, 10, 30);
@@ -211,7 +224,11 @@ fn what_cannot_go_in_lockstep_has_no_key() -> Result<()> {
     let mlp: ModelSpec = "mlp:8".parse()?;
     assert!(lockstep_key(&mlp, INPUT, &cfg, 10).is_some());
     let cnn: ModelSpec = "cnn:4,8".parse()?;
-    assert_eq!(lockstep_key(&cnn, INPUT, &cfg, 10), None);
+    assert!(lockstep_key(&cnn, INPUT, &cfg, 10).is_some());
+    for text in ["cnn:4,8:bn", "vit:patch2,d8,depth1,heads2,mlp16"] {
+        let spec: ModelSpec = text.parse()?;
+        assert_eq!(lockstep_key(&spec, INPUT, &cfg, 10), None, "{text}");
+    }
     let mut clipped = cfg.clone();
     clipped.optim.clip_grad_norm = Some(1.0);
     assert_eq!(lockstep_key(&mlp, INPUT, &clipped, 10), None);

@@ -45,10 +45,10 @@
 //! backward graphs, bit-identical to the compositions in [`crate::layers`] (they replay
 //! candle's autograd order, including how `x`'s gradient parts are added).
 //!
-//! **Packed batches.** [`segmented_linear`] and [`segmented_cross_entropy`] run the linear
-//! and cross-entropy computations on the rows of several stacked models at once (one
-//! [`Segments`] entry per model and chunk of rows), each segment bit-identical to the
-//! single-model op on those rows; [`member_square_sums`] gives each stacked model's squared
+//! **Packed batches.** [`segmented_linear`], [`segmented_conv2d`] and
+//! [`segmented_cross_entropy`] run the linear, convolution and cross-entropy computations
+//! on the rows of several stacked models at once (one [`Segments`] entry per model and
+//! chunk of rows), each segment bit-identical to the single-model op on those rows; [`member_square_sums`] gives each stacked model's squared
 //! gradient norm as candle sums it. See [`crate::stacked`].
 //!
 //! `f64` runs the same code, so the gradients are checked against finite differences at
@@ -75,6 +75,7 @@ mod layer_norm;
 mod linear;
 mod relu;
 mod segmented;
+mod segmented_conv;
 mod softmax;
 
 pub use cross_entropy::cross_entropy;
@@ -82,6 +83,7 @@ pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use relu::relu;
 pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};
+pub use segmented_conv::segmented_conv2d;
 pub use softmax::softmax_last_dim;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -694,17 +696,18 @@ pub(super) unsafe fn slice_mut<'a, T>(
     std::slice::from_raw_parts_mut(ptr.get().add(range.start), range.len())
 }
 
-/// The forward pass; chunks of images run on candle's pool when `parallel` (each writes
-/// its own images of the output).
+/// The forward pass into `y` (`[N, O, H', W']`, every element written); chunks of images
+/// run on candle's pool when `parallel` (each writes its own images of the output).
 fn forward<T: Float>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
     g: &Geom,
     parallel: bool,
-) -> Vec<T> {
+    y: &mut [T],
+) {
     let (p, kd, o) = (g.p(), g.kd(), g.o);
-    let mut y = vec![T::default(); g.n * o * p];
+    assert_eq!(y.len(), g.n * o * p, "emc kernel: conv2d output size");
     let chunk = g.chunk();
     let w = Mat {
         data: weight,
@@ -755,7 +758,6 @@ fn forward<T: Float>(
             }
         }
     });
-    y
 }
 
 /// `dy`'s images `start..start + nb` as `[O, nb·P]`: the slice itself for one image, else
@@ -1005,12 +1007,14 @@ impl Conv2dOp {
             }
             None => None,
         };
-        let y = forward(
+        let mut y = vec![T::default(); g.n * g.o * g.p()];
+        forward(
             data::<T>(sx, lx, "input")?,
             data::<T>(sw, lw, "weight")?,
             bias,
             &g,
             chunks_in_parallel(),
+            &mut y,
         );
         Ok((
             T::to_cpu_storage_owned(y),
@@ -1302,12 +1306,13 @@ mod tests {
             let x = random(n * c * h * w, &mut rng);
             let wt = random(o * c * k * k, &mut rng);
             let b = random(o, &mut rng);
-            let serial = forward(&x, &wt, Some(&b), &g, false);
-            assert_eq!(
-                serial,
-                forward(&x, &wt, Some(&b), &g, true),
-                "forward {g:?}"
-            );
+            let run = |parallel: bool| {
+                let mut y = vec![0f32; n * o * g.p()];
+                forward(&x, &wt, Some(&b), &g, parallel, &mut y);
+                y
+            };
+            let serial = run(false);
+            assert_eq!(serial, run(true), "forward {g:?}");
             let dy = random(serial.len(), &mut rng);
             let grads = |parallel: bool| {
                 let (mut dx, mut dw, mut db) =

@@ -92,7 +92,7 @@ impl Segments {
 
     /// Checks that the segments cover `rows` rows exactly and (with `members`) name only
     /// members below it.
-    fn check(&self, op: &str, rows: usize, members: Option<usize>) -> Result<()> {
+    pub(super) fn check(&self, op: &str, rows: usize, members: Option<usize>) -> Result<()> {
         if self.total != rows {
             bail!(
                 "{op}: the segments hold {} rows, the batch {rows}",
@@ -109,7 +109,7 @@ impl Segments {
 }
 
 /// Fails unless every tensor is an `f32`/`f64` tensor on the CPU of the first one's dtype.
-fn check_cpu_float(op: &str, tensors: &[(&str, &Tensor)]) -> Result<()> {
+pub(super) fn check_cpu_float(op: &str, tensors: &[(&str, &Tensor)]) -> Result<()> {
     let Some((_, first)) = tensors.first() else {
         return Ok(());
     };
