@@ -12,11 +12,7 @@
 //! assert_eq!(act.to_string(), "leaky_relu");
 //! ```
 
-use std::{
-    f64::consts::{FRAC_1_SQRT_2, PI},
-    fmt,
-    str::FromStr,
-};
+use std::{f64::consts::PI, fmt, str::FromStr};
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -90,12 +86,10 @@ impl Activation {
             // max(x, 0.01x) is exact for both signs (slope < 1).
             Activation::LeakyRelu => xs.maximum(&(xs * LEAKY_RELU_SLOPE)?),
             Activation::Elu => xs.elu(1.0),
-            // Composed rather than candle's fused `gelu_erf`/`gelu`, whose backward passes use
-            // rounded constants (0.398942 for 1/√(2π): ~1e-7 absolute gradient error).
-            Activation::Gelu => {
-                let cdf = ((xs * FRAC_1_SQRT_2)?.erf()? + 1.0)?; // 2·Φ(x)
-                (xs * 0.5)? * cdf
-            }
+            // Not candle's fused `gelu_erf`/`gelu`, whose backward passes use rounded
+            // constants (0.398942 for 1/√(2π): ~1e-7 absolute gradient error): our one-pass
+            // op, bit-identical to `(x · 0.5) · (erf(x/√2) + 1)` composed of candle ops.
+            Activation::Gelu => crate::kernels::gelu(xs),
             Activation::GeluTanh => {
                 let cube = (xs.sqr()? * xs)?;
                 let inner = ((xs + (cube * 0.044715)?)? * (2.0 / PI).sqrt())?;

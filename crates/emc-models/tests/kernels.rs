@@ -393,6 +393,69 @@ fn relu_is_bit_identical_to_candles_relu() -> Result<()> {
     Ok(())
 }
 
+/// The GELU op gives the composition's bits `(x · 0.5) · (erf(x/√2) + 1)`, value and
+/// gradient, f32 and f64: zeros, negative zeros, tiny, large and infinite inputs, the ViT's
+/// hidden activations `[N, T, 4·D]` (large enough to be split over candle's threads); the
+/// forward without gradient tracking; a second backward pass through the same graph (the
+/// kept `erf` values serve one pass, the second computes them again).
+#[test]
+fn gelu_is_bit_identical_to_the_composition() -> Result<()> {
+    let shapes: [&[usize]; 3] = [&[1003], &[2, 65, 256], &[3, 7]];
+    for (i, shape) in shapes.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        for dtype in [DType::F32, DType::F64] {
+            let mut values: Vec<f64> = uniform(&[n], -6.0, 6.0, 1500 + i as u64)?.to_vec1()?;
+            let special = [0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, f64::INFINITY, -1e10];
+            for (v, s) in values.iter_mut().zip(special) {
+                *v = s;
+            }
+            let x = Var::from_tensor(
+                &Tensor::from_vec(values, *shape, &Device::Cpu)?.to_dtype(dtype)?,
+            )?;
+            let what = format!("{shape:?} {dtype:?}");
+            let run = |ours: bool| {
+                value_and_grads(
+                    || {
+                        Ok(if ours {
+                            kernels::gelu(&x)?
+                        } else {
+                            kernels::gelu_composed(&x)?
+                        })
+                    },
+                    &[&x],
+                    1510 + i as u64,
+                )
+            };
+            let (ours, theirs) = (run(true)?, run(false)?);
+            assert_eq!(ours.0, theirs.0, "output, {what}");
+            assert_eq!(ours.1, theirs.1, "gradient, {what}");
+            // Without tracking, and through a second backward pass.
+            let plain = x.as_tensor().detach();
+            assert_eq!(bits(&kernels::gelu(&plain)?)?, ours.0, "untracked, {what}");
+            let loss = probe_loss(&kernels::gelu(&x)?, 1510 + i as u64)?;
+            for pass in 0..2 {
+                let g = loss.backward()?;
+                assert_eq!(
+                    bits(g.get(&x).unwrap())?,
+                    theirs.1[0],
+                    "pass {pass}, {what}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn gelu_gradients_match_finite_differences_f64() -> Result<()> {
+    let x = uniform_var(&[4, 9], -4.0, 4.0, 1520)?;
+    let report = check_gradients(&named(&[("x", &x)]), None, || {
+        probe_loss(&kernels::gelu(&x)?, 1521)
+    })?;
+    println!("gelu: {report:?}");
+    Ok(())
+}
+
 /// The cross-entropy op gives `candle_nn::loss::cross_entropy`'s loss and logit gradient
 /// bit for bit: batches of 1 to 300, 2 to 100 classes, ties for the largest logit, a
 /// scaled loss (a gradient other than 1), f32 and f64.

@@ -71,6 +71,7 @@
 //! ```
 
 mod cross_entropy;
+mod gelu;
 mod layer_norm;
 mod linear;
 mod relu;
@@ -79,6 +80,7 @@ mod segmented_conv;
 mod softmax;
 
 pub use cross_entropy::cross_entropy;
+pub use gelu::{gelu, gelu_composed};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use relu::relu;
