@@ -258,24 +258,35 @@ pub fn attention(dim: usize, heads: usize, vb: VarBuilder) -> candle_core::Resul
 
 impl Module for Attention {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (n, t, d) = xs.dims3()?;
-        let hd = d / self.heads;
-        let qkv = self
-            .qkv
-            .forward(xs)? // [N, T, 3D]
-            .reshape((n, t, 3, self.heads, hd))?
-            .permute((2, 0, 3, 1, 4))?; // [3, N, heads, T, hd]
-        let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?; // [N, heads, T, T]
-        let weights = softmax_last_dim(&scores)?;
-        let out = weights
-            .matmul(&v)? // [N, heads, T, hd]
-            .transpose(1, 2)? // [N, T, heads, hd]
-            .reshape((n, t, d))?;
+        let qkv = self.qkv.forward(xs)?; // [N, T, 3D]
+        let out = match kernels::attention_core(&qkv, self.heads)? {
+            Some(out) => out,
+            None => attention_core_composed(&qkv, self.heads)?,
+        }; // [N, T, D]
         self.proj.forward(&out)
     }
+}
+
+/// The attention core from the fused projection `qkv: [N, T, 3·D]` to the heads' merged
+/// outputs `[N, T, D]` (split into `heads` heads, scores scaled by `1/√(D/heads)`, softmax,
+/// weighted values), composed of candle ops; [`kernels::attention_core`] computes the same
+/// bits in one op each way.
+pub fn attention_core_composed(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (n, t, d3) = qkv.dims3()?;
+    let d = d3 / 3;
+    let hd = d / heads;
+    let qkv = qkv
+        .reshape((n, t, 3, heads, hd))?
+        .permute((2, 0, 3, 1, 4))?; // [3, N, heads, T, hd]
+    let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
+    let k = qkv.get(1)?.contiguous()?;
+    let v = qkv.get(2)?.contiguous()?;
+    let scores = q.matmul(&k.t()?)?; // [N, heads, T, T]
+    let weights = softmax_last_dim(&scores)?;
+    weights
+        .matmul(&v)? // [N, heads, T, hd]
+        .transpose(1, 2)? // [N, T, heads, hd]
+        .reshape((n, t, d))
 }
 
 /// The transformer MLP: `fc2(act(fc1(x)))`.

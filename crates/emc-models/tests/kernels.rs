@@ -456,6 +456,82 @@ fn gelu_gradients_match_finite_differences_f64() -> Result<()> {
     Ok(())
 }
 
+/// The attention-core op gives the composition's bits, value and `qkv` gradient, f32 and
+/// f64: one token, one head, odd widths, the ViT's `[N, 65, 3·128]` with 4 heads; coarse
+/// inputs (ties in the scores); a second backward pass.
+#[test]
+fn attention_core_is_bit_identical_to_the_composition() -> Result<()> {
+    // (n, t, d, heads)
+    let cases = [(2, 1, 4, 2), (3, 17, 12, 3), (2, 5, 8, 1), (2, 65, 128, 4)];
+    for (i, &(n, t, d, heads)) in cases.iter().enumerate() {
+        for dtype in [DType::F32, DType::F64] {
+            for coarse in [false, true] {
+                let seed = 1600 + 10 * i as u64;
+                let mut values: Vec<f64> = uniform(&[n * t * 3 * d], -3.0, 3.0, seed)?.to_vec1()?;
+                if coarse {
+                    values
+                        .iter_mut()
+                        .for_each(|v| *v = (*v * 2.0).round() * 0.5);
+                }
+                let qkv = Var::from_tensor(
+                    &Tensor::from_vec(values, (n, t, 3 * d), &Device::Cpu)?.to_dtype(dtype)?,
+                )?;
+                let run = |ours: bool| {
+                    value_and_grads(
+                        || {
+                            Ok(if ours {
+                                kernels::attention_core(&qkv, heads)?.expect("kernel applies")
+                            } else {
+                                layers::attention_core_composed(&qkv, heads)?
+                            })
+                        },
+                        &[&qkv],
+                        seed + 1,
+                    )
+                };
+                let (ours, theirs) = (run(true)?, run(false)?);
+                let what = format!("{:?} {dtype:?} coarse {coarse}", (n, t, d, heads));
+                assert_eq!(ours.0, theirs.0, "output, {what}");
+                assert_eq!(ours.1, theirs.1, "gradient, {what}");
+                let out = kernels::attention_core(&qkv, heads)?.expect("kernel applies");
+                let loss = probe_loss(&out, seed + 1)?;
+                for pass in 0..2 {
+                    let g = loss.backward()?;
+                    assert_eq!(
+                        bits(g.get(&qkv).unwrap())?,
+                        theirs.1[0],
+                        "pass {pass}, {what}"
+                    );
+                }
+            }
+        }
+    }
+    // Where the kernel does not apply, it says so.
+    let x = uniform(&[2, 3, 12], -1.0, 1.0, 1690)?;
+    assert!(
+        kernels::attention_core(&x, 5)?.is_none(),
+        "12 = 3·4 is not split by 5 heads"
+    );
+    assert!(
+        kernels::attention_core(&x.transpose(0, 1)?, 2)?.is_none(),
+        "non-contiguous"
+    );
+    Ok(())
+}
+
+#[test]
+fn attention_core_gradients_match_finite_differences_f64() -> Result<()> {
+    let qkv = uniform_var(&[2, 4, 12], -2.0, 2.0, 1700)?;
+    let report = check_gradients(&named(&[("qkv", &qkv)]), None, || {
+        probe_loss(
+            &kernels::attention_core(&qkv, 2)?.expect("kernel applies"),
+            1701,
+        )
+    })?;
+    println!("attention core: {report:?}");
+    Ok(())
+}
+
 /// The cross-entropy op gives `candle_nn::loss::cross_entropy`'s loss and logit gradient
 /// bit for bit: batches of 1 to 300, 2 to 100 classes, ties for the largest logit, a
 /// scaled loss (a gradient other than 1), f32 and f64.

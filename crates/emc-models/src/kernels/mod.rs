@@ -70,6 +70,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attention;
 mod cross_entropy;
 mod gelu;
 mod layer_norm;
@@ -79,6 +80,7 @@ mod segmented;
 mod segmented_conv;
 mod softmax;
 
+pub use attention::attention_core;
 pub use cross_entropy::cross_entropy;
 pub use gelu::{gelu, gelu_composed};
 pub use layer_norm::layer_norm;

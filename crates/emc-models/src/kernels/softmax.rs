@@ -91,32 +91,37 @@ fn forward<T: Float>(
 /// The input's gradient for the output's gradient `g`, from each row's exponentials `exp`
 /// and sum `sum`, as candle's autograd computes it for the composition.
 fn backward<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize) -> Vec<T> {
-    let zero = T::ZERO;
-    let mut dx = vec![zero; g.len()];
+    let mut dx = vec![T::ZERO; g.len()];
     rows_into(&mut dx, c, |rows, dx| {
         let span = rows.start * c..rows.end * c;
-        let mut d_den = vec![zero; c];
-        for (((g, e), &s), dx) in g[span.clone()]
-            .chunks_exact(c)
-            .zip(exp[span].chunks_exact(c))
-            .zip(&sum[rows])
-            .zip(dx.chunks_exact_mut(c))
-        {
-            // Div (num / den): num gets g / den; den (broadcast) gets 0 − g·num / den².
-            for ((d, &g), &e) in d_den.iter_mut().zip(g).zip(e) {
-                *d = zero - (g * e) / (s * s);
-            }
-            // Broadcast back to the row's sum: a row sum, into a zero accumulator.
-            let g_den = zero + vec_sum(&d_den);
-            for ((dx, &g), &e) in dx.iter_mut().zip(g).zip(e) {
-                // num's accumulator: the divide's share, then the sum node's.
-                let g_num = (zero + g / s) + g_den;
-                // exp: grad · node; then the subtract passes it to x.
-                *dx = zero + g_num * e;
-            }
-        }
+        backward_rows(&g[span.clone()], &exp[span], &sum[rows], c, dx)
     });
     dx
+}
+
+/// [`backward`] of whole rows on the calling thread, into `dx`.
+pub(super) fn backward_rows<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize, dx: &mut [T]) {
+    let zero = T::ZERO;
+    let mut d_den = vec![zero; c];
+    for (((g, e), &s), dx) in g
+        .chunks_exact(c)
+        .zip(exp.chunks_exact(c))
+        .zip(sum)
+        .zip(dx.chunks_exact_mut(c))
+    {
+        // Div (num / den): num gets g / den; den (broadcast) gets 0 − g·num / den².
+        for ((d, &g), &e) in d_den.iter_mut().zip(g).zip(e) {
+            *d = zero - (g * e) / (s * s);
+        }
+        // Broadcast back to the row's sum: a row sum, into a zero accumulator.
+        let g_den = zero + vec_sum(&d_den);
+        for ((dx, &g), &e) in dx.iter_mut().zip(g).zip(e) {
+            // num's accumulator: the divide's share, then the sum node's.
+            let g_num = (zero + g / s) + g_den;
+            // exp: grad · node; then the subtract passes it to x.
+            *dx = zero + g_num * e;
+        }
+    }
 }
 
 impl CustomOp1 for SoftmaxLastDim {
