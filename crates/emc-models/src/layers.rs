@@ -352,7 +352,7 @@ impl Module for TransformerBlock {
 
 /// Non-overlapping patch embedding, `[N, C, H, W] → [N, (H/p)·(W/p), D]`, equal to
 /// `nn.Conv2d(C, D, p, stride=p)` (same weight layout `[D, C, p, p]`, same init) but
-/// computed as a reshape and one matrix product. A remainder of `H` or `W` that does not fill
+/// computed as a reshape and one matrix product ([`kernels::linear`]). A remainder of `H` or `W` that does not fill
 /// a patch is dropped, like the convolution does.
 #[derive(Debug, Clone)]
 pub struct PatchEmbed {
@@ -392,10 +392,8 @@ impl Module for PatchEmbed {
             .reshape((n * gh * gw, c * p * p))?;
         let dim = self.weight.dim(0)?;
         let weight = self.weight.reshape((dim, c * p * p))?;
-        patches
-            .matmul(&weight.t()?)? // [N·T, D]
-            .broadcast_add(&self.bias)?
-            .reshape((n, gh * gw, dim))
+        // patches · Wᵀ + b [N·T, D], the same bits as candle's matmul and broadcast add.
+        kernels::linear(&patches, &weight, Some(&self.bias))?.reshape((n, gh * gw, dim))
     }
 }
 
