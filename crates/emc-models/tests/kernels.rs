@@ -237,8 +237,9 @@ const POOL_SHAPES: [[usize; 4]; 5] = [
 #[test]
 fn max_pool_matches_the_composed_version_with_ties() -> Result<()> {
     // Values rounded to quarters so windows hold ties: both versions give every tied
-    // maximum the full gradient.
-    for (i, shape) in POOL_SHAPES.iter().enumerate() {
+    // maximum the full gradient. Also a tensor large enough to be split over candle's
+    // threads.
+    for (i, shape) in POOL_SHAPES.iter().chain(&[[4, 32, 32, 33]]).enumerate() {
         let seed = 500 + i as u64;
         let x = ((random(shape, seed, DType::F32)? * 4.0)?.round()? / 4.0)?;
         let x = Var::from_tensor(&x)?;
@@ -251,6 +252,19 @@ fn max_pool_matches_the_composed_version_with_ties() -> Result<()> {
         let rel = rel_diff(g_ours.get(&x).unwrap(), g_theirs.get(&x).unwrap())?;
         assert_eq!(rel, 0.0, "{shape:?}");
     }
+    Ok(())
+}
+
+/// A map too short for any window pools to an empty one and sends back zeros (candle's
+/// composed version fails there: it reduces an empty tensor).
+#[test]
+fn max_pool_of_a_map_without_windows_is_empty() -> Result<()> {
+    let x = uniform_var(&[2, 3, 1, 5], -1.0, 1.0, 550)?;
+    let ys = layers::max_pool2x2(&x)?;
+    assert_eq!(ys.dims(), [2, 3, 0, 2]);
+    let g = (ys.sum_all()? + x.as_tensor().sum_all()?)?.backward()?;
+    let ones = vec![1f64; 30];
+    assert_eq!(g.get(&x).unwrap().flatten_all()?.to_vec1::<f64>()?, ones);
     Ok(())
 }
 

@@ -1152,17 +1152,22 @@ fn pool_forward<T: Float + PartialOrd>(x: &[T], dims: &[usize]) -> Result<(Vec<T
         ho,
         wo,
     } = pool_geom(dims)?;
-    let mut y = Vec::with_capacity(planes * ho * wo);
-    for plane in x.chunks_exact(h * w).take(planes) {
-        for oy in 0..ho {
-            let (r0, r1) = (&plane[2 * oy * w..][..w], &plane[(2 * oy + 1) * w..][..w]);
-            for ox in 0..wo {
-                let top = max2(r0[2 * ox], r0[2 * ox + 1]);
-                let bottom = max2(r1[2 * ox], r1[2 * ox + 1]);
-                y.push(max2(top, bottom));
+    let mut y = vec![T::ZERO; planes * ho * wo];
+    if y.is_empty() {
+        return Ok((y, Shape::from((dims[0], dims[1], ho, wo))));
+    }
+    // Planes are independent: blocks of them may go to candle's pool.
+    rows_into(&mut y, ho * wo, |block, y| {
+        let x = &x[block.start * h * w..block.end * h * w];
+        for (plane, y) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)) {
+            for (pair, y) in plane.chunks_exact(2 * w).zip(y.chunks_exact_mut(wo)) {
+                let (r0, r1) = pair.split_at(w);
+                for ((y, a), b) in y.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                    *y = max2(max2(a[0], a[1]), max2(b[0], b[1]));
+                }
             }
         }
-    }
+    });
     Ok((y, Shape::from((dims[0], dims[1], ho, wo))))
 }
 
@@ -1189,25 +1194,45 @@ fn pool_backward<T: Float + PartialOrd>(
         ho,
         wo,
     } = pool_geom(dims)?;
-    let mut dx = vec![T::default(); planes * h * w];
-    for (p, (plane, dplane)) in x
-        .chunks_exact(h * w)
-        .zip(dx.chunks_exact_mut(h * w))
-        .enumerate()
-    {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let (m, g) = (y[(p * ho + oy) * wo + ox], dy[(p * ho + oy) * wo + ox]);
-                for i in [2 * oy * w + 2 * ox, 2 * oy * w + 2 * ox + 1] {
-                    for i in [i, i + w] {
-                        if plane[i] == m {
-                            dplane[i] = g;
+    let mut dx = vec![T::ZERO; planes * h * w];
+    if ho * wo == 0 || dx.is_empty() {
+        return Ok(dx); // no window: no gradient
+    }
+    // Each window's inputs equal to its maximum get its gradient; planes are independent.
+    rows_into(&mut dx, h * w, |block, dx| {
+        let out = block.start * ho * wo..block.end * ho * wo;
+        let x = &x[block.start * h * w..block.end * h * w];
+        let planes = x.chunks_exact(h * w).zip(dx.chunks_exact_mut(h * w)).zip(
+            y[out.clone()]
+                .chunks_exact(ho * wo)
+                .zip(dy[out].chunks_exact(ho * wo)),
+        );
+        for ((plane, dplane), (yp, gp)) in planes {
+            let rows = plane
+                .chunks_exact(2 * w)
+                .zip(dplane.chunks_exact_mut(2 * w))
+                .zip(yp.chunks_exact(wo).zip(gp.chunks_exact(wo)));
+            for ((pair, dpair), (yr, gr)) in rows {
+                let (r0, r1) = pair.split_at(w);
+                let (d0, d1) = dpair.split_at_mut(w);
+                let windows = r0
+                    .chunks_exact(2)
+                    .zip(r1.chunks_exact(2))
+                    .zip(d0.chunks_exact_mut(2).zip(d1.chunks_exact_mut(2)));
+                for (((a, b), (da, db)), (&m, &g)) in windows.zip(yr.iter().zip(gr)) {
+                    let take = |v: T, d: &mut T| {
+                        if v == m {
+                            *d = g;
                         }
-                    }
+                    };
+                    take(a[0], &mut da[0]);
+                    take(a[1], &mut da[1]);
+                    take(b[0], &mut db[0]);
+                    take(b[1], &mut db[1]);
                 }
             }
         }
-    }
+    });
     Ok(dx)
 }
 
