@@ -1,12 +1,13 @@
-//! The SGD update as in-place candle ops on the CPU, bit-identical to the composed update
-//! in [`crate::sgd`].
+//! The SGD and Adam/AdamW updates as in-place candle ops on the CPU, bit-identical to the
+//! composed updates in [`crate::sgd`] and [`crate::adam`].
 //!
-//! Composed, an update allocates and writes a new tensor for every term (`lr·g`, `μ·buf`,
-//! the sum, the new parameters, then copies them into the variable): four to six passes
-//! over every parameter per step, a noticeable share of a small model's step. Here the
-//! momentum buffer is updated in place in one pass, and the parameters in one more, with
-//! candle's arithmetic in candle's order (`affine` is `v·mul + add` with both constants
-//! converted to the element type; sums are plain adds).
+//! Composed, an update allocates and writes a new tensor for every term (SGD: `lr·g`,
+//! `μ·buf`, the sum, the new parameters, then copies them into the variable; Adam about a
+//! dozen): four to a dozen passes over every parameter per step, a noticeable share of a
+//! small model's step. Here each state tensor (momentum buffer; Adam's two moments) is
+//! updated in place in one pass, and the parameters in one more, with candle's arithmetic
+//! in candle's order (`affine` is `v·mul + add` with both constants converted to the
+//! element type; sums are plain adds).
 
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
 
@@ -101,22 +102,32 @@ impl SgdStep {
 /// The element types the kernels run on, with mutable access to their CPU storage.
 trait Elem: WithDType {
     fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]>;
+    /// std's square root, as candle's `sqrt` computes it.
+    fn sqrt(self) -> Self;
 }
 
 impl Elem for f32 {
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+
     fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]> {
         match s {
             CpuStorage::F32(v) => Ok(v),
-            _ => bail!("sgd update: expected f32 storage"),
+            _ => bail!("optimizer update: expected f32 storage"),
         }
     }
 }
 
 impl Elem for f64 {
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+
     fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]> {
         match s {
             CpuStorage::F64(v) => Ok(v),
-            _ => bail!("sgd update: expected f64 storage"),
+            _ => bail!("optimizer update: expected f64 storage"),
         }
     }
 }
@@ -129,12 +140,12 @@ fn slices<'a, T: Elem>(
 ) -> Result<(&'a mut [T], &'a [T], &'a [T])> {
     let range = |l: &Layout| match l.contiguous_offsets() {
         Some((s, e)) => Ok(s..e),
-        None => bail!("sgd update: operands must be contiguous"),
+        None => bail!("optimizer update: operands must be contiguous"),
     };
     let (rd, ra, rb) = (range(ld)?, range(a.1)?, range(b.1)?);
     if ra.len() != rd.len() || rb.len() != rd.len() {
         bail!(
-            "sgd update: operands of {}, {} and {} elements",
+            "optimizer update: operands of {}, {} and {} elements",
             rd.len(),
             ra.len(),
             rb.len()
@@ -213,3 +224,119 @@ impl ApplyUpdate {
 }
 
 inplace_op3!(ApplyUpdate, "emc-sgd-apply");
+
+/// The constants of one Adam/AdamW update of one parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamStep {
+    /// Clip coefficient the gradient is scaled by (1: none).
+    pub clip: f64,
+    /// Weight decay: L2 (Adam) or decoupled (AdamW).
+    pub wd: f64,
+    pub decoupled: bool,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// The parameter's first update: the moments start from it.
+    pub first: bool,
+    pub lr: f64,
+    /// The denominator's `affine`: `sqrt(v)·mul + add`.
+    pub denom: (f64, f64),
+}
+
+impl AdamStep {
+    /// `d = c·g (+ wd·p for L2 decay)`, as the composed update forms it.
+    fn direction<T: WithDType>(&self, g: T, p: T) -> T {
+        let zero = T::zero();
+        let d = if self.clip == 1.0 {
+            g
+        } else {
+            g * T::from_f64(self.clip) + zero
+        };
+        if self.wd != 0.0 && !self.decoupled {
+            d + (p * T::from_f64(self.wd) + zero)
+        } else {
+            d
+        }
+    }
+}
+
+/// `m ← β1·m + (1 − β1)·d` in place (`(1 − β1)·d` on the first update), on `(m; g, p)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamFirstMoment(pub AdamStep);
+
+impl AdamFirstMoment {
+    fn run<T: Elem>(
+        &self,
+        dst: &mut CpuStorage,
+        ld: &Layout,
+        g: (&CpuStorage, &Layout),
+        p: (&CpuStorage, &Layout),
+    ) -> Result<()> {
+        let s = self.0;
+        let (b1, one_minus_b1) = (T::from_f64(s.beta1), T::from_f64(1.0 - s.beta1));
+        let zero = T::zero();
+        let (m, g, p) = slices::<T>(dst, ld, g, p)?;
+        for ((m, &g), &p) in m.iter_mut().zip(g).zip(p) {
+            let new = s.direction(g, p) * one_minus_b1 + zero;
+            *m = if s.first { new } else { (*m * b1 + zero) + new };
+        }
+        Ok(())
+    }
+}
+
+inplace_op3!(AdamFirstMoment, "emc-adam-first-moment");
+
+/// `v ← β2·v + (1 − β2)·d²` in place (`(1 − β2)·d²` on the first update), on `(v; g, p)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamSecondMoment(pub AdamStep);
+
+impl AdamSecondMoment {
+    fn run<T: Elem>(
+        &self,
+        dst: &mut CpuStorage,
+        ld: &Layout,
+        g: (&CpuStorage, &Layout),
+        p: (&CpuStorage, &Layout),
+    ) -> Result<()> {
+        let s = self.0;
+        let (b2, one_minus_b2) = (T::from_f64(s.beta2), T::from_f64(1.0 - s.beta2));
+        let zero = T::zero();
+        let (v, g, p) = slices::<T>(dst, ld, g, p)?;
+        for ((v, &g), &p) in v.iter_mut().zip(g).zip(p) {
+            let d = s.direction(g, p);
+            let sq = (d * d) * one_minus_b2 + zero;
+            *v = if s.first { sq } else { (*v * b2 + zero) + sq };
+        }
+        Ok(())
+    }
+}
+
+inplace_op3!(AdamSecondMoment, "emc-adam-second-moment");
+
+/// `p ← [p·(1 − lr·wd)] − m / (sqrt(v)·mul + add)` in place, on `(p; m, v)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamApply(pub AdamStep);
+
+impl AdamApply {
+    fn run<T: Elem>(
+        &self,
+        dst: &mut CpuStorage,
+        ld: &Layout,
+        m: (&CpuStorage, &Layout),
+        v: (&CpuStorage, &Layout),
+    ) -> Result<()> {
+        let s = self.0;
+        let (mul, add) = (T::from_f64(s.denom.0), T::from_f64(s.denom.1));
+        let keep = T::from_f64(1.0 - s.lr * s.wd);
+        let zero = T::zero();
+        let decay = s.decoupled && s.wd != 0.0;
+        let (p, m, v) = slices::<T>(dst, ld, m, v)?;
+        for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+            let update = m / (v.sqrt() * mul + add);
+            let kept = if decay { *p * keep + zero } else { *p };
+            *p = kept - update;
+        }
+        Ok(())
+    }
+}
+
+inplace_op3!(AdamApply, "emc-adam-apply");

@@ -39,6 +39,8 @@ mod error;
 mod inplace;
 mod schedule;
 mod sgd;
+#[cfg(test)]
+mod test_support;
 
 use candle_core::backprop::GradStore;
 use candle_core::Var;

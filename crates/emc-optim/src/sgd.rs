@@ -151,29 +151,11 @@ impl Optimizer for Sgd {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device, Tensor, Var};
+    use candle_core::DType;
 
     use super::*;
     use crate::config::{OptimKind, Schedule};
-
-    fn values(n: usize, seed: u64) -> Vec<f64> {
-        // A small LCG: deterministic, signs and magnitudes mixed, some exact zeros.
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|i| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                if i % 11 == 0 {
-                    0.0
-                } else {
-                    ((x >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
-                }
-            })
-            .collect()
-    }
+    use crate::test_support::{bits, grads, vars};
 
     /// The in-place kernels give the composed update's bits: parameters and momentum
     /// buffers over several steps, f32 and f64, for plain SGD with and without weight
@@ -204,20 +186,7 @@ mod tests {
                     clip_grad_norm: None,
                 };
                 let make = |in_place: bool| {
-                    let vars: Vec<Var> = [(7usize, 5usize), (5, 1)]
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &shape)| {
-                            let t = Tensor::from_vec(
-                                values(shape.0 * shape.1, (i * 10 + j) as u64),
-                                shape,
-                                &Device::Cpu,
-                            )
-                            .and_then(|t| t.to_dtype(dtype))
-                            .unwrap();
-                            Var::from_tensor(&t).unwrap()
-                        })
-                        .collect();
+                    let vars = vars(dtype, i as u64 * 10);
                     let mut opt =
                         Sgd::new(cfg.clone(), vars.clone(), momentum, dampening, nesterov);
                     opt.in_place = in_place;
@@ -226,38 +195,8 @@ mod tests {
                 let (mut a, mut b) = (make(true), make(false));
                 for step in 0..4 {
                     for (vars, opt) in [&mut a, &mut b] {
-                        // A loss whose gradients differ per step: sum(p · r) + sum(p²)/2.
-                        let mut loss: Option<Tensor> = None;
-                        for (j, v) in vars.iter().enumerate() {
-                            let r = Tensor::from_vec(
-                                values(v.elem_count(), 100 + step * 7 + j as u64),
-                                v.shape(),
-                                &Device::Cpu,
-                            )
-                            .and_then(|t| t.to_dtype(dtype))
-                            .unwrap();
-                            let term = ((v.as_tensor() * r).unwrap().sum_all().unwrap()
-                                + (v.as_tensor().sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
-                            .unwrap();
-                            loss = Some(match loss {
-                                Some(l) => (l + term).unwrap(),
-                                None => term,
-                            });
-                        }
-                        let grads = loss.unwrap().backward().unwrap();
-                        opt.update(&grads, clip).unwrap();
+                        opt.update(&grads(vars, step), clip).unwrap();
                     }
-                    let bits = |t: &Tensor| -> Vec<u64> {
-                        t.to_dtype(DType::F64)
-                            .unwrap()
-                            .flatten_all()
-                            .unwrap()
-                            .to_vec1::<f64>()
-                            .unwrap()
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect()
-                    };
                     for (va, vb) in a.0.iter().zip(&b.0) {
                         assert_eq!(
                             bits(va.as_tensor()),
