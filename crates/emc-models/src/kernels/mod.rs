@@ -40,10 +40,12 @@
 //! each way, bit-identical to candle's `relu` and its four-op backward. [`cross_entropy`] is
 //! the mean cross-entropy as one op each way, bit-identical to candle's composed loss.
 //!
-//! **Transformer layers.** [`layer_norm`] (two ops: normalise, then scale and shift) and
-//! [`softmax_last_dim`] are one pass each way instead of a dozen candle ops and their
-//! backward graphs, bit-identical to the compositions in [`crate::layers`] (they replay
-//! candle's autograd order, including how `x`'s gradient parts are added).
+//! **Transformer layers.** [`layer_norm`] (two ops: normalise, then scale and shift),
+//! [`softmax_last_dim`], [`gelu`] and [`attention_core`] (head split, scaled scores,
+//! softmax, weighted values, head merge) are one pass each way instead of five to fifteen
+//! candle ops and their backward graphs, bit-identical to the compositions in
+//! [`crate::layers`] and [`gelu_composed`] (they replay candle's autograd order, including
+//! how `x`'s gradient parts are added and the zero each accumulator starts from).
 //!
 //! **Packed batches.** [`segmented_linear`], [`segmented_conv2d`] and
 //! [`segmented_cross_entropy`] run the linear, convolution and cross-entropy computations
