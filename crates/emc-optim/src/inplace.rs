@@ -11,8 +11,9 @@
 
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
 
-/// The `InplaceOp3` impl of a kernel type with `run::<T: Elem>(&self, dst, layout, a, b)`,
-/// dispatched on the destination's element type (`f64`, else `f32`).
+/// The `InplaceOp3` impl of a kernel type with `run::<T: Elem>(&self, dst, a, b)` over the
+/// destination's and the operands' contiguous elements, dispatched on the destination's
+/// element type (`f64`, else `f32`).
 macro_rules! inplace_op3 {
     ($op:ty, $name:expr) => {
         impl InplaceOp3 for $op {
@@ -30,9 +31,16 @@ macro_rules! inplace_op3 {
                 l3: &Layout,
             ) -> Result<()> {
                 match s1 {
-                    CpuStorage::F64(_) => self.run::<f64>(s1, l1, (s2, l2), (s3, l3)),
-                    _ => self.run::<f32>(s1, l1, (s2, l2), (s3, l3)),
+                    CpuStorage::F64(_) => {
+                        let (dst, a, b) = slices::<f64>(s1, l1, (s2, l2), (s3, l3))?;
+                        self.run::<f64>(dst, a, b)
+                    }
+                    _ => {
+                        let (dst, a, b) = slices::<f32>(s1, l1, (s2, l2), (s3, l3))?;
+                        self.run::<f32>(dst, a, b)
+                    }
                 }
+                Ok(())
             }
         }
     };
@@ -164,17 +172,10 @@ fn slices<'a, T: Elem>(
 pub(crate) struct MomentumBuffer(pub SgdStep);
 
 impl MomentumBuffer {
-    fn run<T: Elem>(
-        &self,
-        dst: &mut CpuStorage,
-        ld: &Layout,
-        g: (&CpuStorage, &Layout),
-        p: (&CpuStorage, &Layout),
-    ) -> Result<()> {
+    fn run<T: Elem>(&self, buf: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let k = s.consts::<T>();
         let zero = T::zero();
-        let (buf, g, p) = slices::<T>(dst, ld, g, p)?;
         for ((b, &g), &p) in buf.iter_mut().zip(g).zip(p) {
             let d = s.direction(k, g, p);
             *b = if s.dampening == 0.0 {
@@ -183,7 +184,6 @@ impl MomentumBuffer {
                 (*b * k.mu + zero) + (d * k.one_minus_damp + zero)
             };
         }
-        Ok(())
     }
 }
 
@@ -195,17 +195,10 @@ inplace_op3!(MomentumBuffer, "emc-sgd-momentum-buffer");
 pub(crate) struct ApplyUpdate(pub SgdStep);
 
 impl ApplyUpdate {
-    fn run<T: Elem>(
-        &self,
-        dst: &mut CpuStorage,
-        ld: &Layout,
-        g: (&CpuStorage, &Layout),
-        buf: (&CpuStorage, &Layout),
-    ) -> Result<()> {
+    fn run<T: Elem>(&self, p: &mut [T], g: &[T], buf: &[T]) {
         let s = self.0;
         let k = s.consts::<T>();
         let zero = T::zero();
-        let (p, g, buf) = slices::<T>(dst, ld, g, buf)?;
         for ((p, &g), &b) in p.iter_mut().zip(g).zip(buf) {
             *p = if s.momentum == 0.0 {
                 let kept = if s.wd == 0.0 { *p } else { *p * k.keep + zero };
@@ -219,7 +212,6 @@ impl ApplyUpdate {
                 *p - (dir * k.lr + zero)
             };
         }
-        Ok(())
     }
 }
 
@@ -264,22 +256,14 @@ impl AdamStep {
 pub(crate) struct AdamFirstMoment(pub AdamStep);
 
 impl AdamFirstMoment {
-    fn run<T: Elem>(
-        &self,
-        dst: &mut CpuStorage,
-        ld: &Layout,
-        g: (&CpuStorage, &Layout),
-        p: (&CpuStorage, &Layout),
-    ) -> Result<()> {
+    fn run<T: Elem>(&self, m: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let (b1, one_minus_b1) = (T::from_f64(s.beta1), T::from_f64(1.0 - s.beta1));
         let zero = T::zero();
-        let (m, g, p) = slices::<T>(dst, ld, g, p)?;
         for ((m, &g), &p) in m.iter_mut().zip(g).zip(p) {
             let new = s.direction(g, p) * one_minus_b1 + zero;
             *m = if s.first { new } else { (*m * b1 + zero) + new };
         }
-        Ok(())
     }
 }
 
@@ -290,23 +274,15 @@ inplace_op3!(AdamFirstMoment, "emc-adam-first-moment");
 pub(crate) struct AdamSecondMoment(pub AdamStep);
 
 impl AdamSecondMoment {
-    fn run<T: Elem>(
-        &self,
-        dst: &mut CpuStorage,
-        ld: &Layout,
-        g: (&CpuStorage, &Layout),
-        p: (&CpuStorage, &Layout),
-    ) -> Result<()> {
+    fn run<T: Elem>(&self, v: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let (b2, one_minus_b2) = (T::from_f64(s.beta2), T::from_f64(1.0 - s.beta2));
         let zero = T::zero();
-        let (v, g, p) = slices::<T>(dst, ld, g, p)?;
         for ((v, &g), &p) in v.iter_mut().zip(g).zip(p) {
             let d = s.direction(g, p);
             let sq = (d * d) * one_minus_b2 + zero;
             *v = if s.first { sq } else { (*v * b2 + zero) + sq };
         }
-        Ok(())
     }
 }
 
@@ -317,25 +293,17 @@ inplace_op3!(AdamSecondMoment, "emc-adam-second-moment");
 pub(crate) struct AdamApply(pub AdamStep);
 
 impl AdamApply {
-    fn run<T: Elem>(
-        &self,
-        dst: &mut CpuStorage,
-        ld: &Layout,
-        m: (&CpuStorage, &Layout),
-        v: (&CpuStorage, &Layout),
-    ) -> Result<()> {
+    fn run<T: Elem>(&self, p: &mut [T], m: &[T], v: &[T]) {
         let s = self.0;
         let (mul, add) = (T::from_f64(s.denom.0), T::from_f64(s.denom.1));
         let keep = T::from_f64(1.0 - s.lr * s.wd);
         let zero = T::zero();
         let decay = s.decoupled && s.wd != 0.0;
-        let (p, m, v) = slices::<T>(dst, ld, m, v)?;
         for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
             let update = m / (v.sqrt() * mul + add);
             let kept = if decay { *p * keep + zero } else { *p };
             *p = kept - update;
         }
-        Ok(())
     }
 }
 

@@ -148,6 +148,7 @@ struct LinearOp;
 
 impl LinearOp {
     fn fwd_t<T: Float>(
+        &self,
         (sx, lx): (&CpuStorage, &Layout),
         (sw, lw): (&CpuStorage, &Layout),
         bias: Option<(&CpuStorage, &Layout)>,
@@ -166,15 +167,6 @@ impl LinearOp {
         let mut y = vec![T::default(); rows * out];
         forward_rows((x, w, b), (rows, i, out), &mut y);
         Ok((T::to_cpu_storage_owned(y), out_shape(lx, out)))
-    }
-
-    fn fwd(
-        &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(x.0, T => Self::fwd_t::<T>(x, w, bias))
     }
 
     /// `(dx, dw, db)` for the output gradient `grad`; `dx` only when `x` needs one.

@@ -207,7 +207,8 @@ macro_rules! backward_op2 {
 use backward_op2;
 
 /// The `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias) impls of an op
-/// whose type has `fwd(&self, x, w, Option<bias>) -> Result<(CpuStorage, Shape)>` and
+/// whose type has `fwd_t::<T: Float>(&self, x, w, Option<bias>) -> Result<(CpuStorage,
+/// Shape)>` (dispatched on the input's float type) and
 /// `grads(&self, x, w, with_bias, grad) -> Result<(Option<dx>, dw, Option<db>)>`.
 macro_rules! weight_op_with_optional_bias {
     ($op:ty, $name2:expr, $name3:expr) => {
@@ -223,7 +224,7 @@ macro_rules! weight_op_with_optional_bias {
                 s2: &candle_core::CpuStorage,
                 l2: &candle_core::Layout,
             ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-                self.fwd((s1, l1), (s2, l2), None)
+                for_float!(s1, T => self.fwd_t::<T>((s1, l1), (s2, l2), None))
             }
 
             fn bwd(
@@ -253,7 +254,7 @@ macro_rules! weight_op_with_optional_bias {
                 s3: &candle_core::CpuStorage,
                 l3: &candle_core::Layout,
             ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-                self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+                for_float!(s1, T => self.fwd_t::<T>((s1, l1), (s2, l2), Some((s3, l3))))
             }
 
             fn bwd(
@@ -988,15 +989,6 @@ struct Conv2dOp {
 }
 
 impl Conv2dOp {
-    fn fwd(
-        &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(x.0, T => self.fwd_t::<T>(x, w, bias))
-    }
-
     fn fwd_t<T: Float>(
         &self,
         (sx, lx): (&CpuStorage, &Layout),

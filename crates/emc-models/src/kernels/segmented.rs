@@ -237,15 +237,6 @@ impl SegmentedLinearOp {
         Ok((T::to_cpu_storage_owned(y), Shape::from((rows, out))))
     }
 
-    fn fwd(
-        &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(x.0, T => self.fwd_t::<T>(x, w, bias))
-    }
-
     /// `(dx, dw, db)` for the output gradient `grad`; `dx` only when `x` needs one.
     fn grads(
         &self,
@@ -305,58 +296,73 @@ impl SegmentedLinearBackwardOp {
             data::<T>(sw, lw, "weight")?,
             data::<T>(sg, lg, "gradient")?,
         );
-        let (wlen, blen) = (out * i, out);
-        let dx_len = if self.dx { rows * i } else { 0 };
-        let db_len = if self.db { k * blen } else { 0 };
-        let mut flat = vec![T::default(); dx_len + k * wlen + db_len];
-        let (dx, rest) = flat.split_at_mut(dx_len);
-        let (dw, db) = rest.split_at_mut(k * wlen);
-        // A member's first segment writes its gradients in place (exactly the single op's
-        // values); later ones compute theirs aside and add them.
-        let mut seen = vec![false; k];
-        let (mut more_w, mut more_b) = (Vec::new(), Vec::new());
-        for (m, r) in self.segments.ranges() {
-            let operands = (
-                &x[r.start * i..r.end * i],
-                &w[m * wlen..(m + 1) * wlen],
-                &dy[r.start * out..r.end * out],
-            );
-            let dx_rows = if self.dx {
-                Some(&mut dx[r.start * i..r.end * i])
-            } else {
-                None
-            };
-            let dw_m = &mut dw[m * wlen..(m + 1) * wlen];
-            let db_m = if self.db {
-                Some(&mut db[m * blen..(m + 1) * blen])
-            } else {
-                None
-            };
-            let dims = (r.len(), i, out);
-            if !seen[m] {
-                seen[m] = true;
-                backward_rows(operands, dims, dx_rows, dw_m, db_m);
-                continue;
-            }
-            more_w.resize(wlen, T::default());
-            more_b.resize(blen, T::default());
-            let more_db = db_m.is_some().then_some(&mut more_b[..]);
-            backward_rows(operands, dims, dx_rows, &mut more_w, more_db);
-            for (acc, v) in dw_m.iter_mut().zip(&more_w) {
-                *acc += *v;
-            }
-            if let Some(db_m) = db_m {
-                for (acc, v) in db_m.iter_mut().zip(&more_b) {
-                    *acc += *v;
-                }
-            }
-        }
+        let wlen = out * i;
+        let flat = segment_grads(
+            &self.segments,
+            (rows, self.dx.then_some(i)),
+            (k, wlen, self.db.then_some(out)),
+            |m, r, dx_rows, dw_m, db_m| {
+                let operands = (
+                    &x[r.start * i..r.end * i],
+                    &w[m * wlen..(m + 1) * wlen],
+                    &dy[r.start * out..r.end * out],
+                );
+                backward_rows(operands, (r.len(), i, out), dx_rows, dw_m, db_m)
+            },
+        );
         let len = flat.len();
         Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
     }
 }
 
 backward_op3!(SegmentedLinearBackwardOp, "emc-segmented-linear-backward");
+
+/// The flat output of a segmented weight op's backward (the layout [`split_grads`] reads):
+/// the input gradient when wanted (`dx_row` elements per row), then every member's weight
+/// gradient (`wlen` each), then every member's bias gradient when wanted (`blen` each).
+/// `grads(member, rows, dx, dw, db)` fills one segment's rows of `dx` and computes the
+/// segment's weight and bias gradients, segment by segment in order, skipping segments
+/// without rows: a member's first segment writes them in place (exactly the single op's
+/// values), later ones compute theirs aside and add them; an idle member's stay zero.
+pub(super) fn segment_grads<T: Float>(
+    segments: &Segments,
+    (rows, dx_row): (usize, Option<usize>),
+    (k, wlen, blen): (usize, usize, Option<usize>),
+    mut grads: impl FnMut(usize, Range<usize>, Option<&mut [T]>, &mut [T], Option<&mut [T]>),
+) -> Vec<T> {
+    let dx_len = dx_row.map_or(0, |d| rows * d);
+    let mut flat = vec![T::default(); dx_len + k * (wlen + blen.unwrap_or(0))];
+    let (dx, rest) = flat.split_at_mut(dx_len);
+    let (dw, db) = rest.split_at_mut(k * wlen);
+    let mut seen = vec![false; k];
+    let (mut more_w, mut more_b) = (Vec::new(), Vec::new());
+    for (m, r) in segments.ranges() {
+        if r.is_empty() {
+            continue;
+        }
+        let dx_rows = dx_row.map(|d| &mut dx[r.start * d..r.end * d]);
+        let dw_m = &mut dw[m * wlen..(m + 1) * wlen];
+        let db_m = blen.map(|b| &mut db[m * b..(m + 1) * b]);
+        if !seen[m] {
+            seen[m] = true;
+            grads(m, r, dx_rows, dw_m, db_m);
+            continue;
+        }
+        more_w.resize(wlen, T::default());
+        more_b.resize(blen.unwrap_or(0), T::default());
+        let more_db = db_m.is_some().then_some(&mut more_b[..]);
+        grads(m, r, dx_rows, &mut more_w, more_db);
+        for (acc, v) in dw_m.iter_mut().zip(&more_w) {
+            *acc += *v;
+        }
+        if let Some(db_m) = db_m {
+            for (acc, v) in db_m.iter_mut().zip(&more_b) {
+                *acc += *v;
+            }
+        }
+    }
+    flat
+}
 
 const CROSS_ENTROPY: &str = "segmented_cross_entropy";
 

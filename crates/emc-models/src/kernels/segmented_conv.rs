@@ -6,7 +6,7 @@
 
 use candle_core::{bail, CpuStorage, Layout, Result, Shape, Tensor};
 
-use super::segmented::{check_cpu_float, Segments};
+use super::segmented::{check_cpu_float, segment_grads, Segments};
 use super::{
     backward, backward_op3, chunks_in_parallel, data, for_float, forward, split_grads,
     weight_op_with_optional_bias, Float, Geom,
@@ -120,15 +120,6 @@ impl SegmentedConv2dOp {
         ))
     }
 
-    fn fwd(
-        &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        for_float!(x.0, T => self.fwd_t::<T>(x, w, bias))
-    }
-
     /// `(dx, dw, db)` for the output gradient `grad`; `dx` only when `x` needs one.
     fn grads(
         &self,
@@ -192,57 +183,22 @@ impl SegmentedConv2dBackwardOp {
             data::<T>(sw, lw, "weight")?,
             data::<T>(sg, lg, "gradient")?,
         );
-        let (image, out, wlen, blen) = (g.image(), g.o * g.p(), g.o * g.kd(), g.o);
-        let dx_len = if self.dx { g.n * image } else { 0 };
-        let db_len = if self.db { k * blen } else { 0 };
-        let mut flat = vec![T::default(); dx_len + k * wlen + db_len];
-        let (dx, rest) = flat.split_at_mut(dx_len);
-        let (dw, db) = rest.split_at_mut(k * wlen);
+        let (image, out, wlen) = (g.image(), g.o * g.p(), g.o * g.kd());
         let parallel = chunks_in_parallel();
-        // A member's first segment writes its gradients in place (exactly the single op's
-        // values); later ones compute theirs aside and add them. Segments without images
-        // leave their member's gradients as they are (zero when it has no other).
-        let mut seen = vec![false; k];
-        let (mut more_w, mut more_b) = (Vec::new(), Vec::new());
-        for (m, r) in self.fwd.segments.ranges() {
-            if r.is_empty() {
-                continue;
-            }
-            let alone = Geom { n: r.len(), ..g };
-            let operands = (
-                &x[r.start * image..r.end * image],
-                &w[m * wlen..(m + 1) * wlen],
-                &dy[r.start * out..r.end * out],
-            );
-            let dx_images = if self.dx {
-                Some(&mut dx[r.start * image..r.end * image])
-            } else {
-                None
-            };
-            let dw_m = &mut dw[m * wlen..(m + 1) * wlen];
-            let db_m = if self.db {
-                Some(&mut db[m * blen..(m + 1) * blen])
-            } else {
-                None
-            };
-            if !seen[m] {
-                seen[m] = true;
-                backward(operands, &alone, dx_images, dw_m, db_m, parallel);
-                continue;
-            }
-            more_w.resize(wlen, T::default());
-            more_b.resize(blen, T::default());
-            let more_db = db_m.is_some().then_some(&mut more_b[..]);
-            backward(operands, &alone, dx_images, &mut more_w, more_db, parallel);
-            for (acc, v) in dw_m.iter_mut().zip(&more_w) {
-                *acc += *v;
-            }
-            if let Some(db_m) = db_m {
-                for (acc, v) in db_m.iter_mut().zip(&more_b) {
-                    *acc += *v;
-                }
-            }
-        }
+        let flat = segment_grads(
+            &self.fwd.segments,
+            (g.n, self.dx.then_some(image)),
+            (k, wlen, self.db.then_some(g.o)),
+            |m, r, dx_images, dw_m, db_m| {
+                let alone = Geom { n: r.len(), ..g };
+                let operands = (
+                    &x[r.start * image..r.end * image],
+                    &w[m * wlen..(m + 1) * wlen],
+                    &dy[r.start * out..r.end * out],
+                );
+                backward(operands, &alone, dx_images, dw_m, db_m, parallel)
+            },
+        );
         let len = flat.len();
         Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
     }
