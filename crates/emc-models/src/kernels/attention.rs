@@ -141,9 +141,13 @@ fn mat<T>(data: &[T], cols: usize, t: bool) -> Mat<'_, T> {
     }
 }
 
-/// Runs `f(unit)` for every unit, spread over candle's pool when it has workers.
-fn for_units(g: &Geom, f: impl Fn(usize) + Sync) {
-    for_each_chunk(g.units(), chunks_in_parallel(), |units| units.for_each(&f));
+/// Runs `f(unit, scratch)` for every unit, spread over candle's pool when it has workers;
+/// each pool task makes its `scratch` buffers once (every unit overwrites them whole).
+fn for_units<S>(g: &Geom, scratch: impl Fn() -> S + Sync, f: impl Fn(usize, &mut S) + Sync) {
+    for_each_chunk(g.units(), chunks_in_parallel(), |units| {
+        let mut buffers = scratch();
+        units.for_each(|u| f(u, &mut buffers));
+    });
 }
 
 fn forward<T: Float>(qkv: &[T], g: &Geom) -> (Vec<T>, Kept<T>) {
@@ -168,64 +172,67 @@ fn forward<T: Float>(qkv: &[T], g: &Geom) -> (Vec<T>, Kept<T>) {
     };
     let out_ptr = SendPtr(out.as_mut_ptr());
     let scale = g.scale::<T>();
-    for_units(g, |u| {
-        let (th, tt) = (t * hd, t * t);
-        // SAFETY: the buffers outlive the call and each unit writes only its own block of
-        // every kept buffer.
-        let (q, k, v, w, exp, sum) = unsafe {
-            (
-                super::slice_mut(ptrs.q, u * th..(u + 1) * th),
-                super::slice_mut(ptrs.k, u * th..(u + 1) * th),
-                super::slice_mut(ptrs.v, u * th..(u + 1) * th),
-                super::slice_mut(ptrs.w, u * tt..(u + 1) * tt),
-                super::slice_mut(ptrs.exp, u * tt..(u + 1) * tt),
-                super::slice_mut(ptrs.sum, u * t..(u + 1) * t),
-            )
-        };
-        // The head split (`get` copies), the query scaled by `affine(scale, 0)`.
-        for row in 0..t {
-            let at = |part| &qkv[g.row(u, row, part, 3 * g.d)..][..hd];
-            let dst = row * hd..(row + 1) * hd;
-            for (d, &x) in q[dst.clone()].iter_mut().zip(at(0)) {
-                *d = x * scale + zero;
+    let (th, tt) = (t * hd, t * t);
+    for_units(
+        g,
+        || vec![zero; th],
+        |u, o| {
+            // SAFETY: the buffers outlive the call and each unit writes only its own block of
+            // every kept buffer.
+            let (q, k, v, w, exp, sum) = unsafe {
+                (
+                    super::slice_mut(ptrs.q, u * th..(u + 1) * th),
+                    super::slice_mut(ptrs.k, u * th..(u + 1) * th),
+                    super::slice_mut(ptrs.v, u * th..(u + 1) * th),
+                    super::slice_mut(ptrs.w, u * tt..(u + 1) * tt),
+                    super::slice_mut(ptrs.exp, u * tt..(u + 1) * tt),
+                    super::slice_mut(ptrs.sum, u * t..(u + 1) * t),
+                )
+            };
+            // The head split (`get` copies), the query scaled by `affine(scale, 0)`.
+            for row in 0..t {
+                let at = |part| &qkv[g.row(u, row, part, 3 * g.d)..][..hd];
+                let dst = row * hd..(row + 1) * hd;
+                for (d, &x) in q[dst.clone()].iter_mut().zip(at(0)) {
+                    *d = x * scale + zero;
+                }
+                k[dst.clone()].copy_from_slice(at(1));
+                v[dst].copy_from_slice(at(2));
             }
-            k[dst.clone()].copy_from_slice(at(1));
-            v[dst].copy_from_slice(at(2));
-        }
-        // scores = q · kᵀ [T, T], into `w`; then the softmax rows.
-        product(
-            false,
-            (t, t, hd),
-            w,
-            (t, 1),
-            false,
-            mat(q, hd, false),
-            mat(k, hd, true),
-        );
-        for ((row, e), s) in w.chunks_exact_mut(t).zip(exp.chunks_exact_mut(t)).zip(sum) {
-            (_, *s) = softmax_row(row, e);
-            for (y, &e) in row.iter_mut().zip(e.iter()) {
-                *y = e / *s;
+            // scores = q · kᵀ [T, T], into `w`; then the softmax rows.
+            product(
+                false,
+                (t, t, hd),
+                w,
+                (t, 1),
+                false,
+                mat(q, hd, false),
+                mat(k, hd, true),
+            );
+            for ((row, e), s) in w.chunks_exact_mut(t).zip(exp.chunks_exact_mut(t)).zip(sum) {
+                (_, *s) = softmax_row(row, e);
+                for (y, &e) in row.iter_mut().zip(e.iter()) {
+                    *y = e / *s;
+                }
             }
-        }
-        // out = w · v [T, hd], merged into the unit's columns of `[N, T, D]`.
-        let mut o = vec![zero; th];
-        product(
-            false,
-            (t, hd, t),
-            &mut o,
-            (hd, 1),
-            false,
-            mat(w, t, false),
-            mat(v, hd, false),
-        );
-        for (row, src) in o.chunks_exact(hd).enumerate() {
-            let start = g.row(u, row, 0, g.d);
-            // SAFETY: `out` outlives the call; units write disjoint (row, head) spans.
-            let dst = unsafe { super::slice_mut(out_ptr, start..start + hd) };
-            dst.copy_from_slice(src);
-        }
-    });
+            // out = w · v [T, hd], merged into the unit's columns of `[N, T, D]`.
+            product(
+                false,
+                (t, hd, t),
+                o,
+                (hd, 1),
+                false,
+                mat(w, t, false),
+                mat(v, hd, false),
+            );
+            for (row, src) in o.chunks_exact(hd).enumerate() {
+                let start = g.row(u, row, 0, g.d);
+                // SAFETY: `out` outlives the call; units write disjoint (row, head) spans.
+                let dst = unsafe { super::slice_mut(out_ptr, start..start + hd) };
+                dst.copy_from_slice(src);
+            }
+        },
+    );
     (out, kept)
 }
 
@@ -236,63 +243,59 @@ fn backward<T: Float>(dy: &[T], kept: [&[T]; 6], g: &Geom) -> Vec<T> {
     let mut dqkv = vec![zero; g.n * t * 3 * g.d];
     let dqkv_ptr = SendPtr(dqkv.as_mut_ptr());
     let scale = g.scale::<T>();
-    for_units(g, |u| {
-        let (th, tt) = (t * hd, t * t);
+    let (th, tt) = (t * hd, t * t);
+    let scratch = || [th, tt, th, tt, th, th].map(|len| vec![zero; len]);
+    for_units(g, scratch, |u, buffers| {
+        let [go, dw, dv, ds, dq, dkt] = buffers;
         let (q, k, v) = (&q[u * th..][..th], &k[u * th..][..th], &v[u * th..][..th]);
         let (w, exp, sum) = (&w[u * tt..][..tt], &exp[u * tt..][..tt], &sum[u * t..][..t]);
         // The merge's reshape and transpose send the output gradient back as `[T, hd]`.
-        let mut go = vec![zero; th];
         for (row, dst) in go.chunks_exact_mut(hd).enumerate() {
             for (d, &x) in dst.iter_mut().zip(&dy[g.row(u, row, 0, g.d)..][..hd]) {
                 *d = acc(x);
             }
         }
         // out = w · v: dw = go · vᵀ, dv = wᵀ · go.
-        let mut dw = vec![zero; tt];
         product(
             false,
             (t, t, hd),
-            &mut dw,
+            dw,
             (t, 1),
             false,
-            mat(&go, hd, false),
+            mat(go, hd, false),
             mat(v, hd, true),
         );
         dw.iter_mut().for_each(|x| *x = acc(*x));
-        let mut dv = vec![zero; th];
         product(
             false,
             (t, hd, t),
-            &mut dv,
+            dv,
             (hd, 1),
             false,
             mat(w, t, true),
-            mat(&go, hd, false),
+            mat(go, hd, false),
         );
         // The softmax's gradient rows.
-        let mut ds = vec![zero; tt];
-        softmax_backward_rows(&dw, exp, sum, t, &mut ds);
+        softmax_backward_rows(dw, exp, sum, t, ds);
         ds.iter_mut().for_each(|x| *x = acc(*x));
         // scores = q · kᵀ: dq = ds · k, d(kᵀ) = qᵀ · ds [hd, T].
-        let mut dq = vec![zero; th];
         product(
             false,
             (t, hd, t),
-            &mut dq,
+            dq,
             (hd, 1),
             false,
-            mat(&ds, t, false),
+            mat(ds, t, false),
             mat(k, hd, false),
         );
-        let mut dkt = vec![zero; th];
         product(
             false,
             (hd, t, t),
-            &mut dkt,
+            dkt,
             (t, 1),
             false,
             mat(q, hd, true),
-            mat(&ds, t, false),
+            mat(ds, t, false),
         );
         for row in 0..t {
             let base = g.row(u, row, 0, 3 * g.d);

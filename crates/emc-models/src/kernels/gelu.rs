@@ -21,11 +21,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{backward_op2, data, for_float, for_row_blocks, input_and_grad, slice_mut};
+use super::{backward_op2, data, for_float, input_and_grad, rows_into, slice_mut};
 use super::{Float, SendPtr};
-
-/// Elements per block when a pass is spread over candle's pool.
-const BLOCK: usize = 4096;
 
 /// `x · Φ(x)` element-wise, exactly as [`crate::Activation::Gelu`] composes it: our op for
 /// `f32`/`f64` on the CPU, the composition otherwise.
@@ -75,17 +72,6 @@ fn cdf_of<T: Erf>(x: T) -> (T, T) {
     (affine(u.erf(), T::ONE, T::ONE), u)
 }
 
-/// `f(range, out_block)` over blocks of `out`, on candle's pool when it is large enough.
-fn blocks_into<T: Float>(out: &mut [T], f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync) {
-    let len = out.len();
-    let ptr = SendPtr(out.as_mut_ptr());
-    for_row_blocks(len.div_ceil(BLOCK), BLOCK, |blocks| {
-        let range = blocks.start * BLOCK..(blocks.end * BLOCK).min(len);
-        // SAFETY: `out` outlives the call and blocks are disjoint.
-        f(range.clone(), unsafe { slice_mut(ptr, range) })
-    });
-}
-
 /// The forward op; with `keep`, it keeps `2·Φ(x)` for the backward.
 #[derive(Debug)]
 struct Gelu {
@@ -100,7 +86,7 @@ impl Gelu {
         let mut cdf = vec![T::ZERO; if self.keep { x.len() } else { 0 }];
         let cdf_ptr = SendPtr(cdf.as_mut_ptr());
         let keep = self.keep;
-        blocks_into(&mut y, |range, y| {
+        rows_into(&mut y, 1, |range, y| {
             let xs = &x[range.clone()];
             let half = T::from_f64(0.5);
             if keep {
@@ -158,7 +144,7 @@ impl GeluGrad {
             None => None,
         };
         let mut dx = vec![T::ZERO; x.len()];
-        blocks_into(&mut dx, |range, dx| {
+        rows_into(&mut dx, 1, |range, dx| {
             let (xs, gs) = (&x[range.clone()], &g[range.clone()]);
             let cdfs = kept.map(|c| &c[range]);
             for (i, (d, (&x, &g))) in dx.iter_mut().zip(xs.iter().zip(gs)).enumerate() {

@@ -12,8 +12,8 @@ use candle_core::Tensor;
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape};
 
 use super::{
-    backward_op3, data, for_float, matmul, product, split_grads, weight_op_with_optional_bias,
-    Float, Mat,
+    backward_op3, bias_data, data, for_float, matmul, product, weight_grads,
+    weight_op_with_optional_bias, Float, Mat,
 };
 
 /// `xs · weightᵀ (+ bias)` over the last dimension, for `xs: [.., in]` (rank 2 or more),
@@ -155,15 +155,7 @@ impl LinearOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, i, out) = dims(lx, lw)?;
         let (x, w) = (data::<T>(sx, lx, "input")?, data::<T>(sw, lw, "weight")?);
-        let b = match bias {
-            Some((sb, lb)) => {
-                if lb.dims() != [out] {
-                    bail!("linear: bias {:?} for {out} outputs", lb.dims())
-                }
-                Some(data::<T>(sb, lb, "bias")?)
-            }
-            None => None,
-        };
+        let b = bias_data::<T>(bias, &[out], "linear")?;
         let mut y = vec![T::default(); rows * out];
         forward_rows((x, w, b), (rows, i, out), &mut y);
         Ok((T::to_cpu_storage_owned(y), out_shape(lx, out)))
@@ -182,14 +174,7 @@ impl LinearOp {
             dx: want_dx,
             db: with_bias,
         };
-        let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let db = Shape::from(weight.dim(0)?);
-        split_grads(
-            &flat,
-            want_dx.then_some(x.shape()),
-            weight.shape(),
-            with_bias.then_some(db),
-        )
+        weight_grads((x, weight, grad), &op, with_bias.then_some(1))
     }
 }
 

@@ -462,24 +462,42 @@ fn col2im<T: Float>(cols: &[T], nb: usize, g: &Geom, dx: &mut [T]) {
     }
 }
 
-/// Splits the flat output of a weight op's backward into `dx` (when its shape is given),
-/// `dw` and `db` (when its shape is given), stored one after the other in that order.
-fn split_grads(
-    flat: &Tensor,
-    dx: Option<&Shape>,
-    dw: &Shape,
-    db: Option<Shape>,
+/// A weight op's gradients for the output gradient `grad`: runs its `backward` op on
+/// `(x, weight, grad)`, whose flat output holds `dx` (when `x` tracks gradients, as the op
+/// was told), `dw`, then `db` (when `bias_dims` is given: the bias has the shape of the
+/// weight's first `bias_dims` dimensions), and splits it into those tensors.
+fn weight_grads(
+    (x, weight, grad): (&Tensor, &Tensor, &Tensor),
+    backward: &impl CustomOp3,
+    bias_dims: Option<usize>,
 ) -> Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
+    let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, backward)?;
     let mut offset = 0;
     let mut take = |shape: &Shape| -> Result<Tensor> {
         let part = flat.narrow(0, offset, shape.elem_count())?.reshape(shape)?;
         offset += shape.elem_count();
         Ok(part)
     };
-    let dx = dx.map(&mut take).transpose()?;
-    let dw = take(dw)?;
-    let db = db.as_ref().map(&mut take).transpose()?;
+    let dx = x.track_op().then(|| take(x.shape())).transpose()?;
+    let dw = take(weight.shape())?;
+    let db = bias_dims
+        .map(|n| take(&Shape::from(&weight.dims()[..n])))
+        .transpose()?;
     Ok((dx, dw, db))
+}
+
+/// A weight op's optional bias operand as a slice, after checking that its shape is
+/// `expected` (`op` names the op in the error).
+fn bias_data<'a, T: Float>(
+    bias: Option<(&'a CpuStorage, &Layout)>,
+    expected: &[usize],
+    op: &str,
+) -> Result<Option<&'a [T]>> {
+    let Some((s, l)) = bias else { return Ok(None) };
+    if l.dims() != expected {
+        bail!("{op}: bias {:?}; expected {expected:?}", l.dims())
+    }
+    data::<T>(s, l, "bias").map(Some)
 }
 
 /// A row-major matrix operand: data and (row stride, column stride).
@@ -996,15 +1014,7 @@ impl Conv2dOp {
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geom::new(lx.dims(), lw.dims(), self.stride, self.padding)?;
-        let bias = match bias {
-            Some((sb, lb)) => {
-                if lb.dims() != [g.o] {
-                    bail!("conv2d: bias {:?} for {} output channels", lb.dims(), g.o)
-                }
-                Some(data::<T>(sb, lb, "bias")?)
-            }
-            None => None,
-        };
+        let bias = bias_data::<T>(bias, &[g.o], "conv2d")?;
         let mut y = vec![T::default(); g.n * g.o * g.p()];
         forward(
             data::<T>(sx, lx, "input")?,
@@ -1033,14 +1043,7 @@ impl Conv2dOp {
             db: with_bias,
         };
         let op = Conv2dBackwardOp { fwd: *self, want };
-        let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let db = Shape::from(weight.dim(0)?);
-        split_grads(
-            &flat,
-            want.dx.then_some(x.shape()),
-            weight.shape(),
-            want.db.then_some(db),
-        )
+        weight_grads((x, weight, grad), &op, with_bias.then_some(1))
     }
 }
 

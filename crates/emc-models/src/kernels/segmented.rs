@@ -22,7 +22,9 @@ use super::cross_entropy::{
     geometry, labels_of, loss_grad, mean_loss, softmax_rows, vec_sum, SoftmaxCache,
 };
 use super::linear::{backward_rows, forward_rows};
-use super::{backward_op3, data, for_float, split_grads, weight_op_with_optional_bias, Float};
+use super::{
+    backward_op3, bias_data, data, for_float, weight_grads, weight_op_with_optional_bias, Float,
+};
 
 /// The layout of a packed batch: an ordered list of `(member, rows)` segments whose rows
 /// follow one another. A segment may have no rows, and a member may own several segments
@@ -213,15 +215,7 @@ impl SegmentedLinearOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, i, k, out) = linear_dims(lx, lw, &self.segments)?;
         let (x, w) = (data::<T>(sx, lx, "input")?, data::<T>(sw, lw, "weight")?);
-        let b = match bias {
-            Some((sb, lb)) => {
-                if lb.dims() != [k, out] {
-                    bail!("{LINEAR}: bias {:?}; expected [{k}, {out}]", lb.dims())
-                }
-                Some(data::<T>(sb, lb, "bias")?)
-            }
-            None => None,
-        };
+        let b = bias_data::<T>(bias, &[k, out], LINEAR)?;
         let mut y = vec![T::default(); rows * out];
         for (m, r) in self.segments.ranges() {
             forward_rows(
@@ -251,14 +245,7 @@ impl SegmentedLinearOp {
             dx: want_dx,
             db: with_bias,
         };
-        let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let (k, out, _) = weight.dims3()?;
-        split_grads(
-            &flat,
-            want_dx.then_some(x.shape()),
-            weight.shape(),
-            with_bias.then_some(Shape::from((k, out))),
-        )
+        weight_grads((x, weight, grad), &op, with_bias.then_some(2))
     }
 }
 
@@ -317,7 +304,7 @@ impl SegmentedLinearBackwardOp {
 
 backward_op3!(SegmentedLinearBackwardOp, "emc-segmented-linear-backward");
 
-/// The flat output of a segmented weight op's backward (the layout [`split_grads`] reads):
+/// The flat output of a segmented weight op's backward (the layout [`weight_grads`] reads):
 /// the input gradient when wanted (`dx_row` elements per row), then every member's weight
 /// gradient (`wlen` each), then every member's bias gradient when wanted (`blen` each).
 /// `grads(member, rows, dx, dw, db)` fills one segment's rows of `dx` and computes the

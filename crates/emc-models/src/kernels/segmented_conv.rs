@@ -8,7 +8,7 @@ use candle_core::{bail, CpuStorage, Layout, Result, Shape, Tensor};
 
 use super::segmented::{check_cpu_float, segment_grads, Segments};
 use super::{
-    backward, backward_op3, chunks_in_parallel, data, for_float, forward, split_grads,
+    backward, backward_op3, bias_data, chunks_in_parallel, data, for_float, forward, weight_grads,
     weight_op_with_optional_bias, Float, Geom,
 };
 
@@ -91,15 +91,7 @@ impl SegmentedConv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (g, k) = self.geometry(lx.dims(), lw.dims())?;
         let (x, w) = (data::<T>(sx, lx, "input")?, data::<T>(sw, lw, "weight")?);
-        let b = match bias {
-            Some((sb, lb)) => {
-                if lb.dims() != [k, g.o] {
-                    bail!("{CONV}: bias {:?}; expected [{k}, {}]", lb.dims(), g.o)
-                }
-                Some(data::<T>(sb, lb, "bias")?)
-            }
-            None => None,
-        };
+        let b = bias_data::<T>(bias, &[k, g.o], CONV)?;
         let (image, out, wlen) = (g.image(), g.o * g.p(), g.o * g.kd());
         let mut y = vec![T::default(); g.n * out];
         let parallel = chunks_in_parallel();
@@ -134,14 +126,7 @@ impl SegmentedConv2dOp {
             dx: want_dx,
             db: with_bias,
         };
-        let flat = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let (k, o) = (weight.dim(0)?, weight.dim(1)?);
-        split_grads(
-            &flat,
-            want_dx.then_some(x.shape()),
-            weight.shape(),
-            with_bias.then_some(Shape::from((k, o))),
-        )
+        weight_grads((x, weight, grad), &op, with_bias.then_some(2))
     }
 }
 
