@@ -1,5 +1,5 @@
 //! Publishing and fetching results on the Hugging Face Hub, end to end against a writable
-//! stand-in Hub on 127.0.0.1 (`emc_tests::hub_store`), with hf-hub's real client: a small
+//! stand-in Hub on 127.0.0.1 (`emc_tests::hub_server`), with hf-hub's real client: a small
 //! EMC measurement on real MNIST is pushed (repository creation, preupload, LFS batch
 //! negotiation, one NDJSON commit), pulled into an empty cache, verified by recomputing each
 //! checkpoint's training accuracy, pulled again from the cache with the server stopped; and
@@ -16,7 +16,7 @@ use emc_hub::{
     PullVerifyOptions, PushOptions, RepoId, RepoKind, VerifyOptions, HUB_MANIFEST,
 };
 use emc_search::MeasureConfig;
-use emc_tests::hub_store::HubStore;
+use emc_tests::hub_server::HubServer;
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "hf_test_token_never_printed";
@@ -26,7 +26,7 @@ fn results() -> Option<&'static Path> {
     emc_tests::hub_fixture::small_results(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
-fn hub(server: &HubStore, cache: &Path) -> HubConfig {
+fn hub(server: &HubServer, cache: &Path) -> HubConfig {
     HubConfig {
         endpoint: Some(server.url().to_string()),
         cache_dir: Some(cache.to_path_buf()),
@@ -91,7 +91,7 @@ fn verify_options() -> VerifyOptions {
 fn push_pull_verify_round_trip_then_offline_from_the_cache() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     let target = repo("emc-tests/mlp8-mnist7");
     let local = tree(results);
@@ -257,7 +257,7 @@ fn push_pull_verify_round_trip_then_offline_from_the_cache() {
 fn push_without_a_token_fails_before_any_request() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = HubConfig {
         token: None,
         ..hub(&server, &tmp.path().join("cache"))
@@ -290,7 +290,7 @@ fn push_without_a_token_fails_before_any_request() {
 fn missing_repository_and_revision_are_named_and_nothing_is_written() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     push(results, &repo("emc-tests/r"), &PushOptions::default(), &cfg).unwrap();
 
@@ -340,7 +340,7 @@ fn missing_repository_and_revision_are_named_and_nothing_is_written() {
 fn a_truncated_download_is_detected_and_not_kept() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     let report = push(results, &repo("emc-tests/t"), &PushOptions::default(), &cfg).unwrap();
     let ckpt = report
@@ -435,7 +435,7 @@ fn checkpoint_metadata_that_disagrees_with_its_tensors_fails_verification() {
     );
 
     // Published like that, it fails pull_and_verify and nothing reaches the output.
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     push(
         &doctored,
@@ -494,7 +494,7 @@ fn xet_storage_is_not_faked_the_push_fails_and_commits_nothing() {
     // a CAS server; offered xet, the push must fail clearly, with no commit.
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     server.offer_xet(true);
     let cfg = hub(&server, &tmp.path().join("cache"));
     let msg = push(results, &repo("emc-tests/x"), &PushOptions::default(), &cfg)
@@ -516,7 +516,7 @@ fn xet_storage_is_not_faked_the_push_fails_and_commits_nothing() {
 fn private_dataset_repository_on_a_new_branch() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     let target = RepoId::parse("emc-tests/p", RepoKind::Dataset).unwrap();
     let opts = PushOptions {
@@ -613,7 +613,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         recorded_only: false,
     };
     let first = run_claim(spec, &settings).unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cfg = hub(&server, &tmp.path().join("cache"));
     push(
         &local,

@@ -6,7 +6,6 @@
 
 pub mod hub_fixture;
 pub mod hub_server;
-pub mod hub_store;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! `emc bench`: training throughput on the reference workloads, in the same form as
-//! `shared/bench/torch_reference.py` prints PyTorch's (and beside it, with `--torch`), and
-//! the EMC-search benchmark (`--search`): the wall time of a whole small measurement.
+//! `scripts/torch_reference.py` prints PyTorch's (and beside it, with `--torch`), and the
+//! EMC-search benchmark (`--search`): the wall time of a whole small measurement.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,19 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use emc_search::{measure, write_atomic, Event, ProbeRow};
-use emc_train::bench::{all_workloads, measure as measure_workload, reference_workloads};
+use emc_train::bench::{all_workloads, measure as measure_workload};
+
+/// The PyTorch reference script `--torch` runs unless `--torch-script` names another: the
+/// repository's `scripts/torch_reference.py`, found through the path of the checkout this
+/// binary was built from.
+pub fn default_torch_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/emc-cli sits two levels below the repository root")
+        .join("scripts")
+        .join("torch_reference.py")
+}
 
 /// The EMC-search benchmark: the README's first measurement (mlp:32:relu on 7x7 MNIST with
 /// random labels, `emc measure`'s default procedure, seeds 0, 1, 2).
@@ -48,12 +60,14 @@ pub struct BenchArgs {
     /// Minimum timed steps per workload.
     #[arg(long, default_value_t = 5)]
     min_steps: usize,
-    /// A Python with torch installed: also run the PyTorch reference script at the same
-    /// thread count and print the ratio (ours / PyTorch) per workload.
+    /// A Python with torch installed: also run the PyTorch reference script on the same
+    /// workloads, thread count, minimum steps and seconds, and print the ratio (ours /
+    /// PyTorch) per workload.
     #[arg(long, value_name = "PYTHON", conflicts_with = "search")]
     torch: Option<PathBuf>,
-    /// The PyTorch reference script run by --torch.
-    #[arg(long, default_value = "../shared/bench/torch_reference.py")]
+    /// The PyTorch reference script run by --torch (default: `scripts/torch_reference.py`
+    /// of the checkout this binary was built from).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_torch_script())]
     torch_script: PathBuf,
     /// Instead of the workloads, time a whole EMC measurement (the README's first one:
     /// mlp:32:relu, 7x7 MNIST, random labels, 3 seeds), `--jobs` seeds at a time, each
@@ -105,12 +119,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     // PyTorch first, so that its figures do not wait for ours (and a bad --torch fails fast).
     let torch = match &args.torch {
-        Some(python) => Some(torch_reference(
-            python,
-            &args.torch_script,
-            args.threads,
-            args.only.as_deref(),
-        )?),
+        Some(python) => Some(torch_reference(python, &args)?),
         None => None,
     };
     let device = emc_train::parse_device(&args.device)?;
@@ -159,25 +168,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `python script --threads T [--only K]` and reads its `name  X samples/s` lines.
-fn torch_reference(
-    python: &Path,
-    script: &Path,
-    threads: usize,
-    only: Option<&str>,
-) -> Result<Vec<(String, f64)>> {
+/// Runs `python script --threads T --min-seconds S --min-steps N [--only K]` and reads its
+/// `name  X samples/s` lines.
+fn torch_reference(python: &Path, args: &BenchArgs) -> Result<Vec<(String, f64)>> {
+    let script = &args.torch_script;
     if !script.is_file() {
         bail!(
             "--torch-script {}: no such file (the PyTorch reference is \
-             shared/bench/torch_reference.py beside the checkout; run from the repository \
-             root or pass its path)",
+             scripts/torch_reference.py in the emc repository; an installed or moved binary \
+             needs --torch-script PATH to a checkout's copy)",
             script.display()
         );
     }
     let mut cmd = Command::new(python);
-    cmd.arg(script).arg("--threads").arg(threads.to_string());
-    // The reference has only the reference workloads.
-    if let Some(k) = only.filter(|k| reference_workloads().iter().any(|w| w.key == *k)) {
+    cmd.arg(script)
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--min-seconds", &args.min_seconds.to_string()])
+        .args(["--min-steps", &args.min_steps.to_string()]);
+    if let Some(k) = &args.only {
         cmd.arg("--only").arg(k);
     }
     eprintln!("running the PyTorch reference: {cmd:?}");

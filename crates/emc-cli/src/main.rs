@@ -29,8 +29,8 @@ enum Command {
     /// Inspect, download and look at datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Training throughput on the reference workloads (compare with
-    /// shared/bench/torch_reference.py on the same machine).
+    /// Training throughput on the reference workloads (beside PyTorch's with --torch, from
+    /// scripts/torch_reference.py).
     Bench(bench::BenchArgs),
     /// Table and plots of the results `emc measure` wrote into a directory.
     Report(report::ReportArgs),

@@ -231,6 +231,86 @@ fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
     );
 }
 
+/// Without `--torch-script`, `--torch` runs the repository's own `scripts/torch_reference.py`
+/// (found through the checkout the binary was built from), on the same workload, threads,
+/// minimum steps and seconds as ours. Guards against a default that points outside the
+/// repository, where a user's clone has nothing.
+#[cfg(unix)]
+#[test]
+fn bench_torch_runs_the_repositorys_reference_script_by_default() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let argv = tmp.path().join("argv");
+    let python = tmp.path().join("python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n\
+             echo 'mlp_784-512-512-10_b128 1000.0 samples/s  (128.00 ms/step, 9 steps)'\n",
+            argv.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = emc(&[
+        "bench",
+        "--only",
+        "mlp",
+        "--min-seconds",
+        "0",
+        "--min-steps",
+        "1",
+        "--threads",
+        "1",
+        "--torch",
+        python.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let argv = std::fs::read_to_string(&argv).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    let repo_script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/torch_reference.py")
+        .canonicalize()
+        .expect("scripts/torch_reference.py is in the repository");
+    assert_eq!(
+        PathBuf::from(argv[0]).canonicalize().unwrap(),
+        repo_script,
+        "{argv:?}"
+    );
+    assert_eq!(
+        argv[1..],
+        [
+            "--threads",
+            "1",
+            "--min-seconds",
+            "0",
+            "--min-steps",
+            "1",
+            "--only",
+            "mlp"
+        ]
+    );
+}
+
+/// The reference script knows every workload of `emc bench`, by the name both print and the
+/// key of `--only`.
+#[test]
+fn the_torch_reference_script_has_every_bench_workload() {
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/torch_reference.py"),
+    )
+    .unwrap();
+    for w in emc_train::bench::all_workloads() {
+        for needle in [format!("\"{}\"", w.name), format!("\"{}\"", w.key)] {
+            assert!(script.contains(&needle), "{needle} is not in the script");
+        }
+    }
+}
+
 #[test]
 fn measure_reads_a_toml_config_and_names_a_bad_one() {
     let Some(dir) = data_dir() else { return };

@@ -1,11 +1,11 @@
 //! `emc hub push`, `emc hub pull` and `emc verify` end to end through the binary, against
-//! the writable stand-in Hub on 127.0.0.1 (`emc_tests::hub_store`), with the token and
+//! the writable stand-in Hub on 127.0.0.1 (`emc_tests::hub_server`), with the token and
 //! cache taken from the environment as the Hugging Face tools take them.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use emc_tests::hub_store::HubStore;
+use emc_tests::hub_server::HubServer;
 
 const TOKEN: &str = "hf_cli_test_token_never_printed";
 
@@ -49,7 +49,7 @@ fn results() -> Option<&'static Path> {
 fn push_pull_verify_and_offline_pull_through_the_binary() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let cache = tmp.path().join("cache");
     let (url, cache_s) = (
         server.url().to_string(),
@@ -128,7 +128,7 @@ fn push_pull_verify_and_offline_pull_through_the_binary() {
 fn push_without_a_token_names_where_tokens_come_from() {
     let Some(results) = results() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let server = HubStore::start(TOKEN).unwrap();
+    let server = HubServer::writable(TOKEN).unwrap();
     let env = [("HF_ENDPOINT", server.url())];
     let out = emc(
         &[

@@ -1,5 +1,5 @@
-//! Training throughput on the reference workloads, measured exactly as
-//! `shared/bench/torch_reference.py` measures PyTorch: random inputs, labels `i % 10`,
+//! Training throughput on the reference workloads, measured exactly as the repository's
+//! `scripts/torch_reference.py` measures PyTorch: random inputs, labels `i % 10`,
 //! cross-entropy, plain SGD with lr 0.01, one optimizer step per batch with the loss read
 //! back every step, three warm-up steps, then at least `min_steps` steps and `min_seconds`.
 //! The steps are the trainer's own ([`minibatch_step`], [`full_batch_step`]).
@@ -19,7 +19,7 @@ use crate::trainer::{full_batch_step, minibatch_step};
 /// One benchmark workload.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    /// Name, as `torch_reference.py` prints it.
+    /// Name, as `emc bench` and `scripts/torch_reference.py` print it.
     pub name: &'static str,
     /// Short key for `--only`.
     pub key: &'static str,
@@ -82,7 +82,7 @@ pub fn reference_workloads() -> Vec<Workload> {
 }
 
 /// The tiny CNN that EMC claims train by the hundred, on 14x14 MNIST, at a small and a large
-/// batch: per-op overhead matters here more than arithmetic. Not in `torch_reference.py`.
+/// batch: per-op overhead matters here more than arithmetic.
 pub fn emc_workloads() -> Vec<Workload> {
     let mnist14 = InputShape {
         channels: 1,
