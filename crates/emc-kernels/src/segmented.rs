@@ -30,7 +30,7 @@ use crate::linear::{backward_rows, forward_rows};
 /// (evaluation in chunks). Cheap to clone.
 ///
 /// ```
-/// use emc_models::Segments;
+/// use emc_kernels::Segments;
 /// let segments = Segments::new([(0, 3), (2, 0), (1, 2)]);
 /// assert_eq!(segments.total_rows(), 5);
 /// let ranges: Vec<_> = segments.ranges().collect();
