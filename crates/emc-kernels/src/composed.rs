@@ -9,7 +9,7 @@ use candle_core::{Result, Tensor, D};
 
 /// Layer normalisation over the last dimension composed from candle operations (any device,
 /// dtype and layout): `(x − mean) / √(var + eps) · weight + bias`, biased variance.
-/// [`crate::layer_norm`] gives the same bits, value and gradients, where it applies.
+/// [`crate::layer_norm()`] gives the same bits, value and gradients, where it applies.
 pub fn layer_norm_composed(
     xs: &Tensor,
     weight: &Tensor,
@@ -77,7 +77,7 @@ pub fn attention_core_composed(qkv: &Tensor, heads: usize) -> Result<Tensor> {
 }
 
 /// GELU (the exact, erf form) composed of candle ops: `(x · 0.5) · (erf(x · 1/√2) + 1)`,
-/// which [`crate::gelu`] reproduces bit for bit.
+/// which [`crate::gelu()`] reproduces bit for bit.
 pub fn gelu_composed(xs: &Tensor) -> Result<Tensor> {
     let cdf = ((xs * FRAC_1_SQRT_2)?.erf()? + 1.0)?; // 2·Φ(x)
     (xs * 0.5)? * cdf

@@ -112,7 +112,8 @@ pub(crate) unsafe fn slice_mut<'a, T>(
 /// Runs `f` on every chunk index `0..chunks`: spread over candle's thread pool when
 /// `parallel` and there is more than one chunk, else in order on this thread. On the pool,
 /// `f` must not use the pool itself (the calling thread's share is not marked as inside it,
-/// and candle's pool lock is not re-entrant): its products stay on their thread ([`product`] without row splitting).
+/// and candle's pool lock is not re-entrant): its products stay on their thread
+/// ([`crate::matmul::product`] without row splitting).
 pub(crate) fn for_each_chunk(
     chunks: usize,
     parallel: bool,

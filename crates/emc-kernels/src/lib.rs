@@ -12,15 +12,15 @@
 //! `tests/kernels.rs`); other devices and dtypes fall back to candle (or the op returns
 //! `None` and the caller composes it).
 //!
-//! - **Convolution** ([`conv2d`]) by im2col and one matrix product per chunk of images, both
+//! - **Convolution** ([`conv2d()`]) by im2col and one matrix product per chunk of images, both
 //!   ways, where candle's backward is a slow (and, for some stride-2 shapes, wrong)
 //!   transposed convolution. **Max-pooling** ([`max_pool2x2`]) in one pass each way, where
 //!   candle's `max_pool2d` backward scales the gradient by 1/4.
-//! - **Linear layers** ([`linear`]: `xs · Wᵀ + b` with the bias fused), [`relu`] and the
-//!   mean [`cross_entropy`]: one op each way, bit-identical to candle's `matmul` + broadcast
+//! - **Linear layers** ([`linear()`]: `xs · Wᵀ + b` with the bias fused), [`relu()`] and the
+//!   mean [`cross_entropy()`]: one op each way, bit-identical to candle's `matmul` + broadcast
 //!   add, `relu` and `candle_nn::loss::cross_entropy`, without their graph nodes and
 //!   reductions, which cost small MLPs more than their matrix products.
-//! - **Transformer layers**: [`layer_norm`], [`softmax_last_dim`], [`gelu`] and
+//! - **Transformer layers**: [`layer_norm()`], [`softmax_last_dim`], [`gelu()`] and
 //!   [`attention_core`] (head split, scaled scores, softmax, weighted values, head merge),
 //!   one pass each way instead of five to fifteen candle ops and their backward graphs,
 //!   bit-identical to the [`composed`] versions (they replay candle's autograd order,

@@ -4,8 +4,8 @@
 //! [`Segments`] says which rows belong to which member. [`segmented_linear`] computes each
 //! segment with its member's slice of stacked weights `[K, out, in]` and biases `[K, out]`,
 //! and [`segmented_cross_entropy`] gives one mean loss per segment. Both run, segment by
-//! segment, the very slice-level functions of [`crate::linear`] and
-//! [`crate::cross_entropy`] (the same matrix products with the same shapes and strides, the
+//! segment, the very slice-level functions of [`crate::linear()`] and
+//! [`crate::cross_entropy()`] (the same matrix products with the same shapes and strides, the
 //! same sums in the same order), so every member's outputs, losses and gradients are the
 //! bits its own model computes on its rows alone. [`member_square_sums`] gives each
 //! member's sum of squared gradient entries as candle's `sqr` and `sum_all` compute it.
@@ -138,7 +138,7 @@ const LINEAR: &str = "segmented_linear";
 /// `xs · Wₘᵀ + bₘ` row by row, for `xs: [R, in]`, stacked weights `weight: [K, out, in]`
 /// and biases `bias: [K, out]` → `[R, out]`, where `m` is the member of the row's segment.
 ///
-/// Each segment, forward and backward, is the computation of [`crate::linear`] on its rows
+/// Each segment, forward and backward, is the computation of [`crate::linear()`] on its rows
 /// alone with its member's weight and bias, so outputs and gradients (input, weight, bias)
 /// are the same bits. A member with no rows gets zero weight and bias gradients; a member
 /// with several segments gets the sum of their gradients, in segment order.
@@ -355,7 +355,7 @@ const CROSS_ENTROPY: &str = "segmented_cross_entropy";
 /// The mean cross-entropy of each segment of `logits: [R, classes]` against
 /// `labels: [R]` (`u32`) → `[S]`, one loss per segment.
 ///
-/// Each loss is the bits of [`crate::cross_entropy`] on the segment's rows alone, and the
+/// Each loss is the bits of [`crate::cross_entropy()`] on the segment's rows alone, and the
 /// backward treats the upstream gradient `g[s]` as that op treats its scalar one, so each
 /// segment's logit gradient is the same bits too. A segment with no rows has loss 0 and
 /// sends no gradient.

@@ -1,6 +1,6 @@
 //! The convolution on packed batches: [`segmented_conv2d`] runs each segment's images with
 //! its member's slice of stacked weights `[K, O, C, kh, kw]` and biases `[K, O]`, through
-//! the very functions [`crate::conv2d`] runs (the same chunks of images, products and sums
+//! the very functions [`crate::conv2d()`] runs (the same chunks of images, products and sums
 //! in the same order, for a geometry whose batch is the segment), so every member's
 //! outputs and gradients are the bits its own convolution computes on its images alone.
 
@@ -19,7 +19,7 @@ const CONV: &str = "segmented_conv2d";
 /// the member of the image's segment; the same stride and padding on both axes, for
 /// every member.
 ///
-/// Each segment, forward and backward, is the computation of [`crate::conv2d`] on its
+/// Each segment, forward and backward, is the computation of [`crate::conv2d()`] on its
 /// images alone with its member's weight and bias, so outputs and gradients (input, weight,
 /// bias) are the same bits. A member with no images gets zero weight and bias gradients; a
 /// member with several segments gets the sum of their gradients, in segment order.
