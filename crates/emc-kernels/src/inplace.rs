@@ -9,6 +9,27 @@
 //! updated in place in one pass, and the parameters in one more, with candle's arithmetic
 //! in candle's order (`affine` is `v·mul + add` with both constants converted to the
 //! element type; sums are plain adds).
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use emc_kernels::inplace::{self, ApplyUpdate, SgdStep};
+//! # fn main() -> candle_core::Result<()> {
+//! let p = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
+//! let g = Tensor::new(&[0.5f32, 0.5], &Device::Cpu)?;
+//! assert!(inplace::applies(&p));
+//! let step = SgdStep {
+//!     lr: 0.1,
+//!     clip: 1.0,
+//!     wd: 0.0,
+//!     momentum: 0.0,
+//!     dampening: 0.0,
+//!     nesterov: false,
+//! };
+//! // Plain SGD, `p ← p − lr·g` (without momentum the third operand is unused).
+//! p.inplace_op3(&g, &g, &ApplyUpdate(step))?;
+//! assert_eq!(p.to_vec1::<f32>()?, [0.95, -2.05]);
+//! # Ok(()) }
+//! ```
 
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
 
