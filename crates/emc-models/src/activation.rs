@@ -82,14 +82,14 @@ impl Activation {
     pub fn apply(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             // One pass each way on the CPU, bit-identical to candle's relu.
-            Activation::Relu => crate::kernels::relu(xs),
+            Activation::Relu => emc_kernels::relu(xs),
             // max(x, 0.01x) is exact for both signs (slope < 1).
             Activation::LeakyRelu => xs.maximum(&(xs * LEAKY_RELU_SLOPE)?),
             Activation::Elu => xs.elu(1.0),
             // Not candle's fused `gelu_erf`/`gelu`, whose backward passes use rounded
             // constants (0.398942 for 1/√(2π): ~1e-7 absolute gradient error): our one-pass
             // op, bit-identical to `(x · 0.5) · (erf(x/√2) + 1)` composed of candle ops.
-            Activation::Gelu => crate::kernels::gelu(xs),
+            Activation::Gelu => emc_kernels::gelu(xs),
             Activation::GeluTanh => {
                 let cube = (xs.sqr()? * xs)?;
                 let inner = ((xs + (cube * 0.044715)?)? * (2.0 / PI).sqrt())?;

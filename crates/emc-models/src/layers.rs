@@ -2,13 +2,14 @@
 //! [`VarBuilder`] and applied with `forward`.
 //!
 //! All of them are composed from candle operations, or run our own kernels in
-//! [`crate::kernels`] on the CPU (convolution, max-pooling, linear layers, layer norm and
-//! softmax; the last three bit-identical to their compositions), whose gradients were checked
-//! by finite differences (see `tests/gradients.rs`, `tests/kernels.rs`). Three candle
-//! shortcuts are deliberately avoided: `max_pool2d` (its backward scales the gradient by 1/4
-//! for a 2×2 window), candle_nn's fused `layer_norm`/`softmax_last_dim` kernels (they cut the
-//! graph), and `sdpa` (no CPU implementation). Initialisation hints are PyTorch's defaults; the values come from the
-//! seeded backend in [`crate::init`].
+//! [`emc_kernels`] on the CPU (convolution, max-pooling, linear layers, layer norm and
+//! softmax; the last three bit-identical to their compositions in [`emc_kernels::composed`],
+//! the fallback where a kernel does not apply), whose gradients were checked by finite
+//! differences (see `tests/gradients.rs` here and `emc-kernels`' `tests/kernels.rs`). Three
+//! candle shortcuts are deliberately avoided: `max_pool2d` (its backward scales the gradient
+//! by 1/4 for a 2×2 window), candle_nn's fused `layer_norm`/`softmax_last_dim` kernels (they
+//! cut the graph), and `sdpa` (no CPU implementation). Initialisation hints are PyTorch's
+//! defaults; the values come from the seeded backend in [`crate::init`].
 //!
 //! ```
 //! use candle_core::{DType, Device, Module, Tensor};
@@ -23,10 +24,14 @@
 //! # Ok(()) }
 //! ```
 
-use candle_core::{Module, ModuleT, Tensor, D};
+use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{BatchNormConfig, Init, VarBuilder};
 
-use crate::{init::uniform_fan_in, kernels, Activation};
+use emc_kernels::composed::{
+    attention_core_composed, layer_norm_composed, max_pool2x2_composed, softmax_last_dim_composed,
+};
+
+use crate::{init::uniform_fan_in, Activation};
 
 /// `y = x·Wᵀ + b` over the last dimension, `W: [out, in]`.
 #[derive(Debug, Clone)]
@@ -64,15 +69,15 @@ impl Module for Linear {
         // [.., out], bias fused (bit-identical to matmul + broadcast add); a 1-D input is
         // one row.
         if xs.rank() == 1 {
-            return kernels::linear(&xs.unsqueeze(0)?, &self.weight, self.bias.as_ref())?
+            return emc_kernels::linear(&xs.unsqueeze(0)?, &self.weight, self.bias.as_ref())?
                 .squeeze(0);
         }
-        kernels::linear(xs, &self.weight, self.bias.as_ref())
+        emc_kernels::linear(xs, &self.weight, self.bias.as_ref())
     }
 }
 
 /// A 2-D convolution with square kernel, `W: [out, in, k, k]`, computed by
-/// [`kernels::conv2d`] (our im2col kernels on the CPU, with the bias fused).
+/// [`emc_kernels::conv2d`] (our im2col kernels on the CPU, with the bias fused).
 #[derive(Debug, Clone)]
 pub struct Conv2d {
     weight: Tensor,
@@ -109,7 +114,7 @@ pub fn conv2d(
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // [N, out, H', W']
-        kernels::conv2d(
+        emc_kernels::conv2d(
             xs,
             &self.weight,
             self.bias.as_ref(),
@@ -142,7 +147,7 @@ impl ModuleT for BatchNorm2d {
 }
 
 /// Layer normalisation over the last dimension: `(x - mean) / √(var + eps) · weight + bias`
-/// with the biased variance, by [`kernels::layer_norm`] or [`layer_norm_composed`].
+/// with the biased variance, by [`emc_kernels::layer_norm`] or [`layer_norm_composed`].
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -162,53 +167,22 @@ pub fn layer_norm(dim: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<L
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        if let Some(ys) = kernels::layer_norm(xs, &self.weight, &self.bias, self.eps)? {
+        if let Some(ys) = emc_kernels::layer_norm(xs, &self.weight, &self.bias, self.eps)? {
             return Ok(ys);
         }
         layer_norm_composed(xs, &self.weight, &self.bias, self.eps)
     }
 }
 
-/// Layer normalisation over the last dimension composed from candle operations (any device,
-/// dtype and layout): `(x − mean) / √(var + eps) · weight + bias`, biased variance.
-/// [`LayerNorm`] runs our kernel [`kernels::layer_norm`] instead where it applies, which
-/// gives the same bits, value and gradients.
-pub fn layer_norm_composed(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f64,
-) -> candle_core::Result<Tensor> {
-    let mean = xs.mean_keepdim(D::Minus1)?; // [.., 1]
-    let centred = xs.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?; // [.., 1]
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed.broadcast_mul(weight)?.broadcast_add(bias)
-}
-
 /// 2×2 max-pooling with stride 2, `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]` (a trailing odd
 /// row/column is dropped, like PyTorch). The gradient reaches the window's maximum with
-/// weight 1 (ties share it in full): our kernel [`kernels::max_pool2x2`] on the CPU, else a
+/// weight 1 (ties share it in full): our kernel [`emc_kernels::max_pool2x2`] on the CPU, else a
 /// reshape and two `max` reductions, which back-propagate the same way.
 pub fn max_pool2x2(xs: &Tensor) -> candle_core::Result<Tensor> {
-    if let Some(ys) = kernels::max_pool2x2(xs)? {
+    if let Some(ys) = emc_kernels::max_pool2x2(xs)? {
         return Ok(ys);
     }
     max_pool2x2_composed(xs)
-}
-
-/// [`max_pool2x2`] composed from candle operations (any device and dtype).
-pub fn max_pool2x2_composed(xs: &Tensor) -> candle_core::Result<Tensor> {
-    let (n, c, h, w) = xs.dims4()?;
-    let (h2, w2) = (h / 2, w / 2);
-    let xs = if h % 2 == 1 || w % 2 == 1 {
-        xs.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
-    } else {
-        xs.clone()
-    };
-    xs.reshape((n, c, h2, 2, w2, 2))? // [N, C, H/2, 2, W/2, 2]
-        .max(5)? // [N, C, H/2, 2, W/2]
-        .max(3) // [N, C, H/2, W/2]
 }
 
 /// Global average pooling, `[N, C, H, W] → [N, C]`.
@@ -216,23 +190,13 @@ pub fn global_avg_pool(xs: &Tensor) -> candle_core::Result<Tensor> {
     xs.mean((2, 3))
 }
 
-/// Softmax over the last dimension: our kernel [`kernels::softmax_last_dim`] on the CPU,
+/// Softmax over the last dimension: our kernel [`emc_kernels::softmax_last_dim`] on the CPU,
 /// else [`softmax_last_dim_composed`] (the same bits, value and gradient).
 pub fn softmax_last_dim(xs: &Tensor) -> candle_core::Result<Tensor> {
-    if let Some(ys) = kernels::softmax_last_dim(xs)? {
+    if let Some(ys) = emc_kernels::softmax_last_dim(xs)? {
         return Ok(ys);
     }
     softmax_last_dim_composed(xs)
-}
-
-/// Softmax over the last dimension composed from candle operations (exp / sum) so it
-/// back-propagates; the subtracted maximum is detached, which leaves the value and the
-/// gradient unchanged.
-pub fn softmax_last_dim_composed(xs: &Tensor) -> candle_core::Result<Tensor> {
-    let max = xs.max_keepdim(D::Minus1)?.detach();
-    let num = xs.broadcast_sub(&max)?.exp()?;
-    let den = num.sum_keepdim(D::Minus1)?;
-    num.broadcast_div(&den)
 }
 
 /// Multi-head self-attention with a fused `qkv` projection (with bias, like timm) and an
@@ -259,34 +223,12 @@ pub fn attention(dim: usize, heads: usize, vb: VarBuilder) -> candle_core::Resul
 impl Module for Attention {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let qkv = self.qkv.forward(xs)?; // [N, T, 3D]
-        let out = match kernels::attention_core(&qkv, self.heads)? {
+        let out = match emc_kernels::attention_core(&qkv, self.heads)? {
             Some(out) => out,
             None => attention_core_composed(&qkv, self.heads)?,
         }; // [N, T, D]
         self.proj.forward(&out)
     }
-}
-
-/// The attention core from the fused projection `qkv: [N, T, 3·D]` to the heads' merged
-/// outputs `[N, T, D]` (split into `heads` heads, scores scaled by `1/√(D/heads)`, softmax,
-/// weighted values), composed of candle ops; [`kernels::attention_core`] computes the same
-/// bits in one op each way.
-pub fn attention_core_composed(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
-    let (n, t, d3) = qkv.dims3()?;
-    let d = d3 / 3;
-    let hd = d / heads;
-    let qkv = qkv
-        .reshape((n, t, 3, heads, hd))?
-        .permute((2, 0, 3, 1, 4))?; // [3, N, heads, T, hd]
-    let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
-    let k = qkv.get(1)?.contiguous()?;
-    let v = qkv.get(2)?.contiguous()?;
-    let scores = q.matmul(&k.t()?)?; // [N, heads, T, T]
-    let weights = softmax_last_dim(&scores)?;
-    weights
-        .matmul(&v)? // [N, heads, T, hd]
-        .transpose(1, 2)? // [N, T, heads, hd]
-        .reshape((n, t, d))
 }
 
 /// The transformer MLP: `fc2(act(fc1(x)))`.
@@ -352,8 +294,8 @@ impl Module for TransformerBlock {
 
 /// Non-overlapping patch embedding, `[N, C, H, W] → [N, (H/p)·(W/p), D]`, equal to
 /// `nn.Conv2d(C, D, p, stride=p)` (same weight layout `[D, C, p, p]`, same init) but
-/// computed as a reshape and one matrix product ([`kernels::linear`]). A remainder of `H` or `W` that does not fill
-/// a patch is dropped, like the convolution does.
+/// computed as a reshape and one matrix product ([`emc_kernels::linear`]). A remainder of
+/// `H` or `W` that does not fill a patch is dropped, like the convolution does.
 #[derive(Debug, Clone)]
 pub struct PatchEmbed {
     weight: Tensor,
@@ -393,7 +335,7 @@ impl Module for PatchEmbed {
         let dim = self.weight.dim(0)?;
         let weight = self.weight.reshape((dim, c * p * p))?;
         // patches · Wᵀ + b [N·T, D], the same bits as candle's matmul and broadcast add.
-        kernels::linear(&patches, &weight, Some(&self.bias))?.reshape((n, gh * gw, dim))
+        emc_kernels::linear(&patches, &weight, Some(&self.bias))?.reshape((n, gh * gw, dim))
     }
 }
 

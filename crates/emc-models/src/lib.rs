@@ -59,7 +59,6 @@ pub mod activation;
 pub mod cnn;
 mod error;
 pub mod init;
-pub mod kernels;
 pub mod layers;
 pub mod mlp;
 pub mod resnet;
@@ -74,12 +73,17 @@ use serde::{Deserialize, Serialize};
 pub use activation::Activation;
 pub use cnn::{CnnConfig, CnnHead, CompoundConfig, Pool};
 pub use error::{ModelError, Result};
-pub use kernels::Segments;
 pub use mlp::{LinearConfig, MlpConfig};
 pub use resnet::ResNetConfig;
 pub use spec::{ModelSpec, FAMILIES};
 pub use stacked::Stacked;
 pub use vit::{VitConfig, VitPool};
+
+/// The CPU kernels the layers run on, re-exported for crates that reach them through this
+/// one (they live in `emc-kernels`).
+pub use emc_kernels as kernels;
+/// The packed-batch layout of stacked models (see [`Stacked`]), from `emc-kernels`.
+pub use emc_kernels::Segments;
 
 /// A network that maps a batch of inputs to logits.
 pub trait Model: Send + Sync {

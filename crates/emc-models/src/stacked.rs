@@ -34,10 +34,11 @@ use std::fmt;
 
 use candle_core::{Tensor, Var};
 
+use emc_kernels::{segmented_conv2d, segmented_linear, Segments};
+
 use crate::{
     cnn::StackPlan,
     image_input,
-    kernels::{segmented_conv2d, segmented_linear, Segments},
     layers::{global_avg_pool, max_pool2x2},
     mlp::flat_input,
     Activation, Built, InputShape, ModelError, ModelSpec, Result,

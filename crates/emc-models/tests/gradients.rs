@@ -2,6 +2,8 @@
 //! layer, every activation and the cross-entropy loss: the autograd gradient of a scalar
 //! probe `sum(out ⊙ r)` w.r.t. the input and every parameter must match.
 
+// The finite-difference checker and seeded tensors, shared with emc-kernels' tests.
+#[path = "../../emc-kernels/tests/common/mod.rs"]
 mod common;
 
 use anyhow::Result;

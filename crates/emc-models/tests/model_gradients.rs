@@ -2,6 +2,8 @@
 //! gradient of the cross-entropy loss (training mode) w.r.t. every trainable variable
 //! matches central differences on a spread of entries per variable.
 
+// The finite-difference checker and seeded tensors, shared with emc-kernels' tests.
+#[path = "../../emc-kernels/tests/common/mod.rs"]
 mod common;
 
 use anyhow::Result;

@@ -3,10 +3,11 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
+use emc_kernels::inplace::{self, AdamApply, AdamFirstMoment, AdamSecondMoment, AdamStep};
+
 use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
-use crate::inplace::{self, AdamApply, AdamFirstMoment, AdamSecondMoment, AdamStep};
 use crate::{lr_at, Optimizer};
 
 /// First and second moment of one var, and how many updates it has had (PyTorch keeps the
@@ -23,7 +24,7 @@ struct Moments {
 /// Adam uses `g += wd·p`, AdamW does `p *= 1 - lr·wd` first; then
 /// `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`,
 /// `p -= lr/(1-β1^k) · m / (sqrt(v)/sqrt(1-β2^k) + eps)`. On the CPU the moments and the
-/// parameters are updated in place by [`crate::inplace`]'s kernels (the same bits as the
+/// parameters are updated in place by [`emc_kernels::inplace`]'s kernels (the same bits as the
 /// composed update, which other devices run).
 pub(crate) struct Adam {
     cfg: OptimConfig,

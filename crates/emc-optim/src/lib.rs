@@ -36,7 +36,6 @@ mod adam;
 mod clip;
 mod config;
 mod error;
-mod inplace;
 mod schedule;
 mod sgd;
 #[cfg(test)]

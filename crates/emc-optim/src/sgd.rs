@@ -3,10 +3,11 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
+use emc_kernels::inplace::{self, ApplyUpdate, MomentumBuffer, SgdStep};
+
 use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
-use crate::inplace::{self, ApplyUpdate, MomentumBuffer, SgdStep};
 use crate::{lr_at, Optimizer};
 
 /// SGD over a fixed list of vars; the momentum buffer of a var is created on its first gradient.
@@ -14,7 +15,7 @@ use crate::{lr_at, Optimizer};
 /// Per var with gradient `g` (already scaled by the clip coefficient):
 /// `d = g + wd·p`; with momentum `buf = d` on the first step, else `buf = μ·buf + (1 - τ)·d`;
 /// the direction is `d + μ·buf` (Nesterov) or `buf`; `p -= lr·direction`. On the CPU the
-/// buffer and the parameters are updated in place by [`crate::inplace`]'s kernels (the
+/// buffer and the parameters are updated in place by [`emc_kernels::inplace`]'s kernels (the
 /// same bits as the composed update, which other devices run).
 pub(crate) struct Sgd {
     cfg: OptimConfig,

@@ -1,5 +1,5 @@
 //! Layer normalisation over the last dimension as two ops each way, bit-identical to the
-//! composition in [`crate::layers::layer_norm_composed`] in value and gradients.
+//! composition in [`crate::composed::layer_norm_composed`] in value and gradients.
 //!
 //! The composition (mean, subtract, square, mean, add ε, square root, divide, scale, shift)
 //! is about a dozen passes and allocations forward and twice as many backward, and the
@@ -22,11 +22,9 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::cross_entropy::vec_sum;
-use super::{
-    backward_op2, backward_op3, data, for_float, for_row_blocks, input_and_grad, last_dim,
-    rows_into, slice_mut, Float, SendPtr,
-};
+use crate::cpu::{data, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut, SendPtr};
+use crate::cross_entropy::vec_sum;
+use crate::dispatch::{backward_op2, backward_op3, for_float, Float};
 
 /// `(x − mean) / √(var + eps) · weight + bias` over the last dimension (biased variance) of
 /// a contiguous `f32`/`f64` CPU tensor, `weight` and `bias` of its last dimension's size;

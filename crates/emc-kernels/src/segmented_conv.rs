@@ -1,16 +1,16 @@
 //! The convolution on packed batches: [`segmented_conv2d`] runs each segment's images with
 //! its member's slice of stacked weights `[K, O, C, kh, kw]` and biases `[K, O]`, through
-//! the very functions [`super::conv2d`] runs (the same chunks of images, products and sums
+//! the very functions [`crate::conv2d()`] runs (the same chunks of images, products and sums
 //! in the same order, for a geometry whose batch is the segment), so every member's
 //! outputs and gradients are the bits its own convolution computes on its images alone.
 
 use candle_core::{bail, CpuStorage, Layout, Result, Shape, Tensor};
 
-use super::segmented::{check_cpu_float, segment_grads, Segments};
-use super::{
-    backward, backward_op3, bias_data, chunks_in_parallel, data, for_float, forward, weight_grads,
-    weight_op_with_optional_bias, Float, Geom,
-};
+use crate::conv2d::{backward, forward};
+use crate::cpu::{bias_data, chunks_in_parallel, data, weight_grads};
+use crate::dispatch::{backward_op3, for_float, weight_op_with_optional_bias, Float};
+use crate::im2col::Geom;
+use crate::segmented::{check_cpu_float, segment_grads, Segments};
 
 const CONV: &str = "segmented_conv2d";
 
@@ -19,7 +19,7 @@ const CONV: &str = "segmented_conv2d";
 /// the member of the image's segment; the same stride and padding on both axes, for
 /// every member.
 ///
-/// Each segment, forward and backward, is the computation of [`super::conv2d`] on its
+/// Each segment, forward and backward, is the computation of [`crate::conv2d()`] on its
 /// images alone with its member's weight and bias, so outputs and gradients (input, weight,
 /// bias) are the same bits. A member with no images gets zero weight and bias gradients; a
 /// member with several segments gets the sum of their gradients, in segment order.

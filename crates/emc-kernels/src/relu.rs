@@ -8,7 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{backward_op2, data, for_float, input_and_grad, Float};
+use crate::cpu::{data, input_and_grad};
+use crate::dispatch::{backward_op2, for_float, Float};
 
 /// `max(x, 0)` element-wise: our op for `f32`/`f64` on the CPU, candle's `relu` otherwise.
 pub fn relu(xs: &Tensor) -> Result<Tensor> {

@@ -1,4 +1,5 @@
-//! What candle 0.11.1 gets wrong on the CPU, and why `layers` composes its own versions.
+//! What candle 0.11.1 gets wrong on the CPU, and why our kernels and their compositions
+//! ([`emc_kernels::composed`]) replace candle's own versions.
 //! Each test pins the defect; if one starts failing, candle fixed it and the workaround
 //! can be reconsidered.
 
@@ -21,7 +22,7 @@ fn candle_max_pool2d_backward_scales_the_gradient_by_a_quarter() -> Result<()> {
         .expect("gradient")
         .flatten_all()?
         .to_vec1::<f64>()?;
-    // The true gradient is [0, 0, 1, 0]; emc_models::layers::max_pool2x2 gives it.
+    // The true gradient is [0, 0, 1, 0]; emc_kernels::max_pool2x2 gives it.
     assert_eq!(g, [0.0, 0.0, 0.25, 0.0]);
     // And a window other than the stride has no backward at all.
     let x = Var::from_tensor(&Tensor::ones(
@@ -71,7 +72,8 @@ fn candle_sdpa_has_no_cpu_kernel() -> Result<()> {
 fn candle_fused_gelu_backward_uses_rounded_constants() -> Result<()> {
     // d/dx x·Φ(x) at x = 1 is Φ(1) + φ(1) = 1.0833154705876864 (torch.autograd gives the
     // same); candle's fused backward uses 0.398942 for 1/√(2π) and is ~1.7e-7 off, which is
-    // why `Activation::Gelu` is composed from `erf` (exact gradient, see gradients.rs).
+    // why `emc_kernels::gelu` follows the composition from `erf` (exact gradient, see
+    // kernels.rs).
     let exact = 1.0833154705876864;
     let x = Var::from_tensor(&Tensor::new(&[1.0f64], &Device::Cpu)?)?;
     let grads = x.as_tensor().gelu_erf()?.sum_all()?.backward()?;
@@ -83,10 +85,7 @@ fn candle_fused_gelu_backward_uses_rounded_constants() -> Result<()> {
         (fused - exact).abs() > 1e-8 && (fused - exact).abs() < 1e-6,
         "fused {fused}"
     );
-    let grads = emc_models::Activation::Gelu
-        .apply(x.as_tensor())?
-        .sum_all()?
-        .backward()?;
+    let grads = emc_kernels::gelu(x.as_tensor())?.sum_all()?.backward()?;
     let composed = grads
         .get(x.as_tensor())
         .expect("gradient")

@@ -1,5 +1,5 @@
 //! Softmax over the last dimension as one op each way, bit-identical to the composition in
-//! [`crate::layers::softmax_last_dim_composed`] in value and gradient.
+//! [`crate::composed::softmax_last_dim_composed`] in value and gradient.
 //!
 //! The composition (detached row maximum, subtract, `exp`, row sum, divide) costs five
 //! passes and allocations forward and about ten backward, over the attention weights of
@@ -13,11 +13,9 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
-use super::{
-    backward_op2, data, for_float, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut,
-    Float, SendPtr,
-};
+use crate::cpu::{data, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut, SendPtr};
+use crate::cross_entropy::{softmax_row, vec_sum, Softmax, SoftmaxCache};
+use crate::dispatch::{backward_op2, for_float, Float};
 
 /// Softmax over the last dimension of a contiguous `f32`/`f64` CPU tensor; `None` where
 /// the kernel does not apply (the caller then composes it from candle operations, which is
@@ -100,7 +98,7 @@ fn backward<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize) -> Vec<T> {
 }
 
 /// [`backward`] of whole rows on the calling thread, into `dx`.
-pub(super) fn backward_rows<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize, dx: &mut [T]) {
+pub(crate) fn backward_rows<T: Float>(g: &[T], exp: &[T], sum: &[T], c: usize, dx: &mut [T]) {
     let zero = T::ZERO;
     let mut d_den = vec![zero; c];
     for (((g, e), &s), dx) in g

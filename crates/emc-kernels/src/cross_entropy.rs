@@ -13,7 +13,7 @@
 //! them again.
 //!
 //! The slice-level passes ([`softmax_rows`], [`mean_loss`], [`loss_grad`]) are shared with
-//! [`super::segmented_cross_entropy`], which applies them to each segment of a packed
+//! [`crate::segmented_cross_entropy`], which applies them to each segment of a packed
 //! batch.
 
 use std::sync::OnceLock;
@@ -21,7 +21,8 @@ use std::sync::OnceLock;
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{backward_op3, data, for_float, Float};
+use crate::cpu::data;
+use crate::dispatch::{backward_op3, for_float, Float};
 
 /// Mean cross-entropy of `logits: [b, classes]` against `labels: [b]` (`u32`), a scalar:
 /// our op for `f32`/`f64` on the CPU, `candle_nn::loss::cross_entropy` otherwise.
@@ -40,7 +41,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 }
 
 /// candle's vector sum of a slice (its order of additions).
-pub(super) fn vec_sum<T: Float>(xs: &[T]) -> T {
+pub(crate) fn vec_sum<T: Float>(xs: &[T]) -> T {
     let mut s = T::ZERO;
     // SAFETY: `xs` holds `xs.len()` elements and `s` is a valid destination.
     unsafe { T::vec_reduce_sum(xs.as_ptr(), &mut s, xs.len()) };
@@ -58,7 +59,7 @@ fn row_max<T: Float>(row: &[T]) -> T {
     m
 }
 
-pub(super) fn labels_of<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
+pub(crate) fn labels_of<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
         _ => bail!("{op}: labels must be a contiguous u32 tensor"),
@@ -66,7 +67,7 @@ pub(super) fn labels_of<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&
 }
 
 /// `(b, classes)` after checking the shapes and the labels' range.
-pub(super) fn geometry(
+pub(crate) fn geometry(
     lx: &Layout,
     ly: &Layout,
     labels: &[u32],
@@ -86,15 +87,15 @@ pub(super) fn geometry(
 }
 
 /// Per row of logits: candle's `max`, `exp(x − max)` (every entry) and `s = Σ exp`.
-pub(super) struct Softmax<T> {
-    pub(super) max: Vec<T>,
-    pub(super) exp: Vec<T>,
-    pub(super) sum: Vec<T>,
+pub(crate) struct Softmax<T> {
+    pub(crate) max: Vec<T>,
+    pub(crate) exp: Vec<T>,
+    pub(crate) sum: Vec<T>,
 }
 
 /// The [`Softmax`] statistics of every row of `x` (`c` classes per row). Rows are
 /// independent: a range of rows gets the same values as the same rows alone.
-pub(super) fn softmax_rows<T: Float>(x: &[T], c: usize) -> Softmax<T> {
+pub(crate) fn softmax_rows<T: Float>(x: &[T], c: usize) -> Softmax<T> {
     let rows = x.len() / c.max(1);
     let mut r = Softmax {
         max: Vec::with_capacity(rows),
@@ -115,7 +116,7 @@ pub(super) fn softmax_rows<T: Float>(x: &[T], c: usize) -> Softmax<T> {
 
 /// One row's [`Softmax`] statistics: writes `exp(x − max)` into `exp` and returns
 /// `(max, Σ exp)`.
-pub(super) fn softmax_row<T: Float>(row: &[T], exp: &mut [T]) -> (T, T) {
+pub(crate) fn softmax_row<T: Float>(row: &[T], exp: &mut [T]) -> (T, T) {
     let m = row_max(row);
     for (e, &v) in exp.iter_mut().zip(row) {
         *e = (v - m).exp();
@@ -126,7 +127,7 @@ pub(super) fn softmax_row<T: Float>(row: &[T], exp: &mut [T]) -> (T, T) {
 /// candle's mean cross-entropy of the rows `x` (`y.len()` rows of `c` classes) with their
 /// maxima and exponential sums: `log_softmax` at each row's label, summed over the batch
 /// and scaled by `−1/b`.
-pub(super) fn mean_loss<T: Float>(x: &[T], y: &[u32], c: usize, max: &[T], sum: &[T]) -> T {
+pub(crate) fn mean_loss<T: Float>(x: &[T], y: &[u32], c: usize, max: &[T], sum: &[T]) -> T {
     let b = y.len();
     let picked: Vec<T> = (0..b)
         .map(|i| (x[i * c + y[i] as usize] - max[i]) - sum[i].ln())
@@ -137,7 +138,7 @@ pub(super) fn mean_loss<T: Float>(x: &[T], y: &[u32], c: usize, max: &[T], sum: 
 /// Writes into `dx` (`y.len()` rows of `c`) the gradient of the logits `x` for the mean
 /// loss's gradient `g0`, as candle's autograd computes it through the composed graph (the
 /// `0 +` are its accumulations into fresh zeros), from the forward's [`Softmax`] rows.
-pub(super) fn loss_grad<T: Float>(
+pub(crate) fn loss_grad<T: Float>(
     (x, y, c): (&[T], &[u32], usize),
     g0: T,
     (max, exp, sum): (&[T], &[T], &[T]),
@@ -180,11 +181,11 @@ pub(super) fn loss_grad<T: Float>(
 /// The forward's [`Softmax`] rows, kept in the op for its backward (as storages, so one
 /// type serves `f32` and `f64`).
 #[derive(Debug, Default)]
-pub(super) struct SoftmaxCache(OnceLock<[CpuStorage; 3]>);
+pub(crate) struct SoftmaxCache(OnceLock<[CpuStorage; 3]>);
 
 impl SoftmaxCache {
     /// Keeps `r` (the first call wins; an op runs its forward once).
-    pub(super) fn keep<T: Float>(&self, r: Softmax<T>) {
+    pub(crate) fn keep<T: Float>(&self, r: Softmax<T>) {
         let _ = self.0.set([
             T::to_cpu_storage_owned(r.max),
             T::to_cpu_storage_owned(r.exp),
@@ -194,7 +195,7 @@ impl SoftmaxCache {
 
     /// `f(max, exp, sum)` on the kept rows, or on `x`'s computed again when none of `T`
     /// for `b` rows of `c` classes were kept.
-    pub(super) fn with_rows<T: Float, R>(
+    pub(crate) fn with_rows<T: Float, R>(
         &self,
         x: &[T],
         (b, c): (usize, usize),

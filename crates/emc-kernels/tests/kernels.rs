@@ -1,4 +1,4 @@
-//! Our CPU kernels ([`emc_models::kernels`]) against candle's own operations, which compute
+//! Our CPU kernels ([`emc_kernels`]) against candle's own operations, which compute
 //! the same functions slowly (for max-pooling: our composed version, since candle's
 //! `max_pool2d` backward is wrong), and against central finite differences (in f64, where
 //! the kernels run too).
@@ -7,8 +7,8 @@ mod common;
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, Var};
-use common::{check_gradients, named, probe_loss, uniform, uniform_var};
-use emc_models::{kernels, layers};
+use common::{bits, check_gradients, named, probe_loss, uniform, uniform_var};
+use emc_kernels::{self as kernels, composed};
 
 /// One convolution: batch, in channels, height, width, out channels, kernel, stride, padding.
 #[derive(Debug, Clone, Copy)]
@@ -225,6 +225,14 @@ fn conv2d_rejects_mismatched_channels() {
     assert!(kernels::conv2d(&x, &w, None, 1, 1).is_err());
 }
 
+/// 2×2 max-pooling as the layers run it: our kernel where it applies, else the composition.
+fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
+    Ok(match kernels::max_pool2x2(x)? {
+        Some(ys) => ys,
+        None => composed::max_pool2x2_composed(x)?,
+    })
+}
+
 /// Pooling inputs: batch 1 and more, odd channels, even, odd and non-square sides.
 const POOL_SHAPES: [[usize; 4]; 5] = [
     [1, 1, 2, 2],
@@ -243,8 +251,8 @@ fn max_pool_matches_the_composed_version_with_ties() -> Result<()> {
         let seed = 500 + i as u64;
         let x = ((random(shape, seed, DType::F32)? * 4.0)?.round()? / 4.0)?;
         let x = Var::from_tensor(&x)?;
-        let ours = layers::max_pool2x2(&x)?;
-        let theirs = layers::max_pool2x2_composed(&x)?;
+        let ours = max_pool2x2(&x)?;
+        let theirs = composed::max_pool2x2_composed(&x)?;
         assert_eq!(ours.dims(), theirs.dims());
         assert_eq!(rel_diff(&ours, &theirs)?, 0.0, "{shape:?}");
         let g_ours = probe_loss(&ours, seed + 1)?.backward()?;
@@ -260,7 +268,7 @@ fn max_pool_matches_the_composed_version_with_ties() -> Result<()> {
 #[test]
 fn max_pool_of_a_map_without_windows_is_empty() -> Result<()> {
     let x = uniform_var(&[2, 3, 1, 5], -1.0, 1.0, 550)?;
-    let ys = layers::max_pool2x2(&x)?;
+    let ys = max_pool2x2(&x)?;
     assert_eq!(ys.dims(), [2, 3, 0, 2]);
     let g = (ys.sum_all()? + x.as_tensor().sum_all()?)?.backward()?;
     let ones = vec![1f64; 30];
@@ -273,7 +281,7 @@ fn max_pool_gradients_match_finite_differences_f64() -> Result<()> {
     for (i, shape) in POOL_SHAPES.iter().enumerate() {
         let x = uniform_var(shape, -1.0, 1.0, 600 + i as u64)?;
         let report = check_gradients(&named(&[("x", &x)]), None, || {
-            probe_loss(&layers::max_pool2x2(&x)?, 7)
+            probe_loss(&max_pool2x2(&x)?, 7)
         })?;
         println!("max_pool {shape:?}: {report:?}");
     }
@@ -290,16 +298,6 @@ const LINEAR_SHAPES: [(usize, usize, usize); 6] = [
     (128, 512, 10),
     (64, 784, 512),
 ];
-
-/// The bits of a tensor, as `f64` (exact for `f32`).
-fn bits(t: &Tensor) -> Result<Vec<u64>> {
-    Ok(t.to_dtype(DType::F64)?
-        .flatten_all()?
-        .to_vec1::<f64>()?
-        .iter()
-        .map(|v| v.to_bits())
-        .collect())
-}
 
 /// The fused linear op gives candle's `matmul(x, wᵀ) + b` bit for bit: output and the
 /// gradients of input, weight and bias, in f32 and f64, with and without a bias.
@@ -433,7 +431,7 @@ fn gelu_is_bit_identical_to_the_composition() -> Result<()> {
                         Ok(if ours {
                             kernels::gelu(&x)?
                         } else {
-                            kernels::gelu_composed(&x)?
+                            composed::gelu_composed(&x)?
                         })
                     },
                     &[&x],
@@ -496,7 +494,7 @@ fn attention_core_is_bit_identical_to_the_composition() -> Result<()> {
                             Ok(if ours {
                                 kernels::attention_core(&qkv, heads)?.expect("kernel applies")
                             } else {
-                                layers::attention_core_composed(&qkv, heads)?
+                                composed::attention_core_composed(&qkv, heads)?
                             })
                         },
                         &[&qkv],
@@ -670,7 +668,7 @@ fn layer_norm_is_bit_identical_to_the_composition() -> Result<()> {
                         if ours {
                             Ok(kernels::layer_norm(t, &w, &b, eps)?.expect("kernel applies"))
                         } else {
-                            Ok(layers::layer_norm_composed(t, &w, &b, eps)?)
+                            Ok(composed::layer_norm_composed(t, &w, &b, eps)?)
                         }
                     };
                     value_and_grads(
@@ -732,7 +730,7 @@ fn layer_norm_kernel_declines_what_it_does_not_cover() -> Result<()> {
         1e-6,
     )?
     .expect("kernel applies");
-    let theirs = layers::layer_norm_composed(&t, &w.narrow(0, 0, 4)?, &b.narrow(0, 0, 4)?, 1e-6)?;
+    let theirs = composed::layer_norm_composed(&t, &w.narrow(0, 0, 4)?, &b.narrow(0, 0, 4)?, 1e-6)?;
     assert_eq!(bits(&ours)?, bits(&theirs)?);
     Ok(())
 }
@@ -769,7 +767,7 @@ fn softmax_is_bit_identical_to_the_composition() -> Result<()> {
                                 let s = if ours {
                                     kernels::softmax_last_dim(&x)?.expect("kernel applies")
                                 } else {
-                                    layers::softmax_last_dim_composed(&x)?
+                                    composed::softmax_last_dim_composed(&x)?
                                 };
                                 Ok(if residual { (x.as_tensor() + s)? } else { s })
                             },

@@ -1,4 +1,6 @@
-//! Shared test helpers: seeded random tensors and a finite-difference gradient checker.
+//! Test helpers shared by `emc-kernels`' and `emc-models`' tests (the latter include this
+//! file by path): seeded random tensors and labels, tensor bits, and a finite-difference
+//! gradient checker.
 #![allow(dead_code)]
 
 use anyhow::{bail, Result};
@@ -21,6 +23,25 @@ pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Result<Tensor> {
         .map(|_| lo + (hi - lo) * rng.random::<f64>())
         .collect();
     Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+}
+
+/// `n` seeded labels below `classes`.
+pub fn labels(n: usize, classes: usize, seed: u64) -> Result<Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let ys: Vec<u32> = (0..n)
+        .map(|_| rng.random_range(0..classes as u32))
+        .collect();
+    Ok(Tensor::from_vec(ys, n, &Device::Cpu)?)
+}
+
+/// The bits of a tensor, as `f64` (exact for `f32`, signs of zeros included).
+pub fn bits(t: &Tensor) -> Result<Vec<u64>> {
+    Ok(t.to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?
+        .iter()
+        .map(|v| v.to_bits())
+        .collect())
 }
 
 /// A trainable f64 variable of `U(lo, hi)` values.

@@ -1,6 +1,6 @@
 //! GELU (the exact, erf form) as one op each way, bit-identical to the composition
-//! `(x · 0.5) · (erf(x · 1/√2) + 1)` that [`crate::Activation::Gelu`] computes with candle
-//! ops, and to the gradient candle's autograd derives for it.
+//! `(x · 0.5) · (erf(x · 1/√2) + 1)` of candle ops ([`crate::composed::gelu_composed`]),
+//! and to the gradient candle's autograd derives for it.
 //!
 //! Composed, the forward is five passes (three affine maps, `erf`, a product), each
 //! allocating a full-size tensor, and the backward about fifteen (the product's two
@@ -21,10 +21,11 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::{backward_op2, data, for_float, input_and_grad, rows_into, slice_mut};
-use super::{Float, SendPtr};
+use crate::composed::gelu_composed;
+use crate::cpu::{data, input_and_grad, rows_into, slice_mut, SendPtr};
+use crate::dispatch::{backward_op2, for_float, Float};
 
-/// `x · Φ(x)` element-wise, exactly as [`crate::Activation::Gelu`] composes it: our op for
+/// `x · Φ(x)` element-wise, exactly as [`gelu_composed`] composes it: our op for
 /// `f32`/`f64` on the CPU, the composition otherwise.
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     if matches!(xs.device(), Device::Cpu) && matches!(xs.dtype(), DType::F32 | DType::F64) {
@@ -36,12 +37,6 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     } else {
         gelu_composed(xs)
     }
-}
-
-/// The composition of candle ops that [`gelu`] reproduces.
-pub fn gelu_composed(xs: &Tensor) -> Result<Tensor> {
-    let cdf = ((xs * FRAC_1_SQRT_2)?.erf()? + 1.0)?; // 2·Φ(x)
-    (xs * 0.5)? * cdf
 }
 
 /// The element type's `erf`, as candle's `erf` op computes it.

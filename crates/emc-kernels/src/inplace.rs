@@ -1,5 +1,6 @@
 //! The SGD and Adam/AdamW updates as in-place candle ops on the CPU, bit-identical to the
-//! composed updates in [`crate::sgd`] and [`crate::adam`].
+//! composed updates the optimizers run on other devices (`emc-optim`'s `sgd` and `adam`
+//! modules, whose tests compare the two).
 //!
 //! Composed, an update allocates and writes a new tensor for every term (SGD: `lr·g`,
 //! `μ·buf`, the sum, the new parameters, then copies them into the variable; Adam about a
@@ -8,10 +9,33 @@
 //! updated in place in one pass, and the parameters in one more, with candle's arithmetic
 //! in candle's order (`affine` is `v·mul + add` with both constants converted to the
 //! element type; sums are plain adds).
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use emc_kernels::inplace::{self, ApplyUpdate, SgdStep};
+//! # fn main() -> candle_core::Result<()> {
+//! let p = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
+//! let g = Tensor::new(&[0.5f32, 0.5], &Device::Cpu)?;
+//! assert!(inplace::applies(&p));
+//! let step = SgdStep {
+//!     lr: 0.1,
+//!     clip: 1.0,
+//!     wd: 0.0,
+//!     momentum: 0.0,
+//!     dampening: 0.0,
+//!     nesterov: false,
+//! };
+//! // Plain SGD, `p ← p − lr·g` (without momentum the third operand is unused).
+//! p.inplace_op3(&g, &g, &ApplyUpdate(step))?;
+//! assert_eq!(p.to_vec1::<f32>()?, [0.95, -2.05]);
+//! # Ok(()) }
+//! ```
 
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
 
-/// The `InplaceOp3` impl of a kernel type with `run::<T: Elem>(&self, dst, a, b)` over the
+use crate::dispatch::{for_float, Float};
+
+/// The `InplaceOp3` impl of a kernel type with `run::<T: Float>(&self, dst, a, b)` over the
 /// destination's and the operands' contiguous elements, dispatched on the destination's
 /// element type (`f64`, else `f32`).
 macro_rules! inplace_op3 {
@@ -30,39 +54,36 @@ macro_rules! inplace_op3 {
                 s3: &CpuStorage,
                 l3: &Layout,
             ) -> Result<()> {
-                match s1 {
-                    CpuStorage::F64(_) => {
-                        let (dst, a, b) = slices::<f64>(s1, l1, (s2, l2), (s3, l3))?;
-                        self.run::<f64>(dst, a, b)
-                    }
-                    _ => {
-                        let (dst, a, b) = slices::<f32>(s1, l1, (s2, l2), (s3, l3))?;
-                        self.run::<f32>(dst, a, b)
-                    }
-                }
+                for_float!(s1, T => {
+                    let (dst, a, b) = slices::<T>(s1, l1, (s2, l2), (s3, l3))?;
+                    self.run::<T>(dst, a, b)
+                });
                 Ok(())
             }
         }
     };
 }
 
-/// The constants of one SGD update.
+/// The constants of one SGD update (`torch.optim.SGD`'s).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SgdStep {
+pub struct SgdStep {
     /// Learning rate.
     pub lr: f64,
     /// Clip coefficient the gradient is scaled by (1: none).
     pub clip: f64,
     /// L2 weight decay.
     pub wd: f64,
+    /// Momentum `μ` (0: none, and no buffer).
     pub momentum: f64,
+    /// Dampening `τ` of the momentum buffer.
     pub dampening: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
 }
 
 /// Whether the in-place kernels apply to a parameter tensor: `f32`/`f64` on the CPU,
 /// contiguous.
-pub(crate) fn applies(p: &Tensor) -> bool {
+pub fn applies(p: &Tensor) -> bool {
     matches!(p.device(), Device::Cpu)
         && matches!(p.dtype(), DType::F32 | DType::F64)
         && p.is_contiguous()
@@ -107,40 +128,9 @@ impl SgdStep {
     }
 }
 
-/// The element types the kernels run on, with mutable access to their CPU storage.
-trait Elem: WithDType {
-    fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]>;
-    /// std's square root, as candle's `sqrt` computes it.
-    fn sqrt(self) -> Self;
-}
-
-impl Elem for f32 {
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-
-    fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]> {
-        match s {
-            CpuStorage::F32(v) => Ok(v),
-            _ => bail!("optimizer update: expected f32 storage"),
-        }
-    }
-}
-
-impl Elem for f64 {
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-
-    fn slice_mut(s: &mut CpuStorage) -> Result<&mut [Self]> {
-        match s {
-            CpuStorage::F64(v) => Ok(v),
-            _ => bail!("optimizer update: expected f64 storage"),
-        }
-    }
-}
-
-fn slices<'a, T: Elem>(
+/// The destination and the two operands as slices of equal length, after checking that
+/// they are contiguous.
+fn slices<'a, T: Float>(
     dst: &'a mut CpuStorage,
     ld: &Layout,
     a: (&'a CpuStorage, &Layout),
@@ -169,10 +159,10 @@ fn slices<'a, T: Elem>(
 
 /// `buf ← μ·buf + (1 − τ)·d` in place, on `(buf; g, p)`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MomentumBuffer(pub SgdStep);
+pub struct MomentumBuffer(pub SgdStep);
 
 impl MomentumBuffer {
-    fn run<T: Elem>(&self, buf: &mut [T], g: &[T], p: &[T]) {
+    fn run<T: Float>(&self, buf: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let k = s.consts::<T>();
         let zero = T::zero();
@@ -192,10 +182,10 @@ inplace_op3!(MomentumBuffer, "emc-sgd-momentum-buffer");
 /// `p ← p − lr·direction` in place, on `(p; g, buf)`: the direction is `buf`, `d + μ·buf`
 /// (Nesterov), or without momentum `p·(1 − lr·wd) − (lr·c)·g` (`buf` unused).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ApplyUpdate(pub SgdStep);
+pub struct ApplyUpdate(pub SgdStep);
 
 impl ApplyUpdate {
-    fn run<T: Elem>(&self, p: &mut [T], g: &[T], buf: &[T]) {
+    fn run<T: Float>(&self, p: &mut [T], g: &[T], buf: &[T]) {
         let s = self.0;
         let k = s.consts::<T>();
         let zero = T::zero();
@@ -219,16 +209,20 @@ inplace_op3!(ApplyUpdate, "emc-sgd-apply");
 
 /// The constants of one Adam/AdamW update of one parameter.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AdamStep {
+pub struct AdamStep {
     /// Clip coefficient the gradient is scaled by (1: none).
     pub clip: f64,
     /// Weight decay: L2 (Adam) or decoupled (AdamW).
     pub wd: f64,
+    /// Whether the weight decay is decoupled (AdamW).
     pub decoupled: bool,
+    /// The first moment's decay `β1`.
     pub beta1: f64,
+    /// The second moment's decay `β2`.
     pub beta2: f64,
     /// The parameter's first update: the moments start from it.
     pub first: bool,
+    /// Learning rate, for the decoupled decay `p·(1 − lr·wd)` (the step size is in `denom`).
     pub lr: f64,
     /// The denominator's `affine`: `sqrt(v)·mul + add`.
     pub denom: (f64, f64),
@@ -253,10 +247,10 @@ impl AdamStep {
 
 /// `m ← β1·m + (1 − β1)·d` in place (`(1 − β1)·d` on the first update), on `(m; g, p)`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AdamFirstMoment(pub AdamStep);
+pub struct AdamFirstMoment(pub AdamStep);
 
 impl AdamFirstMoment {
-    fn run<T: Elem>(&self, m: &mut [T], g: &[T], p: &[T]) {
+    fn run<T: Float>(&self, m: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let (b1, one_minus_b1) = (T::from_f64(s.beta1), T::from_f64(1.0 - s.beta1));
         let zero = T::zero();
@@ -271,10 +265,10 @@ inplace_op3!(AdamFirstMoment, "emc-adam-first-moment");
 
 /// `v ← β2·v + (1 − β2)·d²` in place (`(1 − β2)·d²` on the first update), on `(v; g, p)`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AdamSecondMoment(pub AdamStep);
+pub struct AdamSecondMoment(pub AdamStep);
 
 impl AdamSecondMoment {
-    fn run<T: Elem>(&self, v: &mut [T], g: &[T], p: &[T]) {
+    fn run<T: Float>(&self, v: &mut [T], g: &[T], p: &[T]) {
         let s = self.0;
         let (b2, one_minus_b2) = (T::from_f64(s.beta2), T::from_f64(1.0 - s.beta2));
         let zero = T::zero();
@@ -290,10 +284,10 @@ inplace_op3!(AdamSecondMoment, "emc-adam-second-moment");
 
 /// `p ← [p·(1 − lr·wd)] − m / (sqrt(v)·mul + add)` in place, on `(p; m, v)`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AdamApply(pub AdamStep);
+pub struct AdamApply(pub AdamStep);
 
 impl AdamApply {
-    fn run<T: Elem>(&self, p: &mut [T], m: &[T], v: &[T]) {
+    fn run<T: Float>(&self, p: &mut [T], m: &[T], v: &[T]) {
         let s = self.0;
         let (mul, add) = (T::from_f64(s.denom.0), T::from_f64(s.denom.1));
         let keep = T::from_f64(1.0 - s.lr * s.wd);

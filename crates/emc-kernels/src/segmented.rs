@@ -4,8 +4,8 @@
 //! [`Segments`] says which rows belong to which member. [`segmented_linear`] computes each
 //! segment with its member's slice of stacked weights `[K, out, in]` and biases `[K, out]`,
 //! and [`segmented_cross_entropy`] gives one mean loss per segment. Both run, segment by
-//! segment, the very slice-level functions of [`super::linear`] and
-//! [`super::cross_entropy`] (the same matrix products with the same shapes and strides, the
+//! segment, the very slice-level functions of [`crate::linear()`] and
+//! [`crate::cross_entropy()`] (the same matrix products with the same shapes and strides, the
 //! same sums in the same order), so every member's outputs, losses and gradients are the
 //! bits its own model computes on its rows alone. [`member_square_sums`] gives each
 //! member's sum of squared gradient entries as candle's `sqr` and `sum_all` compute it.
@@ -18,20 +18,19 @@ use std::sync::Arc;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout};
 use candle_core::{Result, Shape, Tensor};
 
-use super::cross_entropy::{
+use crate::cpu::{bias_data, data, weight_grads};
+use crate::cross_entropy::{
     geometry, labels_of, loss_grad, mean_loss, softmax_rows, vec_sum, SoftmaxCache,
 };
-use super::linear::{backward_rows, forward_rows};
-use super::{
-    backward_op3, bias_data, data, for_float, weight_grads, weight_op_with_optional_bias, Float,
-};
+use crate::dispatch::{backward_op3, for_float, weight_op_with_optional_bias, Float};
+use crate::linear::{backward_rows, forward_rows};
 
 /// The layout of a packed batch: an ordered list of `(member, rows)` segments whose rows
 /// follow one another. A segment may have no rows, and a member may own several segments
 /// (evaluation in chunks). Cheap to clone.
 ///
 /// ```
-/// use emc_models::Segments;
+/// use emc_kernels::Segments;
 /// let segments = Segments::new([(0, 3), (2, 0), (1, 2)]);
 /// assert_eq!(segments.total_rows(), 5);
 /// let ranges: Vec<_> = segments.ranges().collect();
@@ -94,7 +93,7 @@ impl Segments {
 
     /// Checks that the segments cover `rows` rows exactly and (with `members`) name only
     /// members below it.
-    pub(super) fn check(&self, op: &str, rows: usize, members: Option<usize>) -> Result<()> {
+    pub(crate) fn check(&self, op: &str, rows: usize, members: Option<usize>) -> Result<()> {
         if self.total != rows {
             bail!(
                 "{op}: the segments hold {} rows, the batch {rows}",
@@ -111,7 +110,7 @@ impl Segments {
 }
 
 /// Fails unless every tensor is an `f32`/`f64` tensor on the CPU of the first one's dtype.
-pub(super) fn check_cpu_float(op: &str, tensors: &[(&str, &Tensor)]) -> Result<()> {
+pub(crate) fn check_cpu_float(op: &str, tensors: &[(&str, &Tensor)]) -> Result<()> {
     let Some((_, first)) = tensors.first() else {
         return Ok(());
     };
@@ -139,7 +138,7 @@ const LINEAR: &str = "segmented_linear";
 /// `xs · Wₘᵀ + bₘ` row by row, for `xs: [R, in]`, stacked weights `weight: [K, out, in]`
 /// and biases `bias: [K, out]` → `[R, out]`, where `m` is the member of the row's segment.
 ///
-/// Each segment, forward and backward, is the computation of [`super::linear`] on its rows
+/// Each segment, forward and backward, is the computation of [`crate::linear()`] on its rows
 /// alone with its member's weight and bias, so outputs and gradients (input, weight, bias)
 /// are the same bits. A member with no rows gets zero weight and bias gradients; a member
 /// with several segments gets the sum of their gradients, in segment order.
@@ -311,7 +310,7 @@ backward_op3!(SegmentedLinearBackwardOp, "emc-segmented-linear-backward");
 /// segment's weight and bias gradients, segment by segment in order, skipping segments
 /// without rows: a member's first segment writes them in place (exactly the single op's
 /// values), later ones compute theirs aside and add them; an idle member's stay zero.
-pub(super) fn segment_grads<T: Float>(
+pub(crate) fn segment_grads<T: Float>(
     segments: &Segments,
     (rows, dx_row): (usize, Option<usize>),
     (k, wlen, blen): (usize, usize, Option<usize>),
@@ -356,7 +355,7 @@ const CROSS_ENTROPY: &str = "segmented_cross_entropy";
 /// The mean cross-entropy of each segment of `logits: [R, classes]` against
 /// `labels: [R]` (`u32`) → `[S]`, one loss per segment.
 ///
-/// Each loss is the bits of [`super::cross_entropy`] on the segment's rows alone, and the
+/// Each loss is the bits of [`crate::cross_entropy()`] on the segment's rows alone, and the
 /// backward treats the upstream gradient `g[s]` as that op treats its scalar one, so each
 /// segment's logit gradient is the same bits too. A segment with no rows has loss 0 and
 /// sends no gradient.

@@ -1,7 +1,7 @@
 //! The core of multi-head self-attention as one op each way: from the fused `qkv`
 //! projection `[N, T, 3·D]` to the heads' merged outputs `[N, T, D]`, bit-identical in value
 //! and gradient to the composition of candle ops in
-//! [`crate::layers::attention_core_composed`].
+//! [`crate::composed::attention_core_composed`].
 //!
 //! Composed, the core is about fifteen graph nodes (the head split's reshape, permute and
 //! three `get`s, the query scaling, `kᵀ`, two batched products, the softmax, the merge's
@@ -13,7 +13,7 @@
 //! (scaled as candle scales them), keys and values, makes the same matrix products with the
 //! same shapes and strides as candle's `matmul` (the `gemm` crate, single-threaded: a
 //! product's bits do not depend on its thread count), runs the softmax's row functions of
-//! [`super::softmax`], and writes its rows of the output (or of the `qkv` gradient). Each
+//! [`crate::softmax`], and writes its rows of the output (or of the `qkv` gradient). Each
 //! gradient value is formed as candle forms it, including the `0 + g` of every accumulator
 //! it passes through (which turns a `−0` into `+0`). The forward keeps the scaled queries,
 //! keys, values, attention weights and the softmax rows' exponentials and sums for the
@@ -24,11 +24,11 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
 use candle_core::{Shape, Tensor};
 
-use super::cross_entropy::softmax_row;
-use super::softmax::backward_rows as softmax_backward_rows;
-use super::{
-    backward_op2, chunks_in_parallel, data, for_each_chunk, for_float, product, Float, Mat, SendPtr,
-};
+use crate::cpu::{chunks_in_parallel, data, for_each_chunk, slice_mut, SendPtr};
+use crate::cross_entropy::softmax_row;
+use crate::dispatch::{backward_op2, for_float, Float};
+use crate::matmul::{product, Mat};
+use crate::softmax::backward_rows as softmax_backward_rows;
 
 /// The merged outputs `[N, T, D]` of `heads`-head self-attention on `qkv: [N, T, 3·D]` (the
 /// queries, keys and values side by side, each split into `heads` heads of `D / heads`
@@ -181,12 +181,12 @@ fn forward<T: Float>(qkv: &[T], g: &Geom) -> (Vec<T>, Kept<T>) {
             // every kept buffer.
             let (q, k, v, w, exp, sum) = unsafe {
                 (
-                    super::slice_mut(ptrs.q, u * th..(u + 1) * th),
-                    super::slice_mut(ptrs.k, u * th..(u + 1) * th),
-                    super::slice_mut(ptrs.v, u * th..(u + 1) * th),
-                    super::slice_mut(ptrs.w, u * tt..(u + 1) * tt),
-                    super::slice_mut(ptrs.exp, u * tt..(u + 1) * tt),
-                    super::slice_mut(ptrs.sum, u * t..(u + 1) * t),
+                    slice_mut(ptrs.q, u * th..(u + 1) * th),
+                    slice_mut(ptrs.k, u * th..(u + 1) * th),
+                    slice_mut(ptrs.v, u * th..(u + 1) * th),
+                    slice_mut(ptrs.w, u * tt..(u + 1) * tt),
+                    slice_mut(ptrs.exp, u * tt..(u + 1) * tt),
+                    slice_mut(ptrs.sum, u * t..(u + 1) * t),
                 )
             };
             // The head split (`get` copies), the query scaled by `affine(scale, 0)`.
@@ -228,7 +228,7 @@ fn forward<T: Float>(qkv: &[T], g: &Geom) -> (Vec<T>, Kept<T>) {
             for (row, src) in o.chunks_exact(hd).enumerate() {
                 let start = g.row(u, row, 0, g.d);
                 // SAFETY: `out` outlives the call; units write disjoint (row, head) spans.
-                let dst = unsafe { super::slice_mut(out_ptr, start..start + hd) };
+                let dst = unsafe { slice_mut(out_ptr, start..start + hd) };
                 dst.copy_from_slice(src);
             }
         },
@@ -301,9 +301,8 @@ fn backward<T: Float>(dy: &[T], kept: [&[T]; 6], g: &Geom) -> Vec<T> {
             let base = g.row(u, row, 0, 3 * g.d);
             // SAFETY: `dqkv` outlives the call; units write disjoint (row, head) spans of
             // each of the three parts.
-            let part = |p: usize| unsafe {
-                super::slice_mut(dqkv_ptr, base + p * g.d..base + p * g.d + hd)
-            };
+            let part =
+                |p: usize| unsafe { slice_mut(dqkv_ptr, base + p * g.d..base + p * g.d + hd) };
             // The query: its accumulator, the scale's affine, the copy's accumulator.
             for (e, d) in part(0).iter_mut().enumerate() {
                 *d = acc(acc(acc(dq[row * hd + e]) * scale + zero));

@@ -11,10 +11,9 @@
 use candle_core::Tensor;
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape};
 
-use super::{
-    backward_op3, bias_data, data, for_float, matmul, product, weight_grads,
-    weight_op_with_optional_bias, Float, Mat,
-};
+use crate::cpu::{bias_data, data, weight_grads};
+use crate::dispatch::{backward_op3, for_float, weight_op_with_optional_bias, Float};
+use crate::matmul::{matmul, product, Mat};
 
 /// `xs · weightᵀ (+ bias)` over the last dimension, for `xs: [.., in]` (rank 2 or more),
 /// `weight: [out, in]`, `bias: [out]` → `[.., out]`: our op for `f32`/`f64` on the CPU
@@ -71,8 +70,8 @@ fn out_shape(lx: &Layout, out: usize) -> Shape {
 
 /// `y = x · wᵀ (+ b)` on slices: `x: [rows, in]`, `w: [out, in]`, `b: [out]`, all
 /// row-major; `y: [rows, out]` is overwritten. The one forward computation of [`linear`]
-/// and of [`super::segmented_linear`] (per segment).
-pub(super) fn forward_rows<T: Float>(
+/// and of [`crate::segmented_linear`] (per segment).
+pub(crate) fn forward_rows<T: Float>(
     (x, w, b): (&[T], &[T], Option<&[T]>),
     (rows, i, out): (usize, usize, usize),
     y: &mut [T],
@@ -101,8 +100,8 @@ pub(super) fn forward_rows<T: Float>(
 /// The gradients of [`forward_rows`] for the output gradient `dy: [rows, out]`: `dx`
 /// (`[rows, in]`, when given), `dw` (`[out, in]`) and `db` (`[out]`, when given), each
 /// overwritten. The one backward computation of [`linear`] and of
-/// [`super::segmented_linear`] (per segment).
-pub(super) fn backward_rows<T: Float>(
+/// [`crate::segmented_linear`] (per segment).
+pub(crate) fn backward_rows<T: Float>(
     (x, w, dy): (&[T], &[T], &[T]),
     (rows, i, out): (usize, usize, usize),
     dx: Option<&mut [T]>,
