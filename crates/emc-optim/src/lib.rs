@@ -14,7 +14,9 @@
 //! `clip_grad_norm_(...); opt.step(); sched.step()`.
 //!
 //! State (momentum buffer, `exp_avg`, `exp_avg_sq`) is kept as tensors on each var's device
-//! and in its dtype, and updated with a handful of candle ops per var.
+//! and in its dtype. On the CPU (f32/f64) each var's state and parameters are updated in place,
+//! one pass each ([`emc_kernels::inplace`]); elsewhere by the same arithmetic composed of
+//! candle ops, which the CPU path equals bit for bit.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
