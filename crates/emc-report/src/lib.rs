@@ -20,7 +20,9 @@
 //!   budget, one panel per configuration with n₅₀ and the transition band.
 //!
 //! `probes.csv` keys probes by a *probe hash* per budget level; the report gets them from
-//! each configuration's `manifest-<config_hash>.toml` (through `emc_search::MeasureConfig`).
+//! each configuration's `manifest-<config_hash>.toml` (through
+//! `emc_results::RecordedConfig`). The file formats are `emc-results'`: this crate knows
+//! nothing of training or the search (no tensors).
 //!
 //! A claim adds its own figures with [`write_scatter`] (a [`Scatter`] of one quantity
 //! against another).
@@ -35,9 +37,11 @@
 //! so are the `summary.csv` columns added with budget convergence (`budgets`,
 //! `budget_converged`, `n50`, `band`).
 
+mod error;
 mod input;
 mod plots;
 
+pub use error::{ReportError, Result};
 pub use plots::{write_scatter, Scatter, ScatterPoint, SCATTER_SIZE};
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,8 +49,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use std::path::Path;
-
-use anyhow::Result;
 
 use input::{Config, Manifest, Probe, Results};
 

@@ -15,11 +15,14 @@ use std::sync::Mutex;
 
 use emc_data::{DatasetId, Split, Variant};
 use emc_models::ModelSpec;
+use emc_results::short_hash;
 use emc_train::{evaluate, Provenance};
 use serde::{Deserialize, Serialize};
 
+use crate::data::{Loaded, SeedData};
 use crate::error::{Result, SearchError};
-use crate::measure::{now_secs, run_pool, short_hash, Loaded, SeedData};
+use crate::measure::now_secs;
+use crate::pool::run_pool;
 use crate::results::{files_lock, read_csv, to_csv, write_atomic};
 use crate::{MeasureConfig, RunOptions};
 
