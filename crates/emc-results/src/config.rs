@@ -129,9 +129,8 @@ impl RecordedConfig {
     /// Whether a run at a larger budget replays a run at this one step for step: true
     /// unless the learning-rate schedule stretches with the budget (`CosineBudget`).
     pub fn longer_budget_replays(&self) -> bool {
-        !self
-            .get(&["train", "optim", "schedule"])
-            .is_some_and(|s| s.get("CosineBudget").is_some())
+        self.get(&["train", "optim", "schedule"])
+            .is_none_or(|s| s.get("CosineBudget").is_none())
     }
 }
 
