@@ -9,6 +9,11 @@
 //! [`generalize_many`] trains the same model and procedure on a fixed-size training set and
 //! evaluates it on the test split (`generalization.csv`, resumable).
 //!
+//! Layout: [`MeasureConfig`] and its hashes (`config`); the datasets and one seed's data
+//! (`data`); the worker pool over (configuration, seed) tasks (`pool`); one seed's search
+//! as a `SeedSearch` (`seed`) over the pure [`search`] (`search`); the result files'
+//! writers (`results`), whose rows, columns and keys belong to `emc-results`.
+//!
 //! This crate knows nothing of specific datasets or model families: it takes their names
 //! and hands them to `emc-data` and `emc-models`.
 
