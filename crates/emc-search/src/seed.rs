@@ -178,7 +178,7 @@ impl<'s, 'a> SeedSearch<'s, 'a> {
             return Err(self.not_recorded(level, n));
         }
         let (report, built) = self.train_at(level, n)?;
-        let params = self.data.params;
+        let (params, replays) = (self.data.params, self.cfg().longer_budget_replays());
         let row = probe_row(
             level_cfg,
             level_hash,
@@ -201,8 +201,8 @@ impl<'s, 'a> SeedSearch<'s, 'a> {
         Ok(BudgetProbe {
             n,
             fitted: report.fitted,
-            // A fit's stop reason (`Fitted`) is not one more budget may change either.
-            carries_over: self.cfg().longer_budget_replays() && !report.stop.more_budget_may_fit(),
+            // The rule recorded probes follow (a fit's stop reason is `fitted`).
+            carries_over: carries_over(replays, report.fitted, report.stop.as_str()),
         })
     }
 
