@@ -25,12 +25,12 @@ pub enum ClaimError {
         source: std::io::Error,
     },
     /// The plots of the results could not be made.
-    #[error("plots of {}: {message}", dir.display())]
+    #[error("plots of {}: {source}", dir.display())]
     Report {
         /// The results directory.
         dir: PathBuf,
         /// The cause.
-        message: String,
+        source: emc_report::ReportError,
     },
     /// Fetching or verifying published results failed.
     #[error("published results {repo}: {message}")]

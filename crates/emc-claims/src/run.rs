@@ -212,14 +212,14 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         .iter()
         .map(|r| (r.arm.measure.config_hash(), r.arm.label.clone()))
         .collect();
-    emc_report::report_named(&settings.out, true, &names).map_err(|e| ClaimError::Report {
+    emc_report::report_named(&settings.out, true, &names).map_err(|source| ClaimError::Report {
         dir: settings.out.clone(),
-        message: format!("{e:#}"),
+        source,
     })?;
     for plot in &verdict.plots {
-        emc_report::write_scatter(&settings.out, plot).map_err(|e| ClaimError::Report {
+        emc_report::write_scatter(&settings.out, plot).map_err(|source| ClaimError::Report {
             dir: settings.out.clone(),
-            message: format!("{e:#}"),
+            source,
         })?;
     }
     Ok(ClaimReport {

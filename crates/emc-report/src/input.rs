@@ -1,62 +1,19 @@
-//! Reading what `emc measure` wrote: `probes.csv` and `summary.csv` (strictly: every error
-//! names the file, the line and the column), `manifest.toml` (context only) and each
-//! configuration's `manifest-<config_hash>.toml`, whose config gives the probe hash of each
-//! budget level (how `probes.csv` keys a configuration's probes).
+//! Reading what `emc measure` wrote: `probes.csv` and `summary.csv` (strictly, through
+//! [`table`]: every error names the file, the line and the column), `manifest.toml`
+//! (context only) and each configuration's `manifest-<config_hash>.toml`, whose config gives
+//! the probe hash of each budget level (how `probes.csv` keys a configuration's probes). The
+//! files' columns, stop reasons, hashes and budget carry-over rule are `emc-results'`.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Display;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use emc_results::{ProbeRow, Recorded, RecordedConfig, StopReason, SummaryRow};
 
-/// Columns of `probes.csv`, in the order `emc measure` writes them.
-pub const PROBE_COLUMNS: [&str; 19] = [
-    "run_id",
-    "config_hash",
-    "model",
-    "params",
-    "dataset",
-    "variants",
-    "optimizer",
-    "lr",
-    "batch",
-    "seed",
-    "n",
-    "fitted",
-    "stop",
-    "epochs",
-    "steps",
-    "train_accuracy",
-    "train_loss",
-    "grad_norm",
-    "seconds",
-];
+use crate::error::{ReportError, Result};
+use table::Table;
 
-/// Columns of `summary.csv`, in the order `emc measure` writes them. The columns of budget
-/// convergence and the transition band that follow (`budgets`, `budget_converged`, `n50`,
-/// `band`) are optional: older files without them still read.
-pub const SUMMARY_COLUMNS: [&str; 19] = [
-    "config_hash",
-    "model",
-    "params",
-    "dataset",
-    "variants",
-    "optimizer",
-    "seed",
-    "emc",
-    "upper",
-    "probes",
-    "non_monotone",
-    "saturated",
-    "median",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "mean_log_emc",
-    "efficiency",
-];
+mod table;
 
 /// One training probe (a row of `probes.csv`), reduced to what the report shows.
 #[derive(Debug, Clone)]
@@ -77,13 +34,15 @@ pub struct Probe {
     pub seconds: f64,
 }
 
-impl Probe {
-    /// Whether the result stands when the budget grows (see
-    /// `emc_search::ProbeRow::stands_with_more_budget`): a fit, or a failure certified by a
-    /// small gradient or divergence; not a failure that ran out of epochs, steps or plateau
-    /// patience.
-    pub fn stands_with_more_budget(&self) -> bool {
-        emc_train::stands_with_more_budget(self.fitted, &self.stop)
+impl Recorded for Probe {
+    fn n(&self) -> u64 {
+        self.n
+    }
+    fn fitted(&self) -> bool {
+        self.fitted
+    }
+    fn stop(&self) -> &str {
+        &self.stop
     }
 }
 
@@ -207,27 +166,11 @@ impl Config {
     /// larger budget replays a smaller one), as the search carried them over. The larger
     /// budget's probe wins at the same `n`.
     pub fn probes_at_budget<'p>(&self, seed: &SeedResult, probes: &'p [Probe]) -> Vec<&'p Probe> {
-        let top = seed.level();
-        let mut by_n: BTreeMap<u64, (usize, &Probe)> = BTreeMap::new();
-        for p in probes.iter().filter(|p| p.seed == seed.seed) {
-            let Some(level) = self.level_of(&p.config_hash).filter(|&l| l <= top) else {
-                continue;
-            };
-            if level < top && !(self.replays && p.stands_with_more_budget()) {
-                continue;
-            }
-            match by_n.entry(p.n) {
-                Entry::Vacant(e) => {
-                    e.insert((level, p));
-                }
-                Entry::Occupied(mut e) => {
-                    if level > e.get().0 {
-                        e.insert((level, p));
-                    }
-                }
-            }
-        }
-        by_n.into_values().map(|(_, p)| p).collect()
+        let levelled = probes
+            .iter()
+            .filter(|p| p.seed == seed.seed)
+            .filter_map(|p| Some((self.level_of(&p.config_hash)?, p)));
+        emc_results::probes_at_budget(levelled, seed.level(), self.replays)
     }
 }
 
@@ -257,7 +200,9 @@ pub enum Manifest {
 
 /// Reads and cross-checks `probes.csv`, `summary.csv` and `manifest.toml` in `dir`.
 pub fn read_dir(dir: &Path) -> Result<Results> {
-    anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
+    if !dir.is_dir() {
+        return Err(ReportError::input(dir, None, "not a directory"));
+    }
     let summary_path = dir.join("summary.csv");
     let probes_path = dir.join("probes.csv");
     let mut configs = read_summary(&summary_path)?;
@@ -313,12 +258,12 @@ fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, boo
             tried.push(format!("{}: another configuration's", path.display()));
             continue;
         }
-        let config: emc_search::MeasureConfig = table
+        let config = table
             .get("config")
-            .cloned()
             .ok_or_else(|| format!("{}: no [config] table", path.display()))?
-            .try_into()
-            .map_err(|e| format!("{}: [config]: {e}", path.display()))?;
+            .as_table()
+            .map(RecordedConfig::from_toml)
+            .ok_or_else(|| format!("{}: [config]: not a table", path.display()))?;
         if config.config_hash() != c.hash {
             return Err(format!(
                 "{}: its [config] hashes to {}, not {} (written by another version of emc)",
@@ -328,10 +273,8 @@ fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, boo
             ));
         }
         let reached = c.seeds.iter().map(SeedResult::level).max().unwrap_or(0);
-        let levels = config.search.budget_doublings.max(reached);
-        let hashes = (0..=levels)
-            .map(|level| config.with_budget_multiplier(1 << level).probe_hash())
-            .collect();
+        let levels = config.budget_doublings().max(reached);
+        let hashes = (0..=levels).map(|l| config.probe_hash_at(l)).collect();
         return Ok((hashes, config.longer_budget_replays()));
     }
     Err(tried.join("; "))
@@ -348,217 +291,8 @@ fn read_manifest(path: &Path) -> Manifest {
     }
 }
 
-/// A CSV file opened with its header checked: every expected column present.
-struct Table {
-    path: PathBuf,
-    reader: csv::Reader<std::fs::File>,
-    index: HashMap<String, usize>,
-    width: usize,
-}
-
-impl Table {
-    fn open(path: &Path, columns: &[&str]) -> Result<Self> {
-        let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-        let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-        let index: HashMap<String, usize> = header
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.trim().to_string(), i))
-            .collect();
-        if let Some(missing) = columns.iter().find(|c| !index.contains_key(**c)) {
-            bail!(
-                "{} line 1: missing column `{missing}` (expected columns: {})",
-                path.display(),
-                columns.join(",")
-            );
-        }
-        Ok(Self {
-            path: path.to_owned(),
-            reader,
-            index,
-            width: header.len(),
-        })
-    }
-
-    /// The data rows, each checked to have as many fields as the header.
-    fn rows(&mut self) -> Result<Vec<Row<'_>>> {
-        let mut rows = Vec::new();
-        for record in self.reader.records() {
-            let record = record.map_err(|e| csv_error(&self.path, e))?;
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() != self.width {
-                bail!(
-                    "{} line {line}: {} fields, but the header has {}",
-                    self.path.display(),
-                    record.len(),
-                    self.width
-                );
-            }
-            rows.push(Row {
-                path: &self.path,
-                index: &self.index,
-                line,
-                record,
-            });
-        }
-        Ok(rows)
-    }
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
-    match e.position() {
-        Some(p) => anyhow!("{} line {}: {e}", path.display(), p.line()),
-        None => anyhow!("{}: {e}", path.display()),
-    }
-}
-
-/// One data row, with typed, located accessors.
-struct Row<'a> {
-    path: &'a Path,
-    index: &'a HashMap<String, usize>,
-    line: u64,
-    record: csv::StringRecord,
-}
-
-impl Row<'_> {
-    fn error(&self, column: &str, value: &str, what: impl Display) -> anyhow::Error {
-        anyhow!(
-            "{} line {}: column `{column}`: `{value}` {what}",
-            self.path.display(),
-            self.line
-        )
-    }
-
-    fn str(&self, column: &str) -> &str {
-        // Open checked that every column asked for is in the header, and rows that every
-        // record is as wide as the header.
-        self.record[self.index[column]].trim()
-    }
-
-    fn parse<T: std::str::FromStr>(&self, column: &str, what: &str) -> Result<T> {
-        let value = self.str(column);
-        value
-            .parse()
-            .map_err(|_| self.error(column, value, format_args!("is not {what}")))
-    }
-
-    fn int(&self, column: &str) -> Result<u64> {
-        self.parse(column, "an integer")
-    }
-
-    fn float(&self, column: &str) -> Result<f64> {
-        self.parse(column, "a number")
-    }
-
-    fn opt_int(&self, column: &str) -> Result<Option<u64>> {
-        match self.str(column) {
-            "" => Ok(None),
-            _ => self.int(column).map(Some),
-        }
-    }
-
-    /// An optional column's value: empty when the file has no such column.
-    fn opt_str(&self, column: &str) -> &str {
-        self.index
-            .get(column)
-            .map_or("", |&i| self.record[i].trim())
-    }
-
-    fn opt_float(&self, column: &str) -> Result<Option<f64>> {
-        match self.opt_str(column) {
-            "" => Ok(None),
-            v => v
-                .parse()
-                .map(Some)
-                .map_err(|_| self.error(column, v, "is not a number")),
-        }
-    }
-
-    fn opt_bool(&self, column: &str) -> Result<Option<bool>> {
-        match self.opt_str(column) {
-            "" => Ok(None),
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            v => Err(self.error(column, v, "is not `true`, `false` or empty")),
-        }
-    }
-
-    /// `1x:540 2x:900 4x:1440`: EMC per budget multiplier (powers of two, increasing).
-    fn budgets(&self, column: &str) -> Result<Vec<(u64, u64)>> {
-        let v = self.opt_str(column);
-        let bad = || self.error(column, v, "is not like `1x:540 2x:900 4x:1440`");
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        for item in v.split_whitespace() {
-            let (m, emc) = item.split_once("x:").ok_or_else(bad)?;
-            let (m, emc): (u64, u64) = (
-                m.parse().map_err(|_| bad())?,
-                emc.parse().map_err(|_| bad())?,
-            );
-            if !m.is_power_of_two() || out.last().is_some_and(|&(prev, _)| prev >= m) {
-                return Err(self.error(
-                    column,
-                    v,
-                    "has budget multipliers that are not increasing powers of two",
-                ));
-            }
-            out.push((m, emc));
-        }
-        Ok(out)
-    }
-
-    /// `lo-hi`, `sharp fit|failure` or empty.
-    fn band(&self, column: &str) -> Result<Option<Band>> {
-        let v = self.opt_str(column);
-        let bad = || self.error(column, v, "is not `LO-HI`, `sharp FIT|FAILURE` or empty");
-        let pair = |s: &str, sep: char| -> Result<(u64, u64)> {
-            let (a, b) = s.split_once(sep).ok_or_else(bad)?;
-            Ok((
-                a.trim().parse().map_err(|_| bad())?,
-                b.trim().parse().map_err(|_| bad())?,
-            ))
-        };
-        if v.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(match v.strip_prefix("sharp ") {
-            Some(rest) => {
-                let (fit, failure) = pair(rest, '|')?;
-                Band::Sharp { fit, failure }
-            }
-            None => {
-                let (lo, hi) = pair(v, '-')?;
-                Band::Overlap { lo, hi }
-            }
-        }))
-    }
-
-    fn bool(&self, column: &str) -> Result<bool> {
-        match self.str(column) {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            v => Err(self.error(column, v, "is not `true` or `false`")),
-        }
-    }
-
-    fn hash(&self, column: &str) -> Result<String> {
-        let v = self.str(column);
-        if v.len() != 16 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(self.error(column, v, "is not 16 hex digits"));
-        }
-        Ok(v.to_string())
-    }
-
-    fn nonempty(&self, column: &str) -> Result<String> {
-        match self.str(column) {
-            "" => Err(self.error(column, "", "is empty")),
-            v => Ok(v.to_string()),
-        }
-    }
-}
-
 fn read_probes(path: &Path) -> Result<Vec<Probe>> {
-    let mut table = Table::open(path, &PROBE_COLUMNS)?;
+    let mut table = Table::open(path, &ProbeRow::columns())?;
     let mut probes = Vec::new();
     for row in table.rows()? {
         row.nonempty("run_id")?;
@@ -577,8 +311,8 @@ fn read_probes(path: &Path) -> Result<Vec<Probe>> {
         row.float("train_loss")?;
         row.float("grad_norm")?;
         let stop = row.str("stop");
-        if stop.parse::<emc_train::StopReason>().is_err() {
-            let expected = format_args!("is not one of {}", emc_train::StopReason::names());
+        if stop.parse::<StopReason>().is_err() {
+            let expected = format_args!("is not one of {}", StopReason::names());
             return Err(row.error("stop", stop, expected));
         }
         probes.push(Probe {
@@ -608,7 +342,7 @@ struct Partial {
 }
 
 fn read_summary(path: &Path) -> Result<Vec<Config>> {
-    let mut table = Table::open(path, &SUMMARY_COLUMNS)?;
+    let mut table = Table::open(path, &SummaryRow::required_columns())?;
     let mut partial: BTreeMap<String, Partial> = BTreeMap::new();
     for row in table.rows()? {
         let hash = row.hash("config_hash")?;
@@ -672,11 +406,10 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
     let mut configs = Vec::with_capacity(partial.len());
     for (hash, mut p) in partial {
         let Some(aggregate) = p.aggregate else {
-            bail!(
-                "{}: config_hash {hash} (first at line {}) has no `seed = all` row",
-                path.display(),
-                p.first_line
-            );
+            let first = p.first_line;
+            let message =
+                format!("config_hash {hash} (first at line {first}) has no `seed = all` row");
+            return Err(ReportError::input(path, None, message));
         };
         p.seeds.sort_by_key(|s| s.seed);
         configs.push(Config {
@@ -693,7 +426,7 @@ fn read_summary(path: &Path) -> Result<Vec<Config>> {
         });
     }
     if configs.is_empty() {
-        bail!("{}: no results (only a header)", path.display());
+        return Err(ReportError::input(path, None, "no results (only a header)"));
     }
     configs.sort_by(|a, b| (a.params, &a.model, &a.hash).cmp(&(b.params, &b.model, &b.hash)));
     Ok(configs)

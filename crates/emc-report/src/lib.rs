@@ -20,7 +20,9 @@
 //!   budget, one panel per configuration with n₅₀ and the transition band.
 //!
 //! `probes.csv` keys probes by a *probe hash* per budget level; the report gets them from
-//! each configuration's `manifest-<config_hash>.toml` (through `emc_search::MeasureConfig`).
+//! each configuration's `manifest-<config_hash>.toml` (through
+//! `emc_results::RecordedConfig`). The file formats are `emc-results'`: this crate knows
+//! nothing of training or the search (no tensors).
 //!
 //! A claim adds its own figures with [`write_scatter`] (a [`Scatter`] of one quantity
 //! against another).
@@ -35,9 +37,11 @@
 //! so are the `summary.csv` columns added with budget convergence (`budgets`,
 //! `budget_converged`, `n50`, `band`).
 
+mod error;
 mod input;
 mod plots;
 
+pub use error::{ReportError, Result};
 pub use plots::{write_scatter, Scatter, ScatterPoint, SCATTER_SIZE};
 
 use std::collections::{BTreeMap, HashMap};
@@ -46,9 +50,7 @@ use std::path::PathBuf;
 
 use std::path::Path;
 
-use anyhow::Result;
-
-use input::{Config, Manifest, Probe, Results};
+use input::{Config, Manifest, Probe, Results, SeedResult};
 
 /// A rendered report.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,52 +242,10 @@ fn flags(non_monotone: bool, saturated: bool, budget_converged: Option<bool>) ->
 
 /// The results table and the notes on mismatches between summary.csv and probes.csv.
 fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
-    const HEADER: [&str; 14] = [
-        "config",
-        "model",
-        "dataset",
-        "variants",
-        "optimizer",
-        "params",
-        "median EMC",
-        "min–max",
-        "mean",
-        "std",
-        "mean ln EMC",
-        "EMC/params",
-        "seeds",
-        "flags",
-    ];
-    // Text columns are left-aligned, numbers right-aligned.
-    const RIGHT: [bool; 14] = [
-        false, false, false, false, false, true, true, true, true, true, true, true, true, false,
-    ];
     let stats = probe_stats(&results.configs, &results.probes);
     let mut notes = Vec::new();
     let mut cells: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
-    for c in &results.configs {
-        let a = &c.aggregate;
-        cells.push(vec![
-            c.hash.clone(),
-            c.model.clone(),
-            c.dataset.clone(),
-            if c.variants.is_empty() {
-                "-".into()
-            } else {
-                c.variants.clone()
-            },
-            c.optimizer.clone(),
-            c.params.to_string(),
-            number(a.median),
-            format!("{}–{}", a.min, a.max),
-            format!("{:.1}", a.mean),
-            format!("{:.1}", a.std),
-            format!("{:.3}", a.mean_log_emc),
-            ratio(a.efficiency),
-            c.seeds.len().to_string(),
-            flags(a.non_monotone, a.saturated, a.budget_converged),
-        ]);
-    }
+    cells.extend(results.configs.iter().map(config_cells));
     let widths: Vec<usize> = (0..HEADER.len())
         .map(|k| {
             cells
@@ -295,18 +255,6 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |row: &[String]| {
-        let mut s = String::new();
-        for (k, cell) in row.iter().enumerate() {
-            let pad = " ".repeat(widths[k] - cell.chars().count());
-            if RIGHT[k] {
-                let _ = write!(s, "{pad}{cell}  ");
-            } else {
-                let _ = write!(s, "{cell}{pad}  ");
-            }
-        }
-        s.trim_end().to_string()
-    };
 
     let total_probes: u64 = results.configs.iter().map(|c| c.aggregate.probes).sum();
     let total_seeds: usize = results.configs.iter().map(|c| c.seeds.len()).sum();
@@ -319,7 +267,7 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
         plural(total_seeds, "seed"),
         plural(total_probes as usize, "probe"),
     );
-    let _ = writeln!(out, "{}", line(&cells[0]));
+    let _ = writeln!(out, "{}", aligned(&cells[0], &widths));
     for (i, ((c, row), label)) in results
         .configs
         .iter()
@@ -327,7 +275,7 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
         .zip(labels)
         .enumerate()
     {
-        let _ = writeln!(out, "{}", line(row));
+        let _ = writeln!(out, "{}", aligned(row, &widths));
         for s in &c.seeds {
             let st = stats.get(&(i, s.seed));
             let count = st.map_or(0, |st| st.count);
@@ -342,52 +290,126 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
                     s.seed, s.probes
                 ));
             }
-            let mut detail = format!("{} probes", s.probes);
-            if !s.budgets.is_empty() {
-                let per: Vec<String> = s.budgets.iter().map(|(m, e)| format!("{m}x:{e}")).collect();
-                let state = match s.budget_converged {
-                    Some(true) => ", budget-converged",
-                    Some(false) => ", budget-limited",
-                    None => "",
-                };
-                let _ = write!(detail, " (EMC by budget {}{state})", per.join(" "));
-            }
-            if let Some(st) = st {
-                let failed: Vec<String> = st
-                    .failed_stops
-                    .iter()
-                    .map(|(stop, k)| format!("{k} {stop}"))
-                    .collect();
-                if s.budgets.is_empty() {
-                    let _ = write!(detail, ", {} fitted", st.fitted);
-                } else {
-                    let _ = write!(
-                        detail,
-                        "; at all budgets {} probes, {} fitted",
-                        st.count, st.fitted
-                    );
-                }
-                if !failed.is_empty() {
-                    let _ = write!(detail, ", failed: {}", failed.join(", "));
-                }
-                let _ = write!(detail, "; {:.1} s training", st.seconds);
-            }
-            let upper = s.upper.map_or("-".to_string(), |u| u.to_string());
-            let f = flags(s.non_monotone, s.saturated, None);
-            let _ = writeln!(
-                out,
-                "    seed {:<4} EMC {:>9}   next failed n {:>9}   {detail}{}",
-                s.seed,
-                s.emc,
-                upper,
-                if f.is_empty() {
-                    String::new()
-                } else {
-                    format!("   [{f}]")
-                }
-            );
+            let _ = writeln!(out, "{}", seed_line(s, st));
         }
     }
+    notes.extend(orphan_note(results));
+    (out, notes)
+}
+
+/// The table's columns.
+const HEADER: [&str; 14] = [
+    "config",
+    "model",
+    "dataset",
+    "variants",
+    "optimizer",
+    "params",
+    "median EMC",
+    "min–max",
+    "mean",
+    "std",
+    "mean ln EMC",
+    "EMC/params",
+    "seeds",
+    "flags",
+];
+
+/// Which of [`HEADER`]'s columns are right-aligned (numbers; text is left-aligned).
+const RIGHT: [bool; 14] = [
+    false, false, false, false, false, true, true, true, true, true, true, true, true, false,
+];
+
+/// One configuration's table row, a cell per [`HEADER`] column.
+fn config_cells(c: &Config) -> Vec<String> {
+    let a = &c.aggregate;
+    vec![
+        c.hash.clone(),
+        c.model.clone(),
+        c.dataset.clone(),
+        if c.variants.is_empty() {
+            "-".into()
+        } else {
+            c.variants.clone()
+        },
+        c.optimizer.clone(),
+        c.params.to_string(),
+        number(a.median),
+        format!("{}–{}", a.min, a.max),
+        format!("{:.1}", a.mean),
+        format!("{:.1}", a.std),
+        format!("{:.3}", a.mean_log_emc),
+        ratio(a.efficiency),
+        c.seeds.len().to_string(),
+        flags(a.non_monotone, a.saturated, a.budget_converged),
+    ]
+}
+
+/// A row of cells padded to `widths`, two spaces apart, trailing space trimmed.
+fn aligned(row: &[String], widths: &[usize]) -> String {
+    let mut s = String::new();
+    for (k, cell) in row.iter().enumerate() {
+        let pad = " ".repeat(widths[k] - cell.chars().count());
+        if RIGHT[k] {
+            let _ = write!(s, "{pad}{cell}  ");
+        } else {
+            let _ = write!(s, "{cell}{pad}  ");
+        }
+    }
+    s.trim_end().to_string()
+}
+
+/// A seed's line under its configuration: EMC, next failure, probes (by budget) and, from
+/// `probes.csv` (`st`), how they ended and the training time.
+fn seed_line(s: &SeedResult, st: Option<&ProbeStats>) -> String {
+    let mut detail = format!("{} probes", s.probes);
+    if !s.budgets.is_empty() {
+        let per: Vec<String> = s.budgets.iter().map(|(m, e)| format!("{m}x:{e}")).collect();
+        let state = match s.budget_converged {
+            Some(true) => ", budget-converged",
+            Some(false) => ", budget-limited",
+            None => "",
+        };
+        let _ = write!(detail, " (EMC by budget {}{state})", per.join(" "));
+    }
+    if let Some(st) = st {
+        let failed: Vec<String> = st
+            .failed_stops
+            .iter()
+            .map(|(stop, k)| format!("{k} {stop}"))
+            .collect();
+        if s.budgets.is_empty() {
+            let _ = write!(detail, ", {} fitted", st.fitted);
+        } else {
+            let _ = write!(
+                detail,
+                "; at all budgets {} probes, {} fitted",
+                st.count, st.fitted
+            );
+        }
+        if !failed.is_empty() {
+            let _ = write!(detail, ", failed: {}", failed.join(", "));
+        }
+        let _ = write!(detail, "; {:.1} s training", st.seconds);
+    }
+    let upper = s.upper.map_or("-".to_string(), |u| u.to_string());
+    let f = flags(s.non_monotone, s.saturated, None);
+    format!(
+        "    seed {:<4} EMC {:>9}   next failed n {:>9}   {detail}{}",
+        s.seed,
+        s.emc,
+        upper,
+        if f.is_empty() {
+            String::new()
+        } else {
+            format!("   [{f}]")
+        }
+    )
+}
+
+/// A note on the probes of `probes.csv` that belong to no (configuration, seed) of
+/// `summary.csv`, when every configuration's probes could be recognised.
+fn orphan_note(results: &Results) -> Option<String> {
     let known = |p: &Probe| {
         results.configs.iter().any(|c| {
             c.level_of(&p.config_hash).is_some() && c.seeds.iter().any(|s| s.seed == p.seed)
@@ -397,16 +419,14 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
     let all_matched = results.configs.iter().all(|c| {
         !c.probe_hashes.is_empty() || results.probes.iter().any(|p| p.config_hash == c.hash)
     });
-    if let Some(p) = results.probes.iter().find(|p| all_matched && !known(p)) {
-        let orphans = results.probes.iter().filter(|q| !known(q)).count();
-        notes.push(format!(
-            "{orphans} probes belong to no (configuration, seed) of summary.csv (their \
-             config_hash is none of its configurations' probe hashes) and are not shown \
-             (the first: probes.csv line {}, config_hash {} seed {})",
-            p.line, p.config_hash, p.seed
-        ));
-    }
-    (out, notes)
+    let p = results.probes.iter().find(|p| all_matched && !known(p))?;
+    let orphans = results.probes.iter().filter(|q| !known(q)).count();
+    Some(format!(
+        "{orphans} probes belong to no (configuration, seed) of summary.csv (their \
+         config_hash is none of its configurations' probe hashes) and are not shown \
+         (the first: probes.csv line {}, config_hash {} seed {})",
+        p.line, p.config_hash, p.seed
+    ))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The figures of `emc report` (the budget figures in [`budget`]), each drawn once by backend-generic code and written as
+//! The figures of `emc report`, one module per figure ([`params`], [`probes`], [`budget`],
+//! and a claim's [`scatter`] plots), each drawn once by backend-generic code and written as
 //! SVG (text as `<text>` elements) and PNG (text rasterised by `ab_glyph` from DejaVu Sans,
 //! embedded through the `dejavu` crate: no system fonts, fontconfig or freetype needed).
 //!
@@ -7,15 +8,21 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
-use super::input::{Config, Probe};
+use crate::error::{chain, ReportError, Result};
+use crate::input::{Config, Probe};
+use params::EmcVsParams;
+use probes::ProbeMap;
+pub use scatter::{write_scatter, Scatter, ScatterPoint, SCATTER_SIZE};
 
 mod budget;
+mod params;
+mod probes;
+mod scatter;
 
 /// Pixel size of `emc_vs_params.{svg,png}`.
 pub const EMC_VS_PARAMS_SIZE: (u32, u32) = (900, 700);
@@ -72,8 +79,7 @@ fn register_fonts() -> Result<()> {
         (FontStyle::Normal, dejavu::sans::regular()),
         (FontStyle::Bold, dejavu::sans::bold()),
     ] {
-        plotters::style::register_font(FONT, style, bytes)
-            .map_err(|_| anyhow!("the embedded DejaVu Sans font did not load"))?;
+        plotters::style::register_font(FONT, style, bytes).map_err(|_| ReportError::Font)?;
     }
     Ok(())
 }
@@ -84,9 +90,7 @@ fn write_figure(dir: &Path, stem: &str, figure: &impl Figure) -> Result<[PathBuf
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        figure
-            .draw(&root)
-            .with_context(|| format!("drawing {}", svg_path.display()))?;
+        figure.draw(&root).map_err(|e| drawing(&svg_path, e))?;
         root.present()?;
     }
     write_atomically(&svg_path, |tmp| Ok(std::fs::write(tmp, &svg)?))?;
@@ -95,9 +99,7 @@ fn write_figure(dir: &Path, stem: &str, figure: &impl Figure) -> Result<[PathBuf
     let mut pixels = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        figure
-            .draw(&root)
-            .with_context(|| format!("drawing {}", png_path.display()))?;
+        figure.draw(&root).map_err(|e| drawing(&png_path, e))?;
         root.present()?;
     }
     let image = image::RgbImage::from_raw(w, h, pixels).expect("buffer is w * h * 3 bytes");
@@ -107,8 +109,22 @@ fn write_figure(dir: &Path, stem: &str, figure: &impl Figure) -> Result<[PathBuf
     Ok([svg_path, png_path])
 }
 
+fn drawing(path: &Path, e: ReportError) -> ReportError {
+    ReportError::Figure {
+        action: "drawing",
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Why writing a file failed.
+type WriteError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Writes `path` through `PATH.tmp` and a rename; the temporary file is removed on failure.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<(), WriteError>,
+) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -116,7 +132,11 @@ fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("writing {}", path.display()))
+    result.map_err(|e| ReportError::Figure {
+        action: "writing",
+        path: path.to_owned(),
+        message: chain(&*e),
+    })
 }
 
 /// The smallest and largest positive finite value, if any (what a log axis can show).
@@ -154,278 +174,6 @@ fn compact(v: f64) -> String {
     format!("{s}{suffix}")
 }
 
-/// Log-log median EMC (bars: min–max over seeds) against parameters, with EMC = parameters.
-struct EmcVsParams<'a> {
-    configs: &'a [Config],
-    labels: &'a [String],
-}
-
-impl Figure for EmcVsParams<'_> {
-    fn size(&self) -> (u32, u32) {
-        EMC_VS_PARAMS_SIZE
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
-        root.fill(&WHITE)?;
-        // One range for both axes, so that EMC = parameters is the diagonal.
-        let (lo, hi) = decades(self.configs.iter().flat_map(|c| {
-            [
-                c.params as f64,
-                c.aggregate.min.max(1) as f64,
-                c.aggregate.max as f64,
-            ]
-        }));
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Effective Model Complexity against model size",
-                (FONT, 24).into_font().style(FontStyle::Bold),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("trainable parameters")
-            .y_desc("EMC (training samples fitted to 100% accuracy)")
-            .x_label_formatter(&|v| compact(*v))
-            .y_label_formatter(&|v| compact(*v))
-            .label_style((FONT, 16))
-            .axis_desc_style((FONT, 18))
-            .light_line_style(RGBColor(245, 245, 245))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()?;
-
-        let diagonal = GREY.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], diagonal))?
-            .label("EMC = parameters")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], diagonal));
-        let at = lo * (hi / lo).powf(0.8);
-        let line_label = (FONT, 17)
-            .into_font()
-            .color(&GREY)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.draw_series([
-            EmptyElement::at((at, at)) + Text::new("EMC = parameters", (-8, -8), line_label)
-        ])?;
-
-        // Labels right of their marker, or left of it near the right edge.
-        let point_label = |x: f64| {
-            let right_edge = (x / lo).ln() / (hi / lo).ln() > 0.7;
-            let h = if right_edge { HPos::Right } else { HPos::Left };
-            let dx = if right_edge { -12 } else { 12 };
-            let style = (FONT, 16)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(h, VPos::Center));
-            (dx, style)
-        };
-        chart
-            .draw_series(self.configs.iter().zip(self.labels).map(|(c, label)| {
-                let x = c.params as f64;
-                let (dx, style) = point_label(x);
-                EmptyElement::at((x, c.aggregate.median.max(1.0)))
-                    + Circle::new((0, 0), 5, BLUE.filled())
-                    + Text::new(label.clone(), (dx, 0), style)
-            }))?
-            .label("median EMC over seeds (bar: min to max)")
-            .legend(|(x, y)| Circle::new((x + 12, y), 6, BLUE.filled()));
-        // Bars over the markers: the spread over seeds is often smaller than a marker.
-        let bar = BLACK.stroke_width(1);
-        for c in self.configs {
-            let (x, a) = (c.params as f64, &c.aggregate);
-            let (min, max) = (a.min.max(1) as f64, a.max.max(1) as f64);
-            chart.draw_series([PathElement::new([(x, min), (x, max)], bar)])?;
-            chart
-                .draw_series([min, max].map(|y| {
-                    EmptyElement::at((x, y)) + PathElement::new([(-6, 0), (6, 0)], bar)
-                }))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
-    }
-}
-
-/// One row of the probe map: the probes of one (config, seed).
-struct MapRow {
-    label: String,
-    /// Index of the config, for alternating background bands.
-    config: usize,
-    emc: Option<u64>,
-    /// (n, fitted) of each probe.
-    probes: Vec<(u64, bool)>,
-}
-
-/// Every probe as a fitted (green) or failed (red) marker at its n, one row per (config,
-/// seed), with the seed's EMC marked. A seed searched at several budgets shows the probes
-/// valid at its largest budget ([`Config::probes_at_budget`]).
-struct ProbeMap {
-    rows: Vec<MapRow>,
-}
-
-impl ProbeMap {
-    fn new(configs: &[Config], labels: &[String], probes: &[Probe]) -> Self {
-        let mut rows = Vec::new();
-        for (k, (c, label)) in configs.iter().zip(labels).enumerate() {
-            for s in &c.seeds {
-                rows.push(MapRow {
-                    label: format!("{label}, seed {}", s.seed),
-                    config: k,
-                    emc: Some(s.emc),
-                    probes: c
-                        .probes_at_budget(s, probes)
-                        .iter()
-                        .map(|p| (p.n, p.fitted))
-                        .collect(),
-                });
-            }
-        }
-        Self { rows }
-    }
-}
-
-impl Figure for ProbeMap {
-    fn size(&self) -> (u32, u32) {
-        probes_size(self.rows.len())
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
-        root.fill(&WHITE)?;
-        let rows = self.rows.len();
-        // Row 0 at the top.
-        let y_of = |i: usize| (rows - 1 - i) as f64;
-        let (lo, hi) = decades(self.rows.iter().flat_map(|r| {
-            r.probes
-                .iter()
-                .map(|p| p.0 as f64)
-                .chain(r.emc.map(|e| e as f64))
-        }));
-        let label_font = (FONT, 15).into_font();
-        let label_width = self
-            .rows
-            .iter()
-            .filter_map(|r| label_font.box_size(&r.label).ok())
-            .map(|(w, _)| w)
-            .max()
-            .unwrap_or(0);
-
-        let root = root.titled(
-            "Fit / no-fit map of every probe",
-            (FONT, 24).into_font().style(FontStyle::Bold),
-        )?;
-        let (legend, plot) = root.split_vertically(36);
-        draw_probe_legend(&legend)?;
-
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .margin_top(6)
-            .x_label_area_size(60)
-            .y_label_area_size(label_width + 50)
-            .build_cartesian_2d((lo..hi).log_scale(), -0.5..rows.max(1) as f64 - 0.5)?;
-        let labels: Vec<&str> = self.rows.iter().map(|r| r.label.as_str()).collect();
-        chart
-            .configure_mesh()
-            .x_desc("training samples n")
-            .y_desc("configuration, seed")
-            .x_label_formatter(&|v| compact(*v))
-            .y_labels(rows + 1)
-            .y_label_formatter(&|y| {
-                let i = rows as f64 - 1.0 - y;
-                if (i - i.round()).abs() < 1e-6 && i >= -0.5 && (i.round() as usize) < rows {
-                    labels[i.round() as usize].to_string()
-                } else {
-                    String::new()
-                }
-            })
-            .disable_y_mesh()
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 18))
-            .light_line_style(RGBColor(245, 245, 245))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()?;
-
-        chart.draw_series(
-            self.rows
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.config % 2 == 1)
-                .map(|(i, _)| {
-                    let y = y_of(i);
-                    Rectangle::new([(lo, y - 0.5), (hi, y + 0.5)], BAND.filled())
-                }),
-        )?;
-        let tick_font = (FONT, 12)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Bottom));
-        for (i, row) in self.rows.iter().enumerate() {
-            let y = y_of(i);
-            // An EMC of 0 (not even the smallest n fitted) has no place on a log axis.
-            if let Some(emc) = row.emc.filter(|&e| e > 0) {
-                chart.draw_series([EmptyElement::at((emc as f64, y))
-                    + PathElement::new([(0, -12), (0, 12)], BLACK.stroke_width(2))
-                    + Text::new(format!("EMC {emc}"), (4, -8), tick_font.clone())])?;
-            }
-            chart.draw_series(row.probes.iter().map(|&(n, fitted)| {
-                let at = (n.max(1) as f64, y);
-                if fitted {
-                    EmptyElement::at(at) + Circle::new((0, 0), 5, GREEN.filled()).into_dyn()
-                } else {
-                    EmptyElement::at(at) + Cross::new((0, 0), 5, RED.stroke_width(2)).into_dyn()
-                }
-            }))?;
-        }
-        Ok(())
-    }
-}
-
-/// A scatter plot of one quantity against another: one labelled marker per point, coloured
-/// by group, with the least-squares line (written by [`write_scatter`]).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Scatter {
-    /// File stem: the plot is written as `<stem>.svg` and `<stem>.png`.
-    pub stem: String,
-    /// Title.
-    pub title: String,
-    /// A line under the title (e.g. the correlation), may be empty.
-    pub note: String,
-    /// Horizontal axis.
-    pub x_label: String,
-    /// Vertical axis.
-    pub y_label: String,
-    /// The points.
-    pub points: Vec<ScatterPoint>,
-}
-
-/// One point of a [`Scatter`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScatterPoint {
-    /// Text beside the marker.
-    pub label: String,
-    /// Points of a group share a colour and a legend entry.
-    pub group: String,
-    /// Horizontal value.
-    pub x: f64,
-    /// Vertical value.
-    pub y: f64,
-}
-
-/// Pixel size of a [`Scatter`].
-pub const SCATTER_SIZE: (u32, u32) = (900, 700);
-
 const PALETTE: [RGBColor; 10] = [
     BLUE,
     RGBColor(255, 127, 14),
@@ -438,131 +186,6 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-
-/// Writes `scatter` into `dir` as `<stem>.svg` and `<stem>.png` (atomically) and returns the
-/// paths. Points with a non-finite coordinate are left out.
-pub fn write_scatter(dir: &Path, scatter: &Scatter) -> Result<Vec<PathBuf>> {
-    register_fonts()?;
-    Ok(write_figure(dir, &scatter.stem, scatter)?.to_vec())
-}
-
-/// `[min, max]` widened by 8% on each side (and to a unit width when empty or flat).
-fn padded(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.into_iter().filter(|v| v.is_finite()) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if lo > hi {
-        return (0.0, 1.0);
-    }
-    let pad = if hi > lo { 0.08 * (hi - lo) } else { 0.5 };
-    (lo - pad, hi + pad)
-}
-
-impl Figure for Scatter {
-    fn size(&self) -> (u32, u32) {
-        SCATTER_SIZE
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
-        root.fill(&WHITE)?;
-        let points: Vec<&ScatterPoint> = self
-            .points
-            .iter()
-            .filter(|p| p.x.is_finite() && p.y.is_finite())
-            .collect();
-        let (x0, x1) = padded(points.iter().map(|p| p.x));
-        let (y0, y1) = padded(points.iter().map(|p| p.y));
-        let root = root.titled(&self.title, (FONT, 24).into_font().style(FontStyle::Bold))?;
-        let (note, plot) = root.split_vertically(if self.note.is_empty() { 0 } else { 28 });
-        if !self.note.is_empty() {
-            let (w, _) = note.dim_in_pixel();
-            let style = (FONT, 16)
-                .into_font()
-                .color(&GREY)
-                .pos(Pos::new(HPos::Center, VPos::Top));
-            note.draw(&Text::new(self.note.clone(), (w as i32 / 2, 2), style))?;
-        }
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .label_style((FONT, 16))
-            .axis_desc_style((FONT, 18))
-            .light_line_style(RGBColor(245, 245, 245))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()?;
-
-        // Least-squares line over the visible x range.
-        let n = points.len() as f64;
-        let (mx, my) = (
-            points.iter().map(|p| p.x).sum::<f64>() / n,
-            points.iter().map(|p| p.y).sum::<f64>() / n,
-        );
-        let sxx: f64 = points.iter().map(|p| (p.x - mx).powi(2)).sum();
-        if points.len() >= 2 && sxx > 0.0 {
-            let slope = points.iter().map(|p| (p.x - mx) * (p.y - my)).sum::<f64>() / sxx;
-            let line = GREY.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(
-                    [x0, x1].map(|x| (x, my + slope * (x - mx))),
-                    line,
-                ))?
-                .label("least-squares line")
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], line));
-        }
-
-        let mut groups: Vec<&str> = vec![];
-        for p in &points {
-            if !groups.contains(&p.group.as_str()) {
-                groups.push(&p.group);
-            }
-        }
-        // Labels right of their marker, or left of it near the right edge.
-        let label = |x: f64| {
-            let right_edge = (x - x0) / (x1 - x0) > 0.8;
-            let (h, dx) = if right_edge {
-                (HPos::Right, -9)
-            } else {
-                (HPos::Left, 9)
-            };
-            let style = (FONT, 14)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(h, VPos::Center));
-            (dx, style)
-        };
-        for (g, group) in groups.iter().enumerate() {
-            let colour = PALETTE[g % PALETTE.len()];
-            chart
-                .draw_series(points.iter().filter(|p| p.group == *group).map(|p| {
-                    let (dx, style) = label(p.x);
-                    EmptyElement::at((p.x, p.y))
-                        + Circle::new((0, 0), 6, colour.filled())
-                        + Text::new(p.label.clone(), (dx, 0), style)
-                }))?
-                .label(*group)
-                .legend(move |(x, y)| Circle::new((x + 12, y), 6, colour.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
-    }
-}
 
 /// A key in a strip: `items` centred in one row, each a marker `marker_w` pixels wide
 /// (drawn by `marker(k, x, y)` at the item's left edge and the strip's middle), a gap, its
@@ -597,29 +220,6 @@ where
     Ok(())
 }
 
-/// The probe map's key, in a strip above the plot: fitted, failed, EMC.
-fn draw_probe_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let items = [
-        "fitted (100% training accuracy)",
-        "failed",
-        "EMC: largest n the seed fitted",
-    ];
-    draw_key(area, 16, &items, (16, 36), |k, x, y| {
-        match k {
-            0 => area.draw(&Circle::new((x + 5, y), 5, GREEN.filled()))?,
-            1 => area.draw(&Cross::new((x + 5, y), 5, RED.stroke_width(2)))?,
-            _ => area.draw(&PathElement::new(
-                [(x + 5, y - 10), (x + 5, y + 10)],
-                BLACK.stroke_width(2),
-            ))?,
-        }
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,35 +230,6 @@ mod tests {
         assert_eq!(decades([110.0, 8_000.0]), (10.0, 10_000.0));
         assert_eq!(decades([1_000.0]), (100.0, 10_000.0));
         assert_eq!(decades([]), (1.0, 10.0));
-    }
-
-    #[test]
-    fn scatter_writes_svg_and_png_and_skips_non_finite_points() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = |label: &str, group: &str, x: f64, y: f64| ScatterPoint {
-            label: label.into(),
-            group: group.into(),
-            x,
-            y,
-        };
-        let s = Scatter {
-            stem: "corr".into(),
-            title: "EMC gap against generalization gap".into(),
-            note: "Pearson r = -0.9".into(),
-            x_label: "ln(EMC real / EMC random)".into(),
-            y_label: "train - test accuracy".into(),
-            points: vec![
-                p("a", "mnist", 1.0, 0.1),
-                p("b", "cifar", 0.2, 0.6),
-                p("c", "cifar", f64::NAN, 0.3),
-            ],
-        };
-        let written = write_scatter(dir.path(), &s).unwrap();
-        assert_eq!(written.len(), 2);
-        let svg = std::fs::read_to_string(dir.path().join("corr.svg")).unwrap();
-        assert!(svg.contains("Pearson r = -0.9") && svg.contains("mnist"));
-        assert!(dir.path().join("corr.png").is_file());
-        assert_eq!(padded([2.0, 2.0]), (1.5, 2.5));
     }
 
     #[test]

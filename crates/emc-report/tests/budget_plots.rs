@@ -1,56 +1,92 @@
 //! `emc_vs_budget` and `fit_probability`: written from results searched at several budgets
 //! (hand-written files whose probes are keyed, as `emc measure` keys them, by the probe hash
 //! of each budget level of the manifest's config), left out when there is nothing to show,
-//! and the new `summary.csv` columns read strictly but optionally. The last test measures a
-//! real one on 7x7 MNIST when the data is there.
+//! and the new `summary.csv` columns read strictly but optionally. (A real measurement read
+//! back by the report is emc-search's `tests/report.rs`.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use emc_search::MeasureConfig;
+use emc_results::{ProbeRow, RecordedConfig, SummaryRow};
 
-/// A configuration as `emc measure` would run it (only its hashes matter here).
-fn config(model: &str, doublings: usize) -> MeasureConfig {
-    let mut cfg = MeasureConfig {
+/// A configuration as `emc measure` records it in its manifest (only its hashes matter
+/// here): `MeasureConfig::default()` with `model`, 7x7 inputs, a 50-epoch budget and
+/// `doublings` budget doublings.
+struct Config {
+    model: String,
+    toml: String,
+    recorded: RecordedConfig,
+}
+
+impl Config {
+    fn config_hash(&self) -> String {
+        self.recorded.config_hash()
+    }
+}
+
+fn config(model: &str, doublings: usize) -> Config {
+    let toml = format!(
+        r#"model = "{model}"
+data = "mnist"
+variants = ["resize:7"]
+seeds = [0, 1]
+
+[train]
+eval_every = 1
+eval_batch = 1024
+
+[train.optim]
+lr = 0.01
+weight_decay = 0.0
+schedule = "Constant"
+warmup_steps = 0
+
+[train.optim.kind.Sgd]
+momentum = 0.0
+dampening = 0.0
+nesterov = false
+
+[train.batching]
+mini = 128
+
+[train.stop]
+max_epochs = 50
+plateau_patience = 25
+plateau_rel_improvement = 0.001
+grad_tol = 0.00001
+hessian_check = false
+hessian_iters = 20
+
+[search]
+abs_tol = 8
+rel_tol = 0.02
+budget_doublings = {doublings}
+"#
+    );
+    let recorded = RecordedConfig::from_toml(&toml.parse().unwrap());
+    Config {
         model: model.into(),
-        variants: vec!["resize:7".into()],
-        seeds: vec![0, 1],
-        ..MeasureConfig::default()
-    };
-    cfg.train.stop.max_epochs = 50;
-    cfg.search.budget_doublings = doublings;
-    cfg
+        toml,
+        recorded,
+    }
 }
 
 /// `manifest-<hash>.toml` as `emc measure` writes it (the fields the report needs).
-fn write_manifest(dir: &Path, cfg: &MeasureConfig) {
-    #[derive(serde::Serialize)]
-    struct Manifest<'a> {
-        config_hash: String,
-        crate_version: &'a str,
-        config: &'a MeasureConfig,
-    }
-    let text = toml::to_string_pretty(&Manifest {
-        config_hash: cfg.config_hash(),
-        crate_version: "0.1.0",
-        config: cfg,
-    })
-    .unwrap();
-    std::fs::write(
-        dir.join(format!("manifest-{}.toml", cfg.config_hash())),
-        text,
-    )
-    .unwrap();
+fn write_manifest(dir: &Path, cfg: &Config) {
+    let hash = cfg.config_hash();
+    let mut manifest = toml::Table::new();
+    manifest.insert("config_hash".into(), hash.clone().into());
+    manifest.insert("crate_version".into(), "0.1.0".into());
+    let config: toml::Table = cfg.toml.parse().unwrap();
+    manifest.insert("config".into(), config.into());
+    let text = toml::to_string_pretty(&manifest).unwrap();
+    std::fs::write(dir.join(format!("manifest-{hash}.toml")), text).unwrap();
 }
-
-const PROBES_HEADER: &str = "run_id,config_hash,model,params,dataset,variants,optimizer,lr,\
-                             batch,seed,n,fitted,stop,epochs,steps,train_accuracy,train_loss,\
-                             grad_norm,seconds\n";
 
 /// Appends the probes of one (config, budget level, seed): `64+ 128- 96+` is n, `+` fitted,
 /// `-` failed on the budget, `!` failed with a small gradient (certified).
-fn probes(csv: &mut String, cfg: &MeasureConfig, level: usize, seed: u64, search: &str) {
-    let hash = cfg.with_budget_multiplier(1 << level).probe_hash();
+fn probes(csv: &mut String, cfg: &Config, level: usize, seed: u64, search: &str) {
+    let hash = cfg.recorded.probe_hash_at(level);
     for p in search.split_whitespace() {
         let (n, mark) = p.split_at(p.len() - 1);
         let (fitted, stop, acc) = match mark {
@@ -68,19 +104,20 @@ fn probes(csv: &mut String, cfg: &MeasureConfig, level: usize, seed: u64, search
     }
 }
 
-const SUMMARY_HEADER: &str = "config_hash,model,params,dataset,variants,optimizer,seed,emc,\
-                              upper,probes,non_monotone,saturated,median,mean,std,min,max,\
-                              mean_log_emc,efficiency";
+/// The columns every `summary.csv` has (those before budget convergence).
+fn summary_header() -> String {
+    SummaryRow::required_columns().join(",")
+}
 
 /// A results directory: `mlp:8:relu` searched at 1x, 2x and 4x the budget (seed 0 converges
 /// at 4x, seed 1 stays budget-limited), and `mlp:16:relu` at one budget. Returns the dir and
 /// the two configurations.
-fn budget_results(root: &Path) -> (PathBuf, MeasureConfig, MeasureConfig) {
+fn budget_results(root: &Path) -> (PathBuf, Config, Config) {
     let dir = root.join("budget");
     std::fs::create_dir_all(&dir).unwrap();
     let a = config("mlp:8:relu", 2);
     let b = config("mlp:16:relu", 0);
-    let mut csv = String::from(PROBES_HEADER);
+    let mut csv = ProbeRow::header();
     // mlp:8, seed 0: EMC 64 at 1x, 96 at 2x (budget-limited failures retried, fits carried
     // over), 104 at 4x (converged: moved by at most abs_tol 8). Seed 1: 48, 64, 96.
     probes(&mut csv, &a, 0, 0, "32+ 64+ 128- 96- 80- 72-");
@@ -93,8 +130,9 @@ fn budget_results(root: &Path) -> (PathBuf, MeasureConfig, MeasureConfig) {
     probes(&mut csv, &b, 0, 1, "64+ 128+ 256- 192- 160+ 176-");
     std::fs::write(dir.join("probes.csv"), csv).unwrap();
     let (ha, hb) = (a.config_hash(), b.config_hash());
+    let header = summary_header();
     let summary = format!(
-        "{SUMMARY_HEADER},budgets,budget_converged,n50,band
+        "{header},budgets,budget_converged,n50,band
 {ha},mlp:8:relu,490,mnist,resize:7,sgd:lr=0.1,0,104,112,6,false,false,,,,,,,,1x:64 2x:96 4x:104,true,,
 {ha},mlp:8:relu,490,mnist,resize:7,sgd:lr=0.1,1,96,104,7,false,false,,,,,,,,1x:48 2x:64 4x:96,false,,
 {ha},mlp:8:relu,490,mnist,resize:7,sgd:lr=0.1,all,,,13,false,false,100,100,5.66,96,104,4.61,0.20,,false,104.5,sharp 104|104
@@ -163,10 +201,11 @@ fn results_without_budget_levels_have_no_emc_vs_budget() {
     let (dir, _, b) = budget_results(root.path());
     // An old summary.csv: none of the budget or transition columns.
     let hb = b.config_hash();
+    let header = summary_header();
     std::fs::write(
         dir.join("summary.csv"),
         format!(
-            "{SUMMARY_HEADER}
+            "{header}
 {hb},mlp:16:relu,1010,mnist,resize:7,sgd:lr=0.1,0,192,224,5,false,false,,,,,,,
 {hb},mlp:16:relu,1010,mnist,resize:7,sgd:lr=0.1,1,160,176,6,false,false,,,,,,,
 {hb},mlp:16:relu,1010,mnist,resize:7,sgd:lr=0.1,all,,,11,false,false,176,176,22.6,160,192,5.17,0.17
@@ -261,61 +300,6 @@ fn malformed_budget_columns_are_errors_naming_line_and_column() {
         assert!(e.contains(&format!("column `{column}`")), "{e}");
         assert!(e.contains(what), "{e}");
     }
-}
-
-/// A real measurement: `mlp:8:relu` on 7x7 MNIST, full-batch GD with a 30-epoch budget and
-/// one doubling, 2 seeds, n at most 256 (a few seconds). Skipped without the data
-/// (`EMC_DATA_DIR`, else `../shared/data` beside the workspace), unless
-/// `EMC_REQUIRE_DATA=1`.
-#[test]
-fn a_real_budget_measurement_gets_both_figures() {
-    let data = std::env::var_os("EMC_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if !data.join("mnist").is_dir() {
-        let msg = format!("{} has no mnist/", data.display());
-        if matches!(
-            std::env::var("EMC_REQUIRE_DATA").as_deref(),
-            Ok("1" | "true" | "yes")
-        ) {
-            panic!("EMC_REQUIRE_DATA=1 but {msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
-        return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = config("mlp:8:relu", 1);
-    cfg.train.batching = emc_train::Batching::Full { chunk: 4096 };
-    cfg.train.optim.lr = 0.5;
-    cfg.train.stop.max_epochs = 30;
-    cfg.search.n0 = Some(32);
-    cfg.search.max_n = Some(256);
-    let opts = emc_search::RunOptions {
-        out: root.path().to_path_buf(),
-        jobs: 2,
-        lockstep: 1,
-        device: candle_core::Device::Cpu,
-        load: emc_data::LoadOptions {
-            data_dir: Some(data),
-            hub: emc_data::HubOptions {
-                endpoint: None,
-                cache_dir: Some(root.path().join("no-hub-cache")),
-                offline: true,
-                revision: "main".into(),
-            },
-            allow_download: false,
-        },
-        recorded_only: false,
-    };
-    let m = emc_search::measure(&cfg, &opts, &|_| {}).unwrap();
-    let r = emc_report::report(root.path(), true).unwrap();
-    assert!(r.notes.is_empty(), "{:?}", r.notes);
-    assert_written(root.path(), "emc_vs_budget");
-    assert_written(root.path(), "fit_probability");
-    let fit = std::fs::read_to_string(root.path().join("fit_probability.svg")).unwrap();
-    let probes: usize = m.per_seed.iter().map(|(_, o)| o.probes.len()).sum();
-    assert!(fit.contains("mlp:8:relu, "), "{fit}");
-    assert!(probes > 0);
 }
 
 #[test]

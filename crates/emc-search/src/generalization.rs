@@ -15,11 +15,14 @@ use std::sync::Mutex;
 
 use emc_data::{DatasetId, Split, Variant};
 use emc_models::ModelSpec;
+use emc_results::short_hash;
 use emc_train::{evaluate, Provenance};
 use serde::{Deserialize, Serialize};
 
+use crate::data::{Loaded, SeedData};
 use crate::error::{Result, SearchError};
-use crate::measure::{now_secs, run_pool, short_hash, Loaded, SeedData};
+use crate::measure::now_secs;
+use crate::pool::run_pool;
 use crate::results::{files_lock, read_csv, to_csv, write_atomic};
 use crate::{MeasureConfig, RunOptions};
 
@@ -177,6 +180,59 @@ pub fn generalize_many(
     if cfgs.is_empty() {
         return Ok(vec![]);
     }
+    let prepared = prepare(cfgs, opts)?;
+    let path: PathBuf = opts.out.join(GENERALIZATION_FILE);
+    let rows = Mutex::new({
+        let _files = files_lock();
+        read_rows(&path)?
+    });
+    let trained: Vec<AtomicUsize> = cfgs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let run = Run {
+        cfgs,
+        prepared: &prepared,
+        opts,
+        path: &path,
+        rows: &rows,
+        run_id: format!("{:x}-{:x}", now_secs() as u64, std::process::id()),
+        prov: Provenance::current(),
+        trained: &trained,
+        on_row,
+    };
+    let tasks: Vec<(usize, u64)> = cfgs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (c, _))| c.seeds.iter().map(move |&s| (i, s)))
+        .collect();
+    let describe = |i: usize| {
+        let c = &cfgs[i].0;
+        format!(
+            "generalization of {} on {} [{}]",
+            c.model,
+            c.data,
+            c.variants.join(" ")
+        )
+    };
+    let done = run_pool(&tasks, opts.jobs, &|i, seed| run.seed(i, seed), &describe)?;
+    Ok(prepared
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Generalization {
+            key: p.key.clone(),
+            per_seed: done
+                .iter()
+                .filter(|d| d.0 == i)
+                .map(|d| d.2.clone())
+                .collect(),
+            trained: trained[i].load(Ordering::Relaxed),
+        })
+        .collect())
+}
+
+/// Parses and checks every pair and loads its training and test splits (each once).
+fn prepare(
+    cfgs: &[(MeasureConfig, GeneralizationConfig)],
+    opts: &RunOptions,
+) -> Result<Vec<Prepared>> {
     let mut loaded = Loaded::default();
     let mut prepared = vec![];
     for (cfg, gen) in cfgs {
@@ -191,35 +247,43 @@ pub fn generalize_many(
             key: generalization_key(cfg, gen),
         });
     }
-    let path: PathBuf = opts.out.join(GENERALIZATION_FILE);
-    let rows = Mutex::new({
-        let _files = files_lock();
-        read_rows(&path)?
-    });
-    let run_id = format!("{:x}-{:x}", now_secs() as u64, std::process::id());
-    let prov = Provenance::current();
-    let trained: Vec<AtomicUsize> = cfgs.iter().map(|_| AtomicUsize::new(0)).collect();
-    let tasks: Vec<(usize, u64)> = cfgs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (c, _))| c.seeds.iter().map(move |&s| (i, s)))
-        .collect();
+    Ok(prepared)
+}
 
-    let run_seed = |i: usize, seed: u64| -> Result<GeneralizationRow> {
-        let ((cfg, gen), prep) = (&cfgs[i], &prepared[i]);
-        let recorded = rows
+/// What every seed of [`generalize_many`] shares.
+struct Run<'a> {
+    cfgs: &'a [(MeasureConfig, GeneralizationConfig)],
+    prepared: &'a [Prepared],
+    opts: &'a RunOptions,
+    /// `generalization.csv`.
+    path: &'a Path,
+    /// Its rows, recorded and new.
+    rows: &'a Mutex<Vec<GeneralizationRow>>,
+    run_id: String,
+    prov: Provenance,
+    /// Per pair: seeds trained in this invocation.
+    trained: &'a [AtomicUsize],
+    on_row: &'a (dyn Fn(usize, &GeneralizationRow, bool) + Sync),
+}
+
+impl Run<'_> {
+    /// The row of pair `i` at `seed`: recorded, or trained, evaluated and recorded.
+    fn seed(&self, i: usize, seed: u64) -> Result<GeneralizationRow> {
+        let (cfg, prep) = (&self.cfgs[i].0, &self.prepared[i]);
+        let recorded = self
+            .rows
             .lock()
             .expect("rows lock")
             .iter()
             .find(|r| r.key == prep.key && r.seed == seed)
             .cloned();
         if let Some(row) = recorded {
-            on_row(i, &row, true);
+            (self.on_row)(i, &row, true);
             return Ok(row);
         }
-        if opts.recorded_only {
+        if self.opts.recorded_only {
             return Err(SearchError::Results {
-                path: path.clone(),
+                path: self.path.to_path_buf(),
                 message: format!(
                     "no recorded generalization of `{}` on {} [{}] at seed {seed}, and \
                      training is off (recorded results only)",
@@ -229,8 +293,26 @@ pub fn generalize_many(
                 ),
             });
         }
+        let row = self.train(i, seed)?;
+        {
+            let _files = files_lock();
+            let mut all = self.rows.lock().expect("rows lock");
+            all.retain(|r| !(r.key == row.key && r.seed == seed));
+            all.push(row.clone());
+            write_atomic(self.path, &to_csv(&all, self.path)?)?;
+        }
+        self.trained[i].fetch_add(1, Ordering::Relaxed);
+        (self.on_row)(i, &row, false);
+        Ok(row)
+    }
+
+    /// Trains pair `i`'s model on its training set at `seed` and evaluates it on the test
+    /// split.
+    fn train(&self, i: usize, seed: u64) -> Result<GeneralizationRow> {
+        let ((cfg, gen), prep) = (&self.cfgs[i], &self.prepared[i]);
+        let device = &self.opts.device;
         let started = std::time::Instant::now();
-        let data = SeedData::new(&prep.spec, &prep.variants, &prep.train, seed, &opts.device)?;
+        let data = SeedData::new(&prep.spec, &prep.variants, &prep.train, seed, device)?;
         if gen.train_size == 0 || gen.train_size > data.len {
             return Err(SearchError::Config {
                 field: "generalization.train_size".into(),
@@ -243,7 +325,7 @@ pub fn generalize_many(
         let test = Variant::apply_all(&prep.variants, (*prep.test).clone(), seed)?;
         let test_size = gen.test_size.map_or(test.len(), |m| m.min(test.len()));
         let test = test.select(&(0..test_size).collect::<Vec<_>>())?;
-        let test = test.to_tensors(&opts.device, &data.norm, false)?;
+        let test = test.to_tensors(device, &data.norm, false)?;
         let (built, report) = data.train_probe(&prep.spec, gen.train_size, &cfg.train, seed)?;
         let eval = evaluate(
             built.model.as_ref(),
@@ -251,7 +333,7 @@ pub fn generalize_many(
             &test.labels,
             cfg.train.eval_batch,
         )?;
-        let row = GeneralizationRow {
+        Ok(GeneralizationRow {
             key: prep.key.clone(),
             model: cfg.model.clone(),
             params: data.params,
@@ -269,44 +351,11 @@ pub fn generalize_many(
             test_loss: eval.loss,
             gap: report.train_accuracy - eval.accuracy(),
             seconds: started.elapsed().as_secs_f64(),
-            run_id: run_id.clone(),
-            crate_version: prov.crate_version.clone(),
-            git_commit: prov.git_commit.clone(),
-        };
-        {
-            let _files = files_lock();
-            let mut all = rows.lock().expect("rows lock");
-            all.retain(|r| !(r.key == row.key && r.seed == seed));
-            all.push(row.clone());
-            write_atomic(&path, &to_csv(&all, &path)?)?;
-        }
-        trained[i].fetch_add(1, Ordering::Relaxed);
-        on_row(i, &row, false);
-        Ok(row)
-    };
-    let describe = |i: usize| {
-        let c = &cfgs[i].0;
-        format!(
-            "generalization of {} on {} [{}]",
-            c.model,
-            c.data,
-            c.variants.join(" ")
-        )
-    };
-    let done = run_pool(&tasks, opts.jobs, &run_seed, &describe)?;
-    Ok(prepared
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Generalization {
-            key: p.key.clone(),
-            per_seed: done
-                .iter()
-                .filter(|d| d.0 == i)
-                .map(|d| d.2.clone())
-                .collect(),
-            trained: trained[i].load(Ordering::Relaxed),
+            run_id: self.run_id.clone(),
+            crate_version: self.prov.crate_version.clone(),
+            git_commit: self.prov.git_commit.clone(),
         })
-        .collect())
+    }
 }
 
 #[cfg(test)]

@@ -9,27 +9,38 @@
 //! [`generalize_many`] trains the same model and procedure on a fixed-size training set and
 //! evaluates it on the test split (`generalization.csv`, resumable).
 //!
+//! Layout: [`MeasureConfig`] and its hashes (`config`); the datasets and one seed's data
+//! (`data`); the worker pool over (configuration, seed) tasks (`pool`); one seed's search
+//! as a `SeedSearch` (`seed`) over the pure [`search`] (`search`); the result files'
+//! writers (`results`), whose rows, columns and keys belong to `emc-results`.
+//!
 //! This crate knows nothing of specific datasets or model families: it takes their names
 //! and hands them to `emc-data` and `emc-models`.
 
+mod config;
+mod data;
 mod error;
 mod generalization;
 mod lockstep;
 mod measure;
+mod pool;
 mod results;
 mod search;
+mod seed;
 mod stats;
 mod transition;
 
+pub use config::MeasureConfig;
 pub use error::{Result, SearchError};
 pub use generalization::{
     generalization_key, generalize_many, Generalization, GeneralizationConfig, GeneralizationRow,
     GENERALIZATION_FILE,
 };
-pub use measure::{
-    measure, measure_many, Event, MeasureConfig, Measurement, RunOptions, DEFAULT_LOCKSTEP,
-};
-pub use results::{read_csv, write_atomic, ProbeLog, ProbeRow, SummaryRow, PROBES_HEADER};
+// The rows of the result files are emc-results' (re-exported for the crates that write
+// through this one).
+pub use emc_results::{ProbeRow, SummaryRow};
+pub use measure::{measure, measure_many, Event, Measurement, RunOptions, DEFAULT_LOCKSTEP};
+pub use results::{read_csv, write_atomic, ProbeLog};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,

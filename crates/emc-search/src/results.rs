@@ -1,8 +1,8 @@
-//! Result files of a measurement directory, append-only and atomic:
-//! `probes.csv` gets one complete line per probe (a single write, then fsync), so `kill -9`
-//! loses at most the probes in flight; a torn last line left by a crash is cut off when the
-//! file is reopened. `summary.csv` and `manifest.toml` are rewritten through a temporary
-//! file and a rename.
+//! Writing the result files of a measurement directory (their rows and columns are
+//! `emc-results`'), append-only and atomic: `probes.csv` gets one complete line per probe
+//! (a single write, then fsync), so `kill -9` loses at most the probes in flight; a torn
+//! last line left by a crash is cut off when the file is reopened. `summary.csv` and
+//! `manifest.toml` are rewritten through a temporary file and a rename.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -10,135 +10,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use emc_results::{ProbeRow, SummaryRow};
+use emc_train::{FitReport, Provenance};
 use serde::{Deserialize, Serialize};
 
+use crate::config::MeasureConfig;
 use crate::error::{Result, SearchError};
-
-/// One row of `probes.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeRow {
-    /// Identifies the invocation that ran the probe.
-    pub run_id: String,
-    /// Hash of what defines the probe (model, data, variants, training; see
-    /// `MeasureConfig::probe_hash`).
-    pub config_hash: String,
-    /// Model spec.
-    pub model: String,
-    /// Trainable parameters.
-    pub params: usize,
-    /// Dataset name.
-    pub dataset: String,
-    /// Variants, space-separated text forms.
-    pub variants: String,
-    /// Optimizer in its text form.
-    pub optimizer: String,
-    /// Base learning rate.
-    pub lr: f64,
-    /// Batch size, or `full`.
-    pub batch: String,
-    /// Seed.
-    pub seed: u64,
-    /// Subset size.
-    pub n: usize,
-    /// Whether all `n` samples were fitted.
-    pub fitted: bool,
-    /// Stop reason.
-    pub stop: String,
-    /// Epochs run.
-    pub epochs: usize,
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Final exact training accuracy.
-    pub train_accuracy: f64,
-    /// Final training loss.
-    pub train_loss: f64,
-    /// Gradient norm (full-data at failures).
-    pub grad_norm: f64,
-    /// Wall time of the probe.
-    pub seconds: f64,
-}
-
-impl ProbeRow {
-    /// Whether the result stands when the budget grows (a longer run of a schedule that
-    /// does not depend on the budget replays this one): a fit, or a failure certified by a
-    /// small gradient or divergence. A failure that ran out of epochs, steps or plateau
-    /// patience does not, nor does a stop reason this version does not know.
-    pub fn stands_with_more_budget(&self) -> bool {
-        emc_train::stands_with_more_budget(self.fitted, &self.stop)
-    }
-
-    /// One line for progress output: `n=…  FIT|no fit  stop  epochs  acc  seconds`.
-    pub fn describe(&self) -> String {
-        format!(
-            "n={:<7} {:<6} {:<14} epochs {:<5} acc {:.4}  {:.1}s",
-            self.n,
-            if self.fitted { "FIT" } else { "no fit" },
-            self.stop,
-            self.epochs,
-            self.train_accuracy,
-            self.seconds
-        )
-    }
-}
-
-/// One row of `summary.csv`: per seed (`seed` = the seed) or aggregate (`seed` = `all`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SummaryRow {
-    /// Config hash.
-    pub config_hash: String,
-    /// Model spec.
-    pub model: String,
-    /// Trainable parameters.
-    pub params: usize,
-    /// Dataset.
-    pub dataset: String,
-    /// Variants.
-    pub variants: String,
-    /// Optimizer.
-    pub optimizer: String,
-    /// The seed, or `all`.
-    pub seed: String,
-    /// Per-seed EMC (empty on the aggregate row).
-    pub emc: Option<usize>,
-    /// Smallest failed n above the EMC (per seed).
-    pub upper: Option<usize>,
-    /// Probes run (total on the aggregate row).
-    pub probes: usize,
-    /// Non-monotone search (any seed on the aggregate row).
-    pub non_monotone: bool,
-    /// Whole split fitted (any seed on the aggregate row).
-    pub saturated: bool,
-    /// Median EMC across seeds.
-    pub median: Option<f64>,
-    /// Mean EMC.
-    pub mean: Option<f64>,
-    /// Sample standard deviation.
-    pub std: Option<f64>,
-    /// Minimum.
-    pub min: Option<usize>,
-    /// Maximum.
-    pub max: Option<usize>,
-    /// Mean of ln EMC.
-    pub mean_log_emc: Option<f64>,
-    /// Median EMC / parameters.
-    pub efficiency: Option<f64>,
-    /// EMC at each budget tried, e.g. `1x:540 2x:900 4x:1440` (per seed; empty when budget
-    /// convergence is off).
-    #[serde(default)]
-    pub budgets: String,
-    /// Budget-converged (per seed), or every seed converged (aggregate row); empty when not
-    /// checked.
-    #[serde(default)]
-    pub budget_converged: Option<bool>,
-    /// Where the pooled fit probability crosses 50% (aggregate row; see
-    /// [`crate::Transition`]).
-    #[serde(default)]
-    pub n50: Option<f64>,
-    /// `lo-hi` where fits and failures overlap across seeds, or `sharp fit|failure`
-    /// (aggregate row).
-    #[serde(default)]
-    pub band: String,
-}
+use crate::measure::{Measurement, RunOptions};
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SearchError {
     SearchError::Results {
@@ -234,7 +112,7 @@ impl ProbeLog {
             .open(&path)
             .map_err(|e| io_err(&path, e))?;
         if fresh {
-            file.write_all(PROBES_HEADER.as_bytes())
+            file.write_all(ProbeRow::header().as_bytes())
                 .map_err(|e| io_err(&path, e))?;
             file.sync_data().map_err(|e| io_err(&path, e))?;
         }
@@ -298,6 +176,197 @@ impl ProbeLog {
     }
 }
 
-/// The header line of `probes.csv` (the csv crate writes a header only with a first row;
-/// a test checks this equals the one it derives from [`ProbeRow`]).
-pub const PROBES_HEADER: &str = "run_id,config_hash,model,params,dataset,variants,optimizer,lr,batch,seed,n,fitted,stop,epochs,steps,train_accuracy,train_loss,grad_norm,seconds\n";
+/// The `probes.csv` row of a probe of `cfg` (keyed by its probe hash `hash`).
+pub(crate) fn probe_row(
+    cfg: &MeasureConfig,
+    hash: &str,
+    run_id: &str,
+    params: usize,
+    seed: u64,
+    r: &FitReport,
+) -> ProbeRow {
+    ProbeRow {
+        run_id: run_id.to_string(),
+        config_hash: hash.to_string(),
+        model: cfg.model.clone(),
+        params,
+        dataset: cfg.data.clone(),
+        variants: cfg.variants.join(" "),
+        optimizer: cfg.train.optim.to_string(),
+        lr: cfg.train.optim.lr,
+        batch: cfg.batch_text(),
+        seed,
+        n: r.n,
+        fitted: r.fitted,
+        stop: r.stop.to_string(),
+        epochs: r.epochs,
+        steps: r.steps,
+        train_accuracy: r.train_accuracy,
+        train_loss: r.train_loss,
+        grad_norm: r.grad_norm,
+        seconds: r.seconds,
+    }
+}
+
+/// Rewrites `summary.csv`: this config's rows replaced, other configs' rows kept.
+pub(crate) fn write_summary(out: &Path, cfg: &MeasureConfig, m: &Measurement) -> Result<()> {
+    let (hash, params, stats) = (m.config_hash.as_str(), m.params, &m.stats);
+    let (per_seed, budgets, transition) = (&m.per_seed, &m.budgets, &m.transition);
+    let path = out.join("summary.csv");
+    let budget_of = |seed: u64| budgets.iter().find(|(s, _)| *s == seed).map(|(_, b)| b);
+    let mut rows: Vec<SummaryRow> = if path.exists() {
+        read_csv::<SummaryRow>(&path)?
+            .into_iter()
+            .filter(|r| r.config_hash != hash)
+            .collect()
+    } else {
+        vec![]
+    };
+    let base = SummaryRow {
+        config_hash: hash.to_string(),
+        model: cfg.model.clone(),
+        params,
+        dataset: cfg.data.clone(),
+        variants: cfg.variants.join(" "),
+        optimizer: cfg.train.optim.to_string(),
+        seed: String::new(),
+        emc: None,
+        upper: None,
+        probes: 0,
+        non_monotone: false,
+        saturated: false,
+        median: None,
+        mean: None,
+        std: None,
+        min: None,
+        max: None,
+        mean_log_emc: None,
+        efficiency: None,
+        budgets: String::new(),
+        budget_converged: None,
+        n50: None,
+        band: String::new(),
+    };
+    for (seed, o) in per_seed {
+        let b = budget_of(*seed);
+        rows.push(SummaryRow {
+            seed: seed.to_string(),
+            budgets: b.map(|b| b.describe()).unwrap_or_default(),
+            budget_converged: b.and_then(|b| b.converged),
+            emc: Some(o.emc),
+            upper: o.upper,
+            probes: o.probes.len(),
+            non_monotone: o.non_monotone,
+            saturated: o.saturated,
+            ..base.clone()
+        });
+    }
+    rows.push(SummaryRow {
+        seed: "all".into(),
+        probes: per_seed.iter().map(|(_, o)| o.probes.len()).sum(),
+        non_monotone: per_seed.iter().any(|(_, o)| o.non_monotone),
+        saturated: per_seed.iter().any(|(_, o)| o.saturated),
+        median: Some(stats.median),
+        mean: Some(stats.mean),
+        std: Some(stats.std),
+        min: Some(stats.min),
+        max: Some(stats.max),
+        mean_log_emc: Some(stats.mean_log_emc),
+        efficiency: Some(stats.efficiency),
+        budget_converged: budgets
+            .iter()
+            .map(|(_, b)| b.converged)
+            .try_fold(true, |all, c| c.map(|c| all && c)),
+        n50: transition.n50,
+        band: match (
+            transition.band(),
+            transition.highest_fit,
+            transition.lowest_failure,
+        ) {
+            (Some((lo, hi)), _, _) => format!("{lo}-{hi}"),
+            (None, Some(fit), Some(fail)) => format!("sharp {fit}|{fail}"),
+            _ => String::new(),
+        },
+        ..base
+    });
+    write_atomic(&path, &to_csv(&rows, &path)?)
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    config_hash: &'a str,
+    crate_version: String,
+    git_commit: String,
+    jobs: usize,
+    threads_per_job: String,
+    /// Probes per lockstep group at most.
+    lockstep: usize,
+    /// Probes of this configuration trained in lockstep groups of two or more in this
+    /// invocation.
+    probes_in_lockstep_groups: usize,
+    device: String,
+    started_unix: f64,
+    finished_unix: f64,
+    probes_trained: usize,
+    params: usize,
+    median_emc: f64,
+    machine: Machine,
+    config: &'a MeasureConfig,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    os: &'static str,
+    arch: &'static str,
+    cpus: usize,
+    hostname: String,
+}
+
+/// Writes `manifest.toml` (one per directory, for the latest measurement; older
+/// manifests of other configs are kept as `manifest-<hash>.toml`).
+pub(crate) fn write_manifest(
+    out: &Path,
+    cfg: &MeasureConfig,
+    opts: &RunOptions,
+    (lockstep, probes_in_lockstep_groups): (usize, usize),
+    m: &Measurement,
+    started: f64,
+    finished: f64,
+) -> Result<()> {
+    let prov = Provenance::current();
+    let manifest = Manifest {
+        config_hash: &m.config_hash,
+        crate_version: prov.crate_version,
+        git_commit: prov.git_commit,
+        machine: Machine {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            hostname: std::fs::read_to_string("/etc/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+        },
+        jobs: opts.jobs,
+        threads_per_job: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        lockstep,
+        probes_in_lockstep_groups,
+        device: format!("{:?}", opts.device.location()),
+        started_unix: started,
+        finished_unix: finished,
+        probes_trained: m.probes_trained,
+        params: m.params,
+        median_emc: m.stats.median,
+        config: cfg,
+    };
+    let text = toml::to_string_pretty(&manifest).map_err(|e| SearchError::Results {
+        path: out.join("manifest.toml"),
+        message: e.to_string(),
+    })?;
+    write_atomic(
+        &out.join(format!("manifest-{}.toml", m.config_hash)),
+        text.as_bytes(),
+    )?;
+    write_atomic(&out.join("manifest.toml"), text.as_bytes())
+}

@@ -44,7 +44,6 @@ pub use eval::{evaluate, full_gradient, Evaluation};
 pub use hessian::min_hessian_eigenvalue;
 pub use lockstep::{can_lockstep, fit_lockstep, lockstep_key, Member, ProgressFn};
 pub use provenance::Provenance;
-pub use trainer::{
-    fit, full_batch_step, minibatch_step, stands_with_more_budget, FitReport, Progress, StopReason,
-    TrainData,
-};
+// Stop reasons are part of the result files' format, owned by emc-results.
+pub use emc_results::{stands_with_more_budget, StopReason};
+pub use trainer::{fit, full_batch_step, minibatch_step, FitReport, Progress, TrainData};

@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{Batching, TrainConfig};
 use crate::eval::Evaluation;
-use crate::trainer::{Progress, StopReason};
+use crate::trainer::Progress;
+use emc_results::StopReason;
 
 /// Random stream of the minibatch shuffle (the model initialisation uses its own).
 const SHUFFLE_STREAM: u64 = 0x5348_5546;

@@ -10,7 +10,6 @@
 //!   (line), from the probes valid at each seed's largest budget, with n₅₀ of `summary.csv`
 //!   (dashed) and the band where fits and failures overlap (shaded).
 
-use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -18,6 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use super::{compact, draw_key, positive_extent, Figure, BLUE, FONT, GREEN, GREY, PALETTE, RED};
+use crate::error::Result;
 use crate::input::{Band, Config, Probe};
 
 const ORANGE: RGBColor = RGBColor(255, 127, 14);

@@ -1,0 +1,27 @@
+//! # emc-results
+//!
+//! The one owner of what an EMC measurement directory holds, for the crate that writes it
+//! (`emc-search`) and the crates that read it (`emc-report`, the claims):
+//!
+//! - the rows of `probes.csv` ([`ProbeRow`]) and `summary.csv` ([`SummaryRow`]), whose
+//!   column lists are derived from the row types ([`ProbeRow::columns`],
+//!   [`SummaryRow::columns`]);
+//! - the stop reasons a probe records ([`StopReason`]) and which of them stand when the
+//!   budget grows ([`stands_with_more_budget`]);
+//! - the budget carry-over rule: which probes of smaller budgets hold at a larger one
+//!   ([`carries_over`], [`probes_at_budget`]);
+//! - the hashes that key a configuration and its probes, from a configuration as recorded
+//!   in a manifest ([`RecordedConfig`]).
+//!
+//! It knows nothing of tensors, models, datasets or training: reading a results directory
+//! needs no candle.
+
+mod budget;
+mod config;
+mod rows;
+mod stop;
+
+pub use budget::{carries_over, probes_at_budget, Recorded};
+pub use config::{short_hash, RecordedConfig};
+pub use rows::{ProbeRow, SummaryRow};
+pub use stop::{stands_with_more_budget, StopReason};

@@ -1,0 +1,192 @@
+//! The data of a measurement: each dataset loaded once and shared ([`Loaded`]), and one
+//! seed's training data for a configuration ([`SeedData`]): the variants drawn with the
+//! seed, normalised, as tensors, with the seeded order whose prefixes are the probe sets.
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, TensorData, Variant};
+use emc_models::{Built, InputShape, ModelSpec};
+use emc_train::{FitReport, Member, ProgressFn, TrainConfig};
+
+use crate::error::Result;
+use crate::lockstep::Probe;
+
+/// Datasets loaded once per (dataset, split) and shared.
+#[derive(Default)]
+pub(crate) struct Loaded(Vec<(DatasetId, Split, Arc<Dataset>)>);
+
+impl Loaded {
+    pub(crate) fn get(
+        &mut self,
+        id: &DatasetId,
+        split: Split,
+        opts: &LoadOptions,
+    ) -> Result<Arc<Dataset>> {
+        if let Some((_, _, d)) = self.0.iter().find(|(i, s, _)| i == id && *s == split) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(load(id, split, opts)?);
+        self.0.push((id.clone(), split, d.clone()));
+        Ok(d)
+    }
+}
+
+/// One seed's training data for a configuration: the variants drawn with the seed over the
+/// whole training split, normalised by that split's per-channel statistics, as tensors, and
+/// the seeded order whose prefixes are the training sets.
+pub(crate) struct SeedData {
+    pub(crate) input: InputShape,
+    pub(crate) classes: usize,
+    pub(crate) params: usize,
+    /// The normalisation every input of this configuration gets (test inputs included).
+    pub(crate) norm: Normalization,
+    all: TensorData,
+    order: Vec<u32>,
+    /// Training samples after the variants.
+    pub(crate) len: usize,
+}
+
+impl SeedData {
+    pub(crate) fn new(
+        spec: &ModelSpec,
+        variants: &[Variant],
+        base: &Dataset,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let ds = Variant::apply_all(variants, base.clone(), seed)?;
+        let shape = ds.shape();
+        let input = InputShape {
+            channels: shape.channels,
+            height: shape.height,
+            width: shape.width,
+        };
+        let classes = ds.num_classes();
+        let params = spec.num_params(input, classes)?;
+        let norm = Normalization::from_dataset(&ds);
+        let all = ds.to_tensors(device, &norm, false)?;
+        let order: Vec<u32> = ds
+            .nested_order(seed, false)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        Ok(SeedData {
+            input,
+            classes,
+            params,
+            norm,
+            all,
+            order,
+            len: ds.len(),
+        })
+    }
+
+    /// Trains a fresh model (initialised with `seed`) on the first `n` samples of the
+    /// order, alone (the generalization probe); the search's probes go through a
+    /// [`ProbeTrainer`](crate::lockstep::ProbeTrainer), which trains them alone or in lockstep by the same rules.
+    pub(crate) fn train_probe(
+        &self,
+        spec: &ModelSpec,
+        n: usize,
+        train: &TrainConfig,
+        seed: u64,
+    ) -> Result<(Built, FitReport)> {
+        self.probe(spec, n, train, seed, None)?.fit_alone()
+    }
+
+    /// A probe on the first `n` samples of the order: a fresh model initialised with
+    /// `seed`, to be trained by a [`ProbeTrainer`](crate::lockstep::ProbeTrainer).
+    pub(crate) fn probe<'a>(
+        &self,
+        spec: &ModelSpec,
+        n: usize,
+        train: &TrainConfig,
+        seed: u64,
+        on_progress: Option<ProgressFn<'a>>,
+    ) -> Result<Probe<'a>> {
+        let device = self.all.images.device();
+        let idx = Tensor::from_slice(&self.order[..n], n, device)?;
+        Ok(Probe {
+            config: 0,
+            spec: spec.clone(),
+            input: self.input,
+            train: train.clone(),
+            member: Member {
+                built: spec.build(self.input, self.classes, seed, DType::F32, device)?,
+                images: self.all.images.index_select(&idx, 0)?,
+                labels: self.all.labels.index_select(&idx, 0)?,
+                seed,
+                on_progress,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use emc_data::{ImageShape, Metadata, Origin, Pixels};
+
+    use super::*;
+
+    /// 60 distinct 1x2x2 images over 3 classes.
+    fn base() -> Dataset {
+        let n = 60;
+        let pixels = (0..n * 4).map(|i| (i * 7 % 256) as u8).collect();
+        let labels = (0..n as u32).map(|i| i % 3).collect();
+        let shape = ImageShape {
+            channels: 1,
+            height: 2,
+            width: 2,
+        };
+        let meta = Metadata {
+            name: "tiny".into(),
+            split: Split::Train,
+            origin: Origin::Generated {
+                description: "unit test".into(),
+            },
+            files: vec![],
+            variants: vec![],
+        };
+        let classes = vec!["a".into(), "b".into(), "c".into()];
+        Dataset::new(Pixels::U8(pixels), labels, shape, classes, meta).unwrap()
+    }
+
+    fn seed_data(seed: u64) -> SeedData {
+        let spec: ModelSpec = "mlp:4".parse().unwrap();
+        let variants = vec!["random-labels".parse().unwrap()];
+        SeedData::new(&spec, &variants, &base(), seed, &Device::Cpu).unwrap()
+    }
+
+    fn labels(d: &SeedData) -> Vec<u32> {
+        d.all.labels.to_vec1().unwrap()
+    }
+
+    #[test]
+    fn a_seed_always_gives_the_same_data_and_order() {
+        let (a, b, other) = (seed_data(3), seed_data(3), seed_data(4));
+        assert_eq!(a.order, b.order);
+        assert_eq!(labels(&a), labels(&b));
+        assert_eq!(a.len, 60);
+        assert_eq!((a.classes, a.input.height), (3, 2));
+        // 4 inputs -> 4 hidden -> 3 classes.
+        assert_eq!(a.params, 4 * 4 + 4 + 4 * 3 + 3);
+        // Another seed draws other random labels and another order.
+        assert_ne!(a.order, other.order);
+        assert_ne!(labels(&a), labels(&other));
+        let mut sorted = a.order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..60).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_probe_trains_on_a_prefix_of_the_order() {
+        let spec: ModelSpec = "mlp:4".parse().unwrap();
+        let d = seed_data(3);
+        let probe = d.probe(&spec, 8, &TrainConfig::default(), 3, None).unwrap();
+        let all = labels(&d);
+        let expected: Vec<u32> = d.order[..8].iter().map(|&i| all[i as usize]).collect();
+        assert_eq!(probe.member.labels.to_vec1::<u32>().unwrap(), expected);
+        assert_eq!(probe.member.images.dims(), [8, 1, 2, 2]);
+    }
+}
