@@ -287,3 +287,16 @@ pub struct ClaimSpec {
     /// Turns the measured arms into a verdict.
     pub analyse: fn(&[ArmResult]) -> Verdict,
 }
+
+impl ClaimSpec {
+    /// The arms at `scale`, with `seeds` (0..N) replacing theirs when given.
+    pub(crate) fn arms(&self, scale: Scale, seeds: Option<u64>) -> Vec<Arm> {
+        let mut arms = (self.grid)(scale);
+        if let Some(n) = seeds {
+            for a in &mut arms {
+                a.measure.seeds = (0..n.max(1)).collect();
+            }
+        }
+        arms
+    }
+}

@@ -9,24 +9,32 @@
 //! ([`bootstrap_log_ratio`]), correlations across configurations ([`bootstrap_correlation`])
 //! and `verdict.md` with the verdict table. An arm may also ask for its generalization
 //! ([`Arm::with_generalization`]: test accuracy after training on a fixed-size set), which is
-//! measured here too, and a verdict may carry scatter plots ([`Scatter`]).
+//! measured here too, and a verdict may carry scatter plots ([`Scatter`]). Analyses share
+//! [`architectures`] (their groups in grid order) and [`Table`] (their markdown tables).
 //!
-//! A claim binary is then only `fn main() { emc_claims::main(&SPEC) }`.
+//! A claim binary is then only `fn main() { emc_claims::main(&SPEC) }` and its global
+//! allocator (mimalloc, whose purging [`main`] turns off): a library sets no allocator.
 //!
 //! This crate knows nothing of a particular claim, and decides nothing about EMC itself:
 //! that is `emc-search`'s job.
 
 mod claim;
+mod cli;
 mod correlation;
 mod effect;
 mod error;
 mod grid;
+mod group;
+mod plan;
+mod render;
 mod run;
+mod table;
 
 pub use claim::{
     combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Section,
     Verdict,
 };
+pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
     best_per_procedure, bootstrap_log_ratio, budget_robust_effect, lower_bound_only,
@@ -36,10 +44,7 @@ pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
-pub use run::{dry_run, fetch_published, main, run_claim, ClaimArgs, ClaimReport, RunSettings};
-
-/// Every claim binary links this crate, so it sets their allocator: candle allocates a
-/// buffer per op, and mimalloc keeps them where glibc returns them to the OS (page faults
-/// on every step); [`main`] turns its purging off. The `emc` binary does the same.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use group::{architectures, first_seen};
+pub use plan::dry_run;
+pub use run::{run_claim, ClaimReport, RunSettings};
+pub use table::{Align, Table};

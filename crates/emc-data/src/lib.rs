@@ -37,6 +37,6 @@ pub use dataset::{
 pub use error::{DataError, Result};
 pub use folder::FolderOptions;
 pub use hub::{HubDataset, HubOptions};
-pub use source::{load, DatasetId, LoadOptions, DATASET_NAMES, DATA_DIR_ENV};
+pub use source::{load, DatasetId, LoadOptions, SplitShape, DATASET_NAMES, DATA_DIR_ENV};
 pub use tensor::{Normalization, TensorData};
 pub use variants::{ClassSelection, RandomInputs, Variant};

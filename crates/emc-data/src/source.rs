@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::cifar::{self, Cifar100Labels};
-use crate::dataset::{Dataset, Split};
+use crate::dataset::{Dataset, ImageShape, Split};
 use crate::error::{DataError, Result};
 use crate::folder::{self, FolderOptions};
 use crate::hub::{self, HubDataset, HubOptions};
@@ -254,6 +254,43 @@ impl DatasetId {
     }
 }
 
+/// What a built-in dataset's training split holds, known without reading a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitShape {
+    /// Image geometry.
+    pub image: ImageShape,
+    /// Number of classes.
+    pub classes: usize,
+    /// Number of samples.
+    pub len: usize,
+}
+
+impl DatasetId {
+    /// The training split's image shape, class count and size, without reading anything
+    /// (for plans and cost estimates); `cifar10-jpeg` counts the 20,000 images of the copy
+    /// in `shared/data`. `None` for an image folder, known only from its files.
+    pub fn train_shape(&self) -> Option<SplitShape> {
+        let (channels, side, classes, len) = match self {
+            DatasetId::Mnist | DatasetId::FashionMnist => (1, 28, 10, 60_000),
+            DatasetId::Cifar10 => (3, 32, 10, 50_000),
+            DatasetId::Cifar10Jpeg => (3, 32, 10, 20_000),
+            DatasetId::Cifar10Subset => (3, 32, 10, 4_000),
+            DatasetId::Cifar100(Cifar100Labels::Fine) => (3, 32, 100, 50_000),
+            DatasetId::Cifar100(Cifar100Labels::Coarse) => (3, 32, 20, 50_000),
+            DatasetId::Folder(_) => return None,
+        };
+        Some(SplitShape {
+            image: ImageShape {
+                channels,
+                height: side,
+                width: side,
+            },
+            classes,
+            len,
+        })
+    }
+}
+
 /// Where [`load`] may look.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -368,4 +405,37 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
             }
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_shapes_agree_with_the_hub_conversions_and_class_names() {
+        let shape = |name: &str| name.parse::<DatasetId>().unwrap().train_shape().unwrap();
+        for name in [
+            "mnist",
+            "fashion-mnist",
+            "cifar10",
+            "cifar100",
+            "cifar100-coarse",
+        ] {
+            let id: DatasetId = name.parse().unwrap();
+            let (known, hub) = (shape(name), id.hub().unwrap());
+            let hub_image = ImageShape {
+                channels: hub.channels,
+                height: hub.height,
+                width: hub.width,
+            };
+            assert_eq!(known.image, hub_image, "{name}");
+            assert_eq!(known.classes, hub.class_names.len(), "{name}");
+        }
+        assert_eq!(shape("mnist").len, 60_000);
+        assert_eq!(shape("cifar10").len, 50_000);
+        assert_eq!(shape("cifar10-subset").len, 4_000);
+        assert_eq!(shape("cifar10-jpeg").len, 20_000);
+        let folder: DatasetId = "folder:/nowhere".parse().unwrap();
+        assert_eq!(folder.train_shape(), None);
+    }
 }

@@ -9,15 +9,12 @@
 //! other activation) with a bootstrap interval. A library so the workspace test runs the
 //! smoke scale through it.
 
-use std::fmt::Write as _;
-
 use emc_claims::{
-    best_per_procedure, budget_robust_effect, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Protocol, Scale, Section, Verdict, COSINE_BUDGET,
+    architectures, best_per_procedure, budget_robust_effect, combine_outcomes, Align, Arm,
+    ArmResult, Claim, ClaimSpec, Data, Expectation, Protocol, Scale, Section, Standard, Table,
+    Verdict, COSINE_BUDGET,
 };
-use emc_optim::{OptimConfig, Schedule};
-use emc_search::SearchConfig;
-use emc_train::Batching;
+use emc_optim::Schedule;
 
 /// The claim, its grid and its analysis.
 pub const SPEC: ClaimSpec = ClaimSpec {
@@ -47,42 +44,35 @@ pub const ACTIVATIONS: [&str; 7] = [
 
 /// What is trained at a scale.
 struct Setting {
-    data: &'static str,
-    variants: &'static [&'static str],
-    /// (name, model spec with `{act}` for the activation, learning-rate grid)
+    /// (dataset, variants, training-set cap)
+    data: Data,
+    /// (name, model spec with `{act}` for the activation, learning-rate grid); the grid
+    /// replaces `train.lr`.
     families: &'static [(&'static str, &'static str, &'static [f64])],
     /// Learning-rate schedules each (activation, learning rate) is trained with; the best
     /// learning rate and schedule per activation is compared.
     schedules: &'static [Schedule],
-    /// Real labels, and random labels when true.
-    random_labels: bool,
-    batch: usize,
-    seeds: u64,
-    max_epochs: usize,
-    patience: usize,
-    max_n: Option<usize>,
-    rel_tol: f64,
-    budget_doublings: usize,
-    band_probes: usize,
+    /// The training procedure (SGD with momentum), budget, search tolerance and seeds.
+    train: Standard,
 }
 
 fn setting(scale: Scale) -> Setting {
     match scale {
         // Seconds in the dev profile; deterministic (CI compares it to a reference file).
         Scale::Smoke => Setting {
-            data: "mnist",
-            variants: &["resize:7"],
+            data: ("mnist", &["resize:7"], Some(512)),
             families: &[("mlp", "mlp:8:{act}", &[0.05])],
             schedules: &[Schedule::Constant],
-            random_labels: true,
-            batch: 32,
-            seeds: 2,
-            max_epochs: 100,
-            patience: 25,
-            max_n: Some(512),
-            rel_tol: 0.05,
-            budget_doublings: 0,
-            band_probes: 0,
+            train: Standard {
+                lr: 0.05,
+                batch: 32,
+                seeds: 2,
+                max_epochs: 100,
+                patience: 25,
+                rel_tol: 0.05,
+                budget_doublings: 0,
+                band_probes: 0,
+            },
         },
         // MNIST at 10×10, an MLP and a CNN of 898 and 666 parameters, so that 126 searches
         // (two budgets each) fit a 2-core machine within the hour. The MLP is judged at its
@@ -90,27 +80,17 @@ fn setting(scale: Scale) -> Setting {
         // (a threat to the CNN's verdict: an activation that needs another learning rate,
         // sigmoid here, is judged at one that does not suit it).
         Scale::Cpu => Setting {
-            data: "mnist",
-            variants: &["resize:10"],
+            data: ("mnist", &["resize:10"], Some(8192)),
             families: &[
                 ("mlp", "mlp:8:{act}", &[0.01, 0.05]),
                 ("cnn", "cnn:4,8:{act}:pool=all:flatten", &[0.02]),
             ],
             schedules: &[Schedule::Constant],
-            random_labels: true,
-            batch: 32,
-            seeds: 3,
-            max_epochs: 200,
-            patience: 40,
-            max_n: Some(8192),
-            rel_tol: 0.05,
-            budget_doublings: 1,
-            band_probes: 0,
+            train: Standard::CPU,
         },
         // Full CIFAR-10, paper-sized models, five seeds: a GPU.
         Scale::Paper => Setting {
-            data: "cifar10",
-            variants: &[],
+            data: ("cifar10", &[], None),
             families: &[
                 ("mlp", "mlp:512x512:{act}", &[0.003, 0.01, 0.03]),
                 (
@@ -122,50 +102,27 @@ fn setting(scale: Scale) -> Setting {
             // Constant and decayed: an activation is not judged at a schedule that suits
             // another.
             schedules: &[Schedule::Constant, COSINE_BUDGET],
-            random_labels: true,
-            batch: 128,
-            seeds: 5,
-            max_epochs: 1000,
-            patience: 100,
-            max_n: None,
-            rel_tol: 0.02,
-            budget_doublings: 2,
-            band_probes: 1,
+            train: Standard::PAPER,
         },
     }
 }
 
+/// Per family, labelling (real, then random) and activation, one arm per learning rate and
+/// schedule.
 fn grid(scale: Scale) -> Vec<Arm> {
     let s = setting(scale);
-    let real = Protocol {
-        data: s.data.into(),
-        variants: s.variants.iter().map(|v| v.to_string()).collect(),
-        batching: Batching::Mini(s.batch),
-        max_epochs: s.max_epochs,
-        patience: s.patience,
-        search: SearchConfig {
-            max_n: s.max_n,
-            rel_tol: s.rel_tol,
-            budget_doublings: s.budget_doublings,
-            band_probes: s.band_probes,
-            ..SearchConfig::default()
-        },
-        seeds: s.seeds,
-        ..Protocol::default()
-    };
-    let mut labellings = vec![("real", real.clone())];
-    if s.random_labels {
-        labellings.push(("random", real.with_variant("random-labels")));
-    }
     let mut arms = vec![];
     for &(family, template, lrs) in s.families {
-        for (labels, protocol) in &labellings {
+        let real = Protocol::standard(
+            s.data,
+            &Standard {
+                lr: lrs[0],
+                ..s.train
+            },
+        );
+        for (labels, protocol) in real.labellings() {
             for act in ACTIVATIONS {
-                let sgd = Protocol {
-                    optim: OptimConfig::sgd(lrs[0], 0.9),
-                    ..protocol.clone()
-                };
-                for (setting, p) in sgd.at_settings(lrs, s.schedules) {
+                for (setting, p) in protocol.at_settings(lrs, s.schedules) {
                     arms.push(p.arm(
                         format!("{family} {labels} {act}{setting}"),
                         format!("{family} {labels}"),
@@ -181,18 +138,16 @@ fn grid(scale: Scale) -> Vec<Arm> {
 
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
-    let mut groups: Vec<&str> = vec![];
-    for r in &best {
-        if !groups.contains(&r.arm.architecture.as_str()) {
-            groups.push(&r.arm.architecture);
-        }
-    }
     let (mut effects, mut parts) = (vec![], vec![]);
-    let mut table = String::from(
-        "| model and labels | ReLU's rank | activations by median EMC (min–max over seeds) |\n\
-         |---|:-:|---|\n",
-    );
-    for (i, group) in groups.iter().enumerate() {
+    let mut table = Table::new(&[
+        ("model and labels", Align::Left),
+        ("ReLU's rank", Align::Center),
+        (
+            "activations by median EMC (min–max over seeds)",
+            Align::Left,
+        ),
+    ]);
+    for (i, group) in architectures(best.iter().copied()).iter().enumerate() {
         let mut arms: Vec<&ArmResult> = best
             .iter()
             .copied()
@@ -208,12 +163,8 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .collect::<Vec<_>>()
             .join(" > ");
         let rank = arms.iter().position(|r| r.arm.procedure == "relu");
-        let _ = writeln!(
-            table,
-            "| {group} | {} of {} | {order} |",
-            rank.map_or("-".into(), |k| (k + 1).to_string()),
-            arms.len()
-        );
+        let rank = rank.map_or("-".into(), |k| (k + 1).to_string());
+        table.row(&[group, &format!("{rank} of {}", arms.len()), &order]);
         let relu = arms.iter().find(|r| r.arm.procedure == "relu");
         let other = arms.iter().find(|r| r.arm.procedure != "relu");
         let (Some(relu), Some(other)) = (relu, other) else {
@@ -247,7 +198,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections: vec![Section {
             title: "Ordering of activations (best learning rate each)".into(),
-            body: table,
+            body: table.into_string(),
         }],
         ..Verdict::default()
     }

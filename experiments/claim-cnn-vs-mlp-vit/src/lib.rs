@@ -10,12 +10,10 @@
 //! (EMC/params of the CNN) / (EMC/params of the MLP) and of the CNN over the ViT, with
 //! bootstrap intervals. The claim holds for a comparison when the interval lies above 1.
 
-use std::fmt::Write as _;
-
 use emc_claims::{
-    best_per_procedure, budget_robust_effect, combine_outcomes, lower_bound_only, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale, Section, Standard,
-    Verdict, COSINE_BUDGET,
+    architectures, best_per_procedure, budget_robust_effect, combine_outcomes, lower_bound_only,
+    Align, Arm, ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale,
+    Section, Standard, Table, Verdict, COSINE_BUDGET,
 };
 use emc_optim::Schedule;
 
@@ -215,20 +213,17 @@ fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (E
 fn analyse(all: &[ArmResult]) -> Verdict {
     // Each family at its best learning rate and schedule (the only one below paper scale).
     let best = best_per_procedure(all);
-    let mut groups: Vec<&str> = vec![];
-    for r in &best {
-        if !groups.contains(&r.arm.architecture.as_str()) {
-            groups.push(&r.arm.architecture);
-        }
-    }
     let mut effects = vec![];
     // Per family compared against the CNN: the outcome in each group.
     let mut by_rival: Vec<(String, Vec<Outcome>)> = vec![];
-    let mut table = String::from(
-        "| data, labels, budget | family | params | median EMC | EMC / params |\n\
-         |---|---|---:|---:|---:|\n",
-    );
-    for (g, group) in groups.iter().enumerate() {
+    let mut table = Table::new(&[
+        ("data, labels, budget", Align::Left),
+        ("family", Align::Left),
+        ("params", Align::Right),
+        ("median EMC", Align::Right),
+        ("EMC / params", Align::Right),
+    ]);
+    for (g, group) in architectures(best.iter().copied()).iter().enumerate() {
         let arms: Vec<&ArmResult> = best
             .iter()
             .copied()
@@ -236,19 +231,18 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             .collect();
         for r in &arms {
             let st = &r.measurement.stats;
-            let _ = writeln!(
-                table,
-                "| {group} | {} | {} | {}{} | {:.3} |",
-                r.arm.procedure,
-                r.measurement.params,
-                st.median,
-                if r.measurement.per_seed.iter().any(|(_, o)| o.saturated) {
-                    " (≥, hit the cap)"
-                } else {
-                    ""
-                },
-                st.median / r.measurement.params.max(1) as f64
-            );
+            let capped = if r.saturated() {
+                " (≥, hit the cap)"
+            } else {
+                ""
+            };
+            table.row(&[
+                group,
+                &r.arm.procedure,
+                &r.measurement.params,
+                &format!("{}{capped}", st.median),
+                &format!("{:.3}", st.median / r.measurement.params.max(1) as f64),
+            ]);
         }
         let Some(cnn) = arms.iter().find(|r| r.arm.procedure == CNN) else {
             continue;
@@ -295,7 +289,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
         },
         sections: vec![Section {
             title: "EMC per parameter by family".into(),
-            body: table,
+            body: table.into_string(),
         }],
         ..Verdict::default()
     }

@@ -1,6 +1,11 @@
 //! `cargo run -p claim-cnn-vs-mlp-vit [-- --scale smoke|cpu|paper] [--dry-run]`: measures
 //! finding (2) of the paper and says whether it holds. The claim itself is in `lib.rs`.
 
+/// candle allocates a buffer per op: mimalloc keeps freed ones for the next step (with
+/// purging off, which `emc_claims::main` sets) where glibc returns them to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     emc_claims::main(&claim_cnn_vs_mlp_vit::SPEC);
 }

@@ -23,12 +23,10 @@
 //! lies below 0, DOES NOT HOLD when above, INCONCLUSIVE otherwise. The paper's threshold
 //! (r < −0.8) is reported beside it, not used for the verdict.
 
-use std::fmt::Write as _;
-
 use emc_claims::{
-    bootstrap_correlation, bootstrap_log_ratio, kendall_tau_b, pearson, Arm, ArmResult, Claim,
-    ClaimSpec, Correlation, Data, Expectation, GeneralizationConfig, Outcome, Protocol, Scale,
-    Scatter, ScatterPoint, Section, Standard, Verdict,
+    bootstrap_correlation, bootstrap_log_ratio, first_seen, kendall_tau_b, pearson, Align, Arm,
+    ArmResult, Claim, ClaimSpec, Correlation, Data, Expectation, GeneralizationConfig, Outcome,
+    Protocol, Scale, Scatter, ScatterPoint, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -265,53 +263,50 @@ fn fmt_corr(c: &Correlation) -> String {
     format!("{:+.3} [{:+.3}, {:+.3}]", c.value, c.lo, c.hi)
 }
 
-fn analyse(results: &[ArmResult]) -> Verdict {
-    let points = population(results);
-    let mut population_table = String::from(
-        "| configuration | params | EMC real (per seed) | EMC random (per seed) | ln ratio | \
-         (real − random) / params | train acc | test acc | gap |\n\
-         |---|---:|---|---|---:|---:|---:|---:|---:|\n",
-    );
-    for p in &points {
-        let _ = writeln!(
-            population_table,
-            "| {} | {} | {:.1}{} {:?} | {:.1} {:?} | {:.3} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            p.config,
-            p.params,
-            p.emc_real,
-            if p.saturated {
-                " (≥, hit the cap)"
-            } else {
-                ""
-            },
-            p.real.emcs(),
-            p.emc_random,
-            p.random.emcs(),
-            p.log_ratio(),
-            p.difference_per_param(),
-            p.train_accuracy,
-            p.test_accuracy,
-            p.gap
-        );
+/// Every configuration: parameters, both EMCs per seed, the EMC gaps and generalization.
+fn population_table(points: &[Point]) -> String {
+    let mut table = Table::new(&[
+        ("configuration", Align::Left),
+        ("params", Align::Right),
+        ("EMC real (per seed)", Align::Left),
+        ("EMC random (per seed)", Align::Left),
+        ("ln ratio", Align::Right),
+        ("(real − random) / params", Align::Right),
+        ("train acc", Align::Right),
+        ("test acc", Align::Right),
+        ("gap", Align::Right),
+    ]);
+    for p in points {
+        let capped = if p.saturated {
+            " (≥, hit the cap)"
+        } else {
+            ""
+        };
+        table.row(&[
+            &p.config,
+            &p.params,
+            &format!("{:.1}{capped} {:?}", p.emc_real, p.real.emcs()),
+            &format!("{:.1} {:?}", p.emc_random, p.random.emcs()),
+            &format!("{:.3}", p.log_ratio()),
+            &format!("{:.4}", p.difference_per_param()),
+            &format!("{:.4}", p.train_accuracy),
+            &format!("{:.4}", p.test_accuracy),
+            &format!("{:.4}", p.gap),
+        ]);
     }
-    // The per-configuration EMC ratio with its interval over seeds, as effects.
-    let effects = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            bootstrap_log_ratio(
-                &format!("{}: EMC(real) / EMC(random)", p.config),
-                &p.real.emcs(),
-                &p.random.emcs(),
-                i as u64,
-            )
-        })
-        .collect();
+    table.into_string()
+}
 
-    let mut table = String::from(
-        "| EMC gap | generalization | predicted sign | Pearson r [95% CI] | Kendall τ-b [95% CI] |\n\
-         |---|---|:-:|---|---|\n",
-    );
+/// Every EMC gap against every generalization measure across the configurations, as a
+/// table, and the primary pair's Pearson r and Kendall τ-b.
+fn correlations(points: &[Point]) -> (String, Option<(Correlation, Correlation)>) {
+    let mut table = Table::new(&[
+        ("EMC gap", Align::Left),
+        ("generalization", Align::Left),
+        ("predicted sign", Align::Center),
+        ("Pearson r [95% CI]", Align::Left),
+        ("Kendall τ-b [95% CI]", Align::Left),
+    ]);
     let mut primary: Option<(Correlation, Correlation)> = None;
     for (g, ((gname, gf), negative)) in GENERALIZATION.iter().enumerate() {
         let y: Vec<f64> = points.iter().map(gf).collect();
@@ -332,44 +327,41 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 kendall_tau_b,
                 seed,
             );
-            let _ = writeln!(
-                table,
-                "| {ename} | {gname} | {} | {} | {} |",
-                if *negative { "−" } else { "+" },
-                fmt_corr(&r),
-                fmt_corr(&t)
-            );
+            let sign = if *negative { "−" } else { "+" };
+            table.row(&[ename, gname, &sign, &fmt_corr(&r), &fmt_corr(&t)]);
             if primary.is_none() {
                 primary = Some((r, t));
             }
         }
     }
+    (table.into_string(), primary)
+}
 
-    // Context: the primary pair within each dataset (point estimates; few configurations).
-    let mut within = String::from(
-        "| dataset | configurations | Pearson r(ln ratio, gap) | Kendall τ-b(ln ratio, gap) |\n\
-         |---|---:|---:|---:|\n",
-    );
-    let mut datasets: Vec<&str> = vec![];
-    for p in &points {
-        if !datasets.contains(&p.data) {
-            datasets.push(p.data);
-        }
-    }
-    for d in &datasets {
-        let sub: Vec<&Point> = points.iter().filter(|p| p.data == *d).collect();
+/// Context: the primary pair within each dataset (point estimates; few configurations).
+fn within_datasets(points: &[Point]) -> String {
+    let mut within = Table::new(&[
+        ("dataset", Align::Left),
+        ("configurations", Align::Right),
+        ("Pearson r(ln ratio, gap)", Align::Right),
+        ("Kendall τ-b(ln ratio, gap)", Align::Right),
+    ]);
+    for d in first_seen(points.iter().map(|p| p.data)) {
+        let sub: Vec<&Point> = points.iter().filter(|p| p.data == d).collect();
         let x: Vec<f64> = sub.iter().map(|p| p.log_ratio()).collect();
         let y: Vec<f64> = sub.iter().map(|p| p.gap).collect();
-        let _ = writeln!(
-            within,
-            "| {d} | {} | {:+.3} | {:+.3} |",
-            sub.len(),
-            pearson(&x, &y),
-            kendall_tau_b(&x, &y)
-        );
+        within.row(&[
+            &d,
+            &sub.len(),
+            &format!("{:+.3}", pearson(&x, &y)),
+            &format!("{:+.3}", kendall_tau_b(&x, &y)),
+        ]);
     }
+    within.into_string()
+}
 
-    let definitions = format!(
+/// The definitions section, for `configurations` configurations.
+fn definitions(configurations: usize) -> String {
+    format!(
         "Per configuration (an EMC of 0 counts as 1): EMC_real and EMC_random are geometric \
          means over seeds of the per-seed EMC with real and with random labels. EMC gap \
          (primary): ln(EMC_real / EMC_random); also EMC_real − EMC_random, raw and divided by \
@@ -381,77 +373,141 @@ fn analyse(results: &[ArmResult]) -> Verdict {
          resamples; resamples where the statistic is undefined are left out). Primary: Pearson \
          r(ln ratio, generalization gap), predicted negative; with test accuracy the predicted \
          sign is positive. The paper's −0.8 applies to the correlation with the gap.",
-        points.len()
-    );
+        configurations
+    )
+}
 
-    let (outcome, reason, threshold, plots) = match primary {
+/// The verdict on the primary correlation `r` (with Kendall's `t` beside it): the outcome,
+/// its reason, the table against the paper's threshold and the scatter plot.
+fn judge_primary(
+    points: &[Point],
+    r: &Correlation,
+    t: &Correlation,
+) -> (Outcome, String, String, Scatter) {
+    let outcome = r.outcome(true);
+    let reason = format!(
+        "Pearson r between ln(EMC_real / EMC_random) and the generalization gap across \
+         {} configurations is {} (Kendall τ-b {}); the claim predicts a negative \
+         correlation, and the 95% interval {}. Paper: r < −0.8; ours is {} −0.8 \
+         (interval {} below it).",
+        points.len(),
+        fmt_corr(r),
+        fmt_corr(t),
+        match outcome {
+            Outcome::Holds => "lies below 0",
+            Outcome::DoesNotHold => "lies above 0",
+            Outcome::Inconclusive => "contains 0",
+        },
+        if r.value < PAPER_R {
+            "below"
+        } else {
+            "not below"
+        },
+        if r.hi < PAPER_R {
+            "entirely"
+        } else {
+            "not entirely"
+        }
+    );
+    let mut threshold = Table::new(&[
+        ("", Align::Left),
+        ("r(ln ratio, gap)", Align::Right),
+        ("95% CI", Align::Left),
+        ("below −0.8", Align::Center),
+    ]);
+    threshold.row(&[&"paper", &"< −0.8", &"—", &"yes"]);
+    let below = if r.hi < PAPER_R {
+        "yes (whole interval)"
+    } else if r.value < PAPER_R {
+        "point estimate only"
+    } else {
+        "no"
+    };
+    threshold.row(&[
+        &"ours",
+        &format!("{:+.3}", r.value),
+        &format!("[{:+.3}, {:+.3}]", r.lo, r.hi),
+        &below,
+    ]);
+    (
+        outcome,
+        reason,
+        threshold.into_string(),
+        scatter(points, r, t),
+    )
+}
+
+/// The EMC gap against the generalization gap, one point per configuration.
+fn scatter(points: &[Point], r: &Correlation, t: &Correlation) -> Scatter {
+    Scatter {
+        stem: "emc_gap_vs_generalization_gap".into(),
+        title: "EMC gap against generalization gap".into(),
+        note: format!(
+            "Pearson r = {}, Kendall τ-b = {}, {} configurations",
+            fmt_corr(r),
+            fmt_corr(t),
+            points.len()
+        ),
+        x_label: "ln(EMC real labels / EMC random labels)".into(),
+        y_label: format!(
+            "generalization gap: train − test accuracy (n = {})",
+            points[0]
+                .real
+                .generalization
+                .as_ref()
+                .and_then(|g| g.per_seed.first())
+                .map_or(0, |r| r.train_size)
+        ),
+        points: points
+            .iter()
+            .map(|p| ScatterPoint {
+                label: p.model.to_string(),
+                group: p.data.to_string(),
+                x: p.log_ratio(),
+                y: p.gap,
+            })
+            .collect(),
+    }
+}
+
+fn analyse(results: &[ArmResult]) -> Verdict {
+    let points = population(results);
+    // The per-configuration EMC ratio with its interval over seeds, as effects.
+    let effects = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            bootstrap_log_ratio(
+                &format!("{}: EMC(real) / EMC(random)", p.config),
+                &p.real.emcs(),
+                &p.random.emcs(),
+                i as u64,
+            )
+        })
+        .collect();
+    let (table, primary) = correlations(&points);
+    let mut sections = vec![
+        Section {
+            title: "Definitions".into(),
+            body: definitions(points.len()),
+        },
+        Section {
+            title: "Population".into(),
+            body: population_table(&points),
+        },
+        Section {
+            title: "Correlations across configurations".into(),
+            body: table,
+        },
+    ];
+    let (outcome, reason, plots) = match primary {
         Some((r, t)) if points.len() >= 3 && r.value.is_finite() => {
-            let outcome = r.outcome(true);
-            let reason =
-                format!(
-                "Pearson r between ln(EMC_real / EMC_random) and the generalization gap across \
-                 {} configurations is {} (Kendall τ-b {}); the claim predicts a negative \
-                 correlation, and the 95% interval {}. Paper: r < −0.8; ours is {} −0.8 \
-                 (interval {} below it).",
-                points.len(),
-                fmt_corr(&r),
-                fmt_corr(&t),
-                match outcome {
-                    Outcome::Holds => "lies below 0",
-                    Outcome::DoesNotHold => "lies above 0",
-                    Outcome::Inconclusive => "contains 0",
-                },
-                if r.value < PAPER_R { "below" } else { "not below" },
-                if r.hi < PAPER_R {
-                    "entirely"
-                } else {
-                    "not entirely"
-                }
-            );
-            let threshold = format!(
-                "| | r(ln ratio, gap) | 95% CI | below −0.8 |\n|---|---:|---|:-:|\n\
-                 | paper | < −0.8 | — | yes |\n| ours | {:+.3} | [{:+.3}, {:+.3}] | {} |\n",
-                r.value,
-                r.lo,
-                r.hi,
-                if r.hi < PAPER_R {
-                    "yes (whole interval)"
-                } else if r.value < PAPER_R {
-                    "point estimate only"
-                } else {
-                    "no"
-                }
-            );
-            let plot = Scatter {
-                stem: "emc_gap_vs_generalization_gap".into(),
-                title: "EMC gap against generalization gap".into(),
-                note: format!(
-                    "Pearson r = {}, Kendall τ-b = {}, {} configurations",
-                    fmt_corr(&r),
-                    fmt_corr(&t),
-                    points.len()
-                ),
-                x_label: "ln(EMC real labels / EMC random labels)".into(),
-                y_label: format!(
-                    "generalization gap: train − test accuracy (n = {})",
-                    points[0]
-                        .real
-                        .generalization
-                        .as_ref()
-                        .and_then(|g| g.per_seed.first())
-                        .map_or(0, |r| r.train_size)
-                ),
-                points: points
-                    .iter()
-                    .map(|p| ScatterPoint {
-                        label: p.model.to_string(),
-                        group: p.data.to_string(),
-                        x: p.log_ratio(),
-                        y: p.gap,
-                    })
-                    .collect(),
-            };
-            (outcome, reason, threshold, vec![plot])
+            let (outcome, reason, threshold, plot) = judge_primary(&points, &r, &t);
+            sections.push(Section {
+                title: "The paper's threshold".into(),
+                body: threshold,
+            });
+            (outcome, reason, vec![plot])
         }
         _ => (
             Outcome::Inconclusive,
@@ -460,33 +516,12 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                  correlation needs at least 3 with some variation",
                 points.len()
             ),
-            String::new(),
             vec![],
         ),
     };
-    let mut sections = vec![
-        Section {
-            title: "Definitions".into(),
-            body: definitions,
-        },
-        Section {
-            title: "Population".into(),
-            body: population_table,
-        },
-        Section {
-            title: "Correlations across configurations".into(),
-            body: table,
-        },
-    ];
-    if !threshold.is_empty() {
-        sections.push(Section {
-            title: "The paper's threshold".into(),
-            body: threshold,
-        });
-    }
     sections.push(Section {
         title: "Within each dataset (context, point estimates)".into(),
-        body: within,
+        body: within_datasets(&points),
     });
     Verdict {
         outcome,

@@ -11,11 +11,9 @@
 //! Context: with random labels, networks' EMC per parameter against the linear model's
 //! (the paper's later observation that networks fit fewer samples per parameter).
 
-use std::fmt::Write as _;
-
 use emc_claims::{
-    bootstrap_log_ratio, combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Data, Effect,
-    Expectation, Outcome, Protocol, Scale, Section, Standard, Verdict,
+    architectures, bootstrap_log_ratio, combine_outcomes, Align, Arm, ArmResult, Claim, ClaimSpec,
+    Data, Effect, Expectation, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -136,7 +134,7 @@ fn per_param(r: &ArmResult, seed: u64) -> PerParam {
         &[params],
         seed,
     );
-    let saturated = r.measurement.per_seed.iter().any(|(_, o)| o.saturated);
+    let saturated = r.saturated();
     let outcome = if saturated {
         // EMC ≥ cap: contradicts the claim only when the cap already reaches the parameters.
         let cap = r.measurement.stats.max;
@@ -159,22 +157,24 @@ fn per_param(r: &ArmResult, seed: u64) -> PerParam {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let mut groups: Vec<&str> = vec![];
-    for r in results {
-        if !groups.contains(&r.arm.architecture.as_str()) {
-            groups.push(&r.arm.architecture);
-        }
-    }
     let mut parts = vec![];
-    let mut table = String::from(
-        "| data and labels | model | params | median EMC | EMC / params [95% CI] | supports |\n\
-         |---|---|---:|---:|---|:-:|\n",
-    );
-    let mut context = String::from(
-        "| data | network | (EMC/params of network) / (EMC/params of linear) [95% CI] |\n\
-         |---|---|---|\n",
-    );
-    for (g, group) in groups.iter().enumerate() {
+    let mut table = Table::new(&[
+        ("data and labels", Align::Left),
+        ("model", Align::Left),
+        ("params", Align::Right),
+        ("median EMC", Align::Right),
+        ("EMC / params [95% CI]", Align::Left),
+        ("supports", Align::Center),
+    ]);
+    let mut context = Table::new(&[
+        ("data", Align::Left),
+        ("network", Align::Left),
+        (
+            "(EMC/params of network) / (EMC/params of linear) [95% CI]",
+            Align::Left,
+        ),
+    ]);
+    for (g, group) in architectures(results).iter().enumerate() {
         let arms: Vec<&ArmResult> = results
             .iter()
             .filter(|r| r.arm.architecture == *group)
@@ -184,30 +184,28 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         for (i, r) in arms.iter().enumerate() {
             let p = per_param(r, (g * 100 + i) as u64);
             let is_network = r.arm.procedure != LINEAR;
-            let _ = writeln!(
-                table,
-                "| {group} | {} | {} | {}{} | {:.3} [{:.3}, {:.3}] | {} |",
-                r.arm.procedure,
-                r.measurement.params,
-                r.measurement.stats.median,
-                match (p.saturated, r.budget_limited()) {
-                    (true, _) => " (≥, hit the cap)",
-                    (false, true) => " (≥, budget-limited)",
-                    _ => "",
-                },
-                p.effect.ratio,
-                p.effect.lo,
-                p.effect.hi,
-                if is_network {
-                    match p.outcome {
-                        Outcome::Holds => "yes",
-                        Outcome::DoesNotHold => "no",
-                        Outcome::Inconclusive => "?",
-                    }
-                } else {
-                    "(reference)"
-                }
-            );
+            let bound = match (p.saturated, r.budget_limited()) {
+                (true, _) => " (≥, hit the cap)",
+                (false, true) => " (≥, budget-limited)",
+                _ => "",
+            };
+            let supports = match (is_network, p.outcome) {
+                (false, _) => "(reference)",
+                (true, Outcome::Holds) => "yes",
+                (true, Outcome::DoesNotHold) => "no",
+                (true, Outcome::Inconclusive) => "?",
+            };
+            table.row(&[
+                group,
+                &r.arm.procedure,
+                &r.measurement.params,
+                &format!("{}{bound}", r.measurement.stats.median),
+                &format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    p.effect.ratio, p.effect.lo, p.effect.hi
+                ),
+                &supports,
+            ]);
             if is_network {
                 outcomes.push(p.outcome);
             }
@@ -215,14 +213,16 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             if let (true, true, Some(lin)) = (is_network, group.ends_with("random"), linear) {
                 let e = bootstrap_log_ratio("", &r.emcs(), &lin.emcs(), (g * 100 + i) as u64);
                 let scale = lin.measurement.params as f64 / r.measurement.params as f64;
-                let _ = writeln!(
-                    context,
-                    "| {group} | {} | {:.3} [{:.3}, {:.3}] |",
-                    r.arm.procedure,
-                    e.ratio * scale,
-                    e.lo * scale,
-                    e.hi * scale
-                );
+                context.row(&[
+                    group,
+                    &r.arm.procedure,
+                    &format!(
+                        "{:.3} [{:.3}, {:.3}]",
+                        e.ratio * scale,
+                        e.lo * scale,
+                        e.hi * scale
+                    ),
+                ]);
             }
         }
         parts.push((
@@ -246,11 +246,11 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         sections: vec![
             Section {
                 title: "EMC per parameter".into(),
-                body: table,
+                body: table.into_string(),
             },
             Section {
                 title: "Random labels: networks against the linear model, per parameter".into(),
-                body: context,
+                body: context.into_string(),
             },
         ],
         ..Verdict::default()

@@ -9,13 +9,12 @@
 //! architecture the effect EMC(best SGD) / EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test
 //! runs the smoke scale through it.
 
-use emc_claims::COSINE_BUDGET;
 use emc_claims::{
-    best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Arm,
-    ArmResult, Claim, ClaimSpec, Expectation, Protocol, Scale, Verdict,
+    architectures, best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes,
+    Arm, ArmResult, Claim, ClaimSpec, Data, Expectation, Protocol, Scale, Standard, Verdict,
+    COSINE_BUDGET,
 };
 use emc_optim::{OptimConfig, Schedule};
-use emc_search::SearchConfig;
 use emc_train::Batching;
 
 /// The claim, its grid and its analysis.
@@ -37,10 +36,17 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 
 /// What is trained at a scale.
 struct Setting {
-    data: &'static str,
-    variants: &'static [&'static str],
+    /// (dataset, variants, training-set cap)
+    data: Data,
     architectures: &'static [(&'static str, &'static str)],
-    batch_sizes: [usize; 2],
+    /// The budget, stop rules, search tolerance and seeds every procedure shares, and the
+    /// smaller SGD batch size (also Adam's); each procedure has its own optimizer and
+    /// learning-rate grid, which replace `train.lr`. At equal epochs GD takes one step per
+    /// epoch against n/b for SGD, so whether GD's lower EMC is only a shorter budget is
+    /// checked at 2x, 4x ... the epochs (`train.budget_doublings`).
+    train: Standard,
+    /// The larger SGD batch size.
+    large_batch: usize,
     sgd_lrs: &'static [f64],
     gd_lrs: &'static [f64],
     adam_lrs: &'static [f64],
@@ -48,18 +54,6 @@ struct Setting {
     /// robustness, `cosine-budget` (decayed to 0 over each probe's whole budget). The best
     /// learning rate and schedule per procedure is compared.
     schedules: &'static [Schedule],
-    seeds: u64,
-    max_epochs: usize,
-    patience: usize,
-    max_n: Option<usize>,
-    /// Bisection tolerance relative to EMC.
-    rel_tol: f64,
-    /// Budget doublings for budget-converged EMC (0 = the configured budget only). At
-    /// equal epochs GD takes one step per epoch against n/b for SGD, so whether GD's lower
-    /// EMC is only a shorter budget is checked at 2x, 4x ... the epochs.
-    budget_doublings: usize,
-    /// Transition-band probes on each side of the boundary.
-    band_probes: usize,
     /// Budget doublings of the larger SGD batch size (its probes are the costliest per
     /// doubling at cpu scale). Enough for the verdict: a budget-limited SGD arm can only
     /// understate SGD, and budget_robust_effect refuses a verdict against SGD then.
@@ -70,21 +64,23 @@ fn setting(scale: Scale) -> Setting {
     match scale {
         // Seconds in the dev profile; deterministic (CI compares it to a reference file).
         Scale::Smoke => Setting {
-            data: "mnist",
-            variants: &["resize:7"],
+            data: ("mnist", &["resize:7"], Some(1024)),
             architectures: &[("linear", "linear"), ("mlp", "mlp:8:relu")],
-            batch_sizes: [16, 64],
+            train: Standard {
+                lr: 0.05,
+                batch: 16,
+                seeds: 2,
+                max_epochs: 200,
+                patience: 40,
+                rel_tol: 0.02,
+                budget_doublings: 0,
+                band_probes: 0,
+            },
+            large_batch: 64,
             sgd_lrs: &[0.05],
             gd_lrs: &[0.5, 2.0],
             adam_lrs: &[0.01],
             schedules: &[Schedule::Constant],
-            seeds: 2,
-            max_epochs: 200,
-            patience: 40,
-            max_n: Some(1024),
-            rel_tol: 0.02,
-            budget_doublings: 0,
-            band_probes: 0,
             large_batch_doublings: 0,
         },
         // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
@@ -92,14 +88,20 @@ fn setting(scale: Scale) -> Setting {
         // convergence at 2× and 4× the epochs for GD and SGD b=32. SGD b=256 is measured at
         // the base budget only: its 2× check cost 76 of 135 probe-minutes and never decides
         // the verdict (best SGD is b=32; a budget-limited b=256 can only understate SGD).
+        // The committed cpu artifacts were measured before band probes existed (none here).
         Scale::Cpu => Setting {
-            data: "mnist",
-            variants: &["resize:14"],
+            data: ("mnist", &["resize:14"], Some(16384)),
             architectures: &[
                 ("mlp", "mlp:8:relu"),
                 ("cnn", "cnn:4,8:relu:pool=all:flatten"),
             ],
-            batch_sizes: [32, 256],
+            train: Standard {
+                max_epochs: 300,
+                patience: 50,
+                budget_doublings: 2,
+                ..Standard::CPU
+            },
+            large_batch: 256,
             sgd_lrs: &[0.05, 0.2],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[0.003],
@@ -107,37 +109,25 @@ fn setting(scale: Scale) -> Setting {
             // fits beyond n = 13,000 at 2x, and its 4x probes (up to 1,200 epochs at the
             // 16,384 cap) alone would take the run past an hour on 2 cores.
             schedules: &[Schedule::Constant],
-            seeds: 3,
-            max_epochs: 300,
-            patience: 50,
-            max_n: Some(16384),
-            rel_tol: 0.05,
-            budget_doublings: 2,
-            // The committed cpu artifacts were measured before band probes existed.
-            band_probes: 0,
             large_batch_doublings: 0,
         },
         // CIFAR-10 at full size, wider models, five seeds: a GPU.
         Scale::Paper => Setting {
-            data: "cifar10",
-            variants: &[],
+            data: ("cifar10", &[], None),
             architectures: &[
                 ("mlp", "mlp:512x512:relu"),
                 ("cnn", "cnn:32,64,128:relu:pool=all:flatten"),
                 ("resnet18", "resnet18:k=16"),
             ],
-            batch_sizes: [64, 512],
+            train: Standard {
+                batch: 64,
+                ..Standard::PAPER
+            },
+            large_batch: 512,
             sgd_lrs: &[0.01, 0.03, 0.1],
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[3e-4, 1e-3],
             schedules: &[Schedule::Constant, COSINE_BUDGET],
-            seeds: 5,
-            max_epochs: 1000,
-            patience: 100,
-            max_n: None,
-            rel_tol: 0.02,
-            budget_doublings: 2,
-            band_probes: 1,
             large_batch_doublings: 2,
         },
     }
@@ -152,79 +142,63 @@ struct Procedure {
     lrs: &'static [f64],
     /// Schedules tried (each with every learning rate).
     schedules: &'static [Schedule],
-    epochs: usize,
     /// Budget doublings for this procedure (the verdict's SGD and GD arms use the scale's).
     budget_doublings: usize,
 }
 
-fn grid(scale: Scale) -> Vec<Arm> {
-    let s = setting(scale);
-    let base = Protocol {
-        data: s.data.into(),
-        variants: s.variants.iter().map(|v| v.to_string()).collect(),
-        max_epochs: s.max_epochs,
-        patience: s.patience,
-        search: SearchConfig {
-            max_n: s.max_n,
-            rel_tol: s.rel_tol,
-            budget_doublings: s.budget_doublings,
-            band_probes: s.band_probes,
-            ..SearchConfig::default()
-        },
-        seeds: s.seeds,
-        ..Protocol::default()
-    };
+/// Plain SGD (no momentum) at the two batch sizes, full-batch GD (the same update on the
+/// exact gradient) and Adam, in that order.
+fn procedures(s: &Setting) -> Vec<Procedure> {
     let sgd = |lr| OptimConfig::sgd(lr, 0.0);
-    let full = Batching::Full { chunk: 4096 };
-    let mut procedures = vec![];
-    for b in s.batch_sizes {
-        procedures.push(Procedure {
-            name: format!("sgd b={b}"),
-            optim: sgd,
-            batching: Batching::Mini(b),
-            lrs: s.sgd_lrs,
-            // The larger batch is a second SGD data point, at the constant schedule only.
-            schedules: if b == s.batch_sizes[0] {
-                s.schedules
-            } else {
-                &[Schedule::Constant]
-            },
-            epochs: s.max_epochs,
-            budget_doublings: if b == s.batch_sizes[0] {
-                s.budget_doublings
-            } else {
-                s.large_batch_doublings
-            },
-        });
-    }
-    let gd = Procedure {
+    let small = s.train.batch;
+    let mut procedures = vec![Procedure {
+        name: format!("sgd b={small}"),
+        optim: sgd,
+        batching: Batching::Mini(small),
+        lrs: s.sgd_lrs,
+        schedules: s.schedules,
+        budget_doublings: s.train.budget_doublings,
+    }];
+    // The larger batch is a second SGD data point, at the constant schedule only.
+    procedures.push(Procedure {
+        name: format!("sgd b={}", s.large_batch),
+        optim: sgd,
+        batching: Batching::Mini(s.large_batch),
+        lrs: s.sgd_lrs,
+        schedules: &[Schedule::Constant],
+        budget_doublings: s.large_batch_doublings,
+    });
+    procedures.push(Procedure {
         name: "gd".into(),
         optim: sgd,
-        batching: full,
+        batching: Batching::Full { chunk: 4096 },
         lrs: s.gd_lrs,
         schedules: s.schedules,
-        epochs: s.max_epochs,
-        budget_doublings: s.budget_doublings,
-    };
-    procedures.push(gd);
+        budget_doublings: s.train.budget_doublings,
+    });
     procedures.push(Procedure {
-        name: format!("adam b={}", s.batch_sizes[0]),
+        name: format!("adam b={small}"),
         optim: OptimConfig::adam,
-        batching: Batching::Mini(s.batch_sizes[0]),
+        batching: Batching::Mini(small),
         lrs: s.adam_lrs,
         schedules: &[Schedule::Constant],
-        epochs: s.max_epochs,
         // Adam is context, not part of the verdict: measured at the configured budget only
         // (at cpu scale its CNN searches near n = 10,000 would dominate the run at 2x, 4x).
         budget_doublings: 0,
     });
+    procedures
+}
+
+fn grid(scale: Scale) -> Vec<Arm> {
+    let s = setting(scale);
+    let base = Protocol::standard(s.data, &s.train);
+    let procedures = procedures(&s);
     let mut arms = vec![];
     for &(arch, model) in s.architectures {
         for proc in &procedures {
             let mut p = Protocol {
                 optim: (proc.optim)(proc.lrs[0]),
                 batching: proc.batching,
-                max_epochs: proc.epochs,
                 ..base.clone()
             };
             p.search.budget_doublings = proc.budget_doublings;
@@ -243,12 +217,6 @@ fn grid(scale: Scale) -> Vec<Arm> {
 
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
-    let mut architectures: Vec<&str> = vec![];
-    for r in results {
-        if !architectures.contains(&r.arm.architecture.as_str()) {
-            architectures.push(&r.arm.architecture);
-        }
-    }
     let top = |arch: &str, sgd: bool| {
         best.iter()
             .filter(|r| r.arm.architecture == arch && r.arm.procedure.starts_with("sgd") == sgd)
@@ -257,7 +225,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .copied()
     };
     let (mut effects, mut outcomes) = (vec![], vec![]);
-    for (i, arch) in architectures.iter().enumerate() {
+    for (i, arch) in architectures(results).iter().enumerate() {
         let (Some(sgd), Some(gd)) = (top(arch, true), top(arch, false)) else {
             continue;
         };

@@ -1,6 +1,11 @@
 //! `cargo run -p claim-sgd-vs-gd [-- --scale smoke|cpu|paper] [--dry-run]`: measures
 //! finding (3) of the paper and says whether it holds. The claim itself is in `lib.rs`.
 
+/// candle allocates a buffer per op: mimalloc keeps freed ones for the next step (with
+/// purging off, which `emc_claims::main` sets) where glibc returns them to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     emc_claims::main(&claim_sgd_vs_gd::SPEC);
 }

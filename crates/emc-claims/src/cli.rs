@@ -1,0 +1,156 @@
+//! The command line every claim binary shares: its flags ([`ClaimArgs`]), [`main`] (dry
+//! run, or run and print the verdict table) and fetching published results from the
+//! Hugging Face Hub ([`fetch_published`]).
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use emc_data::LoadOptions;
+
+use crate::{dry_run, run_claim, ClaimError, ClaimReport, ClaimSpec, Result, RunSettings, Scale};
+
+/// The flags every claim binary takes.
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Measure one claim of arXiv:2406.11463 and say whether it holds")]
+pub struct ClaimArgs {
+    /// smoke (seconds, CI), cpu (a 2-core machine, under an hour) or paper (a GPU).
+    #[arg(long, value_enum, default_value_t = Scale::Cpu)]
+    pub scale: Scale,
+    /// Probes trained concurrently (each single-threaded when > 1).
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Up to this many probes of different seeds train together, stacked, in one
+    /// lockstep group per job (MLPs, softmax regression and CNNs without batch norm;
+    /// bit-identical results); 1: off.
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    pub lockstep: usize,
+    /// Use seeds 0..N instead of the scale's seeds.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Output directory (default artifacts/<claim>/<scale>/); rerunning into it resumes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the grid and an estimate of the training cost; train nothing, load no data.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory of canonical dataset files.
+    #[arg(long, env = "EMC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Fetch this claim's published results from a Hugging Face Hub repository
+    /// (`owner/name`), check every file's SHA-256 and recompute every checkpoint's training
+    /// accuracy, then give the verdict from them without training (into `--out`, default
+    /// `artifacts/<claim>/<scale>-hub-<owner>--<name>`, which must be new or empty).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub from_hub: Option<String>,
+    /// Branch, tag or commit of `--from-hub`.
+    #[arg(long, requires = "from_hub")]
+    pub revision: Option<String>,
+}
+
+impl ClaimArgs {
+    /// `--out`, or `artifacts/<claim>/<scale>` (`<scale>-hub-<owner>--<name>` with
+    /// `--from-hub`).
+    fn out_dir(&self, spec: &ClaimSpec) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let dir = PathBuf::from("artifacts").join(spec.claim.id);
+            match &self.from_hub {
+                Some(repo) => dir.join(format!("{}-hub-{}", self.scale, repo.replace('/', "--"))),
+                None => dir.join(self.scale.name()),
+            }
+        })
+    }
+
+    /// Fetches the published results when asked, then runs (or resumes) the claim in `out`.
+    fn run(&self, spec: &ClaimSpec, out: &Path) -> Result<ClaimReport> {
+        let device = emc_train::parse_device(&self.device).map_err(|e| ClaimError::Config {
+            field: "--device".into(),
+            message: e.to_string(),
+        })?;
+        let load = LoadOptions::from_env().with_data_dir(self.data_dir.clone());
+        if let Some(repo) = &self.from_hub {
+            let hub = emc_hub::HubConfig::from_env();
+            fetch_published(repo, self.revision.as_deref(), out, &hub, &load, &device)?;
+        }
+        let settings = RunSettings {
+            scale: self.scale,
+            seeds: self.seeds,
+            out: out.to_path_buf(),
+            jobs: self.jobs,
+            lockstep: self.lockstep,
+            device,
+            load,
+            progress: true,
+            recorded_only: self.from_hub.is_some(),
+        };
+        run_claim(spec, &settings)
+    }
+}
+
+/// The whole command line of a claim binary: parse the flags, dry-run or run, print the
+/// verdict table last. Exits with status 1 on error. First turns mimalloc's purging off,
+/// for the claim binaries declare mimalloc their global allocator (candle allocates a
+/// buffer per op: see `emc_train::allocator`).
+pub fn main(spec: &ClaimSpec) {
+    emc_train::allocator::retain_freed_memory();
+    let args = ClaimArgs::parse();
+    let out = args.out_dir(spec);
+    if args.dry_run {
+        print!("{}", dry_run(spec, args.scale, args.seeds, &out));
+        return;
+    }
+    // One single-threaded training per concurrent seed is fastest on a CPU.
+    if args.jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    match args.run(spec, &out) {
+        Ok(report) => {
+            println!("verdict written to {}", out.join("verdict.md").display());
+            print!("{}", report.table);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Pulls published results into `out` (new or empty), every file checked against the
+/// repository's `hub_manifest.toml` and every checkpoint's fit recomputed; `out` is left
+/// untouched when anything fails.
+pub fn fetch_published(
+    repo: &str,
+    revision: Option<&str>,
+    out: &Path,
+    hub: &emc_hub::HubConfig,
+    load: &LoadOptions,
+    device: &candle_core::Device,
+) -> Result<()> {
+    eprintln!("fetching {repo} from the Hub and verifying every checkpoint...");
+    let opts = emc_hub::PullVerifyOptions {
+        hub: hub.clone(),
+        kind: emc_hub::RepoKind::Model,
+        verify: emc_hub::VerifyOptions {
+            load: load.clone(),
+            device: device.clone(),
+        },
+    };
+    let (pulled, report) =
+        emc_hub::pull_and_verify_report(repo, revision, out, &opts).map_err(|e| {
+            ClaimError::Hub {
+                repo: repo.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+    eprint!("{}", report.text());
+    eprintln!(
+        "{} files of {repo} at commit {} in {}, checked; the verdict below is computed from \
+         them, nothing is trained",
+        pulled.manifest.files.len(),
+        pulled.commit,
+        out.display()
+    );
+    Ok(())
+}

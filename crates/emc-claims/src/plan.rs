@@ -1,0 +1,181 @@
+//! The `--dry-run` plan: the grid of a claim at a scale and an upper bound on its training
+//! cost, from the grid alone (shapes and class counts from `emc-data`, parameter counts
+//! from `emc-models`); loads no data and trains nothing.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use emc_data::{DatasetId, Variant};
+use emc_models::{InputShape, ModelSpec};
+use emc_search::{default_n0, MeasureConfig};
+
+use crate::{first_seen, ClaimSpec, Scale};
+
+/// Input shape, classes and training-split size of `data` after its `resize:` and
+/// `grayscale` variants, from `emc-data` without loading anything; `None` for a dataset
+/// known only from its files or a variant that does not parse.
+fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize)> {
+    let known = data.parse::<DatasetId>().ok()?.train_shape()?;
+    let mut image = known.image;
+    for v in variants {
+        match v.parse::<Variant>().ok()? {
+            Variant::Resize { height, width } => (image.height, image.width) = (height, width),
+            Variant::Grayscale => image.channels = 1,
+            _ => {}
+        }
+    }
+    let input = InputShape {
+        channels: image.channels,
+        height: image.height,
+        width: image.width,
+    };
+    Some((input, known.classes, known.len))
+}
+
+/// One arm's line of the plan and its share of the cost bound.
+struct ArmPlan {
+    /// Parameter count, when the model and the data's shape are known.
+    params: Option<usize>,
+    /// First subset size of the search (0 when unknown).
+    n0: usize,
+    /// Largest subset size (0 when unknown).
+    cap: usize,
+    /// Probes per seed at most.
+    probes: usize,
+    /// Sample-epochs at most, every seed and budget level.
+    sample_epochs: f64,
+}
+
+impl ArmPlan {
+    fn new(m: &MeasureConfig) -> ArmPlan {
+        let shape = input_of(&m.data, &m.variants);
+        let params = shape.and_then(|(input, classes, _)| {
+            m.model
+                .parse::<ModelSpec>()
+                .ok()
+                .and_then(|spec| spec.num_params(input, classes).ok())
+        });
+        let (n0, cap) = match (shape, params) {
+            (Some((_, classes, len)), Some(p)) => {
+                let cap = m.search.max_n.map_or(len, |x| x.min(len));
+                (
+                    m.search
+                        .n0
+                        .unwrap_or_else(|| default_n0(p, classes))
+                        .min(cap),
+                    cap,
+                )
+            }
+            _ => (0, 0),
+        };
+        // Doubling from n0 to the cap, then bisection down to the relative tolerance.
+        let doubling = ((cap.max(1) as f64) / (n0.max(1) as f64)).log2().ceil() as usize + 1;
+        let bisect = (1.0 / m.search.rel_tol.max(1e-3)).log2().ceil() as usize;
+        // Upper bound: EMC reaches the cap and every probe runs its whole epoch budget, at
+        // every budget level (1x + 2x + ... = 2^(d+1) - 1 times the configured budget) and
+        // for the most seeds adaptive seeding may add.
+        let levels = ((1usize << (m.search.budget_doublings + 1)) - 1) as f64;
+        let seeds = m.seeds.len().max(m.search.max_seeds) as f64;
+        let sample_epochs =
+            seeds * levels * m.train.stop.max_epochs as f64 * (2 * cap + bisect * cap) as f64;
+        ArmPlan {
+            params,
+            n0,
+            cap,
+            probes: doubling + bisect,
+            sample_epochs,
+        }
+    }
+}
+
+/// The grid and an upper bound on its training cost, as text; loads no data and trains
+/// nothing.
+pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -> String {
+    let arms = spec.arms(scale, seeds);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "claim {} at scale {scale} (meant for {})",
+        spec.claim.id,
+        scale.hardware()
+    );
+    let _ = writeln!(
+        s,
+        "  \"{}\" ({})",
+        spec.claim.statement, spec.claim.location
+    );
+    let _ = writeln!(s, "output: {}", out.display());
+    let _ = writeln!(
+        s,
+        "{:<34} {:>8} {:>6} {:>6} {:>7} {:>7} {:>9}  data",
+        "arm", "params", "seeds", "epochs", "n0", "n cap", "probes≤"
+    );
+    let (mut total_se, mut total_flops, mut total_probes) = (0f64, 0f64, 0usize);
+    for a in &arms {
+        let m = &a.measure;
+        let plan = ArmPlan::new(m);
+        total_se += plan.sample_epochs;
+        total_flops += plan.sample_epochs * 6.0 * plan.params.unwrap_or(0) as f64;
+        total_probes += plan.probes * m.seeds.len();
+        let _ = writeln!(
+            s,
+            "{:<34} {:>8} {:>6} {:>6} {:>7} {:>7} {:>9}  {} [{}]",
+            a.label,
+            plan.params.map_or("?".into(), |p| p.to_string()),
+            m.seeds.len(),
+            m.train.stop.max_epochs,
+            plan.n0,
+            plan.cap,
+            plan.probes * m.seeds.len(),
+            m.data,
+            m.variants.join(" ")
+        );
+    }
+    // Generalization: one more training per seed of the arms that ask for it.
+    let asking: Vec<_> = arms.iter().filter(|a| a.generalization.is_some()).collect();
+    if !asking.is_empty() {
+        let runs: usize = asking.iter().map(|a| a.measure.seeds.len()).sum();
+        let sizes = first_seen(
+            asking
+                .iter()
+                .filter_map(|a| Some(a.generalization.as_ref()?.train_size)),
+        );
+        let sizes: Vec<String> = sizes.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "generalization: {} arms also train {runs} models (one per seed) on the \
+             first n = {} samples and evaluate them on the test split",
+            asking.len(),
+            sizes.join(" or ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} arms, at most {total_probes} probes; cost upper bound (EMC at the cap, full epoch \
+         budgets): {total_se:.2e} sample-epochs, ≈ {total_flops:.2e} FLOPs at 6·params per \
+         sample (exact for MLPs; convolutions cost more). Plateau and fit stops make real runs \
+         far cheaper.",
+        arms.len()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_shape_follows_resize_and_grayscale() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (shape, classes, len) =
+            input_of("cifar10-subset", &v(&["grayscale", "resize:16"])).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (1, 16, 16));
+        assert_eq!((classes, len), (10, 4_000));
+        let (shape, _, _) = input_of("cifar10", &v(&["resize:8x12", "random-labels"])).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (3, 8, 12));
+        let (shape, classes, len) = input_of("mnist", &[]).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (1, 28, 28));
+        assert_eq!((classes, len), (10, 60_000));
+        assert!(input_of("imagenet", &[]).is_none());
+    }
+}
