@@ -304,16 +304,7 @@ fn machine(args: &BenchArgs) -> String {
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    #[cfg(target_arch = "x86_64")]
-    let simd = if std::arch::is_x86_feature_detected!("avx512f") {
-        "avx512f"
-    } else if std::arch::is_x86_feature_detected!("avx2") {
-        "avx2"
-    } else {
-        "sse"
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let simd = std::env::consts::ARCH;
+    let simd = emc_kernels::vector_isa();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let p = emc_train::Provenance::current();
     let when = std::time::SystemTime::now()

@@ -37,7 +37,8 @@
 //!
 //! Sums run in a fixed order and work is split over candle's thread pool only where each
 //! element is computed as on one thread, so the same inputs give the same bits run to run,
-//! whatever the thread count.
+//! whatever the thread count. Across CPUs the bits can differ: the matrix products sum in
+//! the order of the vector kernels `gemm` picks for the CPU ([`vector_isa`]).
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -77,6 +78,7 @@ pub use cross_entropy::cross_entropy;
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
 pub use linear::linear;
+pub use matmul::vector_isa;
 pub use max_pool::max_pool2x2;
 pub use relu::relu;
 pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};

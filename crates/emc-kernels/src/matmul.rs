@@ -156,3 +156,28 @@ unsafe fn gemm_rows<T: Float>(
         gemm::Parallelism::None,
     );
 }
+
+/// The widest vector instruction set `gemm` uses for the products on this CPU, chosen at
+/// run time: `"avx512f"`, `"avx2"` or `"sse"` on x86-64 (AVX-512 kernels are built in, see
+/// the workspace manifest), the architecture's name elsewhere.
+///
+/// Results are bit-identical run to run and at any thread count on one CPU, but the
+/// products' kernels sum in a different order on each of these, so the same training can
+/// give other bits (and, near a fit's boundary, another EMC) on a CPU with another
+/// instruction set. Benchmarks and the smoke references record it.
+pub fn vector_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "avx512f"
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            "avx2"
+        } else {
+            "sse"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH
+    }
+}
