@@ -158,49 +158,19 @@ fn toml_to_json(v: &toml::Value) -> Value {
 mod tests {
     use super::*;
 
-    /// The `[config]` of `artifacts/params-vs-samples/cpu/manifest-1f94ea075077d347.toml`,
-    /// as `emc measure` wrote it at commit 79f9478.
-    const COMMITTED: &str = r#"
-model = "mlp:8"
-data = "mnist"
-variants = ["resize:14"]
-seeds = [0, 1, 2]
+    /// `artifacts/params-vs-samples/cpu/manifest-1f94ea075077d347.toml`, committed with
+    /// the results it keys (written by `emc measure` at commit 79f9478).
+    const MANIFEST: &str =
+        include_str!("../../../artifacts/params-vs-samples/cpu/manifest-1f94ea075077d347.toml");
 
-[train]
-eval_every = 1
-eval_batch = 1024
-
-[train.optim]
-lr = 0.02
-weight_decay = 0.0
-schedule = "Constant"
-warmup_steps = 0
-
-[train.optim.kind.Sgd]
-momentum = 0.9
-dampening = 0.0
-nesterov = false
-
-[train.batching]
-mini = 32
-
-[train.stop]
-max_epochs = 200
-plateau_patience = 40
-plateau_rel_improvement = 0.001
-grad_tol = 0.00001
-hessian_check = false
-hessian_iters = 20
-
-[search]
-abs_tol = 8
-rel_tol = 0.05
-max_n = 8192
-budget_doublings = 1
-"#;
+    /// The manifest's `[config]` table, with `edit` applied to the manifest's text first.
+    fn committed_table(edit: impl Fn(&str) -> String) -> toml::Table {
+        let manifest: toml::Table = edit(MANIFEST).parse().unwrap();
+        manifest["config"].as_table().unwrap().clone()
+    }
 
     fn committed() -> RecordedConfig {
-        RecordedConfig::from_toml(&COMMITTED.parse().unwrap())
+        RecordedConfig::from_toml(&committed_table(str::to_string))
     }
 
     #[test]
@@ -233,11 +203,12 @@ budget_doublings = 1
 
     #[test]
     fn a_budget_relative_schedule_does_not_replay() {
-        let text = COMMITTED.replace(
-            r#"schedule = "Constant""#,
-            "schedule = { CosineBudget = { min_lr = 0.0 } }",
-        );
-        let c = RecordedConfig::from_toml(&text.parse().unwrap());
+        let c = RecordedConfig::from_toml(&committed_table(|text| {
+            text.replace(
+                r#"schedule = "Constant""#,
+                "schedule = { CosineBudget = { min_lr = 0.0 } }",
+            )
+        }));
         assert!(!c.longer_budget_replays());
     }
 }

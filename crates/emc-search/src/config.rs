@@ -134,48 +134,17 @@ mod tests {
 
     /// The `[config]` of `artifacts/params-vs-samples/cpu/manifest-1f94ea075077d347.toml`,
     /// committed with the results it keys.
-    const COMMITTED: &str = r#"
-model = "mlp:8"
-data = "mnist"
-variants = ["resize:14"]
-seeds = [0, 1, 2]
-
-[train]
-eval_every = 1
-eval_batch = 1024
-
-[train.optim]
-lr = 0.02
-weight_decay = 0.0
-schedule = "Constant"
-warmup_steps = 0
-
-[train.optim.kind.Sgd]
-momentum = 0.9
-dampening = 0.0
-nesterov = false
-
-[train.batching]
-mini = 32
-
-[train.stop]
-max_epochs = 200
-plateau_patience = 40
-plateau_rel_improvement = 0.001
-grad_tol = 0.00001
-hessian_check = false
-hessian_iters = 20
-
-[search]
-abs_tol = 8
-rel_tol = 0.05
-max_n = 8192
-budget_doublings = 1
-"#;
+    fn committed() -> MeasureConfig {
+        let manifest: toml::Table =
+            include_str!("../../../artifacts/params-vs-samples/cpu/manifest-1f94ea075077d347.toml")
+                .parse()
+                .unwrap();
+        manifest["config"].clone().try_into().unwrap()
+    }
 
     #[test]
     fn the_config_hash_of_a_committed_manifest_is_stable() {
-        let cfg: MeasureConfig = toml::from_str(COMMITTED).unwrap();
+        let cfg = committed();
         assert_eq!(cfg.config_hash(), "1f94ea075077d347");
         // Seeds select repetitions; they do not enter the hashes.
         let more = MeasureConfig {
@@ -190,7 +159,7 @@ budget_doublings = 1
     /// schedule: what the report computes from the manifest must be what the search keyed
     /// its results by.
     fn variety() -> Vec<MeasureConfig> {
-        let base: MeasureConfig = toml::from_str(COMMITTED).unwrap();
+        let base = committed();
         let mut all_set = base.clone();
         all_set.train.stop.max_steps = Some(5000);
         all_set.train.optim.clip_grad_norm = Some(1.0);
