@@ -351,7 +351,7 @@ impl DataFile {
 /// an error naming each file that differs, with the recorded and the current SHA-256. A
 /// directory without such a manifest, or a manifest written before data files were recorded,
 /// is accepted (the next manifest written records them).
-pub(crate) fn check_data(out: &Path, hash: &str, files: &[FileDigest]) -> Result<()> {
+pub fn check_data(out: &Path, hash: &str, files: &[FileDigest]) -> Result<()> {
     let Some((path, recorded)) = recorded_data(out, hash)? else {
         return Ok(());
     };
