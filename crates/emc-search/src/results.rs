@@ -482,3 +482,68 @@ pub(crate) fn write_manifest(
     )?;
     write_atomic(&out.join("manifest.toml"), text.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(name: &str, sha: &str) -> FileDigest {
+        FileDigest {
+            path: PathBuf::from("/data/mnist").join(name),
+            bytes: 10,
+            sha256: sha.into(),
+        }
+    }
+
+    fn manifest(dir: &Path, file: &str, hash: &str, files: &[FileDigest]) {
+        let mut text = format!("config_hash = \"{hash}\"\n");
+        for f in files.iter().map(DataFile::of) {
+            text += &format!(
+                "\n[[data_files]]\nname = \"{}\"\nbytes = {}\nsha256 = \"{}\"\n",
+                f.name, f.bytes, f.sha256
+            );
+        }
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+
+    #[test]
+    fn other_data_than_recorded_is_refused_naming_the_file_and_both_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let recorded = [digest("images", "aaaa"), digest("labels", "bbbb")];
+        // No manifest yet, or only another configuration's: nothing to compare with.
+        check_data(dir, "h1", &recorded).unwrap();
+        manifest(dir, "manifest.toml", "h2", &recorded);
+        check_data(dir, "h1", &[digest("images", "ffff")]).unwrap();
+
+        manifest(dir, "manifest-h1.toml", "h1", &recorded);
+        check_data(dir, "h1", &recorded).unwrap();
+        let other = [digest("images", "aaaa"), digest("labels", "cccc")];
+        let e = check_data(dir, "h1", &other).unwrap_err().to_string();
+        assert!(e.contains("manifest-h1.toml"), "{e}");
+        assert!(e.contains("`labels`: recorded SHA-256 bbbb") && e.contains("now cccc"));
+        assert!(!e.contains("`images`"), "{e}");
+        // Files of another form or source are other data too.
+        let e = check_data(dir, "h1", &[digest("images.parquet", "dddd")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`labels` (recorded SHA-256 bbbb) is not among"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`images.parquet` (SHA-256 dddd) is read now"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_from_before_the_digests_is_accepted() {
+        let tmp = tempfile::tempdir().unwrap();
+        manifest(tmp.path(), "manifest-h1.toml", "h1", &[]);
+        check_data(tmp.path(), "h1", &[digest("images", "aaaa")]).unwrap();
+        std::fs::write(tmp.path().join("manifest-h2.toml"), "not toml [").unwrap();
+        let e = check_data(tmp.path(), "h2", &[]).unwrap_err().to_string();
+        assert!(e.contains("manifest-h2.toml"), "{e}");
+    }
+}
