@@ -668,3 +668,70 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
     );
     assert_eq!(std::fs::read(pulled.join("probes.csv")).unwrap(), before);
 }
+
+/// summary.csv is derived data: a seed's EMC edited there disagrees with probes.csv, and
+/// verification fails naming the seed and both values.
+#[test]
+fn an_edited_summary_emc_fails_verification() {
+    let Some(results) = results() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    copy_dir(results, &dir);
+    let path = dir.join("summary.csv");
+    let rows: Vec<emc_search::SummaryRow> = emc_search::read_csv(&path).unwrap();
+    let row = rows.iter().find(|r| r.seed == "0").unwrap();
+    let (emc, upper) = (row.emc.unwrap(), row.upper.map(|u| u.to_string()));
+    let upper = upper.unwrap_or_default();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let was = format!(",0,{emc},{upper},");
+    assert!(text.contains(&was), "{text}");
+    std::fs::write(&path, text.replacen(&was, &format!(",0,999,{upper},"), 1)).unwrap();
+
+    let report = verify(&dir, &verify_options()).unwrap();
+    let bad: Vec<_> = report.checks.iter().filter(|c| !c.passed()).collect();
+    assert_eq!(bad.len(), 1, "{}", report.text());
+    assert_eq!((bad[0].seed, bad[0].summary_emc), (0, Some(999)));
+    let why = bad[0].failure.as_deref().unwrap();
+    let derived = format!("probes.csv gives {emc}");
+    assert!(
+        why.contains("seed 0 EMC 999") && why.contains(&derived),
+        "{why}"
+    );
+}
+
+/// Verifying against other data (Fashion-MNIST's files in an `mnist/` folder) is named a
+/// data mismatch, with both digests, not a failed fit.
+#[test]
+fn other_data_is_a_data_mismatch_not_a_failed_fit() {
+    let Some(results) = results() else { return };
+    let Some(fashion) = emc_tests::real_folder("fashion-mnist") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("data");
+    std::fs::create_dir_all(other.join("mnist")).unwrap();
+    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        std::fs::copy(fashion.join(f), other.join("mnist").join(f)).unwrap();
+    }
+    let sha = |p: &Path| {
+        Sha256::digest(std::fs::read(p).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let labels = "train-labels-idx1-ubyte.gz";
+    let real = emc_tests::real_folder("mnist").unwrap();
+    let (was, now) = (sha(&real.join(labels)), sha(&fashion.join(labels)));
+    let opts = VerifyOptions {
+        load: emc_tests::local_options().with_data_dir(Some(other)),
+        device: candle_core::Device::Cpu,
+    };
+    let report = verify(results, &opts).unwrap();
+    assert!(!report.passed());
+    for c in &report.checks {
+        let why = c.failure.as_deref().unwrap();
+        for part in ["data mismatch", labels, was.as_str(), now.as_str()] {
+            assert!(why.contains(part), "`{part}` missing from: {why}");
+        }
+    }
+}

@@ -421,3 +421,77 @@ fn adaptive_seeds_stop_at_the_interval_width_or_the_maximum() {
         "the configured seeds 0 and 1 suffice"
     );
 }
+
+/// The data a result was measured on is pinned: its manifest records each data file's
+/// SHA-256, and resuming on other files (Fashion-MNIST's in an `mnist/` folder) is refused,
+/// naming the file and both digests, before anything is trained or rewritten. A manifest
+/// written before the digests were recorded is accepted and gets them.
+#[test]
+fn resuming_on_other_data_is_refused_naming_both_digests() {
+    let (Some(mnist), Some(fashion)) = (real_folder("mnist"), real_folder("fashion-mnist")) else {
+        return;
+    };
+    let mut cfg = config(&["random-labels"]);
+    cfg.seeds = vec![0];
+    cfg.search.max_n = Some(16);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let first = run(&cfg, &out, 1);
+    let own = out.join(format!("manifest-{}.toml", first.config_hash));
+    let manifest = std::fs::read_to_string(&own).unwrap();
+    let sha = |path: &std::path::Path| {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(std::fs::read(path).unwrap());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let labels = "train-labels-idx1-ubyte.gz";
+    let (real_sha, other_sha) = (sha(&mnist.join(labels)), sha(&fashion.join(labels)));
+    assert!(manifest.contains("[[data_files]]") && manifest.contains(&real_sha));
+
+    // Fashion-MNIST's files where MNIST's are expected.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(other.join("mnist")).unwrap();
+    for f in ["train-images-idx3-ubyte.gz", labels] {
+        std::fs::copy(fashion.join(f), other.join("mnist").join(f)).unwrap();
+    }
+    let snapshot = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(&out);
+    let mut more = cfg.clone();
+    more.seeds = vec![0, 1];
+    let opts = RunOptions {
+        out: out.clone(),
+        jobs: 1,
+        lockstep: 1,
+        device: candle_core::Device::Cpu,
+        load: emc_tests::local_options().with_data_dir(Some(other)),
+        recorded_only: false,
+    };
+    let err = measure(&more, &opts, &|_| {}).unwrap_err().to_string();
+    for part in [labels, real_sha.as_str(), other_sha.as_str(), "other data"] {
+        assert!(err.contains(part), "`{part}` missing from: {err}");
+    }
+    assert_eq!(snapshot(&out), before, "a refused resume changes no file");
+
+    // A manifest from before the digests: accepted, and it gets them.
+    let strip = |text: &str| text.split("[[data_files]]").next().unwrap().to_string();
+    std::fs::write(&own, strip(&manifest)).unwrap();
+    std::fs::write(out.join("manifest.toml"), strip(&manifest)).unwrap();
+    let again = run(&cfg, &out, 1);
+    assert_eq!(
+        (again.probes_trained, &again.per_seed),
+        (0, &first.per_seed)
+    );
+    assert!(std::fs::read_to_string(&own).unwrap().contains(&real_sha));
+}

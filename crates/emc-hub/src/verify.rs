@@ -2,7 +2,9 @@
 //! rebuilt from the configuration in its safetensors metadata, its weights loaded, the exact
 //! training subset rebuilt (dataset, variants, seed, the first n of the seed's nested
 //! order, the same normalisation as the search), and the training accuracy recomputed: it
-//! must be 100% for every checkpoint recorded as a fit in `probes.csv`.
+//! must be 100% for every checkpoint recorded as a fit in `probes.csv`. The data must be the
+//! data the manifest records (a data mismatch is named as such, not as a failed fit), and
+//! each seed's EMC in `summary.csv` (derived data) must be what `probes.csv` gives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
 use emc_models::{InputShape, ModelSpec};
-use emc_search::{read_csv, MeasureConfig, ProbeRow, SummaryRow};
+use emc_search::{check_data, read_csv, MeasureConfig, ProbeRow, SummaryRow};
 use emc_train::{evaluate, load_checkpoint, read_checkpoint_metadata};
 
 use crate::error::{HubError, Result};
@@ -414,6 +416,13 @@ fn check_one(
             },
         );
     }
+    // The data read now must be the data the results were measured on.
+    check_data(
+        &measurement_dir,
+        &check.config_hash,
+        &bases[&cfg.data].metadata().files,
+    )
+    .map_err(|e| err(format!("data mismatch, the fit was not checked: {e}")))?;
     let p = &prepared[&key];
     if n == 0 || n > p.order.len() {
         return Err(err(format!(
@@ -465,7 +474,51 @@ fn check_one(
             eval.accuracy()
         )));
     }
-    Ok(())
+    summary_agrees(&cfg, seed, rec).map_err(err)
+}
+
+/// Whether `summary.csv`'s EMC of `cfg` at `seed` (derived data) is what `probes.csv` gives:
+/// the largest fit among the seed's probes valid at its last budget level
+/// (`emc_results::emc_disagreement`).
+fn summary_agrees(
+    cfg: &MeasureConfig,
+    seed: u64,
+    rec: &Records,
+) -> std::result::Result<(), String> {
+    let hash = cfg.config_hash();
+    let Some(row) = rec
+        .summary
+        .iter()
+        .find(|r| r.config_hash == hash && r.seed == seed.to_string())
+    else {
+        return Ok(());
+    };
+    let Some(emc) = row.emc else {
+        return Err(format!("summary.csv has no EMC for seed {seed}"));
+    };
+    let top = row.budget_level().ok_or_else(|| {
+        format!(
+            "summary.csv seed {seed}: `budgets` is `{}`, not like `1x:540 2x:900`",
+            row.budgets
+        )
+    })?;
+    let hashes: Vec<String> = (0..=top.max(cfg.search.budget_doublings))
+        .map(|l| cfg.with_budget_multiplier(1 << l).probe_hash())
+        .collect();
+    let levelled = rec
+        .probes
+        .iter()
+        .filter(|p| p.seed == seed)
+        .filter_map(|p| Some((hashes.iter().position(|h| *h == p.config_hash)?, p)));
+    let valid = emc_results::probes_at_budget(levelled, top, cfg.longer_budget_replays());
+    match emc_results::emc_disagreement(&valid, emc as u64, row.upper.map(|u| u as u64)) {
+        None => Ok(()),
+        Some(derived) => Err(format!(
+            "summary.csv gives seed {seed} EMC {emc} but probes.csv gives {derived} (the \
+             largest fitted n at its largest budget); summary.csv was edited or belongs to \
+             other probes"
+        )),
+    }
 }
 
 fn parse_config(cfg: &MeasureConfig, path: &Path) -> Result<(ModelSpec, DatasetId, Vec<Variant>)> {

@@ -290,6 +290,18 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
                     s.seed, s.probes
                 ));
             }
+            // summary.csv is derived data: its EMC must be what the probes give.
+            if matched {
+                let valid = c.probes_at_budget(s, &results.probes);
+                if let Some(derived) = emc_results::emc_disagreement(&valid, s.emc, s.upper) {
+                    notes.push(format!(
+                        "{label}, seed {}: summary.csv gives EMC {} but probes.csv gives {derived} \
+                         (the largest fitted n at its largest budget); summary.csv was edited \
+                         or belongs to other probes",
+                        s.seed, s.emc
+                    ));
+                }
+            }
             let _ = writeln!(out, "{}", seed_line(s, st));
         }
     }

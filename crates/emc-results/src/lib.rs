@@ -10,6 +10,8 @@
 //!   budget grows ([`stands_with_more_budget`]);
 //! - the budget carry-over rule: which probes of smaller budgets hold at a larger one
 //!   ([`carries_over`], [`probes_at_budget`]);
+//! - a seed's EMC as `probes.csv` gives it, to check `summary.csv` against
+//!   ([`largest_fit`], [`emc_disagreement`]);
 //! - the hashes that key a configuration and its probes, from a configuration as recorded
 //!   in a manifest ([`RecordedConfig`]).
 //!
@@ -18,10 +20,12 @@
 
 mod budget;
 mod config;
+mod emc;
 mod rows;
 mod stop;
 
 pub use budget::{carries_over, probes_at_budget, Recorded};
 pub use config::{short_hash, RecordedConfig};
+pub use emc::{emc_disagreement, largest_fit};
 pub use rows::{ProbeRow, SummaryRow};
 pub use stop::{stands_with_more_budget, StopReason};

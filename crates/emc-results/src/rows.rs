@@ -152,6 +152,17 @@ impl SummaryRow {
         columns_of(&SummaryRow::default())
     }
 
+    /// The budget level (`log2` of the multiplier) of a seed row's EMC: that of the last
+    /// entry of `budgets`, 0 when it is empty; `None` when `budgets` is malformed.
+    pub fn budget_level(&self) -> Option<usize> {
+        let Some(last) = self.budgets.split_whitespace().last() else {
+            return Some(0);
+        };
+        let (m, _) = last.split_once("x:")?;
+        let m: u64 = m.parse().ok()?;
+        m.is_power_of_two().then_some(m.trailing_zeros() as usize)
+    }
+
     /// The columns every `summary.csv` has: all but [`SummaryRow::OPTIONAL_COLUMNS`].
     pub fn required_columns() -> Vec<String> {
         Self::columns()
@@ -193,6 +204,21 @@ mod tests {
         let required = SummaryRow::required_columns();
         assert_eq!(required.len(), 19);
         assert_eq!(required.last().map(String::as_str), Some("efficiency"));
+    }
+
+    #[test]
+    fn the_budget_level_is_the_last_multipliers() {
+        let level = |b: &str| {
+            SummaryRow {
+                budgets: b.into(),
+                ..SummaryRow::default()
+            }
+            .budget_level()
+        };
+        assert_eq!(level(""), Some(0));
+        assert_eq!(level("1x:540 2x:900 4x:1440"), Some(2));
+        assert_eq!(level("1x:540 3x:900"), None);
+        assert_eq!(level("garbage"), None);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use generalization::{
 // through this one).
 pub use emc_results::{ProbeRow, SummaryRow};
 pub use measure::{measure, measure_many, Event, Measurement, RunOptions, DEFAULT_LOCKSTEP};
-pub use results::{read_csv, write_atomic, ProbeLog};
+pub use results::{check_data, read_csv, write_atomic, ProbeLog};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,

@@ -18,7 +18,7 @@ use crate::data::Loaded;
 use crate::error::{Result, SearchError};
 use crate::lockstep::ProbeTrainer;
 use crate::pool::run_pool;
-use crate::results::{files_lock, write_manifest, write_summary, ProbeLog};
+use crate::results::{check_data, files_lock, write_manifest, write_summary, ProbeLog};
 use crate::search::{BudgetOutcome, ProbePoint, SearchOutcome};
 use crate::seed::{Prepared, SeedSearch, Shared};
 use crate::stats::{median_ci_width, EmcStats};
@@ -140,6 +140,11 @@ pub fn measure_many(
 ) -> Result<Vec<Measurement>> {
     let started = now_secs();
     let prepared = prepare(cfgs, &opts.load)?;
+    // Before anything is trained or rewritten: the results in the directory were measured
+    // on the data read now.
+    for p in &prepared {
+        check_data(&opts.out, &p.hash, &p.base.metadata().files)?;
+    }
     let log = ProbeLog::open(&opts.out)?;
     let run_id = format!("{:x}-{:x}", started as u64, std::process::id());
     let trained: Vec<AtomicUsize> = cfgs.iter().map(|_| AtomicUsize::new(0)).collect();
@@ -171,8 +176,8 @@ pub fn measure_many(
                 opts,
                 lockstep,
                 &measurement,
-                started,
-                finished,
+                (started, finished),
+                &prepared[i].base.metadata().files,
             )?;
         }
         drop(files);

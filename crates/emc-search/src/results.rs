@@ -3,6 +3,10 @@
 //! (a single write, then fsync), so `kill -9` loses at most the probes in flight; a torn
 //! last line left by a crash is cut off when the file is reopened. `summary.csv` and
 //! `manifest.toml` are rewritten through a temporary file and a rename.
+//!
+//! A configuration's manifest records the data files it was measured on (name, size and
+//! SHA-256); resuming it on other data is refused ([`check_data`]) before anything is
+//! trained or rewritten.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -10,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use emc_data::FileDigest;
 use emc_results::{ProbeRow, SummaryRow};
 use emc_train::{FitReport, Provenance};
 use serde::{Deserialize, Serialize};
@@ -312,6 +317,121 @@ struct Manifest<'a> {
     median_emc: f64,
     machine: Machine,
     config: &'a MeasureConfig,
+    /// The data files the configuration's training split was read from.
+    data_files: Vec<DataFile>,
+}
+
+/// A data file a measurement read, as its manifest records it (`[[data_files]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DataFile {
+    /// The file's name (its folder may differ from machine to machine).
+    pub(crate) name: String,
+    /// Its size in bytes.
+    pub(crate) bytes: u64,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub(crate) sha256: String,
+}
+
+impl DataFile {
+    /// The manifest entry of a file `emc-data` read.
+    pub(crate) fn of(d: &FileDigest) -> Self {
+        DataFile {
+            name: d.path.file_name().map_or_else(
+                || d.path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            ),
+            bytes: d.bytes,
+            sha256: d.sha256.clone(),
+        }
+    }
+}
+
+/// Refuses to resume configuration `hash` in `out` on data other than the data its manifest
+/// (`manifest-<hash>.toml`, else `manifest.toml` when it is that configuration's) records:
+/// an error naming each file that differs, with the recorded and the current SHA-256. A
+/// directory without such a manifest, or a manifest written before data files were recorded,
+/// is accepted (the next manifest written records them). So is data read from files of
+/// another form or source than the recorded ones (no file name in common: e.g. the Hub's
+/// parquet files where IDX files were recorded): the stored bytes of two forms cannot be
+/// compared, and the same images decode from both.
+pub fn check_data(out: &Path, hash: &str, files: &[FileDigest]) -> Result<()> {
+    let Some((path, recorded)) = recorded_data(out, hash)? else {
+        return Ok(());
+    };
+    let now: Vec<DataFile> = files.iter().map(DataFile::of).collect();
+    if !recorded
+        .iter()
+        .any(|r| now.iter().any(|f| f.name == r.name))
+    {
+        return Ok(());
+    }
+    let mut diffs = vec![];
+    for r in &recorded {
+        match now.iter().find(|f| f.name == r.name) {
+            Some(f) if f.sha256 == r.sha256 => {}
+            Some(f) => {
+                let at = files
+                    .iter()
+                    .find(|d| DataFile::of(d).name == f.name)
+                    .map_or_else(String::new, |d| format!(" ({})", d.path.display()));
+                diffs.push(format!(
+                    "`{}`: recorded SHA-256 {} ({} bytes), now {} ({} bytes){at}",
+                    r.name, r.sha256, r.bytes, f.sha256, f.bytes
+                ));
+            }
+            None => diffs.push(format!(
+                "`{}` (recorded SHA-256 {}) is not among the files read now",
+                r.name, r.sha256
+            )),
+        }
+    }
+    for f in now
+        .iter()
+        .filter(|f| !recorded.iter().any(|r| r.name == f.name))
+    {
+        diffs.push(format!(
+            "`{}` (SHA-256 {}) is read now but was not when the results were measured",
+            f.name, f.sha256
+        ));
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(SearchError::Results {
+        path,
+        message: format!(
+            "configuration {hash} was measured on other data than the data found now: {}; \
+             resume it with the data it was measured on (EMC_DATA_DIR / --data-dir), or \
+             measure into another directory",
+            diffs.join("; ")
+        ),
+    })
+}
+
+/// The data files recorded for configuration `hash` in `out`, with the manifest that
+/// records them; `None` when no manifest of it records any.
+fn recorded_data(out: &Path, hash: &str) -> Result<Option<(PathBuf, Vec<DataFile>)>> {
+    #[derive(Deserialize)]
+    struct Recorded {
+        config_hash: Option<String>,
+        data_files: Option<Vec<DataFile>>,
+    }
+    for path in [
+        out.join(format!("manifest-{hash}.toml")),
+        out.join("manifest.toml"),
+    ] {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let r: Recorded = toml::from_str(&text).map_err(|e| io_err(&path, e))?;
+        if r.config_hash.as_deref() != Some(hash) {
+            continue;
+        }
+        return Ok(r.data_files.map(|files| (path, files)));
+    }
+    Ok(None)
 }
 
 #[derive(Serialize)]
@@ -330,8 +450,8 @@ pub(crate) fn write_manifest(
     opts: &RunOptions,
     (lockstep, probes_in_lockstep_groups): (usize, usize),
     m: &Measurement,
-    started: f64,
-    finished: f64,
+    (started, finished): (f64, f64),
+    data: &[FileDigest],
 ) -> Result<()> {
     let prov = Provenance::current();
     let manifest = Manifest {
@@ -359,6 +479,7 @@ pub(crate) fn write_manifest(
         params: m.params,
         median_emc: m.stats.median,
         config: cfg,
+        data_files: data.iter().map(DataFile::of).collect(),
     };
     let text = toml::to_string_pretty(&manifest).map_err(|e| SearchError::Results {
         path: out.join("manifest.toml"),
@@ -369,4 +490,80 @@ pub(crate) fn write_manifest(
         text.as_bytes(),
     )?;
     write_atomic(&out.join("manifest.toml"), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(name: &str, sha: &str) -> FileDigest {
+        FileDigest {
+            path: PathBuf::from("/data/mnist").join(name),
+            bytes: 10,
+            sha256: sha.into(),
+        }
+    }
+
+    fn manifest(dir: &Path, file: &str, hash: &str, files: &[FileDigest]) {
+        let mut text = format!("config_hash = \"{hash}\"\n");
+        for f in files.iter().map(DataFile::of) {
+            text += &format!(
+                "\n[[data_files]]\nname = \"{}\"\nbytes = {}\nsha256 = \"{}\"\n",
+                f.name, f.bytes, f.sha256
+            );
+        }
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+
+    #[test]
+    fn other_data_than_recorded_is_refused_naming_the_file_and_both_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let recorded = [digest("images", "aaaa"), digest("labels", "bbbb")];
+        // No manifest yet, or only another configuration's: nothing to compare with.
+        check_data(dir, "h1", &recorded).unwrap();
+        manifest(dir, "manifest.toml", "h2", &recorded);
+        check_data(dir, "h1", &[digest("images", "ffff")]).unwrap();
+
+        manifest(dir, "manifest-h1.toml", "h1", &recorded);
+        check_data(dir, "h1", &recorded).unwrap();
+        let other = [digest("images", "aaaa"), digest("labels", "cccc")];
+        let e = check_data(dir, "h1", &other).unwrap_err().to_string();
+        assert!(e.contains("manifest-h1.toml"), "{e}");
+        assert!(e.contains("`labels`: recorded SHA-256 bbbb") && e.contains("now cccc"));
+        assert!(!e.contains("`images`"), "{e}");
+        // A file missing from a set that shares names is other data.
+        let e = check_data(dir, "h1", &[digest("images", "aaaa")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`labels` (recorded SHA-256 bbbb) is not among"),
+            "{e}"
+        );
+        let e = check_data(
+            dir,
+            "h1",
+            &[
+                digest("images", "aaaa"),
+                digest("labels", "bbbb"),
+                digest("extra", "dddd"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`extra` (SHA-256 dddd) is read now"), "{e}");
+        // Files of another form or source (no name in common) cannot be compared byte for
+        // byte: accepted.
+        check_data(dir, "h1", &[digest("train.parquet", "eeee")]).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_from_before_the_digests_is_accepted() {
+        let tmp = tempfile::tempdir().unwrap();
+        manifest(tmp.path(), "manifest-h1.toml", "h1", &[]);
+        check_data(tmp.path(), "h1", &[digest("images", "aaaa")]).unwrap();
+        std::fs::write(tmp.path().join("manifest-h2.toml"), "not toml [").unwrap();
+        let e = check_data(tmp.path(), "h2", &[]).unwrap_err().to_string();
+        assert!(e.contains("manifest-h2.toml"), "{e}");
+    }
 }
