@@ -257,6 +257,70 @@ mod tests {
         assert_eq!(more.probe_hash(), cfg.probe_hash());
     }
 
+    /// Every committed manifest's `[config]` reads back (strictly: no unknown field) as a
+    /// `MeasureConfig` that hashes to the manifest's `config_hash`, and its probe hash is the
+    /// one a report computes from the manifest alone.
+    #[test]
+    fn every_committed_manifest_reads_back_with_its_hash() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts");
+        let mut dirs = vec![root];
+        let mut read = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if !(name.starts_with("manifest") && name.ends_with(".toml")) {
+                    continue;
+                }
+                let manifest: toml::Table =
+                    std::fs::read_to_string(&path).unwrap().parse().unwrap();
+                let table = manifest["config"].as_table().unwrap();
+                let cfg: MeasureConfig = toml::Value::Table(table.clone())
+                    .try_into()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let hash = manifest["config_hash"].as_str().unwrap();
+                assert_eq!(cfg.config_hash(), hash, "{}", path.display());
+                let recorded = RecordedConfig::from_toml(table);
+                assert_eq!(
+                    recorded.probe_hash(),
+                    cfg.probe_hash(),
+                    "{}",
+                    path.display()
+                );
+                read += 1;
+            }
+        }
+        assert!(read >= 100, "only {read} committed manifests found");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_at_every_level() {
+        let text = toml::to_string(&MeasureConfig::default()).unwrap();
+        for (table, typo) in [
+            ("", "modle"),
+            ("train", "batch"),
+            ("train.stop", "max_epoch"),
+            ("train.optim", "learning_rate"),
+            ("search", "abs_tl"),
+        ] {
+            let mut value: toml::Table = text.parse().unwrap();
+            let at = table
+                .split('.')
+                .filter(|k| !k.is_empty())
+                .fold(&mut value, |t, k| t[k].as_table_mut().unwrap());
+            at.insert(typo.into(), toml::Value::Integer(1));
+            let err = toml::Value::Table(value)
+                .try_into::<MeasureConfig>()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("unknown field `{typo}`")), "{err}");
+        }
+    }
+
     /// Configurations with every optional field unset and set, and a budget-relative
     /// schedule: what the report computes from the manifest must be what the search keyed
     /// its results by.
