@@ -201,8 +201,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -322,12 +322,12 @@ mod tests {
         assert_eq!(file.train.stop.max_epochs, 2000);
         assert_eq!(file.train.stop.plateau_patience, 100);
         assert_eq!(file.train.optim, "sgd:momentum=0.9".parse().unwrap());
-        assert_ne!(file.config_hash(), {
-            let mut d = MeasureConfig::default();
-            d.model = file.model.clone();
-            d.data = file.data.clone();
-            d.config_hash()
-        });
+        let plain = MeasureConfig {
+            model: file.model.clone(),
+            data: file.data.clone(),
+            ..MeasureConfig::default()
+        };
+        assert_ne!(file.config_hash(), plain.config_hash());
     }
 
     #[test]
