@@ -2,6 +2,7 @@
 //! module and only parses arguments, calls the library crates and prints.
 
 mod bench;
+mod config_file;
 mod data;
 mod hub;
 mod measure;

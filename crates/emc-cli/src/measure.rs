@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use emc_optim::{OptimConfig, OptimKind};
+use emc_optim::OptimKind;
 use emc_search::{measure, Event, MeasureConfig, RunOptions};
 use emc_train::{Batching, TrainConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -19,15 +19,18 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
     /// A TOML file with the measurement (fields of MeasureConfig: model, data, variants,
-    /// train, search, seeds); the flags from --model to --seeds,
-    /// which define the measurement, are then refused.
+    /// train, search, seeds); the flags from --model to --seeds, which define the
+    /// measurement, are then refused. A field the file leaves out takes the default of the
+    /// flag that sets it (below: SGD with momentum 0.9, 2000 epochs, patience 100, ...; lr
+    /// 0.001 when the file's optimizer kind is Adam or AdamW, momentum 0 with full batch);
+    /// an unknown field or an empty file is an error.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Model spec, e.g. mlp:32:relu, cnn:32,64:relu, resnet18:k=16, linear.
-    #[arg(long, default_value = "mlp:32:relu", conflicts_with = "config")]
+    #[arg(long, default_value = MeasureConfig::DEFAULT_MODEL, conflicts_with = "config")]
     model: String,
     /// Dataset: mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100, ...
-    #[arg(long, default_value = "mnist", conflicts_with = "config")]
+    #[arg(long, default_value = MeasureConfig::DEFAULT_DATA, conflicts_with = "config")]
     data: String,
     /// Resize images to SxS (or HxW) by area averaging.
     #[arg(long, conflicts_with = "config")]
@@ -58,16 +61,16 @@ pub struct MeasureArgs {
     #[arg(long, default_value = "constant", conflicts_with = "config")]
     schedule: String,
     /// Minibatch size (ignored by gd).
-    #[arg(long, default_value_t = 128, conflicts_with = "config")]
+    #[arg(long, default_value_t = MeasureConfig::DEFAULT_BATCH, conflicts_with = "config")]
     batch: usize,
     /// Epoch budget of each probe (gd: one step per epoch, so equal epochs by default).
-    #[arg(long, default_value_t = 2000, conflicts_with = "config")]
+    #[arg(long, default_value_t = MeasureConfig::DEFAULT_MAX_EPOCHS, conflicts_with = "config")]
     max_epochs: usize,
     /// Optional step budget of each probe (to compare optimizers at equal steps).
     #[arg(long, conflicts_with = "config")]
     max_steps: Option<usize>,
     /// Plateau patience in epochs (0 disables the plateau stop).
-    #[arg(long, default_value_t = 100, conflicts_with = "config")]
+    #[arg(long, default_value_t = MeasureConfig::DEFAULT_PATIENCE, conflicts_with = "config")]
     patience: usize,
     /// First probe size (default: power of two near params/64, at least 4 x classes).
     #[arg(long, conflicts_with = "config")]
@@ -97,7 +100,7 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = emc_search::DEFAULT_SEED_CI_WIDTH, conflicts_with = "config")]
     seed_ci_width: f64,
     /// Seeds: a count N (seeds 0..N) or a list such as 3,7,11.
-    #[arg(long, default_value = "3", conflicts_with = "config")]
+    #[arg(long, default_value_t = MeasureConfig::DEFAULT_SEEDS.to_string(), conflicts_with = "config")]
     seeds: String,
     /// Probes trained concurrently (each single-threaded when > 1).
     #[arg(long, default_value_t = 2)]
@@ -171,52 +174,30 @@ impl MeasureArgs {
         Ok(v)
     }
 
+    /// The training procedure: `--optimizer`'s defaults
+    /// ([`MeasureConfig::measure_default`]) with the flags' values.
     fn train(&self) -> Result<TrainConfig> {
-        let (kind, lr, batching) = match self.optimizer.as_str() {
-            "sgd" => (
-                OptimKind::Sgd {
-                    momentum: self.momentum.unwrap_or(0.9),
-                    dampening: 0.0,
-                    nesterov: false,
-                },
-                self.lr.unwrap_or(0.01),
-                Batching::Mini(self.batch),
-            ),
-            "gd" => (
-                OptimKind::Sgd {
-                    momentum: self.momentum.unwrap_or(0.0),
-                    dampening: 0.0,
-                    nesterov: false,
-                },
-                self.lr.unwrap_or(0.01),
-                Batching::Full { chunk: 4096 },
-            ),
-            "adam" => (
-                OptimKind::ADAM,
-                self.lr.unwrap_or(1e-3),
-                Batching::Mini(self.batch),
-            ),
-            "adamw" => (
-                OptimKind::ADAMW,
-                self.lr.unwrap_or(1e-3),
-                Batching::Mini(self.batch),
-            ),
-            other => bail!("--optimizer {other}: expected sgd, gd, adam or adamw"),
-        };
-        let mut cfg = TrainConfig {
-            optim: OptimConfig {
-                kind,
-                lr,
-                weight_decay: self.weight_decay,
-                schedule: self
-                    .schedule
-                    .parse()
-                    .with_context(|| format!("--schedule {}", self.schedule))?,
-                ..OptimConfig::default()
-            },
-            batching,
-            ..TrainConfig::default()
-        };
+        if !MeasureConfig::OPTIMIZERS.contains(&self.optimizer.as_str()) {
+            bail!(
+                "--optimizer {}: expected sgd, gd, adam or adamw",
+                self.optimizer
+            );
+        }
+        let mut cfg = MeasureConfig::measure_default(&self.optimizer)?.train;
+        if let Some(lr) = self.lr {
+            cfg.optim.lr = lr;
+        }
+        if let (Some(m), OptimKind::Sgd { momentum, .. }) = (self.momentum, &mut cfg.optim.kind) {
+            *momentum = m;
+        }
+        cfg.optim.weight_decay = self.weight_decay;
+        cfg.optim.schedule = self
+            .schedule
+            .parse()
+            .with_context(|| format!("--schedule {}", self.schedule))?;
+        if let Batching::Mini(b) = &mut cfg.batching {
+            *b = self.batch;
+        }
         cfg.stop.max_epochs = self.max_epochs;
         cfg.stop.max_steps = self.max_steps;
         cfg.stop.plateau_patience = self.patience;
@@ -238,10 +219,7 @@ impl MeasureArgs {
 
     pub(crate) fn config(&self) -> Result<MeasureConfig> {
         if let Some(path) = &self.config {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            return toml::from_str(&text)
-                .with_context(|| format!("{}: not a valid measurement config", path.display()));
+            return crate::config_file::load(path);
         }
         let mut cfg = MeasureConfig {
             model: self.model.clone(),
@@ -249,7 +227,7 @@ impl MeasureArgs {
             variants: self.variants()?,
             train: self.train()?,
             seeds: self.seeds()?,
-            ..MeasureConfig::default()
+            ..MeasureConfig::measure_default(&self.optimizer)?
         };
         cfg.search.n0 = self.n0;
         cfg.search.abs_tol = self.abs_tol;

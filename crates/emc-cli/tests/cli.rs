@@ -361,3 +361,46 @@ max_epochs = 30
         "{err}"
     );
 }
+
+/// A misspelt field or an empty file in `--config` stops `emc measure` before anything is
+/// measured or written, naming the file, the table, the field and its correction.
+#[test]
+fn measure_refuses_a_config_with_a_typo_or_nothing_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("typo.toml");
+    let out = tmp.path().join("out");
+    for (text, needles) in [
+        (
+            "modle = \"mlp:8:relu\"\n",
+            &[
+                "typo.toml",
+                "unknown field `modle`",
+                "did you mean `model`?",
+            ][..],
+        ),
+        (
+            "model = \"mlp:8:relu\"\n[train.stop]\nmax_epoch = 50\n",
+            &[
+                "typo.toml",
+                "`max_epoch` in [train.stop]",
+                "did you mean `max_epochs`?",
+            ],
+        ),
+        ("", &["typo.toml", "empty measurement config"]),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let o = emc(&[
+            "measure",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{text:?} was accepted");
+        for needle in needles {
+            assert!(err.contains(needle), "`{needle}` not in: {err}");
+        }
+        assert!(!out.exists(), "{text:?} left {} behind", out.display());
+    }
+}

@@ -10,6 +10,7 @@ use crate::error::{OptimError, Result};
 
 /// The update rule, with its rule-specific hyper-parameters (PyTorch's names and semantics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum OptimKind {
     /// `torch.optim.SGD`. With `momentum == 0` this is plain (full-batch or mini-batch) gradient
     /// descent: full-batch GD is this rule driven by a trainer that feeds the full-batch gradient.
@@ -26,6 +27,7 @@ pub enum OptimKind {
 
 /// The learning-rate schedule after warm-up (see [`crate::lr_at`] for the exact formulas).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// The base lr throughout.
     Constant,
@@ -81,7 +83,7 @@ pub enum Schedule {
 /// # Ok::<(), emc_optim::OptimError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OptimConfig {
     /// The update rule.
     pub kind: OptimKind,

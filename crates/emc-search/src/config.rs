@@ -4,6 +4,7 @@
 
 use emc_data::{DatasetId, Variant};
 use emc_models::ModelSpec;
+use emc_optim::{OptimConfig, OptimKind};
 use emc_results::RecordedConfig;
 use emc_train::{Batching, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,40 @@ use crate::error::{Result, SearchError};
 use crate::search::SearchConfig;
 
 /// Everything that defines a measurement (the seeds excepted, they select repetitions).
+///
+/// Unknown fields are an error at every level (`deny_unknown_fields` here and in the
+/// training, stop, optimizer and search settings), so a misspelt field in a config file or
+/// a manifest is never silently replaced by its default.
+///
+/// # Defaults of `emc measure`
+///
+/// `emc measure` fills whatever its flags, or its `--config` file, leave out from one set
+/// of defaults, [`MeasureConfig::measure_default`]:
+///
+/// | field                   | default                                                    |
+/// |-------------------------|------------------------------------------------------------|
+/// | `model`                 | `mlp:32:relu`                                              |
+/// | `data`                  | `mnist`                                                    |
+/// | `variants`              | none                                                       |
+/// | `seeds`                 | `[0, 1, 2]`                                                |
+/// | `train.optim`           | `sgd`: SGD, lr 0.01, momentum 0.9; `gd` (full batch): momentum 0; `adam`/`adamw`: lr 0.001, PyTorch's betas and eps; weight decay 0, constant schedule, no warm-up, no clipping |
+/// | `train.batching`        | minibatches of 128 (`gd`: full batch in chunks of 4096)    |
+/// | `train.stop`            | 2000 epochs, no step budget, plateau patience 100 epochs at a relative improvement of 1e-3, gradient tolerance 1e-5, no Hessian check (20 Lanczos iterations when on) |
+/// | `train.eval_every`, `train.eval_batch` | 1, 1024                                     |
+/// | `search`                | first size from the parameter count ([`crate::default_n0`]), `abs_tol` 8, `rel_tol` 0.02, no size cap, no budget doublings (`budget_tol` 0.05), no adaptive seeds (`seed_ci_width` 0.2), no band probes |
+///
+/// In a config file, a field left out of a table takes this default even when the table
+/// itself is given (`[train.stop]` with only `max_epochs` keeps patience 100), and the
+/// optimizer defaults follow the procedure the file names: a `kind` of `Adam` or `AdamW`
+/// gets lr 0.001, full `batching` with SGD gets momentum 0, as `--optimizer` does.
+///
+/// The type's own [`Default`] (and those of [`TrainConfig`] and [`OptimConfig`]) are
+/// building blocks for code, not these defaults: plain SGD without momentum, 200 epochs,
+/// patience 25. Code that builds a measurement sets the procedure itself; committed
+/// results are keyed by configurations built that way, so those `Default`s stay as they
+/// are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MeasureConfig {
     /// Model spec, e.g. `mlp:32:relu`.
     pub model: String,
@@ -44,6 +77,75 @@ impl Default for MeasureConfig {
 }
 
 impl MeasureConfig {
+    /// Default model spec of `emc measure`.
+    pub const DEFAULT_MODEL: &'static str = "mlp:32:relu";
+    /// Default dataset of `emc measure`.
+    pub const DEFAULT_DATA: &'static str = "mnist";
+    /// Default number of seeds of `emc measure` (seeds `0..3`).
+    pub const DEFAULT_SEEDS: u64 = 3;
+    /// Default SGD momentum of `emc measure` (0 for full-batch `gd`).
+    pub const DEFAULT_MOMENTUM: f64 = 0.9;
+    /// Default minibatch size of `emc measure`.
+    pub const DEFAULT_BATCH: usize = 128;
+    /// Accumulation chunk of full-batch gradient descent (`gd`).
+    pub const GD_CHUNK: usize = 4096;
+    /// Default epoch budget of each probe of `emc measure`.
+    pub const DEFAULT_MAX_EPOCHS: usize = 2000;
+    /// Default plateau patience (epochs) of `emc measure`.
+    pub const DEFAULT_PATIENCE: usize = 100;
+    /// The procedures `emc measure --optimizer` names.
+    pub const OPTIMIZERS: [&'static str; 4] = ["sgd", "gd", "adam", "adamw"];
+
+    /// The measurement `emc measure` runs when nothing but the optimizer is chosen: the
+    /// defaults in the [type docs](MeasureConfig), for `optimizer` `sgd`, `gd` (full-batch
+    /// gradient descent), `adam` or `adamw`. Both the flags and a config file start from it.
+    pub fn measure_default(optimizer: &str) -> Result<MeasureConfig> {
+        let sgd = |momentum| OptimKind::Sgd {
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+        };
+        let mini = Batching::Mini(Self::DEFAULT_BATCH);
+        let (kind, lr, batching) = match optimizer {
+            "sgd" => (sgd(Self::DEFAULT_MOMENTUM), 0.01, mini),
+            "gd" => (
+                sgd(0.0),
+                0.01,
+                Batching::Full {
+                    chunk: Self::GD_CHUNK,
+                },
+            ),
+            "adam" => (OptimKind::ADAM, 1e-3, mini),
+            "adamw" => (OptimKind::ADAMW, 1e-3, mini),
+            other => {
+                return Err(SearchError::Config {
+                    field: "optimizer".into(),
+                    message: format!("`{other}`; expected sgd, gd, adam or adamw"),
+                })
+            }
+        };
+        let mut train = TrainConfig {
+            optim: OptimConfig {
+                kind,
+                lr,
+                weight_decay: 0.0,
+                ..OptimConfig::default()
+            },
+            batching,
+            ..TrainConfig::default()
+        };
+        train.stop.max_epochs = Self::DEFAULT_MAX_EPOCHS;
+        train.stop.plateau_patience = Self::DEFAULT_PATIENCE;
+        Ok(MeasureConfig {
+            model: Self::DEFAULT_MODEL.into(),
+            data: Self::DEFAULT_DATA.into(),
+            variants: vec![],
+            train,
+            search: SearchConfig::default(),
+            seeds: (0..Self::DEFAULT_SEEDS).collect(),
+        })
+    }
+
     /// Hash of what defines the measured quantity (everything but the seeds): 16 hex digits.
     pub fn config_hash(&self) -> String {
         self.recorded().config_hash()
@@ -153,6 +255,70 @@ mod tests {
         };
         assert_eq!(more.config_hash(), cfg.config_hash());
         assert_eq!(more.probe_hash(), cfg.probe_hash());
+    }
+
+    /// Every committed manifest's `[config]` reads back (strictly: no unknown field) as a
+    /// `MeasureConfig` that hashes to the manifest's `config_hash`, and its probe hash is the
+    /// one a report computes from the manifest alone.
+    #[test]
+    fn every_committed_manifest_reads_back_with_its_hash() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts");
+        let mut dirs = vec![root];
+        let mut read = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if !(name.starts_with("manifest") && name.ends_with(".toml")) {
+                    continue;
+                }
+                let manifest: toml::Table =
+                    std::fs::read_to_string(&path).unwrap().parse().unwrap();
+                let table = manifest["config"].as_table().unwrap();
+                let cfg: MeasureConfig = toml::Value::Table(table.clone())
+                    .try_into()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let hash = manifest["config_hash"].as_str().unwrap();
+                assert_eq!(cfg.config_hash(), hash, "{}", path.display());
+                let recorded = RecordedConfig::from_toml(table);
+                assert_eq!(
+                    recorded.probe_hash(),
+                    cfg.probe_hash(),
+                    "{}",
+                    path.display()
+                );
+                read += 1;
+            }
+        }
+        assert!(read >= 100, "only {read} committed manifests found");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_at_every_level() {
+        let text = toml::to_string(&MeasureConfig::default()).unwrap();
+        for (table, typo) in [
+            ("", "modle"),
+            ("train", "batch"),
+            ("train.stop", "max_epoch"),
+            ("train.optim", "learning_rate"),
+            ("search", "abs_tl"),
+        ] {
+            let mut value: toml::Table = text.parse().unwrap();
+            let at = table
+                .split('.')
+                .filter(|k| !k.is_empty())
+                .fold(&mut value, |t, k| t[k].as_table_mut().unwrap());
+            at.insert(typo.into(), toml::Value::Integer(1));
+            let err = toml::Value::Table(value)
+                .try_into::<MeasureConfig>()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("unknown field `{typo}`")), "{err}");
+        }
     }
 
     /// Configurations with every optional field unset and set, and a budget-relative

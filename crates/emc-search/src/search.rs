@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Knobs of the search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
     /// First probe size; `None` means [`default_n0`].
     pub n0: Option<usize>,

@@ -7,7 +7,7 @@ use crate::error::{Result, TrainError};
 
 /// How many samples each optimizer step sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Batching {
     /// Minibatches of this size from a seeded shuffle each epoch (the last one may be
     /// smaller, as PyTorch's `drop_last=False`).
@@ -22,7 +22,7 @@ pub enum Batching {
 
 /// When training stops without a fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StopRules {
     /// Epoch budget (an epoch is one pass over the samples: `ceil(n / batch)` steps for
     /// minibatches, one step for full batch).
@@ -61,7 +61,7 @@ impl Default for StopRules {
 
 /// Everything that defines how a probe is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Optimizer, learning rate, schedule and clipping.
     pub optim: OptimConfig,
