@@ -361,3 +361,101 @@ max_epochs = 30
         "{err}"
     );
 }
+
+/// An IDX image file with the header's sizes, and a label file holding `labels`.
+fn idx_pair(dir: &std::path::Path, n: u32, rows: u32, cols: u32, labels: &[u8]) {
+    let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+    let mut images = be(&[0x803, n, rows, cols]);
+    images.resize(images.len() + (n * rows * cols) as usize, 9);
+    let mut lab = be(&[0x801, labels.len() as u32]);
+    lab.extend_from_slice(labels);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), lab).unwrap();
+}
+
+// Regression: a header of 0 images panicked (exit 101); one of 0 rows measured `EMC 1`.
+#[test]
+fn measure_refuses_degenerate_data_before_writing_results() {
+    let ten: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    let cases: [(&str, u32, u32, u32, &[u8], &str); 5] = [
+        ("zero-images", 0, 28, 28, &[], "0 samples"),
+        ("zero-rows", 100, 0, 28, &ten, "images of 1x0x28"),
+        (
+            "one-class",
+            100,
+            4,
+            4,
+            &[3; 100],
+            "only 1 of its 10 classes",
+        ),
+        // The default first probe of 10 classes is 40 samples.
+        (
+            "too-small",
+            20,
+            4,
+            4,
+            &ten[..20],
+            "holds 20 samples, fewer than n0 = 40",
+        ),
+        ("directory", 0, 0, 0, &[], "is a directory"),
+    ];
+    for (name, n, rows, cols, labels, problem) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mnist = tmp.path().join("mnist");
+        if name == "directory" {
+            idx_pair(&mnist, 1, 4, 4, &[0]);
+            let images = mnist.join("train-images-idx3-ubyte");
+            std::fs::remove_file(&images).unwrap();
+            std::fs::create_dir(&images).unwrap();
+        } else {
+            idx_pair(&mnist, n, rows, cols, labels);
+        }
+        let out = tmp.path().join("out");
+        let o = emc(&[
+            "measure",
+            "--model",
+            "mlp:4",
+            "--seeds",
+            "1",
+            "--jobs",
+            "1",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(problem) && err.contains("train-images-idx3-ubyte"),
+            "{name}: {err}"
+        );
+        assert!(!out.exists(), "{name}: {out:?} left behind");
+    }
+}
+
+// Regression: `EMC_DATA_DIR=` was reported as a missing value of `--data-dir`.
+#[test]
+fn an_empty_emc_data_dir_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for args in [
+        &["data", "info", "mnist"][..],
+        &["measure", "--out", out.to_str().unwrap()],
+        &["verify", out.to_str().unwrap()],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_emc"))
+            .args(args)
+            .env("EMC_DATA_DIR", "")
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .expect("run emc");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("EMC_DATA_DIR is set but empty"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!out.exists());
+}

@@ -70,18 +70,27 @@ fn parse_header(
         .iter()
         .try_fold(1usize, |acc, &s| acc.checked_mul(s))
         .and_then(|body| body.checked_add(header));
-    if expected != Some(bytes.len()) {
+    let says = sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" x ");
+    let Some(expected) = expected else {
+        return Err(DataError::format(
+            path,
+            "IDX header",
+            format!(
+                "sizes {says} multiply to more bytes than can be addressed; expected sizes \
+                 whose product is the file's {} bytes after the header",
+                bytes.len().saturating_sub(header)
+            ),
+        ));
+    };
+    if bytes.len() != expected {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            what: format!(
-                "IDX header says {}",
-                sizes
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" x ")
-            ),
-            expected: expected.map_or(u64::MAX, |e| e as u64),
+            what: format!("IDX header says {says}"),
+            expected: expected as u64,
             found: bytes.len() as u64,
         });
     }
