@@ -378,38 +378,27 @@ fn idx_pair(dir: &std::path::Path, n: u32, rows: u32, cols: u32, labels: &[u8]) 
 #[test]
 fn measure_refuses_degenerate_data_before_writing_results() {
     let ten: Vec<u8> = (0..100).map(|i| i % 10).collect();
-    let cases: [(&str, u32, u32, u32, &[u8], &str); 5] = [
-        ("zero-images", 0, 28, 28, &[], "0 samples"),
-        ("zero-rows", 100, 0, 28, &ten, "images of 1x0x28"),
-        (
-            "one-class",
-            100,
-            4,
-            4,
-            &[3; 100],
-            "only 1 of its 10 classes",
-        ),
+    for (name, problem) in [
+        ("zero-images", "0 samples"),
+        ("zero-rows", "images of 1x0x28"),
+        ("one-class", "only 1 of its 10 classes"),
         // The default first probe of 10 classes is 40 samples.
-        (
-            "too-small",
-            20,
-            4,
-            4,
-            &ten[..20],
-            "holds 20 samples, fewer than n0 = 40",
-        ),
-        ("directory", 0, 0, 0, &[], "is a directory"),
-    ];
-    for (name, n, rows, cols, labels, problem) in cases {
+        ("too-small", "holds 20 samples, fewer than n0 = 40"),
+        ("directory", "is a directory"),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let mnist = tmp.path().join("mnist");
-        if name == "directory" {
-            idx_pair(&mnist, 1, 4, 4, &[0]);
-            let images = mnist.join("train-images-idx3-ubyte");
-            std::fs::remove_file(&images).unwrap();
-            std::fs::create_dir(&images).unwrap();
-        } else {
-            idx_pair(&mnist, n, rows, cols, labels);
+        match name {
+            "zero-images" => idx_pair(&mnist, 0, 28, 28, &[]),
+            "zero-rows" => idx_pair(&mnist, 100, 0, 28, &ten),
+            "one-class" => idx_pair(&mnist, 100, 4, 4, &[3; 100]),
+            "too-small" => idx_pair(&mnist, 20, 4, 4, &ten[..20]),
+            _ => {
+                idx_pair(&mnist, 1, 4, 4, &[0]);
+                let images = mnist.join("train-images-idx3-ubyte");
+                std::fs::remove_file(&images).unwrap();
+                std::fs::create_dir(&images).unwrap();
+            }
         }
         let out = tmp.path().join("out");
         let o = emc(&[

@@ -297,7 +297,7 @@ impl Dataset {
     /// # Errors
     /// [`DataError::Degenerate`], naming the dataset, its files and what was found.
     pub fn check_usable(&self) -> Result<()> {
-        let degenerate = |problem: String, expected: &str| {
+        let degenerate = |problem: String, expected: &'static str| {
             let variants = if self.meta.variants.is_empty() {
                 String::new()
             } else {
@@ -311,10 +311,10 @@ impl Dataset {
             };
             Err(DataError::Degenerate {
                 dataset: self.meta.name.clone(),
-                split: self.meta.split.to_string(),
+                split: self.meta.split,
                 files,
                 problem: format!("{problem}{variants}"),
-                expected: expected.to_string(),
+                expected,
             })
         };
         if self.is_empty() {

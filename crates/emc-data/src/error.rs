@@ -120,13 +120,13 @@ pub enum DataError {
         /// The dataset name.
         dataset: String,
         /// The split.
-        split: String,
+        split: crate::Split,
         /// The files it was read from (or where it came from, when no file was read).
         files: Vec<PathBuf>,
         /// What was found.
         problem: String,
         /// What a usable dataset holds.
-        expected: String,
+        expected: &'static str,
     },
     /// The dataset was found nowhere.
     #[error("dataset `{dataset}` ({split}) not found. Looked in:\n{}\nFix: {hint}", looked.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
