@@ -305,3 +305,163 @@ fn image_folders_load_and_reject_empty_classes_and_bad_images() {
     assert!(matches!(err, DataError::Image { .. }), "{err}");
     assert!(err.to_string().contains("broken.jpg"));
 }
+
+/// An IDX image file with the header's sizes and one byte per value.
+fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = [0x803u32, n, rows, cols]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect::<Vec<u8>>();
+    b.extend((0..n as usize * rows as usize * cols as usize).map(|i| (i * 7 % 256) as u8));
+    b
+}
+
+/// An IDX label file holding `labels`.
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b: Vec<u8> = [0x801u32, labels.len() as u32]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    b.extend_from_slice(labels);
+    b
+}
+
+/// Loads the MNIST train split from `dir`, which holds the two named files.
+fn load_mnist_train(dir: &Path) -> DataError {
+    DatasetId::Mnist
+        .load_from_dir(dir, Split::Train)
+        .expect_err("a degenerate split must not load")
+}
+
+// Regression: a header saying 0 images made `emc measure` panic in the search's data
+// preparation; one saying 0 rows (or 0 columns) measured `EMC 1` and verified OK.
+#[test]
+fn idx_headers_of_zero_images_rows_or_columns_are_refused_by_name() {
+    for (n, rows, cols, found) in [
+        (0, 28, 28, "0 samples"),
+        (20, 0, 28, "images of 1x0x28"),
+        (20, 28, 0, "images of 1x28x0"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = write(
+            tmp.path(),
+            "train-images-idx3-ubyte",
+            &idx_images(n, rows, cols),
+        );
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        write(tmp.path(), "train-labels-idx1-ubyte", &idx_labels(&labels));
+        let err = load_mnist_train(tmp.path());
+        let msg = err.to_string();
+        assert!(matches!(err, DataError::Degenerate { .. }), "{msg}");
+        assert!(
+            msg.contains(&images.display().to_string()) && msg.contains(found),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_split_with_one_class_present_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "train-images-idx3-ubyte", &idx_images(12, 4, 4));
+    let labels = write(tmp.path(), "train-labels-idx1-ubyte", &idx_labels(&[3; 12]));
+    let msg = load_mnist_train(tmp.path()).to_string();
+    assert!(
+        msg.contains(&labels.display().to_string())
+            && msg.contains("has label 3")
+            && msg.contains("at least 2 classes"),
+        "{msg}"
+    );
+    // Two classes present are enough for the loader.
+    write(
+        tmp.path(),
+        "train-labels-idx1-ubyte",
+        &idx_labels(&[3, 4].repeat(6)),
+    );
+    let ds = DatasetId::Mnist
+        .load_from_dir(tmp.path(), Split::Train)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ds.len(), 12);
+    // An image folder with one class folder.
+    let root = tmp.path().join("one-class");
+    std::fs::create_dir_all(root.join("n01_cat")).unwrap();
+    image::RgbImage::new(8, 8)
+        .save(root.join("n01_cat/0.png"))
+        .unwrap();
+    let id = DatasetId::Folder(format!("{}@8", root.display()).parse().unwrap());
+    let err = emc_data::load(&id, Split::Train, &emc_tests::local_options()).unwrap_err();
+    assert!(
+        matches!(err, DataError::Degenerate { .. })
+            && err.to_string().contains("a single class (`n01_cat`)"),
+        "{err}"
+    );
+}
+
+// Regression: sizes whose product overflows panicked (debug) or wrapped to a small size
+// that a header-only file matched (release).
+#[test]
+fn idx_header_sizes_that_overflow_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header: Vec<u8> = [0x803u32, 1 << 16, 1 << 24, 1 << 24]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let i = write(tmp.path(), "images", &header);
+    let l = write(tmp.path(), "labels", &idx_labels(&[0; 4]));
+    let err = load_pair(&i, &l).unwrap_err();
+    assert!(
+        matches!(err, DataError::Format { .. })
+            && err.to_string().contains("65536 x 16777216 x 16777216"),
+        "{err}"
+    );
+}
+
+// Regression: a directory under a data file's name was skipped, and the dataset reported as
+// "not found".
+#[test]
+fn a_directory_in_place_of_a_data_file_is_named_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("train-images-idx3-ubyte");
+    std::fs::create_dir(&images).unwrap();
+    write(tmp.path(), "train-labels-idx1-ubyte", &idx_labels(&[0, 1]));
+    let err = load_mnist_train(tmp.path());
+    assert!(matches!(err, DataError::IsDirectory { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("{}: is a directory; expected a data file", images.display())
+    );
+    for (id, name) in [
+        ("cifar100", "train.bin"),
+        ("cifar10", "data_batch_1.bin"),
+        ("cifar10-subset", "data_batch_1.bin"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for k in 2..=5 {
+            write(tmp.path(), &format!("data_batch_{k}.bin"), &[0; 3073]);
+        }
+        let err = id
+            .parse::<DatasetId>()
+            .unwrap()
+            .load_from_dir(tmp.path(), Split::Train)
+            .unwrap_err();
+        assert!(matches!(err, DataError::IsDirectory { .. }), "{id}: {err}");
+        assert!(
+            err.to_string().contains(&dir.display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_data_directory_is_refused_by_the_variable_name() {
+    let opts = emc_tests::local_options().with_data_dir(Some(PathBuf::new()));
+    let err = emc_data::load(&DatasetId::Mnist, Split::Train, &opts).unwrap_err();
+    assert!(matches!(err, DataError::DataDir { .. }), "{err}");
+    assert!(
+        err.to_string().contains("EMC_DATA_DIR is set but empty"),
+        "{err}"
+    );
+}

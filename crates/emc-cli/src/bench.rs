@@ -81,7 +81,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
     lockstep: usize,
     /// Directory of canonical dataset files (for --search).
-    #[arg(long, env = "EMC_DATA_DIR")]
+    #[arg(long, env = "EMC_DATA_DIR", value_parser = crate::data::data_dir)]
     data_dir: Option<PathBuf>,
     /// Also write the figures to DIR: `throughput-threadsN.csv` or `search-jobsJ-lockstepK.csv`, and
     /// `machine.toml` (CPU, cores, build) beside them.

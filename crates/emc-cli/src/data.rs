@@ -11,8 +11,27 @@ use emc_data::{hub, load, Dataset, DatasetId, LoadOptions, Split, Variant};
 #[derive(Debug, Args)]
 pub struct Source {
     /// Directory of canonical dataset files (IDX, CIFAR binary, ...).
-    #[arg(long, env = "EMC_DATA_DIR", global = true)]
+    #[arg(long, env = "EMC_DATA_DIR", global = true, value_parser = data_dir)]
     data_dir: Option<PathBuf>,
+}
+
+/// Parses `--data-dir` / `EMC_DATA_DIR` (every command's): an empty value is refused by
+/// name. It is most often a script's unset variable (`EMC_DATA_DIR=$DATA`), and reading it
+/// as "no directory" would silently take the data from the Hub cache instead.
+pub(crate) fn data_dir(value: &str) -> std::result::Result<PathBuf, String> {
+    if !value.is_empty() {
+        return Ok(PathBuf::from(value));
+    }
+    let env = emc_data::DATA_DIR_ENV;
+    let from_env = std::env::var_os(env).is_some_and(|v| v.is_empty());
+    Err(if from_env {
+        format!(
+            "the environment variable {env} is set but empty; unset it (to use the Hugging \
+             Face Hub cache) or set it to a folder of dataset files"
+        )
+    } else {
+        "an empty path; expected a folder of dataset files".to_string()
+    })
 }
 
 impl Source {

@@ -117,7 +117,7 @@ pub struct MeasureArgs {
     #[arg(long)]
     out: PathBuf,
     /// Directory of canonical dataset files.
-    #[arg(long, env = "EMC_DATA_DIR")]
+    #[arg(long, env = "EMC_DATA_DIR", value_parser = crate::data::data_dir)]
     data_dir: Option<PathBuf>,
 }
 

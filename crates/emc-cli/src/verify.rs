@@ -14,7 +14,7 @@ pub struct VerifyArgs {
     /// Results directory (from `emc measure`, a claim, or `emc hub pull`).
     dir: PathBuf,
     /// Directory of canonical dataset files (IDX, CIFAR binary, ...).
-    #[arg(long, env = "EMC_DATA_DIR")]
+    #[arg(long, env = "EMC_DATA_DIR", value_parser = crate::data::data_dir)]
     data_dir: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]

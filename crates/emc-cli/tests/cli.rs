@@ -404,3 +404,90 @@ fn measure_refuses_a_config_with_a_typo_or_nothing_in_it() {
         assert!(!out.exists(), "{text:?} left {} behind", out.display());
     }
 }
+
+/// An IDX image file with the header's sizes, and a label file holding `labels`.
+fn idx_pair(dir: &std::path::Path, n: u32, rows: u32, cols: u32, labels: &[u8]) {
+    let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+    let mut images = be(&[0x803, n, rows, cols]);
+    images.resize(images.len() + (n * rows * cols) as usize, 9);
+    let mut lab = be(&[0x801, labels.len() as u32]);
+    lab.extend_from_slice(labels);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), lab).unwrap();
+}
+
+// Regression: a header of 0 images panicked (exit 101); one of 0 rows measured `EMC 1`.
+#[test]
+fn measure_refuses_degenerate_data_before_writing_results() {
+    let ten: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    for (name, problem) in [
+        ("zero-images", "0 samples"),
+        ("zero-rows", "images of 1x0x28"),
+        ("one-class", "only 1 of its 10 classes"),
+        // The default first probe of 10 classes is 40 samples.
+        ("too-small", "holds 20 samples, fewer than n0 = 40"),
+        ("directory", "is a directory"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mnist = tmp.path().join("mnist");
+        match name {
+            "zero-images" => idx_pair(&mnist, 0, 28, 28, &[]),
+            "zero-rows" => idx_pair(&mnist, 100, 0, 28, &ten),
+            "one-class" => idx_pair(&mnist, 100, 4, 4, &[3; 100]),
+            "too-small" => idx_pair(&mnist, 20, 4, 4, &ten[..20]),
+            _ => {
+                idx_pair(&mnist, 1, 4, 4, &[0]);
+                let images = mnist.join("train-images-idx3-ubyte");
+                std::fs::remove_file(&images).unwrap();
+                std::fs::create_dir(&images).unwrap();
+            }
+        }
+        let out = tmp.path().join("out");
+        let o = emc(&[
+            "measure",
+            "--model",
+            "mlp:4",
+            "--seeds",
+            "1",
+            "--jobs",
+            "1",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(problem) && err.contains("train-images-idx3-ubyte"),
+            "{name}: {err}"
+        );
+        assert!(!out.exists(), "{name}: {out:?} left behind");
+    }
+}
+
+// Regression: `EMC_DATA_DIR=` was reported as a missing value of `--data-dir`.
+#[test]
+fn an_empty_emc_data_dir_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for args in [
+        &["data", "info", "mnist"][..],
+        &["measure", "--out", out.to_str().unwrap()],
+        &["verify", out.to_str().unwrap()],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_emc"))
+            .args(args)
+            .env("EMC_DATA_DIR", "")
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .expect("run emc");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("EMC_DATA_DIR is set but empty"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!out.exists());
+}

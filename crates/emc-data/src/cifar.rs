@@ -189,7 +189,9 @@ fn cifar_dataset(
         files,
         variants: vec![],
     };
-    Dataset::new(Pixels::U8(pixels), labels, shape, names, meta)
+    let ds = Dataset::new(Pixels::U8(pixels), labels, shape, names, meta)?;
+    ds.check_usable()?;
+    Ok(ds)
 }
 
 /// The CIFAR-100 file of a split: `train.bin` or `test.bin`.

@@ -251,11 +251,12 @@ impl Dataset {
         meta: Metadata,
     ) -> Result<Self> {
         let origin = origin_path(&meta);
-        if pixels.len() != labels.len() * shape.len() {
+        let expected = labels.len().checked_mul(shape.len());
+        if expected != Some(pixels.len()) {
             return Err(DataError::Truncated {
                 path: origin,
                 what: format!("{} labels of {shape} images", labels.len()),
-                expected: (labels.len() * shape.len()) as u64,
+                expected: expected.map_or(u64::MAX, |e| e as u64),
                 found: pixels.len() as u64,
             });
         }
@@ -285,6 +286,73 @@ impl Dataset {
             class_names,
             meta,
         })
+    }
+
+    /// Checks that the dataset can be learned from: at least one sample, every image
+    /// dimension at least 1, and at least two classes present among the labels. Every
+    /// loader calls it on what it read, so files that parse but hold nothing (an IDX
+    /// header saying 0 images or 0 rows, a folder with one class) are refused before any
+    /// training; the search calls it again on a training split after its variants.
+    ///
+    /// # Errors
+    /// [`DataError::Degenerate`], naming the dataset, its files and what was found.
+    pub fn check_usable(&self) -> Result<()> {
+        let degenerate = |problem: String, expected: &'static str| {
+            let variants = if self.meta.variants.is_empty() {
+                String::new()
+            } else {
+                let specs: Vec<&str> = self.meta.variants.iter().map(|v| v.spec.as_str()).collect();
+                format!(" after the variants {}", specs.join(" "))
+            };
+            let files = if self.meta.files.is_empty() {
+                vec![origin_path(&self.meta)]
+            } else {
+                self.meta.files.iter().map(|f| f.path.clone()).collect()
+            };
+            Err(DataError::Degenerate {
+                dataset: self.meta.name.clone(),
+                split: self.meta.split,
+                files,
+                problem: format!("{problem}{variants}"),
+                expected,
+            })
+        };
+        if self.is_empty() {
+            return degenerate(
+                "0 samples".into(),
+                "at least one sample (an image count of 0 in a file header, or an empty file)",
+            );
+        }
+        let s = self.shape;
+        if s.channels == 0 || s.height == 0 || s.width == 0 {
+            return degenerate(
+                format!("images of {s} (channels x height x width)"),
+                "every image dimension to be at least 1",
+            );
+        }
+        let present: Vec<usize> = self
+            .label_histogram()
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(class, _)| class)
+            .collect();
+        if present.len() < 2 {
+            let class = present[0];
+            let name = &self.class_names[class];
+            let problem = if self.num_classes() == 1 {
+                format!("a single class (`{name}`)")
+            } else {
+                format!(
+                    "every one of the {} samples has label {class} (`{name}`), so only 1 of \
+                     its {} classes is present",
+                    self.len(),
+                    self.num_classes()
+                )
+            };
+            return degenerate(problem, "at least 2 classes present among the labels");
+        }
+        Ok(())
     }
 
     /// Number of samples.
@@ -426,6 +494,11 @@ fn origin_path(meta: &Metadata) -> PathBuf {
 /// Reads a whole file and returns its bytes with their digest.
 pub(crate) fn read_with_digest(path: &Path) -> Result<(Vec<u8>, FileDigest)> {
     use sha2::{Digest, Sha256};
+    if path.is_dir() {
+        return Err(DataError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let sha256 = Sha256::digest(&bytes)
         .iter()
@@ -437,4 +510,112 @@ pub(crate) fn read_with_digest(path: &Path) -> Result<(Vec<u8>, FileDigest)> {
         sha256,
     };
     Ok((bytes, digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(labels: Vec<u32>, shape: ImageShape, files: Vec<&str>) -> Dataset {
+        let meta = Metadata {
+            name: "tiny".into(),
+            split: Split::Train,
+            origin: Origin::Generated {
+                description: "unit test".into(),
+            },
+            files: files
+                .into_iter()
+                .map(|p| FileDigest {
+                    path: p.into(),
+                    bytes: 0,
+                    sha256: String::new(),
+                })
+                .collect(),
+            variants: vec![],
+        };
+        let pixels = Pixels::U8(vec![7; labels.len() * shape.len()]);
+        Dataset::new(pixels, labels, shape, vec!["a".into(), "b".into()], meta).unwrap()
+    }
+
+    const GREY_2X2: ImageShape = ImageShape {
+        channels: 1,
+        height: 2,
+        width: 2,
+    };
+
+    #[test]
+    fn usable_datasets_pass_and_degenerate_ones_name_files_and_problem() {
+        let files = vec!["/d/images", "/d/labels"];
+        assert!(dataset(vec![0, 1, 1], GREY_2X2, files.clone())
+            .check_usable()
+            .is_ok());
+        let msg = |ds: Dataset| {
+            let err = ds.check_usable().unwrap_err();
+            assert!(matches!(err, DataError::Degenerate { .. }), "{err}");
+            err.to_string()
+        };
+        let empty = msg(dataset(vec![], GREY_2X2, files.clone()));
+        assert!(
+            empty.contains("/d/images, /d/labels") && empty.contains("0 samples"),
+            "{empty}"
+        );
+        for shape in [
+            ImageShape {
+                channels: 0,
+                ..GREY_2X2
+            },
+            ImageShape {
+                height: 0,
+                ..GREY_2X2
+            },
+            ImageShape {
+                width: 0,
+                ..GREY_2X2
+            },
+        ] {
+            let m = msg(dataset(vec![0, 1], shape, files.clone()));
+            assert!(m.contains(&format!("images of {shape}")), "{m}");
+            assert!(m.contains("every image dimension"), "{m}");
+        }
+        let one = msg(dataset(vec![1, 1, 1], GREY_2X2, files.clone()));
+        assert!(
+            one.contains("label 1 (`b`)") && one.contains("at least 2 classes"),
+            "{one}"
+        );
+        // With no file read, the origin is named instead; variants are named too.
+        let generated = dataset(vec![0, 0], GREY_2X2, vec![]).record("classes:1", None);
+        let m = msg(generated);
+        assert!(
+            m.contains("unit test") && m.contains("after the variants classes:1"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_read_as_a_data_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = read_with_digest(tmp.path()).unwrap_err();
+        assert!(matches!(err, DataError::IsDirectory { .. }), "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_size_product_that_overflows_is_refused() {
+        // The largest image an IDX header can describe; two of them overflow usize.
+        let shape = ImageShape {
+            channels: 1,
+            height: u32::MAX as usize,
+            width: u32::MAX as usize,
+        };
+        let meta = dataset(vec![0, 1], GREY_2X2, vec![]).meta;
+        let err = Dataset::new(
+            Pixels::U8(vec![]),
+            vec![0, 0],
+            shape,
+            vec!["a".into()],
+            meta,
+        )
+        .unwrap_err();
+        assert!(matches!(err, DataError::Truncated { .. }), "{err}");
+    }
 }

@@ -99,6 +99,35 @@ pub enum DataError {
         /// The empty class folder.
         path: PathBuf,
     },
+    /// A path that should be a data file is a directory.
+    #[error("{}: is a directory; expected a data file", path.display())]
+    IsDirectory {
+        /// The directory found where a file was expected.
+        path: PathBuf,
+    },
+    /// The data directory given (`--data-dir` or `EMC_DATA_DIR`) cannot be used.
+    #[error("data directory `{}`: {message}", path.display())]
+    DataDir {
+        /// The directory as given.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Files that read without error hold nothing to learn from: no sample, an image
+    /// dimension of zero, or fewer than two classes present.
+    #[error("{dataset} ({split}) read from {}: {problem}; expected {expected}", files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Degenerate {
+        /// The dataset name.
+        dataset: String,
+        /// The split.
+        split: crate::Split,
+        /// The files it was read from (or where it came from, when no file was read).
+        files: Vec<PathBuf>,
+        /// What was found.
+        problem: String,
+        /// What a usable dataset holds.
+        expected: &'static str,
+    },
     /// The dataset was found nowhere.
     #[error("dataset `{dataset}` ({split}) not found. Looked in:\n{}\nFix: {hint}", looked.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
     NotFound {

@@ -152,7 +152,8 @@ fn decode(path: &Path, bytes: &[u8], res: usize) -> Result<Vec<u8>> {
 /// `relative/path<TAB>sha256` lines of every image read, in load order.
 ///
 /// # Errors
-/// A missing split folder, a class folder without images, an undecodable image.
+/// A missing split folder, a class folder without images, an undecodable image, fewer
+/// than two class folders.
 pub fn load_image_folder(name: &str, split: Split, opts: &FolderOptions) -> Result<Dataset> {
     if !opts.root.is_dir() {
         return Err(DataError::NotFound {
@@ -207,7 +208,7 @@ pub fn load_image_folder(name: &str, split: Split, opts: &FolderOptions) -> Resu
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Dataset::new(
+    let ds = Dataset::new(
         Pixels::U8(pixels),
         labels,
         ImageShape {
@@ -227,7 +228,9 @@ pub fn load_image_folder(name: &str, split: Split, opts: &FolderOptions) -> Resu
             }],
             variants: vec![],
         },
-    )
+    )?;
+    ds.check_usable()?;
+    Ok(ds)
 }
 
 #[cfg(test)]

@@ -279,7 +279,7 @@ fn digest_file(path: &Path) -> Result<FileDigest> {
 /// the columns present) or an image of the wrong size or channel count;
 /// [`DataError::Image`] for undecodable image bytes (the message names the row);
 /// [`DataError::LabelOutOfRange`]; [`DataError::Hub`] when a cached blob does not match its
-/// SHA-256 ETag.
+/// SHA-256 ETag; [`DataError::Degenerate`] for fewer than two classes present.
 pub fn load_parquet(
     name: &str,
     split: Split,
@@ -386,7 +386,7 @@ pub fn load_parquet(
             "the file holds no row; expected at least one image",
         ));
     }
-    Dataset::new(
+    let dataset = Dataset::new(
         Pixels::U8(pixels),
         labels,
         shape,
@@ -402,7 +402,9 @@ pub fn load_parquet(
             files: vec![digest],
             variants: vec![],
         },
-    )
+    )?;
+    dataset.check_usable()?;
+    Ok(dataset)
 }
 
 /// The image bytes and the checked label of one row.

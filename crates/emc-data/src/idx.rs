@@ -65,18 +65,31 @@ fn parse_header(
     let sizes = (0..dims)
         .map(|d| Ok(be_u32(path, bytes, 4 + 4 * d, names[d])? as usize))
         .collect::<Result<Vec<usize>>>()?;
-    let expected = 4 + 4 * dims + sizes.iter().product::<usize>();
+    let header = 4 + 4 * dims;
+    let expected = sizes
+        .iter()
+        .try_fold(1usize, |acc, &s| acc.checked_mul(s))
+        .and_then(|body| body.checked_add(header));
+    let says = sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" x ");
+    let Some(expected) = expected else {
+        return Err(DataError::format(
+            path,
+            "IDX header",
+            format!(
+                "sizes {says} multiply to more bytes than can be addressed; expected sizes \
+                 whose product is the file's {} bytes after the header",
+                bytes.len().saturating_sub(header)
+            ),
+        ));
+    };
     if bytes.len() != expected {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            what: format!(
-                "IDX header says {}",
-                sizes
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" x ")
-            ),
+            what: format!("IDX header says {says}"),
             expected: expected as u64,
             found: bytes.len() as u64,
         });
@@ -133,11 +146,13 @@ fn stems(split: Split) -> (&'static str, &'static str) {
 
 /// Finds the image and label files of a split in `dir`, accepting the official names
 /// (`train-images-idx3-ubyte`), the dotted variant (`train-images.idx3-ubyte`), each
-/// optionally gzipped. Returns `None` when either is missing.
+/// optionally gzipped. Returns `None` when either is missing. A name that exists but is
+/// not a file (a directory) is returned when no candidate is a file, so that loading it
+/// says what it is rather than "not found".
 pub fn find_files(dir: &Path, split: Split) -> Option<(PathBuf, PathBuf)> {
     let (img, lab) = stems(split);
     let find = |stem: &str, dims: &str| {
-        [
+        let candidates: Vec<PathBuf> = [
             format!("{stem}-{dims}-ubyte.gz"),
             format!("{stem}-{dims}-ubyte"),
             format!("{stem}.{dims}-ubyte.gz"),
@@ -145,7 +160,10 @@ pub fn find_files(dir: &Path, split: Split) -> Option<(PathBuf, PathBuf)> {
         ]
         .into_iter()
         .map(|name| dir.join(name))
-        .find(|p| p.is_file())
+        .collect();
+        let file = candidates.iter().find(|p| p.is_file());
+        file.or_else(|| candidates.iter().find(|p| p.exists()))
+            .cloned()
     };
     Some((find(img, "idx3")?, find(lab, "idx1")?))
 }
@@ -159,8 +177,8 @@ pub fn expected_names(split: Split) -> String {
 /// Loads an IDX image/label pair into a [`Dataset`].
 ///
 /// # Errors
-/// Wrong magic number, truncated file, corrupt gzip, count mismatch or a label not below
-/// `class_names.len()`.
+/// Wrong magic number, truncated file, corrupt gzip, count mismatch, a label not below
+/// `class_names.len()`, or files that hold no usable dataset ([`Dataset::check_usable`]).
 pub fn load_idx_pair(
     name: &str,
     split: Split,
@@ -182,7 +200,7 @@ pub fn load_idx_pair(
         });
     }
     let dir = images.parent().unwrap_or(Path::new(".")).to_path_buf();
-    Dataset::new(
+    let ds = Dataset::new(
         Pixels::U8(pixels),
         labels_v,
         ImageShape {
@@ -198,5 +216,7 @@ pub fn load_idx_pair(
             files: vec![img_digest, lab_digest],
             variants: vec![],
         },
-    )
+    )?;
+    ds.check_usable()?;
+    Ok(ds)
 }

@@ -197,8 +197,9 @@ impl DatasetId {
                         Split::Train => (1..=5).map(|k| format!("data_batch_{k}.bin")).collect(),
                         Split::Test => vec!["test_batch.bin".to_string()],
                     };
+                    // A directory under a batch's name is read (and refused as one).
                     let missing: Vec<&String> =
-                        official.iter().filter(|f| !d.join(f).is_file()).collect();
+                        official.iter().filter(|f| !d.join(f).exists()).collect();
                     if !missing.is_empty() {
                         return Err(DataError::format(
                             &d,
@@ -224,7 +225,7 @@ impl DatasetId {
                 }
                 DatasetId::Cifar100(which) => {
                     let f = cifar::cifar100_file(&d, split);
-                    if f.is_file() {
+                    if f.exists() {
                         return cifar::load_cifar100_file(&name, split, &f, *which).map(Some);
                     }
                 }
@@ -303,7 +304,9 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// Options from the environment: `EMC_DATA_DIR` and the Hugging Face variables.
+    /// Options from the environment: `EMC_DATA_DIR` and the Hugging Face variables. An
+    /// `EMC_DATA_DIR` that is set but empty is kept (as an empty path), so that [`load`]
+    /// refuses it by name rather than silently falling back to the Hub.
     pub fn from_env() -> Self {
         LoadOptions {
             data_dir: std::env::var_os(DATA_DIR_ENV).map(PathBuf::from),
@@ -332,15 +335,31 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
         return folder::load_image_folder(&id.to_string(), split, f);
     }
     match &opts.data_dir {
+        Some(dir) if dir.as_os_str().is_empty() => {
+            return Err(DataError::DataDir {
+                path: dir.clone(),
+                message: format!(
+                    "an empty path; expected a folder of dataset files. {DATA_DIR_ENV} is set \
+                     but empty (or --data-dir was given \"\"): unset it to use the Hugging Face \
+                     Hub cache, or set it to the folder"
+                ),
+            });
+        }
         Some(dir) => {
             if let Some(ds) = id.load_from_dir(dir, split)? {
                 return Ok(ds);
             }
+            let what = if !dir.exists() {
+                "no such folder".to_string()
+            } else if !dir.is_dir() {
+                "not a folder (a data directory holds the dataset's folder or files)".to_string()
+            } else {
+                format!("no {}", id.expected_files(split))
+            };
             looked.push(format!(
-                "{} (and its sub-folders {}): no {}",
+                "{} (and its sub-folders {}): {what}",
                 dir.display(),
                 id.folder_names().join(", "),
-                id.expected_files(split)
             ));
         }
         None => looked.push(format!(

@@ -137,6 +137,19 @@ impl Variant {
             Variant::Classes(_) | Variant::Resize { .. } | Variant::Grayscale => false,
         }
     }
+
+    /// Whether the variant changes only pixel values or the image shape: the samples, their
+    /// order and their labels are the same after it, so checks on sizes and labels may skip
+    /// it.
+    pub fn pixels_only(&self) -> bool {
+        match self {
+            Variant::RandomInputs(_) | Variant::Resize { .. } | Variant::Grayscale => true,
+            Variant::Subset { .. }
+            | Variant::RandomLabels
+            | Variant::LabelNoise { .. }
+            | Variant::Classes(_) => false,
+        }
+    }
 }
 
 impl fmt::Display for Variant {
@@ -547,6 +560,48 @@ mod tests {
             "noise",
         ] {
             assert!(bad.parse::<Variant>().is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn pixel_only_variants_keep_samples_and_labels() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 4,
+            width: 4,
+        };
+        let n = 30;
+        let ds = Dataset::new(
+            Pixels::U8((0..n * shape.len()).map(|i| (i * 13 % 251) as u8).collect()),
+            (0..n as u32).map(|i| i % 3).collect(),
+            shape,
+            vec!["a".into(), "b".into(), "c".into()],
+            crate::Metadata {
+                name: "tiny".into(),
+                split: crate::Split::Train,
+                origin: crate::Origin::Generated {
+                    description: "unit test".into(),
+                },
+                files: vec![],
+                variants: vec![],
+            },
+        )
+        .unwrap();
+        for s in [
+            "subset:10",
+            "random-labels",
+            "noise:0.5",
+            "gaussian-inputs",
+            "uniform-inputs",
+            "shuffled-pixels",
+            "classes:2",
+            "resize:2",
+            "grayscale",
+        ] {
+            let v: Variant = s.parse().unwrap();
+            let out = v.apply(ds.clone(), 5).unwrap();
+            let same = out.labels() == ds.labels() && out.class_names() == ds.class_names();
+            assert_eq!(v.pixels_only(), same, "{s}");
         }
     }
 

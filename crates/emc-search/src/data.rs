@@ -9,8 +9,10 @@ use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Tens
 use emc_models::{Built, InputShape, ModelSpec};
 use emc_train::{FitReport, Member, ProgressFn, TrainConfig};
 
-use crate::error::Result;
+use crate::config::MeasureConfig;
+use crate::error::{Result, SearchError};
 use crate::lockstep::Probe;
+use crate::search::default_n0;
 
 /// Datasets loaded once per (dataset, split) and shared.
 #[derive(Default)]
@@ -30,6 +32,69 @@ impl Loaded {
         self.0.push((id.clone(), split, d.clone()));
         Ok(d)
     }
+}
+
+/// Checks, before any training, that `cfg`'s training split (`base` after the variants
+/// that choose samples or labels, drawn with the first seed) can start a search: at least
+/// two classes present, and at least `n0` samples, where `n0` is the configured first probe
+/// or, by default, the default's floor of 4 samples per class (the default's share that
+/// grows with the model, `params / 64`, is capped at the split, which then saturates).
+///
+/// # Errors
+/// [`emc_data::DataError::Degenerate`] for fewer than two classes; [`SearchError::Config`]
+/// naming the split's files, its size and `n0` for a split smaller than `n0`.
+pub(crate) fn check_training_split(
+    cfg: &MeasureConfig,
+    variants: &[Variant],
+    base: &Dataset,
+) -> Result<()> {
+    let choosing: Vec<Variant> = variants
+        .iter()
+        .filter(|v| !v.pixels_only())
+        .cloned()
+        .collect();
+    let seed = cfg.seeds.first().copied().unwrap_or(0);
+    let applied;
+    let ds = if choosing.is_empty() {
+        base
+    } else {
+        applied = Variant::apply_all(&choosing, base.clone(), seed)?;
+        &applied
+    };
+    ds.check_usable()?;
+    let (len, classes) = (ds.len(), ds.num_classes());
+    let (n0, field, source) = match cfg.search.n0 {
+        Some(n0) => (n0, "search.n0", "the first probe asked for".to_string()),
+        None => (
+            default_n0(0, classes),
+            "data",
+            format!("the smallest default first probe, 4 x {classes} classes"),
+        ),
+    };
+    if len < n0 {
+        let files: Vec<String> = ds
+            .metadata()
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        return Err(SearchError::Config {
+            field: field.into(),
+            message: format!(
+                "the training split of {} [{}] read from {} holds {len} samples, fewer than \
+                 n0 = {n0} ({source}); expected at least {n0} samples: use more data or a \
+                 smaller --n0",
+                cfg.data,
+                cfg.variants.join(" "),
+                if files.is_empty() {
+                    ds.metadata().origin.to_string()
+                } else {
+                    files.join(", ")
+                },
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// One seed's training data for a configuration: the variants drawn with the seed over the
@@ -177,6 +242,67 @@ mod tests {
         let mut sorted = a.order.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..60).collect::<Vec<u32>>());
+    }
+
+    fn config(variants: &[&str], n0: Option<usize>) -> (MeasureConfig, Vec<Variant>) {
+        let mut cfg = MeasureConfig {
+            data: "tiny".into(),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+            seeds: vec![0],
+            ..MeasureConfig::default()
+        };
+        cfg.search.n0 = n0;
+        let parsed = variants.iter().map(|v| v.parse().unwrap()).collect();
+        (cfg, parsed)
+    }
+
+    #[test]
+    fn a_split_smaller_than_n0_is_refused_before_training() {
+        // 60 samples, 3 classes: the default's floor is 12.
+        let (cfg, v) = config(&[], None);
+        check_training_split(&cfg, &v, &base()).unwrap();
+        let (cfg, v) = config(&["resize:1"], Some(60));
+        check_training_split(&cfg, &v, &base()).unwrap();
+        let (cfg, v) = config(&[], Some(61));
+        let err = check_training_split(&cfg, &v, &base()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, SearchError::Config { ref field, .. } if field == "search.n0"));
+        assert!(
+            msg.contains("holds 60 samples") && msg.contains("n0 = 61"),
+            "{msg}"
+        );
+        assert!(msg.contains("generated: unit test"), "{msg}");
+        // The default's floor, after a subset variant: 11 samples of 3 classes.
+        let (cfg, v) = config(&["subset:11"], None);
+        let msg = check_training_split(&cfg, &v, &base())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("holds 11 samples") && msg.contains("n0 = 12 (the smallest default"),
+            "{msg}"
+        );
+        let (cfg, v) = config(&["subset:12"], None);
+        check_training_split(&cfg, &v, &base()).unwrap();
+    }
+
+    #[test]
+    fn a_split_with_one_class_is_refused_before_training() {
+        let (cfg, v) = config(&["classes:2,1"], Some(8));
+        check_training_split(&cfg, &v, &base()).unwrap();
+        let (cfg, v) = config(&["classes:1"], Some(8));
+        let err = check_training_split(&cfg, &v, &base()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                SearchError::Data(emc_data::DataError::Degenerate { .. })
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("a single class (`a`) after the variants classes:1"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -193,7 +193,7 @@ fn prepare(cfgs: &[MeasureConfig], load: &LoadOptions) -> Result<Vec<Prepared>> 
     for cfg in cfgs {
         let (spec, data_id, variants) = cfg.parsed()?;
         let base = loaded.get(&data_id, Split::Train, load)?;
-        prepared.push(Prepared::new(cfg, spec, variants, base));
+        prepared.push(Prepared::new(cfg, spec, variants, base)?);
     }
     Ok(prepared)
 }

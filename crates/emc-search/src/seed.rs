@@ -14,7 +14,7 @@ use emc_results::{carries_over, ProbeRow};
 use emc_train::{read_checkpoint_metadata, save_checkpoint, FitReport, Progress, ProgressFn};
 
 use crate::config::MeasureConfig;
-use crate::data::SeedData;
+use crate::data::{check_training_split, SeedData};
 use crate::error::{Result, SearchError};
 use crate::lockstep::ProbeTrainer;
 use crate::measure::{Event, RunOptions};
@@ -33,13 +33,17 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// `cfg` parsed and checked, its training split taken from `base`.
+    ///
+    /// # Errors
+    /// A training split that cannot start a search ([`check_training_split`]).
     pub(crate) fn new(
         cfg: &MeasureConfig,
         spec: ModelSpec,
         variants: Vec<Variant>,
         base: Arc<Dataset>,
-    ) -> Self {
-        Prepared {
+    ) -> Result<Self> {
+        check_training_split(cfg, &variants, &base)?;
+        Ok(Prepared {
             spec,
             variants,
             base,
@@ -51,7 +55,7 @@ impl Prepared {
                     (c, h)
                 })
                 .collect(),
-        }
+        })
     }
 }
 
