@@ -439,6 +439,9 @@ struct Machine {
     os: &'static str,
     arch: &'static str,
     cpus: usize,
+    /// The vector instruction set of the CPU's matrix products: results are bit-identical
+    /// on one, not across them (`emc_kernels::vector_isa`).
+    vector_isa: &'static str,
     hostname: String,
 }
 
@@ -464,6 +467,7 @@ pub(crate) fn write_manifest(
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            vector_isa: emc_models::kernels::vector_isa(),
             hostname: std::fs::read_to_string("/etc/hostname")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
