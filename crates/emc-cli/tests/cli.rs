@@ -157,19 +157,29 @@ fn bench_prints_a_throughput_line_per_workload() {
 /// `--torch` runs the reference script with the given interpreter and prints the ratio
 /// beside our figure; `--save` writes it with the machine description. A stand-in
 /// interpreter (a shell script printing the reference's line) keeps torch out of the test.
+/// A stand-in for a Python with torch in `dir`: a shell script that runs `first` and then
+/// prints one MLP line as the reference script would.
 #[cfg(unix)]
-#[test]
-fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
+fn stand_in_python(dir: &std::path::Path, first: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let python = tmp.path().join("python");
+    let python = dir.join("python");
     std::fs::write(
         &python,
-        "#!/bin/sh\necho \"torch 0.0 args: $*\"\n\
-         echo 'mlp_784-512-512-10_b128 1000.0 samples/s  (128.00 ms/step, 9 steps)'\n",
+        format!(
+            "#!/bin/sh\n{first}\n\
+             echo 'mlp_784-512-512-10_b128 1000.0 samples/s  (128.00 ms/step, 9 steps)'\n"
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    python
+}
+
+#[cfg(unix)]
+#[test]
+fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let python = stand_in_python(tmp.path(), "echo \"torch 0.0 args: $*\"");
     let script = tmp.path().join("torch_reference.py");
     std::fs::write(&script, "# stand-in").unwrap();
     let save = tmp.path().join("bench");
@@ -238,20 +248,12 @@ fn bench_prints_the_ratio_to_the_torch_reference_and_saves_it() {
 #[cfg(unix)]
 #[test]
 fn bench_torch_runs_the_repositorys_reference_script_by_default() {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let argv = tmp.path().join("argv");
-    let python = tmp.path().join("python");
-    std::fs::write(
-        &python,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n\
-             echo 'mlp_784-512-512-10_b128 1000.0 samples/s  (128.00 ms/step, 9 steps)'\n",
-            argv.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let python = stand_in_python(
+        tmp.path(),
+        &format!("printf '%s\\n' \"$@\" > '{}'", argv.display()),
+    );
     let out = emc(&[
         "bench",
         "--only",
