@@ -43,6 +43,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         device: candle_core::Device::Cpu,
         load: local_options(),
         progress: false,
+        max_memory: None,
         recorded_only: false,
     };
     let start = std::time::Instant::now();

@@ -84,6 +84,7 @@ fn verify_options() -> VerifyOptions {
     VerifyOptions {
         load: emc_tests::local_options(),
         device: candle_core::Device::Cpu,
+        max_memory: None,
     }
 }
 
@@ -184,7 +185,7 @@ fn push_pull_verify_round_trip_then_offline_from_the_cache() {
     assert_eq!(report.checks.len(), 2);
     for c in &report.checks {
         assert_eq!(c.recorded_fit, Some(true));
-        assert_eq!(c.correct, c.n);
+        assert_eq!(c.correct, Some(c.n));
         assert!(c.n >= 32, "{c:?}");
     }
 
@@ -610,6 +611,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
         progress: false,
+        max_memory: None,
         recorded_only: false,
     };
     let first = run_claim(spec, &settings).unwrap();
@@ -725,6 +727,7 @@ fn other_data_is_a_data_mismatch_not_a_failed_fit() {
     let opts = VerifyOptions {
         load: emc_tests::local_options().with_data_dir(Some(other)),
         device: candle_core::Device::Cpu,
+        max_memory: None,
     };
     let report = verify(results, &opts).unwrap();
     assert!(!report.passed());
@@ -734,4 +737,62 @@ fn other_data_is_a_data_mismatch_not_a_failed_fit() {
             assert!(why.contains(part), "`{part}` missing from: {why}");
         }
     }
+}
+
+/// A forged checkpoint whose metadata asks for a model of 10^9 hidden units (with the
+/// config hash verify would reveal) is refused by the memory estimate before the model is
+/// built, and its line says the accuracy was not evaluated; the real checkpoints still pass.
+#[test]
+fn a_forged_checkpoint_naming_a_huge_model_is_refused_before_it_is_built() {
+    let Some(results) = results() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    copy_dir(results, &dir);
+    let mut cfg = emc_tests::hub_fixture::small_config();
+    cfg.model = "mlp:1000000000:relu".into();
+    let hash = cfg.config_hash();
+    let meta: BTreeMap<String, String> = [
+        ("model", cfg.model.clone()),
+        ("config_hash", hash.clone()),
+        ("config", serde_json::to_string(&cfg).unwrap()),
+        ("seed", "0".into()),
+        ("n", "32".into()),
+        ("dataset", cfg.data.clone()),
+        ("variants", cfg.variants.join(" ")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    // A one-scalar stand-in for the weights: the metadata is what verify reads first.
+    let varmap = candle_nn::VarMap::new();
+    varmap
+        .get(
+            1,
+            "w",
+            candle_nn::Init::Const(0.0),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+    let forged = dir
+        .join("checkpoints")
+        .join(format!("{hash}-seed0.safetensors"));
+    emc_train::save_checkpoint(&varmap, &forged, &meta).unwrap();
+
+    let report = verify(&dir, &verify_options()).unwrap();
+    let bad: Vec<_> = report.checks.iter().filter(|c| !c.passed()).collect();
+    assert_eq!(bad.len(), 1, "{}", report.text());
+    assert_eq!(bad[0].correct, None);
+    let why = bad[0].failure.as_deref().unwrap();
+    assert!(
+        why.contains("not enough memory: checking `mlp:1000000000:relu`")
+            && why.contains("weights of 60000000010 parameters"),
+        "{why}"
+    );
+    assert!(
+        bad[0].line().contains("accuracy not evaluated"),
+        "{}",
+        bad[0].line()
+    );
+    assert_eq!(report.checks.len(), 3);
 }

@@ -42,6 +42,7 @@ fn run_lockstep(
         lockstep,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
+        max_memory: None,
         recorded_only: false,
     };
     let quiet = |_: &Event| {};
@@ -131,6 +132,7 @@ fn measuring_configurations_together_equals_measuring_them_alone() {
         lockstep: 1,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options(),
+        max_memory: None,
         recorded_only: false,
     };
     let seen = std::sync::Mutex::new(vec![]);
@@ -476,6 +478,7 @@ fn resuming_on_other_data_is_refused_naming_both_digests() {
         lockstep: 1,
         device: candle_core::Device::Cpu,
         load: emc_tests::local_options().with_data_dir(Some(other)),
+        max_memory: None,
         recorded_only: false,
     };
     let err = measure(&more, &opts, &|_| {}).unwrap_err().to_string();

@@ -55,6 +55,7 @@ pub fn small_results(root: &Path) -> Option<&'static Path> {
             lockstep: 1,
             device: candle_core::Device::Cpu,
             load: crate::local_options(),
+            max_memory: None,
             recorded_only: false,
         };
         let quiet = |_: &Event| {};

@@ -17,13 +17,17 @@ pub struct ClaimArgs {
     #[arg(long, value_enum, default_value_t = Scale::Cpu)]
     pub scale: Scale,
     /// Probes trained concurrently (each single-threaded when > 1).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
     /// Up to this many probes of different seeds train together, stacked, in one
     /// lockstep group per job (MLPs, softmax regression and CNNs without batch norm;
     /// bit-identical results); 1: off.
-    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub lockstep: usize,
+    /// The most memory a measurement may allocate (e.g. 8GiB); by default the memory
+    /// available. A measurement whose estimate exceeds it is refused before it allocates.
+    #[arg(long, value_name = "SIZE", value_parser = emc_search::parse_memory_size)]
+    pub max_memory: Option<u64>,
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -83,6 +87,7 @@ impl ClaimArgs {
             device,
             load,
             progress: true,
+            max_memory: self.max_memory,
             recorded_only: self.from_hub.is_some(),
         };
         run_claim(spec, &settings)
@@ -135,6 +140,7 @@ pub fn fetch_published(
         verify: emc_hub::VerifyOptions {
             load: load.clone(),
             device: device.clone(),
+            max_memory: None,
         },
     };
     let (pulled, report) =

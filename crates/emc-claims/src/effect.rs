@@ -261,6 +261,8 @@ mod tests {
                 probes_trained: 0,
                 budgets,
                 transition: emc_search::transition(&[]),
+                probes_failed: 0,
+                probes_diverged: 0,
             },
             generalization: None,
         }

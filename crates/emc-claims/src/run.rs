@@ -29,6 +29,8 @@ pub struct RunSettings {
     pub load: LoadOptions,
     /// Print a line per probe to stderr.
     pub progress: bool,
+    /// The most memory a measurement may allocate (`None`: what is available).
+    pub max_memory: Option<u64>,
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
@@ -61,6 +63,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         lockstep: settings.lockstep.max(1),
         device: settings.device.clone(),
         load: settings.load.clone(),
+        max_memory: settings.max_memory,
         recorded_only: settings.recorded_only,
     };
     let mut results = measure_arms(&arms, &opts, settings.progress)?;

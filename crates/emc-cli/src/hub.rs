@@ -57,9 +57,18 @@ pub struct PushArgs {
     /// Commit message (default: generated from the directory).
     #[arg(long)]
     message: Option<String>,
-    /// Print the card and the files that would be uploaded; send nothing.
+    /// Print the card and the files that would be uploaded; send nothing (the directory is
+    /// checked as for a push).
     #[arg(long)]
     dry_run: bool,
+    /// Before anything is sent, run `emc verify` on the directory (recompute every
+    /// checkpoint's training accuracy on its data) and push only if every checkpoint
+    /// passes. Without it, the files are checked to read back and agree with each other.
+    #[arg(long)]
+    verify: bool,
+    /// Directory of canonical dataset files, for --verify.
+    #[arg(long, env = "EMC_DATA_DIR", value_parser = crate::data::data_dir)]
+    data_dir: Option<PathBuf>,
 }
 
 /// Arguments of `emc hub pull`.
@@ -92,6 +101,15 @@ fn push(args: PushArgs) -> Result<()> {
         license: args.license.clone(),
         commit_message: args.message.clone(),
     };
+    if args.verify {
+        let opts = emc_hub::VerifyOptions {
+            load: emc_data::LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
+            ..emc_hub::VerifyOptions::default()
+        };
+        let report = emc_hub::verify(&args.dir, &opts)?;
+        print!("{}", report.text());
+        report.ensure_passed(&args.dir)?;
+    }
     if args.dry_run {
         let plan = emc_hub::prepare(&args.dir, &repo, &opts, &cfg.endpoint_name())?;
         println!("{}", plan.card);

@@ -45,6 +45,19 @@ enum Command {
     Verify(verify::VerifyArgs),
 }
 
+/// A run that finished but whose result is no measurement (every probe diverged): exit
+/// status 2, so that scripts tell it from a failure to run (status 1).
+#[derive(Debug)]
+struct Degenerate(String);
+
+impl std::fmt::Display for Degenerate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Degenerate {}
+
 fn main() -> std::process::ExitCode {
     emc_train::allocator::retain_freed_memory();
     let cli = Cli::parse();
@@ -72,7 +85,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<Degenerate>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

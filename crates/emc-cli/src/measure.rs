@@ -103,13 +103,24 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = MeasureConfig::DEFAULT_SEEDS.to_string(), conflicts_with = "config")]
     seeds: String,
     /// Probes trained concurrently (each single-threaded when > 1).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
     /// Up to this many probes of different seeds train together, stacked, in one
     /// lockstep group per job (MLPs, softmax regression and CNNs without batch norm;
     /// bit-identical results); 1: off.
-    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP)]
+    #[arg(long, default_value_t = emc_search::DEFAULT_LOCKSTEP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     lockstep: usize,
+    /// The most memory the measurement may allocate (e.g. 8GiB); by default the memory
+    /// available. A measurement whose estimate (data after resize, weights, gradients,
+    /// optimizer state, activations at the batch size, times the probes run at once)
+    /// exceeds it is refused before anything is allocated.
+    #[arg(long, value_name = "SIZE", value_parser = emc_search::parse_memory_size)]
+    max_memory: Option<u64>,
+    /// Exit with status 0 even when every probe that did not fit diverged (the EMC then
+    /// measures the learning rate, not the model; by default that is an error, exit status
+    /// 2).
+    #[arg(long)]
+    allow_diverged: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -209,10 +220,11 @@ impl MeasureArgs {
     pub(crate) fn run_options(&self) -> Result<RunOptions> {
         Ok(RunOptions {
             out: self.out.clone(),
-            jobs: self.jobs.max(1),
-            lockstep: self.lockstep.max(1),
+            jobs: self.jobs,
+            lockstep: self.lockstep,
             device: emc_train::parse_device(&self.device)?,
             load: emc_data::LoadOptions::from_env().with_data_dir(self.data_dir.clone()),
+            max_memory: self.max_memory,
             recorded_only: false,
         })
     }
@@ -300,6 +312,17 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         opts.out.display()
     );
+    if m.failures_all_diverged() {
+        let what = format!(
+            "DEGENERATE: all {} probes that did not fit diverged (the loss became \
+             non-finite), so the EMC measures the learning rate ({}), not the model; lower --lr",
+            m.probes_failed, cfg.train.optim.lr
+        );
+        println!("{what}");
+        if !args.allow_diverged {
+            return Err(crate::Degenerate(what).into());
+        }
+    }
     Ok(())
 }
 

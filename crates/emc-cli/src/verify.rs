@@ -19,6 +19,11 @@ pub struct VerifyArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The most memory one checkpoint's check may allocate (e.g. 8GiB); by default the
+    /// memory available. The model a checkpoint's metadata names is estimated before it is
+    /// built.
+    #[arg(long, value_name = "SIZE", value_parser = emc_search::parse_memory_size)]
+    max_memory: Option<u64>,
 }
 
 /// Runs `emc verify`: prints one line per checkpoint; fails when any checkpoint does not
@@ -27,6 +32,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let opts = VerifyOptions {
         load: LoadOptions::from_env().with_data_dir(args.data_dir.clone()),
         device: emc_train::parse_device(&args.device)?,
+        max_memory: args.max_memory,
     };
     let report = emc_hub::verify(&args.dir, &opts)?;
     print!("{}", report.text());

@@ -127,6 +127,23 @@ impl Variant {
         Ok(ds)
     }
 
+    /// The image shape after the variant, computed without applying it (so that memory can
+    /// be checked before a resize allocates).
+    pub fn shape_after(&self, shape: ImageShape) -> ImageShape {
+        match self {
+            Variant::Resize { height, width } => ImageShape {
+                height: *height,
+                width: *width,
+                ..shape
+            },
+            Variant::Grayscale => ImageShape {
+                channels: 1,
+                ..shape
+            },
+            _ => shape,
+        }
+    }
+
     /// Whether the variant draws random numbers.
     pub fn is_random(&self) -> bool {
         match self {
@@ -596,12 +613,15 @@ mod tests {
             "shuffled-pixels",
             "classes:2",
             "resize:2",
+            "resize:3x5",
             "grayscale",
         ] {
             let v: Variant = s.parse().unwrap();
             let out = v.apply(ds.clone(), 5).unwrap();
             let same = out.labels() == ds.labels() && out.class_names() == ds.class_names();
             assert_eq!(v.pixels_only(), same, "{s}");
+            // The shape is known before the variant is applied.
+            assert_eq!(v.shape_after(ds.shape()), out.shape(), "{s}");
         }
     }
 

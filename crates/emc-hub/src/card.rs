@@ -60,7 +60,7 @@ pub(crate) fn read_configs(dir: &Path) -> Vec<MeasuredConfig> {
         .collect();
     paths.sort();
     for path in paths {
-        let Some(value) = std::fs::read_to_string(&path)
+        let Some(value) = emc_results::read_result_text(&path)
             .ok()
             .and_then(|t| t.parse::<toml::Table>().ok())
         else {

@@ -79,6 +79,7 @@ impl HubConfig {
             builder = builder.cache_dir(dir.clone());
         }
         if let Some(token) = &self.token {
+            check_token(token)?;
             builder = builder.token(token.clone());
         }
         let fail = |e: HFError| HubError::Hub {
@@ -91,12 +92,40 @@ impl HubConfig {
     }
 }
 
-/// The token the Hugging Face tools would use, resolved in hf-hub's order.
+/// Refuses a token that an HTTP header cannot carry (whitespace or a control character
+/// inside it: two tokens pasted together, a line break), naming where but never printing
+/// the token. Whitespace around a token is trimmed where it is read.
+fn check_token(token: &str) -> Result<()> {
+    match token
+        .chars()
+        .position(|c| c.is_whitespace() || c.is_control())
+    {
+        None => Ok(()),
+        Some(at) => Err(HubError::Argument {
+            what: "the Hugging Face token".into(),
+            message: format!(
+                "it holds whitespace or a control character at character {} of {} (the \
+                 token is not printed); expected one word such as hf_...: check HF_TOKEN or \
+                 the token file",
+                at + 1,
+                token.chars().count()
+            ),
+        }),
+    }
+}
+
+/// The token the Hugging Face tools would use, resolved in hf-hub's order, without the
+/// whitespace around it (`export HF_TOKEN=$(cat file)` keeps no newline, a pasted one
+/// might).
 fn env_token() -> Option<String> {
     if implicit_token_disabled() {
         return None;
     }
-    if let Some(t) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+    if let Some(t) = std::env::var("HF_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+    {
         return Some(t);
     }
     let from_file = |path: PathBuf| {
@@ -317,6 +346,27 @@ mod tests {
         assert_eq!("dataset".parse::<RepoKind>().unwrap(), RepoKind::Dataset);
         let e = "space".parse::<RepoKind>().unwrap_err().to_string();
         assert!(e.contains("expected model or dataset"), "{e}");
+    }
+
+    #[test]
+    fn a_token_with_whitespace_inside_is_refused_without_printing_it() {
+        check_token("hf_abcDEF123").unwrap();
+        for (bad, at) in [("hf_abc\nhf_def", 7), ("hf_abc def", 7), ("hf_\tx", 4)] {
+            let err = check_token(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("the Hugging Face token: ")
+                    && err.contains(&format!("at character {at} of")),
+                "{err}"
+            );
+            assert!(!err.contains("hf_abc") && !err.contains("hf_def"), "{err}");
+        }
+        let cfg = HubConfig {
+            token: Some("hf_a\nb".into()),
+            ..HubConfig::default()
+        };
+        let repo = RepoId::parse("o/r", RepoKind::Model).unwrap();
+        let err = cfg.client(&repo).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("whitespace or a control character"), "{err}");
     }
 
     #[test]

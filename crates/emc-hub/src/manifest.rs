@@ -214,6 +214,12 @@ pub(crate) fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
                 }
                 check_relative(&repo_path).map_err(|m| HubError::input(&path, m))?;
                 out.push((repo_path, path));
+            } else {
+                return Err(HubError::input(
+                    &path,
+                    "not a regular file or a directory (a device or a pipe); a results \
+                     directory holds files only",
+                ));
             }
         }
         Ok(())

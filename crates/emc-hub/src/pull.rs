@@ -224,8 +224,8 @@ fn fetch_staged(
             manifest_path.display()
         ),
     })?;
-    let text =
-        std::fs::read_to_string(&manifest_path).map_err(|e| HubError::io(&manifest_path, e))?;
+    let text = emc_results::read_result_text(&manifest_path)
+        .map_err(|e| HubError::io(&manifest_path, e))?;
     let manifest = HubManifest::parse(&text, &manifest_path)?;
 
     let parent = match out.parent() {

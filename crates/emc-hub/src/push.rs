@@ -70,11 +70,18 @@ pub struct PushPlan {
 }
 
 /// What a push of `dir` to `repo` would upload, without any network access (also what
-/// [`push`] uses).
+/// [`push`] uses, so a dry run checks what a push checks).
+///
+/// The directory must read back as results before anything is planned: every row of
+/// `probes.csv` and `summary.csv` as `emc report` reads them, summary.csv's EMCs and probe
+/// counts as probes.csv gives them, and every checkpoint's header. (Recomputing each
+/// checkpoint's accuracy needs the data: that is `emc verify`, which `emc hub push
+/// --verify` runs first.)
 ///
 /// # Errors
 /// [`HubError::Input`] when `dir` is not a results directory (no `summary.csv` and no
-/// `manifest.toml`), is empty, or cannot be read.
+/// `manifest.toml`), is empty, cannot be read, or holds files that do not read back or
+/// contradict each other.
 pub fn prepare(dir: &Path, repo: &RepoId, opts: &PushOptions, endpoint: &str) -> Result<PushPlan> {
     if !dir.is_dir() {
         return Err(HubError::input(
@@ -89,6 +96,7 @@ pub fn prepare(dir: &Path, repo: &RepoId, opts: &PushOptions, endpoint: &str) ->
              measure` or a claim (artifacts/<claim>/<scale>/)",
         ));
     }
+    check_results(dir)?;
     let local = collect_files(dir)?;
     let mut files = Vec::with_capacity(local.len() + 1);
     for (path, source) in &local {
@@ -99,7 +107,7 @@ pub fn prepare(dir: &Path, repo: &RepoId, opts: &PushOptions, endpoint: &str) ->
             sha256,
         });
     }
-    let verdict = match std::fs::read_to_string(dir.join("verdict.md")) {
+    let verdict = match emc_results::read_result_text(&dir.join("verdict.md")) {
         Ok(v) => Some(v),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(HubError::io(dir.join("verdict.md"), e)),
@@ -138,6 +146,43 @@ pub fn prepare(dir: &Path, repo: &RepoId, opts: &PushOptions, endpoint: &str) ->
         manifest: HubManifest::new(files),
         files: local,
     })
+}
+
+/// Refuses a directory whose result files do not read back or contradict each other
+/// (see [`prepare`]).
+fn check_results(dir: &Path) -> Result<()> {
+    let refuse = |why: String| {
+        Err(HubError::input(
+            dir,
+            format!(
+                "{why}; nothing was sent. Run `emc report` and `emc verify` on it, and publish \
+                 results only once they read back"
+            ),
+        ))
+    };
+    if dir.join("summary.csv").is_file() || dir.join("probes.csv").is_file() {
+        match emc_report::report(dir, false) {
+            Err(e) => return refuse(format!("its result files do not read back: {e}")),
+            Ok(r) => {
+                if let Some(c) = r.contradictions.first() {
+                    return refuse(format!("its result files contradict each other: {c}"));
+                }
+            }
+        }
+    }
+    let checkpoints = dir.join("checkpoints");
+    if checkpoints.is_dir() {
+        let entries = std::fs::read_dir(&checkpoints).map_err(|e| HubError::io(&checkpoints, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| HubError::io(&checkpoints, e))?.path();
+            if path.extension().is_some_and(|e| e == "safetensors") {
+                if let Err(e) = emc_train::read_checkpoint_metadata(&path) {
+                    return refuse(format!("a checkpoint does not read back: {e}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Publishes `dir` to `repo` in one commit: every file below it (hidden files and

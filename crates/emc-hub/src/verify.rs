@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use emc_data::{load, Dataset, DatasetId, LoadOptions, Normalization, Split, Variant};
 use emc_models::{InputShape, ModelSpec};
-use emc_search::{check_data, read_csv, MeasureConfig, ProbeRow, SummaryRow};
+use emc_search::{
+    check_data, read_csv, MeasureConfig, MemoryEstimate, MemoryLimit, ProbeRow, SummaryRow,
+};
 use emc_train::{evaluate, load_checkpoint, read_checkpoint_metadata};
 
 use crate::error::{HubError, Result};
@@ -25,6 +27,9 @@ pub struct VerifyOptions {
     pub load: LoadOptions,
     /// Device for the forward passes.
     pub device: Device,
+    /// The most memory one checkpoint's check may allocate (`None`: what is available):
+    /// the model the metadata names and its data are estimated first.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for VerifyOptions {
@@ -32,6 +37,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             load: LoadOptions::from_env(),
             device: Device::Cpu,
+            max_memory: None,
         }
     }
 }
@@ -55,8 +61,9 @@ pub struct CheckpointCheck {
     pub recorded_fit: Option<bool>,
     /// The seed's EMC in `summary.csv`, when recorded.
     pub summary_emc: Option<usize>,
-    /// Training samples classified correctly now.
-    pub correct: usize,
+    /// Training samples classified correctly now (`None`: the check stopped before the
+    /// model was evaluated).
+    pub correct: Option<usize>,
     /// What failed; `None` when the checkpoint passed.
     pub failure: Option<String>,
 }
@@ -78,20 +85,17 @@ impl CheckpointCheck {
             Some(false) => "no fit",
             None => "absent",
         };
+        let accuracy = match self.correct {
+            Some(c) if self.n > 0 => format!("{c}/{} ({:.4})", self.n, c as f64 / self.n as f64),
+            _ => "not evaluated".into(),
+        };
         let mut s = format!(
-            "{status} {}  {}  {}  seed {}  n {}  probes.csv: {recorded}  accuracy {}/{} ({:.4})",
+            "{status} {}  {}  {}  seed {}  n {}  probes.csv: {recorded}  accuracy {accuracy}",
             self.path.display(),
             self.model,
             self.data,
             self.seed,
             self.n,
-            self.correct,
-            self.n,
-            if self.n == 0 {
-                0.0
-            } else {
-                self.correct as f64 / self.n as f64
-            }
         );
         if let Some(emc) = self.summary_emc {
             let _ = write!(s, "  EMC {emc}");
@@ -245,7 +249,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
             n: 0,
             recorded_fit: None,
             summary_emc: None,
-            correct: 0,
+            correct: None,
             failure: None,
         };
         if let Err(e) = check_one(
@@ -383,12 +387,28 @@ fn check_one(
     // Rebuild the data exactly as the search did.
     let (spec, data_id, variants) = parse_config(&cfg, path)?;
     let key = format!("{}|{}|{seed}", cfg.data, cfg.variants.join(" "));
+    if !bases.contains_key(&cfg.data) {
+        let base = load(&data_id, Split::Train, &opts.load)
+            .map_err(|e| err(format!("loading the training data: {e}")))?;
+        bases.insert(cfg.data.clone(), base);
+    }
+    // What the metadata asks for must fit before it is built (a forged checkpoint may
+    // name a model of 10^9 units).
+    let what = format!("checking `{}` on {}", cfg.model, check.data);
+    MemoryEstimate::evaluation(
+        what,
+        &spec,
+        &variants,
+        &bases[&cfg.data],
+        cfg.train.eval_batch,
+    )
+    .and_then(|e| match opts.device.is_cpu() {
+        // On a GPU the model lives in device memory, which is not queried.
+        true => e.check(MemoryLimit::new(opts.max_memory).as_ref()),
+        false => Ok(()),
+    })
+    .map_err(|e| err(e.to_string()))?;
     if !prepared.contains_key(&key) {
-        if !bases.contains_key(&cfg.data) {
-            let base = load(&data_id, Split::Train, &opts.load)
-                .map_err(|e| err(format!("loading the training data: {e}")))?;
-            bases.insert(cfg.data.clone(), base);
-        }
         let ds = Variant::apply_all(&variants, bases[&cfg.data].clone(), seed)
             .map_err(|e| err(format!("applying the variants: {e}")))?;
         let shape = ds.shape();
@@ -448,7 +468,7 @@ fn check_one(
     })?;
     let eval = evaluate(built.model.as_ref(), &x, &y, cfg.train.eval_batch.max(1))
         .map_err(|e| err(format!("evaluating: {e}")))?;
-    check.correct = eval.correct;
+    check.correct = Some(eval.correct);
 
     match check.recorded_fit {
         None => {

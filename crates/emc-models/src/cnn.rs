@@ -272,6 +272,14 @@ impl CnnConfig {
         ))
     }
 
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> Result<f64> {
+        Ok(activations_plan(
+            &self.plain_plan(input, num_classes)?,
+            self.batch_norm,
+            num_classes,
+        ))
+    }
+
     pub(crate) fn build(
         &self,
         input: InputShape,
@@ -311,6 +319,30 @@ impl fmt::Display for CnnConfig {
         self.write_channels(f)?;
         self.write_options(f)
     }
+}
+
+/// Scalars per sample a training step keeps for the backward pass (see
+/// [`ModelSpec::activations_per_sample`](crate::ModelSpec::activations_per_sample)): per
+/// block the im2col patches, the convolution output, the batch-norm output and the
+/// activation, then the pooled map; the classifier's features and logits.
+fn activations_plan(plan: &Plan, batch_norm: bool, num_classes: usize) -> f64 {
+    let (mut h, mut w) = (plan.input.height as f64, plan.input.width as f64);
+    let mut fan_in = plan.input.channels as f64;
+    let mut total = fan_in * h * w;
+    for stage in &plan.stages {
+        let c = stage.channels as f64;
+        for _ in 0..stage.repeats {
+            let maps = if batch_norm { 3.0 } else { 2.0 };
+            total += fan_in * 9.0 * h * w + maps * c * h * w;
+            fan_in = c;
+        }
+        if stage.pool {
+            h = (h / 2.0).floor();
+            w = (w / 2.0).floor();
+            total += c * h * w;
+        }
+    }
+    total + plan.features as f64 + 2.0 * num_classes as f64
 }
 
 fn count_plan(plan: &Plan, batch_norm: bool, num_classes: usize) -> usize {
@@ -532,6 +564,14 @@ impl CompoundConfig {
 
     pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> Result<usize> {
         Ok(count_plan(
+            &self.plan(input, num_classes)?,
+            self.base.batch_norm,
+            num_classes,
+        ))
+    }
+
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> Result<f64> {
+        Ok(activations_plan(
             &self.plan(input, num_classes)?,
             self.base.batch_norm,
             num_classes,

@@ -34,6 +34,11 @@ impl LinearConfig {
         linear_count(input.numel(), num_classes, self.bias)
     }
 
+    /// Scalars per sample kept for the backward pass: the input and the logits.
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> f64 {
+        input.numel() as f64 + 2.0 * num_classes as f64
+    }
+
     pub(crate) fn build(
         &self,
         input: InputShape,
@@ -108,6 +113,13 @@ impl MlpConfig {
             fan_in = w;
         }
         total + linear_count(fan_in, num_classes, self.bias)
+    }
+
+    /// Scalars per sample kept for the backward pass: the input, each hidden layer's
+    /// pre-activation and activation, the logits.
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> f64 {
+        let hidden: f64 = self.hidden.iter().map(|&w| 2.0 * w as f64).sum();
+        input.numel() as f64 + hidden + 2.0 * num_classes as f64
     }
 
     pub(crate) fn build(

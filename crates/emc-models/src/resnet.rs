@@ -79,6 +79,24 @@ impl ResNetConfig {
             .collect()
     }
 
+    /// Scalars per sample kept for the backward pass: the stem's patches and maps, then per
+    /// block the patches of both convolutions, their outputs, batch norms, activations and
+    /// the shortcut.
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> f64 {
+        let (mut h, mut w) = (input.height as f64, input.width as f64);
+        let k = self.k as f64;
+        // The input and its 3x3 patches, then the stem's convolution, batch norm and
+        // activation.
+        let mut total = input.numel() as f64 * 10.0 + 3.0 * k * h * w;
+        for (cin, cout, stride) in self.blocks().into_iter().flatten() {
+            let (cin, cout) = (cin as f64, cout as f64);
+            h = (h / stride as f64).ceil();
+            w = (w / stride as f64).ceil();
+            total += cin * 9.0 * h * w + cout * 9.0 * h * w + 8.0 * cout * h * w;
+        }
+        total + 8.0 * k + 2.0 * num_classes as f64
+    }
+
     pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> usize {
         let k = self.k;
         let mut total = input.channels * k * 9 + 2 * k; // stem conv + bn

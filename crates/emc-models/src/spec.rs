@@ -135,6 +135,25 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// An estimate of the scalars per training sample that a training step keeps for its
+    /// backward pass (inputs, im2col patches, every layer's outputs, attention weights),
+    /// computed without building the model. It is meant for memory checks before any
+    /// allocation and is accurate to a small factor, not exact; an `f64`, so that it cannot
+    /// overflow for any spec that parses.
+    pub fn activations_per_sample(&self, input: InputShape, num_classes: usize) -> Result<f64> {
+        self.check(input, num_classes)?;
+        Ok(match self {
+            ModelSpec::Linear(cfg) => cfg.activations(input, num_classes),
+            ModelSpec::Mlp(cfg) => cfg.activations(input, num_classes),
+            ModelSpec::Cnn(cfg) => cfg.activations(input, num_classes)?,
+            ModelSpec::ResNet18(cfg) => cfg.activations(input, num_classes),
+            ModelSpec::Vit(cfg) => cfg.activations(input, num_classes),
+            ModelSpec::CompoundCnn(cfg) => cfg.activations(input, num_classes)?,
+        })
+    }
+}
+
 impl Default for ModelSpec {
     fn default() -> Self {
         ModelSpec::Mlp(MlpConfig::default())

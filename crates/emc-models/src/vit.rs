@@ -145,6 +145,21 @@ impl VitConfig {
         Ok(())
     }
 
+    /// Scalars per sample kept for the backward pass: the patches and embeddings, then per
+    /// block the token-wise maps (norms, q/k/v, attention output, projection, residuals,
+    /// the MLP's hidden layer before and after its activation) and the attention scores
+    /// and weights of every head.
+    pub(crate) fn activations(&self, input: InputShape, num_classes: usize) -> f64 {
+        let t = self.tokens(input) as f64;
+        let (d, m) = (self.dim as f64, self.mlp_dim as f64);
+        let block = t * (10.0 * d + 2.0 * m) + 2.0 * self.heads as f64 * t * t;
+        input.numel() as f64
+            + 2.0 * t * d
+            + self.depth as f64 * block
+            + d
+            + 2.0 * num_classes as f64
+    }
+
     pub(crate) fn count(&self, input: InputShape, num_classes: usize) -> usize {
         let (d, m, p) = (self.dim, self.mlp_dim, self.patch);
         let embed = d * input.channels * p * p + d;

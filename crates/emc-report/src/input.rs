@@ -244,7 +244,7 @@ fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, boo
     let latest = dir.join("manifest.toml");
     let mut tried = Vec::new();
     for path in [own, latest] {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match emc_results::read_result_text(&path) {
             Ok(text) => text,
             Err(e) => {
                 tried.push(format!("{}: {e}", path.display()));
@@ -281,7 +281,7 @@ fn probe_hashes(dir: &Path, c: &Config) -> std::result::Result<(Vec<String>, boo
 }
 
 fn read_manifest(path: &Path) -> Manifest {
-    match std::fs::read_to_string(path) {
+    match emc_results::read_result_text(path) {
         Ok(text) => match text.parse::<toml::Table>() {
             Ok(table) => Manifest::Found(path.to_owned(), table),
             Err(e) => Manifest::Unreadable(path.to_owned(), e.to_string()),

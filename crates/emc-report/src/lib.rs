@@ -50,6 +50,7 @@ use std::path::PathBuf;
 
 use std::path::Path;
 
+use emc_results::StopReason;
 use input::{Config, Manifest, Probe, Results, SeedResult};
 
 /// A rendered report.
@@ -61,6 +62,10 @@ pub struct Report {
     pub table: String,
     /// Inconsistencies between the files worth telling the user.
     pub notes: Vec<String>,
+    /// Those notes that say the files contradict each other (summary.csv's EMC or probe
+    /// count against probes.csv): results that must not be trusted or published as they
+    /// are.
+    pub contradictions: Vec<String>,
     /// The plot files written (empty without plots).
     pub written: Vec<PathBuf>,
 }
@@ -82,7 +87,10 @@ pub fn report_named(dir: &Path, plots: bool, names: &HashMap<String, String>) ->
             label.clone_from(name);
         }
     }
-    let (table, mut notes) = table(&results, &labels);
+    let (table, contradictions) = table(&results, &labels);
+    let mut notes = contradictions.clone();
+    notes.extend(diverged_notes(&results, &labels));
+    notes.extend(orphan_note(&results));
     notes.extend(results.notes.iter().cloned());
     let written = if plots {
         plots::write_all(dir, &results.configs, &labels, &results.probes)?
@@ -93,6 +101,7 @@ pub fn report_named(dir: &Path, plots: bool, names: &HashMap<String, String>) ->
         manifest: describe_manifest(&results.manifest),
         table,
         notes,
+        contradictions,
         written,
     })
 }
@@ -305,7 +314,6 @@ fn table(results: &Results, labels: &[String]) -> (String, Vec<String>) {
             let _ = writeln!(out, "{}", seed_line(s, st));
         }
     }
-    notes.extend(orphan_note(results));
     (out, notes)
 }
 
@@ -421,6 +429,34 @@ fn seed_line(s: &SeedResult, st: Option<&ProbeStats>) -> String {
 
 /// A note on the probes of `probes.csv` that belong to no (configuration, seed) of
 /// `summary.csv`, when every configuration's probes could be recognised.
+/// A note for each configuration whose every probe that did not fit diverged: its EMC
+/// marks where training blows up (the learning rate), not what the model can fit.
+fn diverged_notes<'a>(
+    results: &'a Results,
+    labels: &'a [String],
+) -> impl Iterator<Item = String> + 'a {
+    let diverged = StopReason::Diverged.as_str();
+    results
+        .configs
+        .iter()
+        .zip(labels)
+        .filter_map(move |(c, label)| {
+            let failed: Vec<&Probe> = results
+                .probes
+                .iter()
+                .filter(|p| !p.fitted && c.level_of(&p.config_hash).is_some())
+                .collect();
+            let all = !failed.is_empty() && failed.iter().all(|p| p.stop == diverged);
+            all.then(|| {
+                format!(
+                    "{label}: DEGENERATE, all {} probes that did not fit diverged (the loss \
+                     became non-finite); its EMC measures the learning rate, not the model",
+                    failed.len()
+                )
+            })
+        })
+}
+
 fn orphan_note(results: &Results) -> Option<String> {
     let known = |p: &Probe| {
         results.configs.iter().any(|c| {

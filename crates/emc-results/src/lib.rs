@@ -13,7 +13,9 @@
 //! - a seed's EMC as `probes.csv` gives it, to check `summary.csv` against
 //!   ([`largest_fit`], [`emc_disagreement`]);
 //! - the hashes that key a configuration and its probes, from a configuration as recorded
-//!   in a manifest ([`RecordedConfig`]).
+//!   in a manifest ([`RecordedConfig`]);
+//! - how a result file is opened to be read: a regular file, bounded in size
+//!   ([`open_result_file`]).
 //!
 //! It knows nothing of tensors, models, datasets or training: reading a results directory
 //! needs no candle.
@@ -21,11 +23,13 @@
 mod budget;
 mod config;
 mod emc;
+mod file;
 mod rows;
 mod stop;
 
 pub use budget::{carries_over, probes_at_budget, Recorded};
 pub use config::{short_hash, RecordedConfig};
 pub use emc::{emc_disagreement, largest_fit};
+pub use file::{open_result_file, read_result_bytes, read_result_text, MAX_RESULT_FILE};
 pub use rows::{ProbeRow, SummaryRow};
 pub use stop::{stands_with_more_budget, StopReason};

@@ -217,6 +217,18 @@ impl MeasureConfig {
                 message: "no seed; expected at least one".into(),
             });
         }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(SearchError::Config {
+                field: "seeds".into(),
+                message: format!(
+                    "seed {twice} is listed twice in {:?}; expected distinct seeds (a seed \
+                     repeated would count one search twice in every statistic)",
+                    self.seeds
+                ),
+            });
+        }
+        self.search.validate()?;
         self.train.validate()?;
         Ok((spec, data, variants))
     }
@@ -295,6 +307,45 @@ mod tests {
             }
         }
         assert!(read >= 100, "only {read} committed manifests found");
+    }
+
+    #[test]
+    fn degenerate_settings_are_refused_by_name() {
+        let refused = |edit: &dyn Fn(&mut MeasureConfig), field: &str, text: &str| {
+            let mut cfg = MeasureConfig::default();
+            edit(&mut cfg);
+            let err = cfg.parsed().unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(&err, SearchError::Config { field: f, .. } if f == field),
+                "{msg}"
+            );
+            assert!(msg.contains(text), "{msg}");
+        };
+        refused(
+            &|c| c.seeds = vec![1, 1],
+            "seeds",
+            "seed 1 is listed twice in [1, 1]",
+        );
+        refused(
+            &|c| c.seeds = vec![3, 7, 3],
+            "seeds",
+            "seed 3 is listed twice",
+        );
+        refused(
+            &|c| c.search.n0 = Some(0),
+            "search.n0",
+            "0; expected a first probe",
+        );
+        refused(&|c| c.search.max_n = Some(0), "search.max_n", "0; expected");
+        refused(&|c| c.search.rel_tol = f64::NAN, "search.rel_tol", "NaN");
+        refused(&|c| c.search.budget_tol = -0.1, "search.budget_tol", "-0.1");
+        refused(
+            &|c| c.search.seed_ci_width = 0.0,
+            "search.seed_ci_width",
+            "> 0",
+        );
+        MeasureConfig::default().parsed().unwrap();
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum SearchError {
         /// What was found and what was expected.
         message: String,
     },
+    /// What a measurement would allocate exceeds the memory limit (nothing was allocated).
+    #[error("not enough memory: {0}")]
+    Memory(String),
     /// A result file cannot be read or written.
     #[error("{}: {message}", path.display())]
     Results {

@@ -380,6 +380,7 @@ mod tests {
             device: candle_core::Device::Cpu,
             // Nowhere to load from: the error must come before any loading.
             load: emc_data::LoadOptions::from_env().with_data_dir(Some(dir.path().into())),
+            max_memory: None,
             recorded_only: false,
         };
         let err = generalize_many(&[(cfg.clone(), gen.clone())], &opts, &|_, _, _| {})

@@ -23,6 +23,7 @@ mod error;
 mod generalization;
 mod lockstep;
 mod measure;
+mod memory;
 mod pool;
 mod results;
 mod search;
@@ -40,6 +41,7 @@ pub use generalization::{
 // through this one).
 pub use emc_results::{ProbeRow, SummaryRow};
 pub use measure::{measure, measure_many, Event, Measurement, RunOptions, DEFAULT_LOCKSTEP};
+pub use memory::{parse_memory_size, MemoryEstimate, MemoryLimit};
 pub use results::{check_data, read_csv, write_atomic, ProbeLog};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,

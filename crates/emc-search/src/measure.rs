@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use candle_core::Device;
 use emc_data::{LoadOptions, Split};
-use emc_results::ProbeRow;
+use emc_results::{ProbeRow, StopReason};
 use emc_train::can_lockstep;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use crate::config::MeasureConfig;
 use crate::data::Loaded;
 use crate::error::{Result, SearchError};
 use crate::lockstep::ProbeTrainer;
+use crate::memory::{MemoryEstimate, MemoryLimit, Sizes};
 use crate::pool::run_pool;
 use crate::results::{check_data, files_lock, write_manifest, write_summary, ProbeLog};
 use crate::search::{BudgetOutcome, ProbePoint, SearchOutcome};
@@ -48,6 +49,10 @@ pub struct RunOptions {
     pub device: Device,
     /// Where the dataset is found.
     pub load: LoadOptions,
+    /// The most memory the measurement may allocate (bytes); `None`: the memory available
+    /// to the process. Checked against an estimate before anything sized by the
+    /// configuration is allocated ([`crate::MemoryEstimate`]).
+    pub max_memory: Option<u64>,
     /// Never train: every probe the search asks for must already be in `probes.csv`
     /// (results fetched from elsewhere are analysed, not extended), and `summary.csv` and
     /// `manifest.toml` are left as they were.
@@ -106,6 +111,22 @@ pub struct Measurement {
     pub budgets: Vec<(u64, BudgetOutcome)>,
     /// The fit/fail transition over every seed's probes (at the largest budget).
     pub transition: Transition,
+    /// Probes of this measurement recorded in `probes.csv` that did not fit (every seed and
+    /// budget level, earlier runs' included).
+    #[serde(default)]
+    pub probes_failed: usize,
+    /// Those of them that stopped because the loss diverged (became non-finite).
+    #[serde(default)]
+    pub probes_diverged: usize,
+}
+
+impl Measurement {
+    /// Whether every probe that did not fit diverged: the EMC then marks where training
+    /// blows up (the learning rate), not what the model can fit (`emc measure` exits with
+    /// an error unless told to accept it).
+    pub fn failures_all_diverged(&self) -> bool {
+        self.probes_failed > 0 && self.probes_diverged == self.probes_failed
+    }
 }
 
 pub(crate) fn now_secs() -> f64 {
@@ -140,31 +161,55 @@ pub fn measure_many(
 ) -> Result<Vec<Measurement>> {
     let started = now_secs();
     let prepared = prepare(cfgs, &opts.load)?;
-    // Before anything is trained or rewritten: the results in the directory were measured
-    // on the data read now.
+    let searchers = concurrent_searches(cfgs, &prepared, opts);
+    // Before anything sized by the configurations is allocated, or anything is trained or
+    // rewritten: the memory it needs is there, and the results in the directory were
+    // measured on the data read now.
+    check_memory(cfgs, &prepared, opts, searchers)?;
     for p in &prepared {
         check_data(&opts.out, &p.hash, &p.base.metadata().files)?;
     }
+    let created = !opts.out.exists();
     let log = ProbeLog::open(&opts.out)?;
+    let outcome = measure_logged(cfgs, &prepared, opts, on_event, &log, (started, searchers));
+    if outcome.is_err() && created && log.is_empty() {
+        // Nothing was measured: leave no directory holding only a header line behind.
+        let _ = std::fs::remove_dir_all(&opts.out);
+    }
+    outcome
+}
+
+/// [`measure_many`] once its configurations are prepared and checked and its probe log is
+/// open: the searches, then each configuration's summary and manifest.
+fn measure_logged(
+    cfgs: &[MeasureConfig],
+    prepared: &[Prepared],
+    opts: &RunOptions,
+    on_event: &(dyn Fn(usize, &Event) + Sync),
+    log: &ProbeLog,
+    (started, searchers): (f64, usize),
+) -> Result<Vec<Measurement>> {
     let run_id = format!("{:x}-{:x}", started as u64, std::process::id());
     let trained: Vec<AtomicUsize> = cfgs.iter().map(|_| AtomicUsize::new(0)).collect();
     let trainer = ProbeTrainer::new(opts.jobs, opts.lockstep.max(1), cfgs.len());
     let shared = Shared {
         cfgs,
-        prepared: &prepared,
+        prepared,
         opts,
-        log: &log,
+        log,
         run_id: &run_id,
         trainer: &trainer,
         trained: &trained,
         on_event,
     };
-    let results = search_seeds(&shared, concurrent_searches(cfgs, &prepared, opts))?;
+    let results = search_seeds(&shared, searchers)?;
     let mut out = vec![];
     for (i, cfg) in cfgs.iter().enumerate() {
         let per: Vec<&SeedResult> = results.iter().filter(|r| r.config == i).collect();
         let probes_trained = trained[i].load(Ordering::Relaxed);
-        let measurement = summarise(&prepared[i].hash, &per, probes_trained)?;
+        let mut measurement = summarise(&prepared[i].hash, &per, probes_trained)?;
+        (measurement.probes_failed, measurement.probes_diverged) =
+            count_diverged(log, &prepared[i], &per);
         let files = files_lock();
         if !opts.recorded_only {
             write_summary(&opts.out, cfg, &measurement)?;
@@ -196,6 +241,36 @@ fn prepare(cfgs: &[MeasureConfig], load: &LoadOptions) -> Result<Vec<Prepared>> 
         prepared.push(Prepared::new(cfg, spec, variants, base)?);
     }
     Ok(prepared)
+}
+
+/// Refuses a measurement whose largest configuration would need more memory than the limit
+/// ([`RunOptions::max_memory`], else the memory available): `searchers` seed searches at
+/// once, and `jobs` probes (times `lockstep` for a configuration that trains in lockstep).
+/// On a GPU the tensors live in device memory, which is not queried: nothing is checked.
+fn check_memory(
+    cfgs: &[MeasureConfig],
+    prepared: &[Prepared],
+    opts: &RunOptions,
+    searchers: usize,
+) -> Result<()> {
+    if !opts.device.is_cpu() {
+        return Ok(());
+    }
+    let limit = MemoryLimit::new(opts.max_memory);
+    for (cfg, p) in cfgs.iter().zip(prepared) {
+        let sizes = Sizes::new(&p.spec, &p.variants, &p.base)?;
+        let lockstep = opts.device.is_cpu() && can_lockstep(&p.spec, &cfg.train);
+        let probes = opts.jobs.max(1) * if lockstep { opts.lockstep.max(1) } else { 1 };
+        let what = format!(
+            "the measurement of {} on {} [{}]",
+            cfg.model,
+            cfg.data,
+            cfg.variants.join(" ")
+        );
+        MemoryEstimate::measurement(what, &sizes, &cfg.train, searchers, probes)
+            .check(limit.as_ref())?;
+    }
+    Ok(())
 }
 
 /// How many seed searches run at once: one per job, or, when some configuration can train
@@ -295,6 +370,23 @@ fn more_seeds(cfgs: &[MeasureConfig], results: &[SeedResult], jobs: usize) -> Ve
     more
 }
 
+/// The probes of one configuration's searched seeds, at every budget level, that did not
+/// fit, and how many of them diverged.
+fn count_diverged(log: &ProbeLog, prepared: &Prepared, per: &[&SeedResult]) -> (usize, usize) {
+    let stops: Vec<String> = per
+        .iter()
+        .flat_map(|r| {
+            prepared
+                .levels
+                .iter()
+                .flat_map(move |(_, hash)| log.stop_reasons(hash, r.seed))
+        })
+        .collect();
+    let (fitted, diverged) = (StopReason::Fitted.as_str(), StopReason::Diverged.as_str());
+    let failed = stops.iter().filter(|s| *s != fitted).count();
+    (failed, stops.iter().filter(|s| *s == diverged).count())
+}
+
 /// The measurement of one configuration (config hash `hash`) from its seeds' searches.
 fn summarise(hash: &str, per: &[&SeedResult], probes_trained: usize) -> Result<Measurement> {
     let params = per.first().map(|r| r.params).unwrap_or(0);
@@ -321,5 +413,7 @@ fn summarise(hash: &str, per: &[&SeedResult], probes_trained: usize) -> Result<M
         probes_trained,
         budgets,
         transition: transition(&pooled),
+        probes_failed: 0,
+        probes_diverged: 0,
     })
 }

@@ -63,7 +63,8 @@ pub fn to_csv<T: Serialize>(rows: &[T], path: &Path) -> Result<Vec<u8>> {
 
 /// Reads every row of a CSV file, naming the line of a malformed row.
 pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| io_err(path, e))?;
+    let file = emc_results::open_result_file(path).map_err(|e| io_err(path, e))?;
+    let mut r = csv::Reader::from_reader(file);
     let mut out = vec![];
     for (i, row) in r.deserialize().enumerate() {
         out.push(row.map_err(|e| io_err(path, format!("line {}: {e}", i + 2)))?);
@@ -76,6 +77,8 @@ pub struct ProbeLog {
     path: PathBuf,
     file: Mutex<File>,
     done: HashMap<(String, u64, usize), ProbeRow>,
+    /// (probe hash, seed, stop reason) of each row appended by this invocation.
+    appended: Mutex<Vec<(String, u64, String)>>,
 }
 
 impl ProbeLog {
@@ -86,7 +89,7 @@ impl ProbeLog {
         let path = dir.join("probes.csv");
         let mut done = HashMap::new();
         if path.exists() {
-            let text = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let text = emc_results::read_result_bytes(&path).map_err(|e| io_err(&path, e))?;
             if !text.is_empty() && !text.ends_with(b"\n") {
                 // A crash mid-write: keep the complete lines only.
                 let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
@@ -125,6 +128,7 @@ impl ProbeLog {
             path,
             file: Mutex::new(file),
             done,
+            appended: Mutex::new(vec![]),
         })
     }
 
@@ -172,7 +176,36 @@ impl ProbeLog {
             .lock()
             .map_err(|_| io_err(&self.path, "log lock poisoned"))?;
         f.write_all(&line).map_err(|e| io_err(&self.path, e))?;
-        f.sync_data().map_err(|e| io_err(&self.path, e))
+        f.sync_data().map_err(|e| io_err(&self.path, e))?;
+        if let Ok(mut appended) = self.appended.lock() {
+            appended.push((row.config_hash.clone(), row.seed, row.stop.clone()));
+        }
+        Ok(())
+    }
+
+    /// The stop reason of every probe of `(probe_hash, seed)` in the log: recorded before
+    /// this invocation or appended by it.
+    pub fn stop_reasons(&self, probe_hash: &str, seed: u64) -> Vec<String> {
+        let mut stops: Vec<String> = self
+            .done
+            .values()
+            .filter(|r| r.config_hash == probe_hash && r.seed == seed)
+            .map(|r| r.stop.clone())
+            .collect();
+        if let Ok(appended) = self.appended.lock() {
+            stops.extend(
+                appended
+                    .iter()
+                    .filter(|(h, s, _)| h == probe_hash && *s == seed)
+                    .map(|(_, _, stop)| stop.clone()),
+            );
+        }
+        stops
+    }
+
+    /// Whether the log holds no probe at all (none recorded, none appended).
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.appended.lock().map_or(true, |a| a.is_empty())
     }
 
     /// Where the log lives.
@@ -420,7 +453,7 @@ fn recorded_data(out: &Path, hash: &str) -> Result<Option<(PathBuf, Vec<DataFile
         out.join(format!("manifest-{hash}.toml")),
         out.join("manifest.toml"),
     ] {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match emc_results::read_result_text(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err(&path, e)),

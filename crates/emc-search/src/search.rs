@@ -63,6 +63,43 @@ fn is_default_budget_tol(x: &f64) -> bool {
     *x == DEFAULT_BUDGET_TOL
 }
 
+impl SearchConfig {
+    /// Refuses settings the search cannot run with: a first probe or size cap of 0,
+    /// tolerances that are negative or not finite, a seed interval width that is not
+    /// positive.
+    ///
+    /// # Errors
+    /// [`SearchError::Config`](crate::SearchError::Config) naming the field
+    /// (`search.n0`, ...), the value and what is expected.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field: &str, value: String, expected: &str| {
+            Err(crate::SearchError::Config {
+                field: format!("search.{field}"),
+                message: format!("{value}; expected {expected}"),
+            })
+        };
+        if self.n0 == Some(0) {
+            return bad("n0", "0".into(), "a first probe of at least 1 sample");
+        }
+        if self.max_n == Some(0) {
+            return bad("max_n", "0".into(), "a size cap of at least 1 sample");
+        }
+        for (field, value) in [("rel_tol", self.rel_tol), ("budget_tol", self.budget_tol)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return bad(field, value.to_string(), "a finite number >= 0");
+            }
+        }
+        if !(self.seed_ci_width.is_finite() && self.seed_ci_width > 0.0) {
+            return bad(
+                "seed_ci_width",
+                self.seed_ci_width.to_string(),
+                "a finite number > 0",
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {

@@ -64,6 +64,7 @@ fn a_real_budget_measurement_gets_both_figures() {
             },
             allow_download: false,
         },
+        max_memory: None,
         recorded_only: false,
     };
     let m = measure(&cfg, &opts, &|_| {}).unwrap();

@@ -19,8 +19,8 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn open(path: &Path, columns: &[String]) -> Result<Self> {
-        let file =
-            std::fs::File::open(path).map_err(|e| ReportError::input(path, None, chain(&e)))?;
+        let file = emc_results::open_result_file(path)
+            .map_err(|e| ReportError::input(path, None, chain(&e)))?;
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
         let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
         let index: HashMap<String, usize> = header
