@@ -101,3 +101,20 @@ pub fn generated(n: usize, classes: usize, channels: usize, side: usize) -> Data
     )
     .expect("consistent generated dataset")
 }
+
+/// A data directory under `root` holding an MNIST-shaped training split written as
+/// uncompressed IDX files (`mnist/train-images-idx3-ubyte`, `mnist/train-labels-idx1-ubyte`):
+/// `n` 28x28 images with varied pixels (a multiplicative hash of the pixel index) over 10
+/// classes, label `i % 10`. For binary tests that need files on disk but no real data.
+pub fn generated_mnist_dir(root: &Path, n: u32) -> PathBuf {
+    let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+    let mut images = be(&[0x803, n, 28, 28]);
+    images.extend((0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let mut labels = be(&[0x801, n]);
+    labels.extend((0..n).map(|i| (i % 10) as u8));
+    let dir = root.join("mnist");
+    std::fs::create_dir_all(&dir).expect("create the generated data directory");
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).expect("write images");
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).expect("write labels");
+    root.to_path_buf()
+}

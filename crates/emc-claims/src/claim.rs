@@ -164,19 +164,27 @@ pub enum Outcome {
     Holds,
     /// The effect is against the claimed direction and its interval excludes no effect.
     DoesNotHold,
-    /// The interval straddles no effect (or the parts disagree).
+    /// The interval straddles no effect, and no part decides against another.
     Inconclusive,
+    /// Parts reach different decisive answers: it holds in some (interval on the claimed
+    /// side) and does not in others (interval on the other side). The verdict then says
+    /// where each.
+    Mixed,
 }
 
 impl Outcome {
-    /// HOLDS when every outcome holds, DOES NOT HOLD when none does and every one is
-    /// against, INCONCLUSIVE otherwise (and for none).
+    /// HOLDS when every outcome holds, DOES NOT HOLD when every one is against, MIXED when
+    /// some hold and some are against (or a part is itself mixed), INCONCLUSIVE otherwise
+    /// (undecided parts beside agreeing decisive ones, or no parts).
     pub fn all_of(outcomes: &[Outcome]) -> Outcome {
         let all = |o: Outcome| !outcomes.is_empty() && outcomes.iter().all(|x| *x == o);
+        let any = |o: Outcome| outcomes.contains(&o);
         if all(Outcome::Holds) {
             Outcome::Holds
         } else if all(Outcome::DoesNotHold) {
             Outcome::DoesNotHold
+        } else if any(Outcome::Mixed) || (any(Outcome::Holds) && any(Outcome::DoesNotHold)) {
+            Outcome::Mixed
         } else {
             Outcome::Inconclusive
         }
@@ -200,6 +208,7 @@ impl fmt::Display for Outcome {
             Outcome::Holds => "HOLDS",
             Outcome::DoesNotHold => "DOES NOT HOLD",
             Outcome::Inconclusive => "INCONCLUSIVE",
+            Outcome::Mixed => "MIXED",
         })
     }
 }
@@ -244,10 +253,11 @@ pub struct Section {
     pub body: String,
 }
 
-/// The overall outcome of a claim judged in parts (per architecture, per labels...): HOLDS
-/// when every part holds, DOES NOT HOLD when every part does not, INCONCLUSIVE otherwise
-/// (and when there are no parts). The reason quotes `holds` or `not` and lists the parts;
-/// `parts_name` names them in the inconclusive reason (e.g. `architectures`).
+/// The overall outcome of a claim judged in parts (per architecture, per labels...), by
+/// [`Outcome::all_of`]: HOLDS when every part holds, DOES NOT HOLD when every part does not,
+/// MIXED when parts decide differently, INCONCLUSIVE otherwise (and when there are no
+/// parts). The reason quotes `holds` or `not` and lists the parts; a MIXED reason lists
+/// them by outcome; `parts_name` names them (e.g. `architectures`).
 pub fn combine_outcomes(
     parts: &[(String, Outcome)],
     parts_name: &str,
@@ -265,6 +275,31 @@ pub fn combine_outcomes(
         (Outcome::Holds, format!("{holds} ({list})"))
     } else if overall == Outcome::DoesNotHold {
         (Outcome::DoesNotHold, format!("{not} ({list})"))
+    } else if overall == Outcome::Mixed {
+        let with = |o: Outcome| {
+            let names: Vec<&str> = parts
+                .iter()
+                .filter(|(_, x)| *x == o)
+                .map(|(a, _)| a.as_str())
+                .collect();
+            (!names.is_empty()).then(|| format!("{o}: {}", names.join("; ")))
+        };
+        let scoped: Vec<String> = [
+            Outcome::Holds,
+            Outcome::DoesNotHold,
+            Outcome::Mixed,
+            Outcome::Inconclusive,
+        ]
+        .into_iter()
+        .filter_map(with)
+        .collect();
+        (
+            Outcome::Mixed,
+            format!(
+                "the {parts_name} reach different decisive answers ({})",
+                scoped.join(" | ")
+            ),
+        )
     } else if parts.is_empty() {
         (
             Outcome::Inconclusive,
@@ -298,5 +333,47 @@ impl ClaimSpec {
             }
         }
         arms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Outcome::{DoesNotHold as No, Holds as Yes, Inconclusive as Open, Mixed};
+
+    #[test]
+    fn parts_that_decide_differently_are_mixed_and_undecided_ones_stay_inconclusive() {
+        assert_eq!(Outcome::all_of(&[Yes, Yes]), Yes);
+        assert_eq!(Outcome::all_of(&[No, No]), No);
+        assert_eq!(Outcome::all_of(&[Yes, No]), Mixed);
+        assert_eq!(Outcome::all_of(&[Yes, Open, No]), Mixed);
+        assert_eq!(Outcome::all_of(&[Mixed, Open]), Mixed);
+        // Agreeing decisive parts beside an undecided one decide nothing overall.
+        assert_eq!(Outcome::all_of(&[Yes, Open]), Open);
+        assert_eq!(Outcome::all_of(&[No, Open]), Open);
+        assert_eq!(Outcome::all_of(&[]), Open);
+    }
+
+    #[test]
+    fn a_mixed_reason_says_where_each_answer_holds() {
+        let parts = vec![
+            ("cnn vs mlp: 7 of 12 hold, 2 against".to_string(), Mixed),
+            ("cnn vs vit at ~0.6k".to_string(), Yes),
+            ("cnn vs vit at ~4k".to_string(), No),
+            ("cnn vs vit at ~1M".to_string(), Open),
+        ];
+        let (o, reason) = combine_outcomes(&parts, "comparisons", "holds", "does not");
+        assert_eq!(o, Mixed);
+        assert_eq!(
+            reason,
+            "the comparisons reach different decisive answers (HOLDS: cnn vs vit at ~0.6k | \
+             DOES NOT HOLD: cnn vs vit at ~4k | MIXED: cnn vs mlp: 7 of 12 hold, 2 against | \
+             INCONCLUSIVE: cnn vs vit at ~1M)"
+        );
+        let (o, reason) = combine_outcomes(&parts[1..2], "comparisons", "holds", "does not");
+        assert_eq!(
+            (o, reason.as_str()),
+            (Yes, "holds (cnn vs vit at ~0.6k: HOLDS)")
+        );
     }
 }

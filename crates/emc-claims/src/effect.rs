@@ -24,6 +24,10 @@ pub struct Effect {
     pub lo: f64,
     /// 97.5th percentile of the bootstrap ratios.
     pub hi: f64,
+    /// How the analysis judged this comparison on its own (robust to the budget, see
+    /// [`budget_robust_effect`]), when it did: shown beside the interval, and how a MIXED
+    /// verdict says where the claim holds and where it does not.
+    pub judged: Option<Outcome>,
 }
 
 impl Effect {
@@ -58,6 +62,7 @@ pub fn bootstrap_log_ratio(label: &str, a: &[usize], b: &[usize], seed: u64) -> 
             ratio: f64::NAN,
             lo: f64::NAN,
             hi: f64::NAN,
+            judged: None,
         };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -80,6 +85,7 @@ pub fn bootstrap_log_ratio(label: &str, a: &[usize], b: &[usize], seed: u64) -> 
         ratio,
         lo: at(0.025),
         hi: at(0.975),
+        judged: None,
     }
 }
 
@@ -150,7 +156,10 @@ pub fn budget_robust_effect(
         }
     }
     BudgetedEffect {
-        effect,
+        effect: Effect {
+            judged: Some(outcome),
+            ..effect
+        },
         per_level,
         outcome,
         note,
@@ -261,8 +270,8 @@ mod tests {
                 probes_trained: 0,
                 budgets,
                 transition: emc_search::transition(&[]),
-                probes_failed: 0,
-                probes_diverged: 0,
+                failures: Default::default(),
+                uncertified: vec![],
             },
             generalization: None,
         }

@@ -8,6 +8,7 @@ use emc_train::Batching;
 
 use crate::effect::RESAMPLES;
 use crate::{first_seen, Align, ArmResult, ClaimSpec, RunSettings, Table, Verdict};
+use crate::{Effect, Outcome};
 
 /// The verdict table: one row per arm, then the effects and the outcome.
 pub(crate) fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
@@ -43,9 +44,10 @@ pub(crate) fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
         );
     }
     for e in &v.effects {
+        let judged = e.judged.map(|o| format!(": {o}")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "{}: ratio {:.3}, 95% CI [{:.3}, {:.3}]",
+            "{}: ratio {:.3}, 95% CI [{:.3}, {:.3}]{judged}",
             e.label, e.ratio, e.lo, e.hi
         );
     }
@@ -217,19 +219,10 @@ pub(crate) fn markdown(
     s += &budget_section(results);
     if !v.effects.is_empty() {
         let _ = writeln!(s, "\n## Effect\n");
-        let mut t = Table::new(&[
-            ("comparison", Align::Left),
-            ("ratio", Align::Right),
-            ("95% CI", Align::Left),
-        ]);
-        for e in &v.effects {
-            t.row(&[
-                &e.label,
-                &format!("{:.3}", e.ratio),
-                &format!("[{:.3}, {:.3}]", e.lo, e.hi),
-            ]);
-        }
-        s += &t.into_string();
+        s += &effects_table(v.effects.iter()).into_string();
+    }
+    if v.outcome == Outcome::Mixed {
+        s += &scope_section(v);
     }
     for sec in &v.sections {
         let _ = writeln!(s, "\n## {}\n\n{}", sec.title, sec.body.trim_end());
@@ -241,6 +234,53 @@ pub(crate) fn markdown(
          invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
         c.id, settings.scale, seconds
     );
+    s
+}
+
+/// The effects with their intervals and, where the analysis judged one on its own, its
+/// outcome.
+fn effects_table<'e>(effects: impl Iterator<Item = &'e Effect>) -> Table {
+    let mut t = Table::new(&[
+        ("comparison", Align::Left),
+        ("ratio", Align::Right),
+        ("95% CI", Align::Left),
+        ("judged", Align::Left),
+    ]);
+    for e in effects {
+        let judged = e.judged.map(|o| o.to_string()).unwrap_or_default();
+        t.row(&[
+            &e.label,
+            &format!("{:.3}", e.ratio),
+            &format!("[{:.3}, {:.3}]", e.lo, e.hi),
+            &judged,
+        ]);
+    }
+    t
+}
+
+/// For a MIXED verdict: the judged comparisons grouped by outcome, each with its interval,
+/// so that the scope of the claim reads at a glance.
+fn scope_section(v: &Verdict) -> String {
+    let mut s = String::from("\n## Where it holds and where it does not\n");
+    for (outcome, title) in [
+        (Outcome::Holds, "Holds"),
+        (Outcome::DoesNotHold, "Does not hold"),
+        (
+            Outcome::Inconclusive,
+            "Undecided (interval contains 1, or a lower bound decides)",
+        ),
+    ] {
+        let mut these = v
+            .effects
+            .iter()
+            .filter(|e| e.judged == Some(outcome))
+            .peekable();
+        if these.peek().is_none() {
+            continue;
+        }
+        let _ = writeln!(s, "\n{title}:\n");
+        s += &effects_table(these).into_string();
+    }
     s
 }
 

@@ -312,11 +312,15 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         opts.out.display()
     );
+    for line in budget_lines(&m, &cfg) {
+        println!("{line}");
+    }
     if m.failures_all_diverged() {
         let what = format!(
             "DEGENERATE: all {} probes that did not fit diverged (the loss became \
              non-finite), so the EMC measures the learning rate ({}), not the model; lower --lr",
-            m.probes_failed, cfg.train.optim.lr
+            m.probes_failed(),
+            cfg.train.optim.lr
         );
         println!("{what}");
         if !args.allow_diverged {
@@ -324,6 +328,49 @@ pub fn run(args: MeasureArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the failures say of the EMC: the failed probes by stop reason, and, when some
+/// seed's first failure above its EMC was not certified (it ran out of epochs or steps, or
+/// plateaued with a gradient that was not small), that the EMC is a lower bound and how to
+/// get a budget-converged one.
+fn budget_lines(m: &emc_search::Measurement, cfg: &MeasureConfig) -> Vec<String> {
+    let mut lines = vec![];
+    if m.failures.is_empty() {
+        return lines;
+    }
+    let counts: Vec<String> = m.failures.iter().map(|(s, k)| format!("{s} {k}")).collect();
+    lines.push(format!(
+        "failed probes by stop reason: {}",
+        counts.join(", ")
+    ));
+    if m.uncertified.is_empty() {
+        return lines;
+    }
+    let seeds: Vec<String> = m
+        .uncertified
+        .iter()
+        .map(|(seed, n, stop)| format!("seed {seed} (n = {n}: {stop})"))
+        .collect();
+    let doublings = cfg.search.budget_doublings;
+    let advice = if doublings == 0 {
+        "for a budget-converged EMC, rerun into the same directory with --budget-doublings 2 \
+         (searches again at 2x and 4x the epochs, steps and patience, reusing every probe \
+         that more budget cannot change)"
+            .to_string()
+    } else {
+        format!(
+            "still so after {doublings} budget doubling(s) ({}x the configured budget); more \
+             --budget-doublings may raise it",
+            1usize << doublings
+        )
+    };
+    lines.push(format!(
+        "EMC is a lower bound: the first failure above the EMC was not certified (more \
+         budget may fit it) for {}; {advice}",
+        seeds.join(", ")
+    ));
+    lines
 }
 
 /// Progress of a measurement: one bar per seed on a terminal (probe size, epoch out of the

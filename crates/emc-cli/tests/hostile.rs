@@ -31,19 +31,9 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A data directory holding an MNIST-like training split of `n` 28x28 images with varied
-/// pixels over 10 classes (uncompressed IDX), generated: these cases need no real data.
+/// Generated MNIST-shaped data under `root`: these cases need no real data.
 fn generated_mnist(root: &Path, n: u32) -> PathBuf {
-    let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
-    let mut images = be(&[0x803, n, 28, 28]);
-    images.extend((0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    let mut labels = be(&[0x801, n]);
-    labels.extend((0..n).map(|i| (i % 10) as u8));
-    let dir = root.join("mnist");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
-    root.to_path_buf()
+    emc_tests::generated_mnist_dir(root, n)
 }
 
 /// `emc measure` on the generated data with `args`, into `out`.

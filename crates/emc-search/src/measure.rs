@@ -3,6 +3,7 @@
 //! checkpoint of the model at its largest fitted `n` per seed. Rerunning the same
 //! measurement into the same directory resumes: recorded probes are not trained again.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -111,13 +112,15 @@ pub struct Measurement {
     pub budgets: Vec<(u64, BudgetOutcome)>,
     /// The fit/fail transition over every seed's probes (at the largest budget).
     pub transition: Transition,
-    /// Probes of this measurement recorded in `probes.csv` that did not fit (every seed and
-    /// budget level, earlier runs' included).
+    /// The probes of this measurement in `probes.csv` that did not fit (every seed and
+    /// budget level, earlier runs' included), counted by stop reason (text form).
     #[serde(default)]
-    pub probes_failed: usize,
-    /// Those of them that stopped because the loss diverged (became non-finite).
+    pub failures: BTreeMap<String, usize>,
+    /// The seeds whose first failure above the EMC, at the largest budget searched, was not
+    /// certified (it ran out of epochs or steps, or plateaued with a gradient that was not
+    /// small): more budget may fit it, so their EMC is a lower bound. `(seed, n, stop)`.
     #[serde(default)]
-    pub probes_diverged: usize,
+    pub uncertified: Vec<(u64, usize, String)>,
 }
 
 impl Measurement {
@@ -125,7 +128,16 @@ impl Measurement {
     /// blows up (the learning rate), not what the model can fit (`emc measure` exits with
     /// an error unless told to accept it).
     pub fn failures_all_diverged(&self) -> bool {
-        self.probes_failed > 0 && self.probes_diverged == self.probes_failed
+        !self.failures.is_empty()
+            && self
+                .failures
+                .keys()
+                .all(|s| s == StopReason::Diverged.as_str())
+    }
+
+    /// Failed probes in all.
+    pub fn probes_failed(&self) -> usize {
+        self.failures.values().sum()
     }
 }
 
@@ -208,8 +220,7 @@ fn measure_logged(
         let per: Vec<&SeedResult> = results.iter().filter(|r| r.config == i).collect();
         let probes_trained = trained[i].load(Ordering::Relaxed);
         let mut measurement = summarise(&prepared[i].hash, &per, probes_trained)?;
-        (measurement.probes_failed, measurement.probes_diverged) =
-            count_diverged(log, &prepared[i], &per);
+        (measurement.failures, measurement.uncertified) = failures(log, &prepared[i], &per);
         let files = files_lock();
         if !opts.recorded_only {
             write_summary(&opts.out, cfg, &measurement)?;
@@ -370,21 +381,41 @@ fn more_seeds(cfgs: &[MeasureConfig], results: &[SeedResult], jobs: usize) -> Ve
     more
 }
 
-/// The probes of one configuration's searched seeds, at every budget level, that did not
-/// fit, and how many of them diverged.
-fn count_diverged(log: &ProbeLog, prepared: &Prepared, per: &[&SeedResult]) -> (usize, usize) {
-    let stops: Vec<String> = per
-        .iter()
-        .flat_map(|r| {
-            prepared
-                .levels
-                .iter()
-                .flat_map(move |(_, hash)| log.stop_reasons(hash, r.seed))
-        })
-        .collect();
-    let (fitted, diverged) = (StopReason::Fitted.as_str(), StopReason::Diverged.as_str());
-    let failed = stops.iter().filter(|s| *s != fitted).count();
-    (failed, stops.iter().filter(|s| *s == diverged).count())
+/// One configuration's failures: the failed probes of its searched seeds at every budget
+/// level, counted by stop reason, and the seeds whose first failure above the EMC (the
+/// search's `upper`, at its largest budget) was not certified. A failure carried over from
+/// a smaller budget is certified by the carry-over rule; one logged at the largest budget
+/// is certified when more budget cannot change it ([`StopReason::more_budget_may_fit`]).
+#[allow(clippy::type_complexity)]
+fn failures(
+    log: &ProbeLog,
+    prepared: &Prepared,
+    per: &[&SeedResult],
+) -> (BTreeMap<String, usize>, Vec<(u64, usize, String)>) {
+    let mut counts = BTreeMap::new();
+    let mut uncertified = vec![];
+    for r in per {
+        for (_, hash) in &prepared.levels {
+            for o in log.outcomes(hash, r.seed).into_iter().filter(|o| !o.fitted) {
+                *counts.entry(o.stop).or_insert(0) += 1;
+            }
+        }
+        let last = r.budget.levels.len() - 1;
+        let Some(upper) = r.budget.last().upper else {
+            continue;
+        };
+        let at_last = log.outcomes(&prepared.levels[last].1, r.seed);
+        if let Some(o) = at_last.into_iter().find(|o| o.n == upper && !o.fitted) {
+            let may_fit = o
+                .stop
+                .parse::<StopReason>()
+                .map_or(true, StopReason::more_budget_may_fit);
+            if may_fit {
+                uncertified.push((r.seed, upper, o.stop));
+            }
+        }
+    }
+    (counts, uncertified)
 }
 
 /// The measurement of one configuration (config hash `hash`) from its seeds' searches.
@@ -413,7 +444,7 @@ fn summarise(hash: &str, per: &[&SeedResult], probes_trained: usize) -> Result<M
         probes_trained,
         budgets,
         transition: transition(&pooled),
-        probes_failed: 0,
-        probes_diverged: 0,
+        failures: BTreeMap::new(),
+        uncertified: vec![],
     })
 }

@@ -77,8 +77,8 @@ pub struct ProbeLog {
     path: PathBuf,
     file: Mutex<File>,
     done: HashMap<(String, u64, usize), ProbeRow>,
-    /// (probe hash, seed, stop reason) of each row appended by this invocation.
-    appended: Mutex<Vec<(String, u64, String)>>,
+    /// (probe hash, seed, outcome) of each row appended by this invocation.
+    appended: Mutex<Vec<(String, u64, Outcome)>>,
 }
 
 impl ProbeLog {
@@ -178,29 +178,39 @@ impl ProbeLog {
         f.write_all(&line).map_err(|e| io_err(&self.path, e))?;
         f.sync_data().map_err(|e| io_err(&self.path, e))?;
         if let Ok(mut appended) = self.appended.lock() {
-            appended.push((row.config_hash.clone(), row.seed, row.stop.clone()));
+            let outcome = Outcome {
+                n: row.n,
+                fitted: row.fitted,
+                stop: row.stop.clone(),
+            };
+            appended.push((row.config_hash.clone(), row.seed, outcome));
         }
         Ok(())
     }
 
-    /// The stop reason of every probe of `(probe_hash, seed)` in the log: recorded before
-    /// this invocation or appended by it.
-    pub fn stop_reasons(&self, probe_hash: &str, seed: u64) -> Vec<String> {
-        let mut stops: Vec<String> = self
+    /// The outcome of every probe of `(probe_hash, seed)` in the log, recorded before this
+    /// invocation or appended by it, smallest `n` first.
+    pub(crate) fn outcomes(&self, probe_hash: &str, seed: u64) -> Vec<Outcome> {
+        let mut all: Vec<Outcome> = self
             .done
             .values()
             .filter(|r| r.config_hash == probe_hash && r.seed == seed)
-            .map(|r| r.stop.clone())
+            .map(|r| Outcome {
+                n: r.n,
+                fitted: r.fitted,
+                stop: r.stop.clone(),
+            })
             .collect();
         if let Ok(appended) = self.appended.lock() {
-            stops.extend(
+            all.extend(
                 appended
                     .iter()
                     .filter(|(h, s, _)| h == probe_hash && *s == seed)
-                    .map(|(_, _, stop)| stop.clone()),
+                    .map(|(_, _, o)| o.clone()),
             );
         }
-        stops
+        all.sort_by_key(|o| o.n);
+        all
     }
 
     /// Whether the log holds no probe at all (none recorded, none appended).
@@ -212,6 +222,17 @@ impl ProbeLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// How one logged probe ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    /// Subset size.
+    pub(crate) n: usize,
+    /// Whether it fitted.
+    pub(crate) fitted: bool,
+    /// Stop reason (text form).
+    pub(crate) stop: String,
 }
 
 /// The `probes.csv` row of a probe of `cfg` (keyed by its probe hash `hash`).

@@ -207,7 +207,11 @@ fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (E
     if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
         outcome = Outcome::Inconclusive;
     }
-    (effect, outcome)
+    let judged = Effect {
+        judged: Some(outcome),
+        ..effect
+    };
+    (judged, outcome)
 }
 
 fn analyse(all: &[ArmResult]) -> Verdict {

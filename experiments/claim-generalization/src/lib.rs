@@ -396,7 +396,7 @@ fn judge_primary(
         match outcome {
             Outcome::Holds => "lies below 0",
             Outcome::DoesNotHold => "lies above 0",
-            Outcome::Inconclusive => "contains 0",
+            Outcome::Inconclusive | Outcome::Mixed => "contains 0",
         },
         if r.value < PAPER_R {
             "below"

@@ -193,7 +193,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 (false, _) => "(reference)",
                 (true, Outcome::Holds) => "yes",
                 (true, Outcome::DoesNotHold) => "no",
-                (true, Outcome::Inconclusive) => "?",
+                (true, Outcome::Inconclusive | Outcome::Mixed) => "?",
             };
             table.row(&[
                 group,
