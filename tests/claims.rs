@@ -44,6 +44,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         load: local_options(),
         progress: false,
         max_memory: None,
+        extension_cap: None,
         recorded_only: false,
     };
     let start = std::time::Instant::now();

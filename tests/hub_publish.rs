@@ -612,6 +612,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         load: emc_tests::local_options(),
         progress: false,
         max_memory: None,
+        extension_cap: None,
         recorded_only: false,
     };
     let first = run_claim(spec, &settings).unwrap();

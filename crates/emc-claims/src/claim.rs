@@ -47,6 +47,16 @@ impl Scale {
         }
     }
 
+    /// How many budget doublings in all an arm a verdict hinges on may be extended to by
+    /// default ([`crate::extend_arms`]): none at smoke scale (CI compares its numbers to a
+    /// reference), 5 (32×) otherwise.
+    pub fn extension_cap(self) -> usize {
+        match self {
+            Scale::Smoke => 0,
+            Scale::Cpu | Scale::Paper => crate::extend::DEFAULT_EXTENSION_CAP,
+        }
+    }
+
     /// The hardware the scale is meant for.
     pub fn hardware(self) -> &'static str {
         match self {
@@ -228,6 +238,10 @@ pub struct Verdict {
     pub sections: Vec<Section>,
     /// Claim-specific scatter plots, written beside `verdict.md` as SVG and PNG.
     pub plots: Vec<emc_report::Scatter>,
+    /// Arms (by label) whose larger budget could decide a comparison left undecided because
+    /// they are budget-limited ([`crate::BudgetedEffect::extend`]): the runner searches them
+    /// again at one more budget doubling, up to its cap, and analyses again.
+    pub extend: Vec<String>,
 }
 
 impl Default for Verdict {
@@ -240,6 +254,7 @@ impl Default for Verdict {
             chosen: vec![],
             sections: vec![],
             plots: vec![],
+            extend: vec![],
         }
     }
 }

@@ -28,6 +28,11 @@ pub struct ClaimArgs {
     /// available. A measurement whose estimate exceeds it is refused before it allocates.
     #[arg(long, value_name = "SIZE", value_parser = emc_search::parse_memory_size)]
     pub max_memory: Option<u64>,
+    /// Adaptive budget: an arm a comparison hinges on (undecided, and the arm behind is
+    /// budget-limited) is searched again at further budget doublings, up to this many in
+    /// all (default: 5, i.e. 32x, at cpu and paper scale; 0 at smoke). 0 turns it off.
+    #[arg(long, value_name = "DOUBLINGS")]
+    pub extend_up_to: Option<usize>,
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -88,6 +93,7 @@ impl ClaimArgs {
             load,
             progress: true,
             max_memory: self.max_memory,
+            extension_cap: self.extend_up_to,
             recorded_only: self.from_hub.is_some(),
         };
         run_claim(spec, &settings)

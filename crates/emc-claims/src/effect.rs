@@ -100,6 +100,10 @@ pub struct BudgetedEffect {
     pub outcome: Outcome,
     /// Why the outcome is what it is, when the budget decided it.
     pub note: String,
+    /// The arm whose larger budget could decide the comparison: INCONCLUSIVE, and the arm
+    /// behind (smaller EMC at the largest budget) is budget-limited. The claim runner
+    /// extends such arms ([`crate::Verdict::extend`]).
+    pub extend: Option<String>,
 }
 
 impl BudgetedEffect {
@@ -145,15 +149,21 @@ pub fn budget_robust_effect(
     let mut outcome = effect.outcome(expect_above_one);
     let mut note = String::new();
     let above = effect.ratio > 1.0;
+    let smaller = if above { b } else { a };
     if per_level.iter().any(|e| (e.ratio > 1.0) != above) {
         outcome = Outcome::Inconclusive;
         note = "the ordering changes with the budget".into();
     } else if outcome != Outcome::Inconclusive {
-        let smaller = if above { b } else { a };
         if let Some(why) = lower_bound_only(smaller) {
             outcome = Outcome::Inconclusive;
             note = why;
         }
+    }
+    let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
+        .then(|| smaller.arm.label.clone());
+    let mut per_level = per_level;
+    if let Some(last) = per_level.last_mut() {
+        last.judged = Some(outcome);
     }
     BudgetedEffect {
         effect: Effect {
@@ -163,6 +173,7 @@ pub fn budget_robust_effect(
         per_level,
         outcome,
         note,
+        extend,
     }
 }
 
@@ -207,6 +218,7 @@ pub fn best_per_procedure(results: &[ArmResult]) -> Vec<&ArmResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::arm;
 
     #[test]
     fn interval_straddles_one_for_overlapping_samples() {
@@ -217,64 +229,6 @@ mod tests {
             e,
             bootstrap_log_ratio("x", &[100, 200, 300], &[150, 250, 120], 7)
         );
-    }
-
-    /// An arm whose seeds have these EMCs per budget level, and these convergence flags.
-    fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult {
-        use emc_search::{BudgetLevel, BudgetOutcome, EmcStats, Measurement, SearchOutcome};
-        let outcome = |emc: usize| SearchOutcome {
-            emc,
-            upper: Some(emc + 1),
-            probes: vec![],
-            non_monotone: false,
-            saturated: false,
-        };
-        let budgets: Vec<(u64, BudgetOutcome)> = seeds
-            .iter()
-            .enumerate()
-            .map(|(i, (emcs, converged))| {
-                let levels = emcs
-                    .iter()
-                    .enumerate()
-                    .map(|(l, &e)| BudgetLevel {
-                        multiplier: 1 << l,
-                        outcome: outcome(e),
-                        trained: 0,
-                    })
-                    .collect();
-                let b = BudgetOutcome {
-                    levels,
-                    converged: *converged,
-                };
-                (i as u64, b)
-            })
-            .collect();
-        let per_seed: Vec<_> = budgets
-            .iter()
-            .map(|(s, b)| (*s, b.last().clone()))
-            .collect();
-        let finals: Vec<usize> = per_seed.iter().map(|(_, o)| o.emc).collect();
-        ArmResult {
-            arm: crate::Arm {
-                label: label.into(),
-                architecture: "mlp".into(),
-                procedure: label.into(),
-                measure: emc_search::MeasureConfig::default(),
-                generalization: None,
-            },
-            measurement: Measurement {
-                config_hash: label.into(),
-                params: 100,
-                per_seed,
-                stats: EmcStats::new(&finals, 100).unwrap(),
-                probes_trained: 0,
-                budgets,
-                transition: emc_search::transition(&[]),
-                failures: Default::default(),
-                uncertified: vec![],
-            },
-            generalization: None,
-        }
     }
 
     #[test]

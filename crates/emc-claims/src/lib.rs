@@ -23,12 +23,15 @@ mod cli;
 mod correlation;
 mod effect;
 mod error;
+mod extend;
 mod grid;
 mod group;
 mod plan;
 mod render;
 mod run;
 mod table;
+#[cfg(test)]
+mod test_support;
 
 pub use claim::{
     combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Section,
@@ -43,6 +46,7 @@ pub use effect::{
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
+pub use extend::{extend_arms, Extension, DEFAULT_EXTENSION_CAP};
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, first_seen};
 pub use plan::dry_run;

@@ -194,7 +194,7 @@ fn generalization_protocol(results: &[ArmResult]) -> String {
 pub(crate) fn markdown(
     spec: &ClaimSpec,
     settings: &RunSettings,
-    results: &[ArmResult],
+    (results, extensions): (&[ArmResult], &str),
     v: &Verdict,
     seconds: f64,
 ) -> String {
@@ -217,6 +217,7 @@ pub(crate) fn markdown(
     );
     s += &measured_table(results, v).into_string();
     s += &budget_section(results);
+    s += extensions;
     if !v.effects.is_empty() {
         let _ = writeln!(s, "\n## Effect\n");
         s += &effects_table(v.effects.iter()).into_string();

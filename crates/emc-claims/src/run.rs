@@ -7,6 +7,7 @@ use std::time::Instant;
 use emc_data::LoadOptions;
 use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOptions};
 
+use crate::extend::{self, extend_arms, Extension};
 use crate::render::{markdown, verdict_table};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
 
@@ -31,6 +32,9 @@ pub struct RunSettings {
     pub progress: bool,
     /// The most memory a measurement may allocate (`None`: what is available).
     pub max_memory: Option<u64>,
+    /// The most budget doublings an arm the verdict hinges on may be extended to, in all
+    /// (`None`: the scale's default, [`Scale::extension_cap`]).
+    pub extension_cap: Option<usize>,
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
@@ -43,6 +47,8 @@ pub struct ClaimReport {
     pub results: Vec<ArmResult>,
     /// The analysis' verdict.
     pub verdict: Verdict,
+    /// The arms extended beyond the grid's budget because the verdict hinged on them.
+    pub extensions: Vec<Extension>,
     /// The text written to `verdict.md`.
     pub markdown: String,
     /// The verdict table as printed on the terminal.
@@ -67,13 +73,19 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         recorded_only: settings.recorded_only,
     };
     let mut results = measure_arms(&arms, &opts, settings.progress)?;
+    let cap = settings
+        .extension_cap
+        .unwrap_or_else(|| settings.scale.extension_cap());
+    let extensions = extend_arms(&mut results, spec.analyse, cap, &mut |arms| {
+        measure_arms(arms, &opts, settings.progress)
+    })?;
     generalize_arms(&mut results, &opts, settings.progress)?;
     let verdict = (spec.analyse)(&results);
     let table = verdict_table(&results, &verdict);
     let markdown = markdown(
         spec,
         settings,
-        &results,
+        (&results, &extend::section(&extensions, cap)),
         &verdict,
         started.elapsed().as_secs_f64(),
     );
@@ -82,6 +94,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     Ok(ClaimReport {
         results,
         verdict,
+        extensions,
         markdown,
         table,
     })

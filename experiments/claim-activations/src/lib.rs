@@ -138,7 +138,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
 
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
-    let (mut effects, mut parts) = (vec![], vec![]);
+    let (mut effects, mut parts, mut extend) = (vec![], vec![], vec![]);
     let mut table = Table::new(&[
         ("model and labels", Align::Left),
         ("ReLU's rank", Align::Center),
@@ -181,6 +181,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             true,
         );
         parts.push((e.part(group), e.outcome));
+        extend.extend(e.extend.clone());
         effects.push(e.effect);
     }
     let (outcome, reason) = combine_outcomes(
@@ -195,6 +196,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         outcome,
         reason,
         effects,
+        extend,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections: vec![Section {
             title: "Ordering of activations (best learning rate each)".into(),

@@ -185,8 +185,14 @@ fn grid(scale: Scale) -> Vec<Arm> {
 
 /// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
 /// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
-/// factor, so an ordering flip is judged on the per-parameter ratio).
-fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (Effect, Outcome) {
+/// factor, so an ordering flip is judged on the per-parameter ratio), and the arm behind when
+/// it is budget-limited and the comparison undecided (to extend).
+fn per_param_ratio(
+    label: String,
+    a: &ArmResult,
+    b: &ArmResult,
+    seed: u64,
+) -> (Effect, Outcome, Option<String>) {
     let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
     let scale = |e: &Effect| Effect {
         ratio: e.ratio * k,
@@ -207,17 +213,19 @@ fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> (E
     if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
         outcome = Outcome::Inconclusive;
     }
+    let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
+        .then(|| smaller.arm.label.clone());
     let judged = Effect {
         judged: Some(outcome),
         ..effect
     };
-    (judged, outcome)
+    (judged, outcome, extend)
 }
 
 fn analyse(all: &[ArmResult]) -> Verdict {
     // Each family at its best learning rate and schedule (the only one below paper scale).
     let best = best_per_procedure(all);
-    let mut effects = vec![];
+    let (mut effects, mut extend) = (vec![], vec![]);
     // Per family compared against the CNN: the outcome in each group.
     let mut by_rival: Vec<(String, Vec<Outcome>)> = vec![];
     let mut table = Table::new(&[
@@ -252,7 +260,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             continue;
         };
         for (i, rival) in arms.iter().filter(|r| r.arm.procedure != CNN).enumerate() {
-            let (e, outcome) = per_param_ratio(
+            let (e, outcome, behind) = per_param_ratio(
                 format!(
                     "{group}: (EMC/params of {}) / (EMC/params of {})",
                     cnn.arm.procedure, rival.arm.procedure
@@ -267,6 +275,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
                 None => by_rival.push((name, vec![outcome])),
             }
             effects.push(e);
+            extend.extend(behind);
         }
     }
     let parts: Vec<(String, Outcome)> = by_rival
@@ -285,6 +294,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
         outcome,
         reason,
         effects,
+        extend,
         // Marked only where there was a choice (a grid of settings per family).
         chosen: if best.len() < all.len() {
             best.iter().map(|r| r.arm.label.clone()).collect()

@@ -224,7 +224,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .max_by(|a, b| a.cmp_emc(b))
             .copied()
     };
-    let (mut effects, mut outcomes) = (vec![], vec![]);
+    let (mut effects, mut outcomes, mut extend) = (vec![], vec![], vec![]);
     for (i, arch) in architectures(results).iter().enumerate() {
         let (Some(sgd), Some(gd)) = (top(arch, true), top(arch, false)) else {
             continue;
@@ -237,6 +237,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             true,
         );
         outcomes.push((e.part(arch), e.outcome));
+        extend.extend(e.extend.clone());
         if e.per_level.len() > 1 {
             effects.extend(e.per_level);
         } else {
@@ -271,6 +272,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         effects,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections: vec![],
+        extend,
         ..Verdict::default()
     }
 }

@@ -1,0 +1,275 @@
+//! Adaptive budget for the arms a verdict hinges on: after the grid, every arm the analysis
+//! names in [`Verdict::extend`] (undecided comparisons whose arm behind is budget-limited) is
+//! searched again at one more budget doubling (epochs, steps and plateau patience; fits and
+//! certified failures carried over, exactly as budget convergence does), and the claim is
+//! analysed again, until no comparison asks for more, or every arm asking has reached the
+//! cap. Only those arms are extended: the rest of the grid keeps its budget.
+
+use std::fmt::Write as _;
+
+use crate::{Arm, ArmResult, Result, Verdict};
+
+/// Default cap on an arm's budget doublings, in all (5: up to 32× the configured budget).
+pub const DEFAULT_EXTENSION_CAP: usize = 5;
+
+/// One arm extended beyond the grid's budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extension {
+    /// The arm's label.
+    pub label: String,
+    /// Budget doublings in the grid.
+    pub from: usize,
+    /// Budget doublings after the extension.
+    pub to: usize,
+    /// Median EMC over seeds at each budget multiplier searched (1×, 2×, ...).
+    pub medians: Vec<(usize, f64)>,
+    /// Why the extension stopped.
+    pub stopped: String,
+}
+
+/// Extends the arms the analysis asks for, one doubling per round, up to `cap` doublings
+/// in all per arm, re-measuring with `measure` (the claim runner's pool; probes already
+/// recorded are reused) and re-analysing with `analyse` after each round. `results` is
+/// updated in place; returns one [`Extension`] per arm extended.
+///
+/// # Errors
+/// The first error of `measure`.
+pub fn extend_arms(
+    results: &mut [ArmResult],
+    analyse: fn(&[ArmResult]) -> Verdict,
+    cap: usize,
+    measure: &mut dyn FnMut(&[Arm]) -> Result<Vec<ArmResult>>,
+) -> Result<Vec<Extension>> {
+    let grid: Vec<usize> = results
+        .iter()
+        .map(|r| r.arm.measure.search.budget_doublings)
+        .collect();
+    let mut asking = analyse(results).extend;
+    loop {
+        let todo: Vec<usize> = (0..results.len())
+            .filter(|&i| {
+                asking.contains(&results[i].arm.label)
+                    && results[i].arm.measure.search.budget_doublings < cap
+            })
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        let arms: Vec<Arm> = todo
+            .iter()
+            .map(|&i| {
+                let mut arm = results[i].arm.clone();
+                arm.measure.search.budget_doublings += 1;
+                arm
+            })
+            .collect();
+        for (&i, r) in todo.iter().zip(measure(&arms)?) {
+            let generalization = results[i].generalization.take();
+            results[i] = ArmResult {
+                generalization,
+                ..r
+            };
+        }
+        asking = analyse(results).extend;
+    }
+    Ok(results
+        .iter()
+        .zip(grid)
+        .filter(|(r, from)| r.arm.measure.search.budget_doublings > *from)
+        .map(|(r, from)| describe(r, from, cap, &asking))
+        .collect())
+}
+
+/// What became of one extended arm.
+fn describe(r: &ArmResult, from: usize, cap: usize, asking: &[String]) -> Extension {
+    let to = r.arm.measure.search.budget_doublings;
+    let levels = r.budget_levels();
+    let medians = (0..levels)
+        .map(|l| {
+            let mut e = r.emcs_at(l);
+            e.sort_unstable();
+            let m = match e.len() {
+                0 => f64::NAN,
+                n if n % 2 == 1 => e[n / 2] as f64,
+                n => (e[n / 2 - 1] + e[n / 2]) as f64 / 2.0,
+            };
+            (1usize << l, m)
+        })
+        .collect();
+    let stopped = if !r.budget_limited() {
+        format!(
+            "budget-converged at {}x: every seed's EMC moved by at most the tolerance",
+            1usize << (levels - 1)
+        )
+    } else if !asking.contains(&r.arm.label) {
+        "still budget-limited, but no longer deciding a comparison (the verdict no longer \
+         hinges on it)"
+            .to_string()
+    } else if to >= cap {
+        format!(
+            "cap reached: still budget-limited at {}x ({cap} doublings in all)",
+            1usize << to
+        )
+    } else {
+        "stopped".to_string()
+    };
+    Extension {
+        label: r.arm.label.clone(),
+        from,
+        to,
+        medians,
+        stopped,
+    }
+}
+
+/// The `## Extensions` section of `verdict.md` (empty without extensions).
+pub(crate) fn section(extensions: &[Extension], cap: usize) -> String {
+    if extensions.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n## Extensions\n\nArms a comparison hinged on (undecided, and the arm behind \
+         budget-limited) were searched again at further budget doublings, one at a time, up to \
+         {cap} doublings ({}x the configured budget) in all; the rest of the grid kept its \
+         budget.\n\n",
+        1usize << cap
+    );
+    let mut t = crate::Table::new(&[
+        ("arm", crate::Align::Left),
+        ("doublings", crate::Align::Left),
+        ("median EMC by budget", crate::Align::Left),
+        ("stopped", crate::Align::Left),
+    ]);
+    for e in extensions {
+        let medians: Vec<String> = e
+            .medians
+            .iter()
+            .map(|(k, m)| format!("{k}x: {m}"))
+            .collect();
+        t.row(&[
+            &e.label,
+            &format!("{} -> {}", e.from, e.to),
+            &medians.join(", "),
+            &e.stopped,
+        ]);
+    }
+    s += &t.into_string();
+    let _ = writeln!(s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::arm;
+    use crate::{budget_robust_effect, Outcome};
+
+    /// SGD against GD as the claim compares them: the GD arm is extended when it is behind,
+    /// budget-limited, and the comparison undecided.
+    fn analyse(results: &[ArmResult]) -> Verdict {
+        let e = budget_robust_effect("sgd / gd", &results[0], &results[1], 0, true);
+        Verdict {
+            outcome: e.outcome,
+            reason: e.note.clone(),
+            extend: e.extend.into_iter().collect(),
+            ..Verdict::default()
+        }
+    }
+
+    /// SGD converged at 400 and 410 (two levels); GD's two seeds at each level are
+    /// `gd(levels)`, budget-limited unless `converged(levels)`.
+    fn run(
+        gd: fn(usize) -> Vec<[usize; 2]>,
+        converged: fn(usize) -> bool,
+        cap: usize,
+    ) -> (Vec<ArmResult>, Vec<Extension>, usize) {
+        let build = |levels: usize| {
+            let per = gd(levels);
+            let seed = |s: usize| per.iter().map(|l| l[s]).collect::<Vec<_>>();
+            let (a, b) = (seed(0), seed(1));
+            let c = Some(converged(levels));
+            arm("gd", &[(&a, c), (&b, c)])
+        };
+        let sgd = arm(
+            "sgd",
+            &[(&[400, 405], Some(true)), (&[410, 415], Some(true))],
+        );
+        let mut results = vec![sgd, build(2)];
+        let mut rounds = 0;
+        let mut measure = |arms: &[Arm]| -> Result<Vec<ArmResult>> {
+            rounds += 1;
+            assert_eq!(arms.len(), 1, "only the deciding arm is extended");
+            assert_eq!(arms[0].label, "gd");
+            Ok(vec![build(arms[0].measure.search.budget_doublings + 1)])
+        };
+        let ext = extend_arms(&mut results, analyse, cap, &mut measure).unwrap();
+        (results, ext, rounds)
+    }
+
+    #[test]
+    fn an_arm_is_extended_until_its_emc_converges() {
+        // GD: 100 -> 200 (limited), then 210 at 4x: converged, and SGD's lead stands.
+        let (results, ext, rounds) = run(
+            |k| [[100, 110], [200, 210], [210, 220]][..k].to_vec(),
+            |k| k >= 3,
+            5,
+        );
+        assert_eq!(rounds, 1);
+        assert_eq!(analyse(&results).outcome, Outcome::Holds);
+        assert_eq!(ext.len(), 1);
+        assert_eq!((ext[0].from, ext[0].to), (1, 2));
+        assert_eq!(ext[0].medians, vec![(1, 105.0), (2, 205.0), (4, 215.0)]);
+        assert!(
+            ext[0].stopped.starts_with("budget-converged at 4x"),
+            "{ext:?}"
+        );
+    }
+
+    #[test]
+    fn an_extension_that_flips_the_ordering_is_reported() {
+        // GD overtakes SGD at 4x and is still growing: the ordering flipped, and SGD (now
+        // behind, converged) has nothing to extend.
+        let (results, ext, rounds) = run(
+            |k| [[100, 110], [200, 210], [600, 650]][..k].to_vec(),
+            |_| false,
+            5,
+        );
+        assert_eq!(rounds, 1);
+        let v = analyse(&results);
+        assert_eq!(v.outcome, Outcome::Inconclusive);
+        assert!(v.reason.contains("ordering changes"), "{}", v.reason);
+        assert!(v.extend.is_empty());
+        assert!(
+            ext[0].stopped.contains("no longer deciding"),
+            "{:?}",
+            ext[0]
+        );
+        let md = section(&ext, 5);
+        assert!(
+            md.contains("| gd | 1 -> 2 | 1x: 105, 2x: 205, 4x: 625 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_cap_reached_leaves_the_verdict_inconclusive_and_says_so() {
+        // GD keeps growing below SGD: extended to the cap of 3 doublings (8x).
+        let (results, ext, rounds) = run(
+            |k| [[100, 110], [150, 160], [200, 210], [250, 260]][..k].to_vec(),
+            |_| false,
+            3,
+        );
+        assert_eq!(rounds, 2);
+        let v = analyse(&results);
+        assert_eq!(v.outcome, Outcome::Inconclusive);
+        assert_eq!(v.extend, vec!["gd".to_string()]);
+        assert_eq!((ext[0].from, ext[0].to), (1, 3));
+        assert_eq!(
+            ext[0].stopped,
+            "cap reached: still budget-limited at 8x (3 doublings in all)"
+        );
+        // A cap at the grid's own budget extends nothing.
+        let (_, ext, rounds) = run(|k| [[100, 110], [150, 160]][..k].to_vec(), |_| false, 1);
+        assert_eq!((ext.len(), rounds), (0, 0));
+    }
+}

@@ -1,0 +1,67 @@
+//! Scripted arm results for the analysis tests: arms whose seeds have given EMCs per budget
+//! level, without training anything.
+
+use crate::ArmResult;
+
+/// An arm whose seeds have these EMCs per budget level, and these convergence flags.
+pub(crate) fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult {
+    use emc_search::{BudgetLevel, BudgetOutcome, EmcStats, Measurement, SearchOutcome};
+    let outcome = |emc: usize| SearchOutcome {
+        emc,
+        upper: Some(emc + 1),
+        probes: vec![],
+        non_monotone: false,
+        saturated: false,
+    };
+    let budgets: Vec<(u64, BudgetOutcome)> = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, (emcs, converged))| {
+            let levels = emcs
+                .iter()
+                .enumerate()
+                .map(|(l, &e)| BudgetLevel {
+                    multiplier: 1 << l,
+                    outcome: outcome(e),
+                    trained: 0,
+                })
+                .collect();
+            let b = BudgetOutcome {
+                levels,
+                converged: *converged,
+            };
+            (i as u64, b)
+        })
+        .collect();
+    let per_seed: Vec<_> = budgets
+        .iter()
+        .map(|(s, b)| (*s, b.last().clone()))
+        .collect();
+    let finals: Vec<usize> = per_seed.iter().map(|(_, o)| o.emc).collect();
+    ArmResult {
+        arm: crate::Arm {
+            label: label.into(),
+            architecture: "mlp".into(),
+            procedure: label.into(),
+            measure: {
+                // As many budget doublings as the seeds have levels beyond the first.
+                let mut m = emc_search::MeasureConfig::default();
+                m.search.budget_doublings = seeds.first().map_or(0, |s| s.0.len() - 1);
+                m
+            },
+            generalization: None,
+        },
+        measurement: Measurement {
+            config_hash: label.into(),
+            params: 100,
+            per_seed,
+            stats: EmcStats::new(&finals, 100).unwrap(),
+            probes_trained: 0,
+            budgets,
+            transition: emc_search::transition(&[]),
+            failures: Default::default(),
+            uncertified: vec![],
+        },
+        generalization: None,
+    }
+}
