@@ -118,3 +118,43 @@ pub fn generated_mnist_dir(root: &Path, n: u32) -> PathBuf {
     std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).expect("write labels");
     root.to_path_buf()
 }
+
+/// Helpers for tests that run the `emc` binary.
+pub mod cli {
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    /// `bin` (the test's `env!("CARGO_BIN_EXE_emc")`) with `args`, in a clean Hugging Face
+    /// environment: no token, endpoint, offline flag or cache from the machine, and
+    /// `HF_HOME` in `home` (so no real token file is read); then `env`.
+    pub fn run(bin: &str, args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(bin);
+        cmd.args(args);
+        for var in [
+            "HF_TOKEN",
+            "HF_TOKEN_PATH",
+            "HF_ENDPOINT",
+            "HF_HUB_OFFLINE",
+            "HF_HUB_DISABLE_IMPLICIT_TOKEN",
+            "HF_HUB_CACHE",
+            "HUGGINGFACE_HUB_CACHE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HF_HOME", home);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run emc")
+    }
+
+    /// Status, stdout and stderr of a run, for assertion messages and `contains` checks.
+    pub fn text(out: &Output) -> String {
+        format!(
+            "status {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}

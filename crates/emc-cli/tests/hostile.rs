@@ -4,31 +4,14 @@
 //! is allocated or sent, with nothing left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use emc_tests::cli::text;
 use emc_tests::hub_server::HubServer;
 
-/// Runs `emc` with no Hugging Face token or endpoint from the machine, `HF_HOME` in `home`.
+/// Runs `emc` in a clean Hugging Face environment, `HF_HOME` in `home`.
 fn emc_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emc"));
-    cmd.args(args);
-    for var in ["HF_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT", "HF_HUB_OFFLINE"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HF_HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run emc")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    emc_tests::cli::run(env!("CARGO_BIN_EXE_emc"), args, home, env)
 }
 
 /// Generated MNIST-shaped data under `root`: these cases need no real data.

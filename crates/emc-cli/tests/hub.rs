@@ -3,8 +3,9 @@
 //! cache taken from the environment as the Hugging Face tools take them.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use emc_tests::cli::text;
 use emc_tests::hub_server::HubServer;
 
 const TOKEN: &str = "hf_cli_test_token_never_printed";
@@ -12,33 +13,7 @@ const TOKEN: &str = "hf_cli_test_token_never_printed";
 /// Runs `emc` with a clean Hugging Face environment (`HF_HOME` in `home`, so no real token
 /// file is read) plus `env`.
 fn emc(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emc"));
-    cmd.args(args);
-    for var in [
-        "HF_TOKEN",
-        "HF_TOKEN_PATH",
-        "HF_ENDPOINT",
-        "HF_HUB_OFFLINE",
-        "HF_HUB_DISABLE_IMPLICIT_TOKEN",
-        "HF_HUB_CACHE",
-        "HUGGINGFACE_HUB_CACHE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HF_HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run emc")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    emc_tests::cli::run(env!("CARGO_BIN_EXE_emc"), args, home, env)
 }
 
 fn results() -> Option<&'static Path> {
