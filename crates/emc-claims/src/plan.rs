@@ -157,6 +157,17 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
          far cheaper.",
         arms.len()
     );
+    let cap = scale.extension_cap();
+    if cap > 0 {
+        let _ = writeln!(
+            s,
+            "not in this bound: adaptive extensions. An arm a comparison hinges on (undecided, \
+             the arm behind budget-limited) may be searched again up to {cap} budget doublings \
+             in all ({}x its epochs; --extend-up-to), each doubling costing about twice the \
+             arm's previous budget level.",
+            1usize << cap
+        );
+    }
     s
 }
 
