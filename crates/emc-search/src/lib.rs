@@ -12,7 +12,7 @@
 //! Layout: [`MeasureConfig`] and its hashes (`config`); the datasets and one seed's data
 //! (`data`); the worker pool over (configuration, seed) tasks (`pool`); one seed's search
 //! as a `SeedSearch` (`seed`) over the pure [`search`] (`search`); the result files'
-//! writers (`results`), whose rows, columns and keys belong to `emc-results`.
+//! writers (`results`) and the append-only probe log (`probe_log`), whose rows, columns and keys belong to `emc-results`.
 //!
 //! This crate knows nothing of specific datasets or model families: it takes their names
 //! and hands them to `emc-data` and `emc-models`.
@@ -25,6 +25,7 @@ mod lockstep;
 mod measure;
 mod memory;
 mod pool;
+mod probe_log;
 mod results;
 mod search;
 mod seed;
@@ -42,7 +43,8 @@ pub use generalization::{
 pub use emc_results::{ProbeRow, SummaryRow};
 pub use measure::{measure, measure_many, Event, Measurement, RunOptions, DEFAULT_LOCKSTEP};
 pub use memory::{parse_memory_size, MemoryEstimate, MemoryLimit};
-pub use results::{check_data, read_csv, write_atomic, ProbeLog};
+pub use probe_log::ProbeLog;
+pub use results::{check_data, read_csv, write_atomic};
 pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,

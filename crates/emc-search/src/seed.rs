@@ -18,7 +18,8 @@ use crate::data::{check_training_split, SeedData};
 use crate::error::{Result, SearchError};
 use crate::lockstep::ProbeTrainer;
 use crate::measure::{Event, RunOptions};
-use crate::results::{probe_row, ProbeLog};
+use crate::probe_log::ProbeLog;
+use crate::results::probe_row;
 use crate::search::{default_n0, search_budgets, BudgetOutcome, BudgetProbe};
 
 /// One configuration of a measurement, ready to search.
