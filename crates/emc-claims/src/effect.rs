@@ -28,6 +28,44 @@ pub struct Effect {
     /// [`budget_robust_effect`]), when it did: shown beside the interval, and how a MIXED
     /// verdict says where the claim holds and where it does not.
     pub judged: Option<Outcome>,
+    /// How the ratio moves with the budget, when the arms were searched at several.
+    pub trend: Option<Trend>,
+}
+
+/// How an effect moves across budget doublings: the least-squares slope of the log ratio
+/// against log2 of the budget, as a factor per doubling, with a 95% percentile bootstrap
+/// interval over resampled seeds (each seed's EMCs at every budget kept together).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Budget levels the slope is fitted over (1×, 2×, ... 2^(levels-1)×).
+    pub levels: usize,
+    /// exp(slope): the factor the ratio is multiplied by per budget doubling.
+    pub per_doubling: f64,
+    /// 2.5th percentile of the bootstrap factors.
+    pub lo: f64,
+    /// 97.5th percentile of the bootstrap factors.
+    pub hi: f64,
+}
+
+impl Trend {
+    /// `×0.71 [0.60, 0.85] per doubling (1x-16x)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "×{:.2} [{:.2}, {:.2}] per doubling (1x–{}x)",
+            self.per_doubling,
+            self.lo,
+            self.hi,
+            1usize << (self.levels - 1)
+        )
+    }
+
+    /// Further doublings after which a ratio of `ratio` reaches 1 if it kept moving at
+    /// this rate (a straight-line extrapolation in log–log): `None` when it moves away
+    /// from 1 or not at all.
+    pub fn doublings_to_one(&self, ratio: f64) -> Option<f64> {
+        let (gap, slope) = (ratio.ln(), self.per_doubling.ln());
+        (gap * slope < 0.0 && slope.abs() > 1e-12).then(|| -gap / slope)
+    }
 }
 
 impl Effect {
@@ -63,6 +101,7 @@ pub fn bootstrap_log_ratio(label: &str, a: &[usize], b: &[usize], seed: u64) -> 
             lo: f64::NAN,
             hi: f64::NAN,
             judged: None,
+            trend: None,
         };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -86,7 +125,65 @@ pub fn bootstrap_log_ratio(label: &str, a: &[usize], b: &[usize], seed: u64) -> 
         lo: at(0.025),
         hi: at(0.975),
         judged: None,
+        trend: None,
     }
+}
+
+/// The [`Trend`] of `ln(EMC_a / EMC_b)` over `levels` budget levels (`None` below 2
+/// levels or without seeds), bootstrapped over [`RESAMPLES`] resamples of each arm's seeds
+/// from ChaCha8 seeded with `seed`.
+pub fn budget_trend(a: &ArmResult, b: &ArmResult, levels: usize, seed: u64) -> Option<Trend> {
+    // Per seed, ln EMC at each level (a seed that converged early keeps its last EMC).
+    let paths = |r: &ArmResult| -> Vec<Vec<f64>> {
+        let per_level: Vec<Vec<usize>> = (0..levels).map(|l| r.emcs_at(l)).collect();
+        (0..per_level[0].len())
+            .map(|s| {
+                per_level
+                    .iter()
+                    .map(|e| (e[s].max(1) as f64).ln())
+                    .collect()
+            })
+            .collect()
+    };
+    let (pa, pb) = (paths(a), paths(b));
+    if levels < 2 || pa.is_empty() || pb.is_empty() {
+        return None;
+    }
+    // Least-squares slope of the mean-log difference against the level index.
+    let slope = |ia: &[usize], ib: &[usize]| -> f64 {
+        let mean = |p: &[Vec<f64>], idx: &[usize], l: usize| {
+            idx.iter().map(|&i| p[i][l]).sum::<f64>() / idx.len() as f64
+        };
+        let y: Vec<f64> = (0..levels)
+            .map(|l| mean(&pa, ia, l) - mean(&pb, ib, l))
+            .collect();
+        let xm = (levels - 1) as f64 / 2.0;
+        let ym = y.iter().sum::<f64>() / levels as f64;
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (l, v) in y.iter().enumerate() {
+            sxy += (l as f64 - xm) * (v - ym);
+            sxx += (l as f64 - xm).powi(2);
+        }
+        sxy / sxx
+    };
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    let point = slope(&all(pa.len()), &all(pb.len())).exp();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = |n: usize| -> Vec<usize> { (0..n).map(|_| rng.random_range(0..n)).collect() };
+    let mut stats: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let (ia, ib) = (draw(pa.len()), draw(pb.len()));
+            slope(&ia, &ib).exp()
+        })
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let at = |q: f64| stats[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
+    Some(Trend {
+        levels,
+        per_doubling: point,
+        lo: at(0.025),
+        hi: at(0.975),
+    })
 }
 
 /// An effect judged at every budget the arms were searched at.
@@ -120,10 +217,12 @@ impl BudgetedEffect {
 
 /// The effect of `a` over `b` ([`bootstrap_log_ratio`]) at each budget level, with an
 /// outcome that the budget cannot overturn: the interval at the largest budget must exclude
-/// 1, the ratio must lie on the same side of 1 at every budget, and the arm with the smaller
-/// EMC must be neither budget-limited (its EMC still growing with the budget could close the
-/// gap) nor saturated (it fitted everything up to the cap: its EMC is only a lower bound).
-/// Otherwise INCONCLUSIVE, with the reason in `note`.
+/// 1 and the arm with the smaller EMC there must be neither budget-limited (its EMC still
+/// growing with the budget could close the gap) nor saturated (it fitted everything up to
+/// the cap: its EMC is only a lower bound). Otherwise INCONCLUSIVE, with the reason in
+/// `note` and, for a budget-limited arm behind, where the [`Trend`] is heading. An ordering
+/// that flipped between budgets is a result: the note says at which budgets, and the
+/// largest budget decides under the same rule (more budget can only raise the winner).
 pub fn budget_robust_effect(
     label: &str,
     a: &ArmResult,
@@ -142,28 +241,53 @@ pub fn budget_robust_effect(
             bootstrap_log_ratio(&tag, &a.emcs_at(l), &b.emcs_at(l), seed)
         })
         .collect();
+    let trend = budget_trend(a, b, levels, seed);
     let effect = Effect {
         label: label.to_string(),
+        trend,
         ..per_level.last().expect("at least one level").clone()
     };
     let mut outcome = effect.outcome(expect_above_one);
     let mut note = String::new();
     let above = effect.ratio > 1.0;
     let smaller = if above { b } else { a };
-    if per_level.iter().any(|e| (e.ratio > 1.0) != above) {
-        outcome = Outcome::Inconclusive;
-        note = "the ordering changes with the budget".into();
-    } else if outcome != Outcome::Inconclusive {
+    if outcome != Outcome::Inconclusive {
         if let Some(why) = lower_bound_only(smaller) {
             outcome = Outcome::Inconclusive;
             note = why;
+            if let Some(t) = trend.filter(|_| smaller.budget_limited()) {
+                note += &heading(&t, effect.ratio);
+            }
         }
+    }
+    let flips: Vec<String> = per_level
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| (e.ratio > 1.0) != above)
+        .map(|(l, e)| format!("{:.2} at {}x", e.ratio, 1usize << l))
+        .collect();
+    if !flips.is_empty() {
+        let flipped = format!(
+            "the ordering flipped with the budget ({}; {:.2} at {}x)",
+            flips.join(", "),
+            effect.ratio,
+            1usize << (levels - 1)
+        );
+        note = match (outcome, note.is_empty()) {
+            (Outcome::Inconclusive, true) => flipped,
+            (Outcome::Inconclusive, false) => format!("{flipped}; {note}"),
+            _ => format!(
+                "{flipped}: decided at the largest budget, where the arm behind is neither \
+                 budget-limited nor saturated"
+            ),
+        };
     }
     let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
         .then(|| smaller.arm.label.clone());
     let mut per_level = per_level;
     if let Some(last) = per_level.last_mut() {
         last.judged = Some(outcome);
+        last.trend = trend;
     }
     BudgetedEffect {
         effect: Effect {
@@ -175,6 +299,16 @@ pub fn budget_robust_effect(
         note,
         extend,
     }
+}
+
+/// Where a trend heads, for a note: `; the ratio moves ×0.71 [0.60, 0.85] per doubling
+/// (1x–16x): at that rate it would reach 1 after about 3.2 more doublings`.
+fn heading(t: &Trend, ratio: f64) -> String {
+    let toward = match t.doublings_to_one(ratio) {
+        Some(k) => format!(": at that rate it would reach 1 after about {k:.1} more doublings"),
+        None => ": at that rate it moves away from 1".into(),
+    };
+    format!("; the ratio moves {}{toward}", t.describe())
 }
 
 /// Why the EMC of `arm` is only a lower bound (budget-limited or saturated at the cap), or
@@ -232,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_limited_loser_or_a_flip_with_the_budget_is_inconclusive() {
+    fn a_budget_limited_loser_is_inconclusive_and_a_flip_is_decided_at_the_largest_budget() {
         let sgd = arm(
             "sgd",
             &[(&[400, 410], Some(true)), (&[420, 430], Some(true))],
@@ -252,14 +386,28 @@ mod tests {
         let e = budget_robust_effect("x", &sgd, &gd, 0, true);
         assert_eq!(e.outcome, Outcome::Inconclusive);
         assert!(e.note.contains("budget-limited"), "{}", e.note);
-        // GD overtakes SGD at the larger budget: the ordering flips.
+        // GD overtakes SGD at the larger budget, where SGD (now behind) has converged: the
+        // flip is the result, decided at the largest budget, and the note says so.
         let gd = arm(
             "gd",
             &[(&[100, 900], Some(true)), (&[110, 950], Some(true))],
         );
         let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.outcome, Outcome::DoesNotHold);
+        assert!(
+            e.note
+                .starts_with("the ordering flipped with the budget (3.91 at 1x; 0.45 at 2x)"),
+            "{}",
+            e.note
+        );
+        // A flip whose largest budget straddles 1 decides nothing.
+        let gd = arm(
+            "gd",
+            &[(&[100, 300], Some(true)), (&[110, 600], Some(true))],
+        );
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
         assert_eq!(e.outcome, Outcome::Inconclusive);
-        assert!(e.note.contains("ordering"), "{}", e.note);
+        assert!(e.note.starts_with("the ordering flipped"), "{}", e.note);
         // GD fitted everything up to the cap: its EMC is a lower bound, nothing is decided.
         let mut gd = arm(
             "gd",
@@ -278,6 +426,57 @@ mod tests {
         sgd.measurement.per_seed[0].1.saturated = true;
         let e = budget_robust_effect("x", &sgd, &gd, 0, true);
         assert_eq!(e.outcome, Outcome::Holds, "{e:?}");
+    }
+
+    #[test]
+    fn the_trend_is_the_slope_of_the_log_ratio_per_doubling() {
+        // SGD flat at 400; GD doubles its EMC with every doubling of the budget: the ratio
+        // halves per doubling, exactly, whichever seeds are resampled.
+        let sgd = arm(
+            "sgd",
+            &[
+                (&[400, 400, 400], Some(true)),
+                (&[400, 400, 400], Some(true)),
+            ],
+        );
+        let gd = arm(
+            "gd",
+            &[
+                (&[50, 100, 200], Some(false)),
+                (&[25, 50, 100], Some(false)),
+            ],
+        );
+        let t = budget_trend(&sgd, &gd, 3, 0).unwrap();
+        assert!((t.per_doubling - 0.5).abs() < 1e-12, "{t:?}");
+        assert!(
+            (t.lo - 0.5).abs() < 1e-12 && (t.hi - 0.5).abs() < 1e-12,
+            "{t:?}"
+        );
+        // The ratio is 2√2 at 4x (sqrt(200 * 100) = 141.4): one and a half doublings more.
+        let e = budget_robust_effect("x", &sgd, &gd, 0, true);
+        assert_eq!(e.effect.trend, Some(t));
+        assert_eq!(e.outcome, Outcome::Inconclusive);
+        assert!(
+            e.note.ends_with(
+                "the ratio moves ×0.50 [0.50, 0.50] per doubling (1x–4x): at that rate it \
+                 would reach 1 after about 1.5 more doublings"
+            ),
+            "{}",
+            e.note
+        );
+        // Seeds that disagree give an interval; a gap that widens moves away from 1.
+        let gd = arm(
+            "gd",
+            &[
+                (&[100, 90, 80], Some(false)),
+                (&[100, 100, 70], Some(false)),
+            ],
+        );
+        let t = budget_trend(&sgd, &gd, 3, 0).unwrap();
+        assert!(t.lo < t.per_doubling && t.per_doubling < t.hi, "{t:?}");
+        assert!(t.per_doubling > 1.0 && t.doublings_to_one(4.5).is_none());
+        // One level has no trend.
+        assert_eq!(budget_trend(&sgd, &gd, 1, 0), None);
     }
 
     #[test]

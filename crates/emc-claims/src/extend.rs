@@ -25,6 +25,64 @@ pub struct Extension {
     pub medians: Vec<(usize, f64)>,
     /// Why the extension stopped.
     pub stopped: String,
+    /// CPU-seconds of the probes recorded at each budget level searched, all seeds
+    /// together, as `probes.csv` has them (empty until [`record_costs`] fills it).
+    pub seconds: Vec<f64>,
+}
+
+/// Fills each extension's [`Extension::seconds`] from the probe log of the output
+/// directory: at a budget level, the summed time of every probe of the arm's seeds.
+pub(crate) fn record_costs(
+    extensions: &mut [Extension],
+    results: &[ArmResult],
+    log: &emc_search::ProbeLog,
+) {
+    for e in extensions {
+        let Some(r) = results.iter().find(|r| r.arm.label == e.label) else {
+            continue;
+        };
+        let recorded = r.arm.measure.recorded();
+        e.seconds = (0..e.medians.len())
+            .map(|l| {
+                let hash = recorded.probe_hash_at(l);
+                r.arm
+                    .measure
+                    .seeds
+                    .iter()
+                    .flat_map(|&seed| log.rows(&hash, seed))
+                    .map(|row| row.seconds)
+                    .sum()
+            })
+            .collect();
+    }
+}
+
+/// `1x: 12 s, 2x: 30 s ...` and, when the cap was reached, what the next doubling would
+/// cost at the last one's rate of growth (at least twice the last).
+fn costs(e: &Extension) -> String {
+    if e.seconds.is_empty() {
+        return String::new();
+    }
+    let per: Vec<String> = e
+        .seconds
+        .iter()
+        .enumerate()
+        .map(|(l, s)| format!("{}x: {:.0} s", 1usize << l, s))
+        .collect();
+    let mut s = per.join(", ");
+    if e.stopped.starts_with("cap reached") {
+        let last = e.seconds[e.seconds.len() - 1];
+        let growth = match e.seconds.len() {
+            n if n >= 2 && e.seconds[n - 2] > 0.0 => (last / e.seconds[n - 2]).max(2.0),
+            _ => 2.0,
+        };
+        s += &format!(
+            "; one more doubling ({}x): about {:.0} CPU-s",
+            1usize << e.seconds.len(),
+            last * growth
+        );
+    }
+    s
 }
 
 /// Extends the arms the analysis asks for, one doubling per round, up to `cap` doublings
@@ -119,6 +177,7 @@ fn describe(r: &ArmResult, from: usize, cap: usize, asking: &[String]) -> Extens
         to,
         medians,
         stopped,
+        seconds: vec![],
     }
 }
 
@@ -139,6 +198,7 @@ pub(crate) fn section(extensions: &[Extension], cap: usize) -> String {
         ("doublings", crate::Align::Left),
         ("median EMC by budget", crate::Align::Left),
         ("stopped", crate::Align::Left),
+        ("CPU time by budget (all seeds)", crate::Align::Left),
     ]);
     for e in extensions {
         let medians: Vec<String> = e
@@ -151,6 +211,7 @@ pub(crate) fn section(extensions: &[Extension], cap: usize) -> String {
             &format!("{} -> {}", e.from, e.to),
             &medians.join(", "),
             &e.stopped,
+            &costs(e),
         ]);
     }
     s += &t.into_string();
@@ -228,7 +289,7 @@ mod tests {
     #[test]
     fn an_extension_that_flips_the_ordering_is_reported() {
         // GD overtakes SGD at 4x and is still growing: the ordering flipped, and SGD (now
-        // behind, converged) has nothing to extend.
+        // behind, converged) has nothing to extend: the flip decides, and says so.
         let (results, ext, rounds) = run(
             |k| [[100, 110], [200, 210], [600, 650]][..k].to_vec(),
             |_| false,
@@ -236,8 +297,13 @@ mod tests {
         );
         assert_eq!(rounds, 1);
         let v = analyse(&results);
-        assert_eq!(v.outcome, Outcome::Inconclusive);
-        assert!(v.reason.contains("ordering changes"), "{}", v.reason);
+        assert_eq!(v.outcome, Outcome::DoesNotHold);
+        assert!(
+            v.reason
+                .starts_with("the ordering flipped with the budget (3.86 at 1x, 2.00 at 2x;"),
+            "{}",
+            v.reason
+        );
         assert!(v.extend.is_empty());
         assert!(
             ext[0].stopped.contains("no longer deciding"),
@@ -267,6 +333,17 @@ mod tests {
         assert_eq!(
             ext[0].stopped,
             "cap reached: still budget-limited at 8x (3 doublings in all)"
+        );
+        // The section states what the levels cost and what one more doubling would.
+        let mut e = ext[0].clone();
+        e.seconds = vec![10.0, 30.0, 60.0, 200.0];
+        let md = section(&[e], 3);
+        assert!(
+            md.contains(
+                "| 1x: 10 s, 2x: 30 s, 4x: 60 s, 8x: 200 s; one more doubling (16x): about \
+                 667 CPU-s |"
+            ),
+            "{md}"
         );
         // A cap at the grid's own budget extends nothing.
         let (_, ext, rounds) = run(|k| [[100, 110], [150, 160]][..k].to_vec(), |_| false, 1);

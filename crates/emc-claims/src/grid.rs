@@ -24,6 +24,9 @@ pub struct Protocol {
     pub max_epochs: usize,
     /// Plateau patience in epochs.
     pub patience: usize,
+    /// Step budget of each probe on top of the epoch budget (`None`: epochs only); it
+    /// doubles with the budget, like the epochs.
+    pub max_steps: Option<usize>,
     /// Search tolerance, first size and cap.
     pub search: SearchConfig,
     /// Seeds `0..seeds`.
@@ -39,6 +42,7 @@ impl Default for Protocol {
             batching: Batching::Mini(128),
             max_epochs: 300,
             patience: 50,
+            max_steps: None,
             search: SearchConfig::default(),
             seeds: 3,
         }
@@ -153,6 +157,7 @@ impl Protocol {
             batching: Batching::Mini(standard.batch),
             max_epochs: standard.max_epochs,
             patience: standard.patience,
+            max_steps: None,
             search: SearchConfig {
                 max_n: cap,
                 rel_tol: standard.rel_tol,
@@ -189,6 +194,7 @@ impl Protocol {
         };
         train.stop.max_epochs = self.max_epochs;
         train.stop.plateau_patience = self.patience;
+        train.stop.max_steps = self.max_steps;
         MeasureConfig {
             model: model.to_string(),
             data: self.data.clone(),
@@ -237,6 +243,7 @@ mod tests {
         assert_eq!(a.measure.seeds, [0, 1]);
         assert_eq!(a.measure.train.stop.max_epochs, 17);
         assert_eq!(a.measure.train.stop.plateau_patience, 5);
+        assert_eq!(a.measure.train.stop.max_steps, None);
         assert_eq!(a.procedure, "relu");
     }
 }

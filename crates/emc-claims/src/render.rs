@@ -45,9 +45,13 @@ pub(crate) fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
     }
     for e in &v.effects {
         let judged = e.judged.map(|o| format!(": {o}")).unwrap_or_default();
+        let trend = e
+            .trend
+            .map(|t| format!("; trend {}", t.describe()))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{}: ratio {:.3}, 95% CI [{:.3}, {:.3}]{judged}",
+            "{}: ratio {:.3}, 95% CI [{:.3}, {:.3}]{trend}{judged}",
             e.label, e.ratio, e.lo, e.hi
         );
     }
@@ -91,8 +95,11 @@ fn protocol(results: &[ArmResult]) -> String {
     let seeds = distinct(results, |r| format!("{:?}", r.arm.measure.seeds));
     let budget = distinct(results, |r| {
         let st = &r.arm.measure.train.stop;
+        let steps = st
+            .max_steps
+            .map_or(String::new(), |m| format!(" and {m} steps"));
         format!(
-            "at most {} epochs, plateau patience {} epochs, gradient-norm stop {}",
+            "at most {} epochs{steps}, plateau patience {} epochs, gradient-norm stop {}",
             st.max_epochs, st.plateau_patience, st.grad_tol
         )
     });
@@ -238,23 +245,35 @@ pub(crate) fn markdown(
     s
 }
 
-/// The effects with their intervals and, where the analysis judged one on its own, its
-/// outcome.
+/// The effects with their intervals, their trend across budgets (a column only when some
+/// effect has one) and, where the analysis judged one on its own, its outcome.
 fn effects_table<'e>(effects: impl Iterator<Item = &'e Effect>) -> Table {
-    let mut t = Table::new(&[
+    let effects: Vec<&Effect> = effects.collect();
+    let trends = effects.iter().any(|e| e.trend.is_some());
+    let mut columns = vec![
         ("comparison", Align::Left),
         ("ratio", Align::Right),
         ("95% CI", Align::Left),
-        ("judged", Align::Left),
-    ]);
+    ];
+    if trends {
+        columns.push(("trend across budgets [95% CI]", Align::Left));
+    }
+    columns.push(("judged", Align::Left));
+    let mut t = Table::new(&columns);
     for e in effects {
         let judged = e.judged.map(|o| o.to_string()).unwrap_or_default();
-        t.row(&[
-            &e.label,
-            &format!("{:.3}", e.ratio),
-            &format!("[{:.3}, {:.3}]", e.lo, e.hi),
-            &judged,
-        ]);
+        let mut row = vec![
+            e.label.clone(),
+            format!("{:.3}", e.ratio),
+            format!("[{:.3}, {:.3}]", e.lo, e.hi),
+        ];
+        if trends {
+            row.push(e.trend.map(|t| t.describe()).unwrap_or_default());
+        }
+        row.push(judged);
+        let cells: Vec<&dyn std::fmt::Display> =
+            row.iter().map(|c| c as &dyn std::fmt::Display).collect();
+        t.row(&cells);
     }
     t
 }

@@ -76,9 +76,17 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let cap = settings
         .extension_cap
         .unwrap_or_else(|| settings.scale.extension_cap());
-    let extensions = extend_arms(&mut results, spec.analyse, cap, &mut |arms| {
+    let mut extensions = extend_arms(&mut results, spec.analyse, cap, &mut |arms| {
         measure_arms(arms, &opts, settings.progress)
     })?;
+    if !extensions.is_empty() {
+        let log =
+            emc_search::ProbeLog::open(&settings.out).map_err(|source| ClaimError::Measure {
+                arm: "the extended arms' probe times".into(),
+                source: Box::new(source),
+            })?;
+        extend::record_costs(&mut extensions, &results, &log);
+    }
     generalize_arms(&mut results, &opts, settings.progress)?;
     let verdict = (spec.analyse)(&results);
     let table = verdict_table(&results, &verdict);

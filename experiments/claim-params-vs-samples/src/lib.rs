@@ -7,7 +7,11 @@
 //! per model with a bootstrap interval; a network supports the claim when the interval lies
 //! below 1, contradicts it when above (or when it fits the whole capped training set and the
 //! cap already exceeds its parameter count). A search that fitted everything up to its cap
-//! says only EMC ≥ cap, so it decides nothing when the cap is below the parameter count.
+//! says only EMC ≥ cap, so it decides nothing when the cap is below the parameter count;
+//! a network below 1 whose EMC still grows with the budget is extended (searched again at
+//! further budget doublings) until it converges or reaches the cap of doublings. Each
+//! network is judged on its own: where some hold and others do not, the verdict is MIXED
+//! and says which.
 //! Context: with random labels, networks' EMC per parameter against the linear model's
 //! (the paper's later observation that networks fit fewer samples per parameter).
 
@@ -157,7 +161,7 @@ fn per_param(r: &ArmResult, seed: u64) -> PerParam {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let mut parts = vec![];
+    let (mut parts, mut effects, mut extend) = (vec![], vec![], vec![]);
     let mut table = Table::new(&[
         ("data and labels", Align::Left),
         ("model", Align::Left),
@@ -180,7 +184,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .filter(|r| r.arm.architecture == *group)
             .collect();
         let linear = arms.iter().find(|r| r.arm.procedure == LINEAR);
-        let mut outcomes = vec![];
         for (i, r) in arms.iter().enumerate() {
             let p = per_param(r, (g * 100 + i) as u64);
             let is_network = r.arm.procedure != LINEAR;
@@ -207,7 +210,15 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 &supports,
             ]);
             if is_network {
-                outcomes.push(p.outcome);
+                parts.push((r.arm.label.clone(), p.outcome));
+                // Below 1 so far but still growing: a larger budget decides it.
+                if p.outcome == Outcome::Inconclusive && !p.saturated && r.budget_limited() {
+                    extend.push(r.arm.label.clone());
+                }
+                effects.push(Effect {
+                    judged: Some(p.outcome),
+                    ..p.effect
+                });
             }
             // Random labels: a network's EMC per parameter against the linear model's.
             if let (true, true, Some(lin)) = (is_network, group.ends_with("random"), linear) {
@@ -225,14 +236,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 ]);
             }
         }
-        parts.push((
-            format!("{group} networks: {}", Outcome::tally(&outcomes)),
-            Outcome::all_of(&outcomes),
-        ));
     }
     let (outcome, reason) = combine_outcomes(
         &parts,
-        "datasets and labellings",
+        "networks",
         "every network fits fewer samples than it has parameters, the 95% interval of EMC / \
          parameters below 1",
         "every network fits more samples than it has parameters",
@@ -240,9 +247,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        // Each network's EMC / parameters, with its interval, is in the first section.
-        effects: vec![],
+        // Each network's EMC / parameters, judged; the first section adds the bounds.
+        effects,
         chosen: vec![],
+        extend,
         sections: vec![
             Section {
                 title: "EMC per parameter".into(),

@@ -6,13 +6,16 @@
 //! a small learning-rate grid, all at the same epoch budget; at paper scale SGD (smaller
 //! batch) and GD also with a cosine schedule decayed to 0 over each probe's budget.
 //! Analysis: per procedure the learning rate and schedule with the best EMC; per
-//! architecture the effect EMC(best SGD) / EMC(GD) with a bootstrap interval. A library (not only a binary) so the workspace test
-//! runs the smoke scale through it.
+//! architecture the effect EMC(best SGD) / EMC(GD) with a bootstrap interval, robust to the
+//! budget (GD's arms extended while they decide it). A second view holds SGD to GD's step
+//! budget (equal steps instead of equal epochs); the verdict uses equal epochs and says
+//! whether the two agree. A library (not only a binary) so the workspace test runs the
+//! smoke scale through it.
 
 use emc_claims::{
     architectures, best_per_procedure, bootstrap_log_ratio, budget_robust_effect, combine_outcomes,
-    Arm, ArmResult, Claim, ClaimSpec, Data, Expectation, Protocol, Scale, Standard, Verdict,
-    COSINE_BUDGET,
+    Align, Arm, ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale,
+    Section, Standard, Table, Verdict, COSINE_BUDGET,
 };
 use emc_optim::{OptimConfig, Schedule};
 use emc_train::Batching;
@@ -54,6 +57,8 @@ struct Setting {
     /// robustness, `cosine-budget` (decayed to 0 over each probe's whole budget). The best
     /// learning rate and schedule per procedure is compared.
     schedules: &'static [Schedule],
+    /// Whether SGD is also measured at GD's step budget (the equal-steps view).
+    equal_steps: bool,
     /// Budget doublings of the larger SGD batch size (its probes are the costliest per
     /// doubling at cpu scale). Enough for the verdict: a budget-limited SGD arm can only
     /// understate SGD, and budget_robust_effect refuses a verdict against SGD then.
@@ -81,6 +86,9 @@ fn setting(scale: Scale) -> Setting {
             gd_lrs: &[0.5, 2.0],
             adam_lrs: &[0.01],
             schedules: &[Schedule::Constant],
+            // The smoke grid stays the one its CI references were recorded on (two vector
+            // instruction sets); the equal-steps view is measured from cpu scale up.
+            equal_steps: false,
             large_batch_doublings: 0,
         },
         // Real MNIST downsampled to 14×14, an MLP and a small CNN of similar size (1.7k and
@@ -109,6 +117,7 @@ fn setting(scale: Scale) -> Setting {
             // fits beyond n = 13,000 at 2x, and its 4x probes (up to 1,200 epochs at the
             // 16,384 cap) alone would take the run past an hour on 2 cores.
             schedules: &[Schedule::Constant],
+            equal_steps: true,
             large_batch_doublings: 0,
         },
         // CIFAR-10 at full size, wider models, five seeds: a GPU.
@@ -128,6 +137,7 @@ fn setting(scale: Scale) -> Setting {
             gd_lrs: &[0.1, 0.3, 1.0],
             adam_lrs: &[3e-4, 1e-3],
             schedules: &[Schedule::Constant, COSINE_BUDGET],
+            equal_steps: true,
             large_batch_doublings: 2,
         },
     }
@@ -144,6 +154,14 @@ struct Procedure {
     schedules: &'static [Schedule],
     /// Budget doublings for this procedure (the verdict's SGD and GD arms use the scale's).
     budget_doublings: usize,
+    /// A step budget on top of the epochs (the equal-steps view: GD's steps per budget).
+    max_steps: Option<usize>,
+}
+
+/// The procedure name of the equal-steps view: SGD at the smaller batch size held to as
+/// many steps as GD takes in the epoch budget (one per epoch).
+fn equal_steps(small: usize) -> String {
+    format!("equal-steps sgd b={small}")
 }
 
 /// Plain SGD (no momentum) at the two batch sizes, full-batch GD (the same update on the
@@ -158,6 +176,7 @@ fn procedures(s: &Setting) -> Vec<Procedure> {
         lrs: s.sgd_lrs,
         schedules: s.schedules,
         budget_doublings: s.train.budget_doublings,
+        max_steps: None,
     }];
     // The larger batch is a second SGD data point, at the constant schedule only.
     procedures.push(Procedure {
@@ -167,6 +186,7 @@ fn procedures(s: &Setting) -> Vec<Procedure> {
         lrs: s.sgd_lrs,
         schedules: &[Schedule::Constant],
         budget_doublings: s.large_batch_doublings,
+        max_steps: None,
     });
     procedures.push(Procedure {
         name: "gd".into(),
@@ -175,7 +195,20 @@ fn procedures(s: &Setting) -> Vec<Procedure> {
         lrs: s.gd_lrs,
         schedules: s.schedules,
         budget_doublings: s.train.budget_doublings,
+        max_steps: None,
     });
+    // The second budget definition: at equal epochs GD takes one step where SGD takes n/b,
+    // so SGD is also measured with GD's step budget (doubling with it, and extended with
+    // GD), at the constant schedule.
+    procedures.extend(s.equal_steps.then(|| Procedure {
+        name: equal_steps(small),
+        optim: sgd,
+        batching: Batching::Mini(small),
+        lrs: s.sgd_lrs,
+        schedules: &[Schedule::Constant],
+        budget_doublings: s.train.budget_doublings,
+        max_steps: Some(s.train.max_epochs),
+    }));
     procedures.push(Procedure {
         name: format!("adam b={small}"),
         optim: OptimConfig::adam,
@@ -185,6 +218,7 @@ fn procedures(s: &Setting) -> Vec<Procedure> {
         // Adam is context, not part of the verdict: measured at the configured budget only
         // (at cpu scale its CNN searches near n = 10,000 would dominate the run at 2x, 4x).
         budget_doublings: 0,
+        max_steps: None,
     });
     procedures
 }
@@ -199,6 +233,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
             let mut p = Protocol {
                 optim: (proc.optim)(proc.lrs[0]),
                 batching: proc.batching,
+                max_steps: proc.max_steps,
                 ..base.clone()
             };
             p.search.budget_doublings = proc.budget_doublings;
@@ -225,6 +260,13 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .copied()
     };
     let (mut effects, mut outcomes, mut extend) = (vec![], vec![], vec![]);
+    let mut views = Table::new(&[
+        ("architecture", Align::Left),
+        ("equal epochs: best SGD / GD [95% CI]", Align::Left),
+        ("equal steps: SGD at GD's steps / GD [95% CI]", Align::Left),
+        ("agree", Align::Center),
+    ]);
+    let mut agreement = vec![];
     for (i, arch) in architectures(results).iter().enumerate() {
         let (Some(sgd), Some(gd)) = (top(arch, true), top(arch, false)) else {
             continue;
@@ -238,10 +280,35 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         );
         outcomes.push((e.part(arch), e.outcome));
         extend.extend(e.extend.clone());
+        let epochs_view = format!(
+            "{:.3} [{:.3}, {:.3}]: {}",
+            e.effect.ratio, e.effect.lo, e.effect.hi, e.outcome
+        );
         if e.per_level.len() > 1 {
             effects.extend(e.per_level);
         } else {
             effects.push(e.effect);
+        }
+        let steps = best
+            .iter()
+            .find(|r| r.arm.architecture == *arch && r.arm.procedure.starts_with("equal-steps"));
+        if let Some(steps) = steps {
+            let v = steps_view(arch, steps, gd, 50 + i as u64, &mut extend);
+            views.row(&[
+                arch,
+                &epochs_view,
+                &v.text,
+                &if v.outcome == e.outcome { "yes" } else { "no" },
+            ]);
+            agreement.push(format!(
+                "{arch}: {}",
+                if v.outcome == e.outcome {
+                    "agree"
+                } else {
+                    "differ"
+                }
+            ));
+            effects.extend(v.effects);
         }
         for adam in best
             .iter()
@@ -258,7 +325,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ));
         }
     }
-    let (outcome, reason) = combine_outcomes(
+    let (outcome, mut reason) = combine_outcomes(
         &outcomes,
         "architectures",
         "for every architecture the best SGD fits more samples than GD and the 95% interval \
@@ -266,13 +333,131 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         "for every architecture GD fits more samples than the best SGD, the 95% interval \
          excluding 1",
     );
+    let mut sections = vec![];
+    if !agreement.is_empty() {
+        reason += &format!(
+            ". Budget definition: equal epochs (the paper's); at equal steps the two views {}",
+            agreement.join(", ")
+        );
+        sections.push(Section {
+            title: "Two budget definitions: equal epochs and equal steps".into(),
+            body: format!(
+                "At equal epochs GD takes one step per epoch where SGD takes n/b. The second \
+                 view holds SGD (the smaller batch, constant schedule, its best learning rate) \
+                 to GD's step budget (as many steps as GD's epochs, doubling with it and \
+                 extended with it), and judges it by the same rule. The verdict uses equal \
+                 epochs.\n\n{}",
+                views.into_string()
+            ),
+        });
+    }
     Verdict {
         outcome,
         reason,
         effects,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
-        sections: vec![],
+        sections,
         extend,
         ..Verdict::default()
+    }
+}
+
+/// The equal-steps view of one architecture.
+struct StepsView {
+    /// `ratio [lo, hi]: OUTCOME` for the table.
+    text: String,
+    outcome: Outcome,
+    /// Its effect at each budget, not judged (the verdict rests on equal epochs).
+    effects: Vec<Effect>,
+}
+
+/// SGD held to GD's step budget against GD, judged by the same budget-robust rule. The SGD
+/// arm follows GD's budget: it asks for an extension while GD has more doublings than it
+/// (so that both are compared at the same step budget), or when it decides the view.
+fn steps_view(
+    arch: &str,
+    steps: &ArmResult,
+    gd: &ArmResult,
+    seed: u64,
+    extend: &mut Vec<String>,
+) -> StepsView {
+    let e = budget_robust_effect(
+        &format!(
+            "{arch} (equal steps, not judged): EMC({}) / EMC({})",
+            steps.arm.label, gd.arm.label
+        ),
+        steps,
+        gd,
+        seed,
+        true,
+    );
+    let doublings = |r: &ArmResult| r.arm.measure.search.budget_doublings;
+    if doublings(steps) < doublings(gd) && !extend.contains(&steps.arm.label) {
+        extend.push(steps.arm.label.clone());
+    }
+    for label in e.extend.iter() {
+        if !extend.contains(label) {
+            extend.push(label.clone());
+        }
+    }
+    let text = format!(
+        "{:.3} [{:.3}, {:.3}]: {}{}",
+        e.effect.ratio,
+        e.effect.lo,
+        e.effect.hi,
+        e.outcome,
+        if e.note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", e.note)
+        }
+    );
+    let mut effects = if e.per_level.len() > 1 {
+        e.per_level
+    } else {
+        vec![e.effect]
+    };
+    for x in &mut effects {
+        x.judged = None;
+    }
+    StepsView {
+        text,
+        outcome: e.outcome,
+        effects,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_equal_steps_arms_hold_sgd_to_gds_step_budget_from_cpu_scale_up() {
+        assert!(grid(Scale::Smoke)
+            .iter()
+            .all(|a| a.measure.train.stop.max_steps.is_none()));
+        for scale in [Scale::Cpu, Scale::Paper] {
+            let arms = grid(scale);
+            let gd = arms.iter().find(|a| a.procedure == "gd").unwrap();
+            let steps: Vec<&Arm> = arms
+                .iter()
+                .filter(|a| a.procedure.starts_with("equal-steps"))
+                .collect();
+            let s = setting(scale);
+            assert_eq!(steps.len(), s.architectures.len() * s.sgd_lrs.len());
+            for a in steps {
+                let stop = &a.measure.train.stop;
+                // One GD step per epoch: SGD gets GD's epochs as its steps, at every budget.
+                assert_eq!(stop.max_steps, Some(gd.measure.train.stop.max_epochs));
+                assert_eq!(stop.max_epochs, gd.measure.train.stop.max_epochs);
+                assert_eq!(
+                    a.measure.search.budget_doublings,
+                    gd.measure.search.budget_doublings
+                );
+                assert!(matches!(a.measure.train.batching, Batching::Mini(_)));
+                // Not a candidate for "best SGD" of the equal-epochs verdict.
+                assert!(!a.procedure.starts_with("sgd"));
+            }
+        }
     }
 }
