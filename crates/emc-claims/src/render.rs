@@ -377,3 +377,38 @@ fn budget_section(results: &[ArmResult]) -> String {
          failures that ran out of epochs or of plateau patience were trained again.\n\n",
     ) + &t.into_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trend;
+
+    #[test]
+    fn the_trend_column_appears_only_when_some_effect_has_a_trend() {
+        let plain = crate::bootstrap_log_ratio("a / b", &[400, 420], &[100, 110], 0);
+        let t = effects_table([&plain].into_iter()).into_string();
+        assert!(!t.contains("trend"), "{t}");
+        let trended = Effect {
+            trend: Some(Trend {
+                levels: 3,
+                per_doubling: 0.5,
+                lo: 0.4,
+                hi: 0.6,
+            }),
+            ..plain.clone()
+        };
+        let t = effects_table([&plain, &trended].into_iter()).into_string();
+        assert!(
+            t.starts_with(
+                "| comparison | ratio | 95% CI | trend across budgets [95% CI] | judged |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| ×0.50 [0.40, 0.60] per doubling (1x–4x) |"),
+            "{t}"
+        );
+        // A row without a trend keeps its column, empty.
+        assert!(t.contains("|  |  |"), "{t}");
+    }
+}

@@ -264,7 +264,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         ("architecture", Align::Left),
         ("equal epochs: best SGD / GD [95% CI]", Align::Left),
         ("equal steps: SGD at GD's steps / GD [95% CI]", Align::Left),
-        ("agree", Align::Center),
+        ("the two views", Align::Left),
     ]);
     let mut agreement = vec![];
     for (i, arch) in architectures(results).iter().enumerate() {
@@ -284,6 +284,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             "{:.3} [{:.3}, {:.3}]: {}",
             e.effect.ratio, e.effect.lo, e.effect.hi, e.outcome
         );
+        let epochs = (e.outcome, e.effect.ratio);
         if e.per_level.len() > 1 {
             effects.extend(e.per_level);
         } else {
@@ -294,20 +295,9 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .find(|r| r.arm.architecture == *arch && r.arm.procedure.starts_with("equal-steps"));
         if let Some(steps) = steps {
             let v = steps_view(arch, steps, gd, 50 + i as u64, &mut extend);
-            views.row(&[
-                arch,
-                &epochs_view,
-                &v.text,
-                &if v.outcome == e.outcome { "yes" } else { "no" },
-            ]);
-            agreement.push(format!(
-                "{arch}: {}",
-                if v.outcome == e.outcome {
-                    "agree"
-                } else {
-                    "differ"
-                }
-            ));
+            let agree = agreement_of(epochs, (v.outcome, v.ratio));
+            views.row(&[arch, &epochs_view, &v.text, &agree]);
+            agreement.push(format!("{arch}: {agree}"));
             effects.extend(v.effects);
         }
         for adam in best
@@ -336,8 +326,8 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     let mut sections = vec![];
     if !agreement.is_empty() {
         reason += &format!(
-            ". Budget definition: equal epochs (the paper's); at equal steps the two views {}",
-            agreement.join(", ")
+            ". Budget definition: equal epochs (the paper's); against equal steps ({})",
+            agreement.join("; ")
         );
         sections.push(Section {
             title: "Two budget definitions: equal epochs and equal steps".into(),
@@ -362,11 +352,26 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     }
 }
 
+/// Whether the two budget definitions agree, from each view's (outcome, ratio): both
+/// decisive and equal (`agree`) or different (`disagree`); otherwise whether their ratios
+/// point the same way while one is undecided.
+fn agreement_of(epochs: (Outcome, f64), steps: (Outcome, f64)) -> &'static str {
+    let decisive = |o: Outcome| matches!(o, Outcome::Holds | Outcome::DoesNotHold);
+    match (decisive(epochs.0), decisive(steps.0)) {
+        (true, true) if epochs.0 == steps.0 => "agree",
+        (true, true) => "disagree",
+        _ if (epochs.1 > 1.0) == (steps.1 > 1.0) => "same direction, not both decided",
+        _ => "opposite directions, not both decided",
+    }
+}
+
 /// The equal-steps view of one architecture.
 struct StepsView {
     /// `ratio [lo, hi]: OUTCOME` for the table.
     text: String,
     outcome: Outcome,
+    /// Its ratio at the largest budget.
+    ratio: f64,
     /// Its effect at each budget, not judged (the verdict rests on equal epochs).
     effects: Vec<Effect>,
 }
@@ -412,6 +417,7 @@ fn steps_view(
             format!(" ({})", e.note)
         }
     );
+    let ratio = e.effect.ratio;
     let mut effects = if e.per_level.len() > 1 {
         e.per_level
     } else {
@@ -423,6 +429,7 @@ fn steps_view(
     StepsView {
         text,
         outcome: e.outcome,
+        ratio,
         effects,
     }
 }
@@ -459,5 +466,20 @@ mod tests {
                 assert!(!a.procedure.starts_with("sgd"));
             }
         }
+    }
+
+    #[test]
+    fn the_two_budget_definitions_agree_only_when_both_decide_alike() {
+        use Outcome::*;
+        assert_eq!(agreement_of((Holds, 2.0), (Holds, 1.5)), "agree");
+        assert_eq!(agreement_of((Holds, 2.0), (DoesNotHold, 0.5)), "disagree");
+        assert_eq!(
+            agreement_of((Inconclusive, 2.6), (Inconclusive, 0.6)),
+            "opposite directions, not both decided"
+        );
+        assert_eq!(
+            agreement_of((Holds, 2.6), (Inconclusive, 1.2)),
+            "same direction, not both decided"
+        );
     }
 }
