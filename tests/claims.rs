@@ -45,6 +45,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         progress: false,
         max_memory: None,
         extension_cap: None,
+        seed_cap: None,
         recorded_only: false,
     };
     let start = std::time::Instant::now();

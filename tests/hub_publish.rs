@@ -613,6 +613,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         progress: false,
         max_memory: None,
         extension_cap: None,
+        seed_cap: None,
         recorded_only: false,
     };
     let first = run_claim(spec, &settings).unwrap();

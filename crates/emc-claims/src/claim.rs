@@ -57,6 +57,16 @@ impl Scale {
         }
     }
 
+    /// How many seeds in all an arm of a comparison whose interval contains 1 may be given
+    /// by default ([`crate::extend_arms`]): none beyond the grid's at smoke scale, 8
+    /// otherwise.
+    pub fn seed_cap(self) -> usize {
+        match self {
+            Scale::Smoke => 0,
+            Scale::Cpu | Scale::Paper => crate::extend::DEFAULT_SEED_CAP,
+        }
+    }
+
     /// The hardware the scale is meant for.
     pub fn hardware(self) -> &'static str {
         match self {
@@ -242,6 +252,10 @@ pub struct Verdict {
     /// they are budget-limited ([`crate::BudgetedEffect::extend`]): the runner searches them
     /// again at one more budget doubling, up to its cap, and analyses again.
     pub extend: Vec<String>,
+    /// Arms (by label) of comparisons left undecided only because their interval contains
+    /// 1 ([`crate::BudgetedEffect::more_seeds`]): the runner searches them with more seeds,
+    /// up to its seed cap, and analyses again.
+    pub more_seeds: Vec<String>,
 }
 
 impl Default for Verdict {
@@ -255,6 +269,7 @@ impl Default for Verdict {
             sections: vec![],
             plots: vec![],
             extend: vec![],
+            more_seeds: vec![],
         }
     }
 }

@@ -33,6 +33,11 @@ pub struct ClaimArgs {
     /// all (default: 5, i.e. 32x, at cpu and paper scale; 0 at smoke). 0 turns it off.
     #[arg(long, value_name = "DOUBLINGS")]
     pub extend_up_to: Option<usize>,
+    /// Adaptive seeds: both arms of a comparison undecided only because its 95% interval
+    /// contains 1 get 2 more seeds per round, up to this many seeds in all (default: 8 at
+    /// cpu and paper scale; none added at smoke). At most the grid's seeds turns it off.
+    #[arg(long, value_name = "SEEDS")]
+    pub max_seeds: Option<usize>,
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -94,6 +99,7 @@ impl ClaimArgs {
             progress: true,
             max_memory: self.max_memory,
             extension_cap: self.extend_up_to,
+            seed_cap: self.max_seeds,
             recorded_only: self.from_hub.is_some(),
         };
         run_claim(spec, &settings)

@@ -201,6 +201,10 @@ pub struct BudgetedEffect {
     /// behind (smaller EMC at the largest budget) is budget-limited. The claim runner
     /// extends such arms ([`crate::Verdict::extend`]).
     pub extend: Option<String>,
+    /// The arms whose further seeds could decide the comparison: INCONCLUSIVE only because
+    /// the interval contains 1 (the arm behind is neither budget-limited nor saturated), so
+    /// both arms are asked for ([`crate::Verdict::more_seeds`]).
+    pub more_seeds: Vec<String>,
 }
 
 impl BudgetedEffect {
@@ -284,6 +288,12 @@ pub fn budget_robust_effect(
     }
     let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
         .then(|| smaller.arm.label.clone());
+    let more_seeds =
+        if interval_undecided(&effect, expect_above_one) && lower_bound_only(smaller).is_none() {
+            vec![a.arm.label.clone(), b.arm.label.clone()]
+        } else {
+            vec![]
+        };
     let mut per_level = per_level;
     if let Some(last) = per_level.last_mut() {
         last.judged = Some(outcome);
@@ -298,7 +308,13 @@ pub fn budget_robust_effect(
         outcome,
         note,
         extend,
+        more_seeds,
     }
+}
+
+/// Whether the interval of a finite effect contains 1: more seeds could narrow it.
+pub(crate) fn interval_undecided(e: &Effect, expect_above_one: bool) -> bool {
+    e.ratio.is_finite() && e.outcome(expect_above_one) == Outcome::Inconclusive
 }
 
 /// Where a trend heads, for a note: `; the ratio moves ×0.71 [0.60, 0.85] per doubling

@@ -1,9 +1,11 @@
-//! Adaptive budget for the arms a verdict hinges on: after the grid, every arm the analysis
-//! names in [`Verdict::extend`] (undecided comparisons whose arm behind is budget-limited) is
-//! searched again at one more budget doubling (epochs, steps and plateau patience; fits and
-//! certified failures carried over, exactly as budget convergence does), and the claim is
-//! analysed again, until no comparison asks for more, or every arm asking has reached the
-//! cap. Only those arms are extended: the rest of the grid keeps its budget.
+//! Adaptive budget and seeds for the arms a verdict hinges on: after the grid, every arm
+//! the analysis names in [`Verdict::extend`] (undecided comparisons whose arm behind is
+//! budget-limited) is searched again at one more budget doubling (epochs, steps and plateau
+//! patience; fits and certified failures carried over, exactly as budget convergence does),
+//! every arm it names in [`Verdict::more_seeds`] (undecided comparisons whose interval
+//! contains 1, nothing budget-limited behind) gets [`SEED_STEP`] more seeds, and the claim
+//! is analysed again, until no comparison asks for more, or every arm asking has reached
+//! its cap. Only those arms are extended: the rest of the grid keeps its budget and seeds.
 
 use std::fmt::Write as _;
 
@@ -11,6 +13,21 @@ use crate::{Arm, ArmResult, Result, Verdict};
 
 /// Default cap on an arm's budget doublings, in all (5: up to 32× the configured budget).
 pub const DEFAULT_EXTENSION_CAP: usize = 5;
+
+/// Default cap on an arm's seeds, in all, when its comparison's interval contains 1.
+pub const DEFAULT_SEED_CAP: usize = 8;
+
+/// New seeds an arm asking for more gets per round (the smallest seeds it lacks).
+pub const SEED_STEP: usize = 2;
+
+/// How far the runner may extend the arms a verdict hinges on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Budget doublings per arm, in all (at most the grid's: no budget extension).
+    pub doublings: usize,
+    /// Seeds per arm, in all (at most the grid's: no seeds added).
+    pub seeds: usize,
+}
 
 /// One arm extended beyond the grid's budget.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +38,10 @@ pub struct Extension {
     pub from: usize,
     /// Budget doublings after the extension.
     pub to: usize,
+    /// Seeds in the grid.
+    pub seeds_from: usize,
+    /// Seeds after the extension.
+    pub seeds_to: usize,
     /// Median EMC over seeds at each budget multiplier searched (1×, 2×, ...).
     pub medians: Vec<(usize, f64)>,
     /// Why the extension stopped.
@@ -57,6 +78,15 @@ pub(crate) fn record_costs(
     }
 }
 
+/// `1 -> 3`, or `3` when unchanged.
+fn from_to(from: usize, to: usize) -> String {
+    if to > from {
+        format!("{from} -> {to}")
+    } else {
+        from.to_string()
+    }
+}
+
 /// `1x: 12 s, 2x: 30 s ...` and, when the cap was reached, what the next doubling would
 /// cost at the last one's rate of growth (at least twice the last).
 fn costs(e: &Extension) -> String {
@@ -85,42 +115,51 @@ fn costs(e: &Extension) -> String {
     s
 }
 
-/// Extends the arms the analysis asks for, one doubling per round, up to `cap` doublings
-/// in all per arm, re-measuring with `measure` (the claim runner's pool; probes already
-/// recorded are reused) and re-analysing with `analyse` after each round. `results` is
-/// updated in place; returns one [`Extension`] per arm extended.
+/// Extends the arms the analysis asks for, one budget doubling or [`SEED_STEP`] seeds per
+/// round, up to `caps` per arm, re-measuring with `measure` (the claim runner's pool; probes
+/// already recorded are reused) and re-analysing with `analyse` after each round. `results`
+/// is updated in place; returns one [`Extension`] per arm extended.
 ///
 /// # Errors
 /// The first error of `measure`.
 pub fn extend_arms(
     results: &mut [ArmResult],
     analyse: fn(&[ArmResult]) -> Verdict,
-    cap: usize,
+    caps: Caps,
     measure: &mut dyn FnMut(&[Arm]) -> Result<Vec<ArmResult>>,
 ) -> Result<Vec<Extension>> {
-    let grid: Vec<usize> = results
+    let grid: Vec<(usize, usize)> = results
         .iter()
-        .map(|r| r.arm.measure.search.budget_doublings)
+        .map(|r| {
+            (
+                r.arm.measure.search.budget_doublings,
+                r.arm.measure.seeds.len(),
+            )
+        })
         .collect();
-    let mut asking = analyse(results).extend;
+    let mut verdict = analyse(results);
     loop {
-        let todo: Vec<usize> = (0..results.len())
-            .filter(|&i| {
-                asking.contains(&results[i].arm.label)
-                    && results[i].arm.measure.search.budget_doublings < cap
-            })
-            .collect();
+        let (mut todo, mut arms) = (vec![], vec![]);
+        for (i, r) in results.iter().enumerate() {
+            let mut arm = r.arm.clone();
+            let deeper = verdict.extend.contains(&arm.label)
+                && arm.measure.search.budget_doublings < caps.doublings;
+            if deeper {
+                arm.measure.search.budget_doublings += 1;
+            }
+            let have = arm.measure.seeds.len();
+            let wider = verdict.more_seeds.contains(&arm.label) && have < caps.seeds;
+            if wider {
+                add_seeds(&mut arm.measure.seeds, SEED_STEP.min(caps.seeds - have));
+            }
+            if deeper || wider {
+                todo.push(i);
+                arms.push(arm);
+            }
+        }
         if todo.is_empty() {
             break;
         }
-        let arms: Vec<Arm> = todo
-            .iter()
-            .map(|&i| {
-                let mut arm = results[i].arm.clone();
-                arm.measure.search.budget_doublings += 1;
-                arm
-            })
-            .collect();
         for (&i, r) in todo.iter().zip(measure(&arms)?) {
             let generalization = results[i].generalization.take();
             results[i] = ArmResult {
@@ -128,19 +167,28 @@ pub fn extend_arms(
                 ..r
             };
         }
-        asking = analyse(results).extend;
+        verdict = analyse(results);
     }
     Ok(results
         .iter()
         .zip(grid)
-        .filter(|(r, from)| r.arm.measure.search.budget_doublings > *from)
-        .map(|(r, from)| describe(r, from, cap, &asking))
+        .filter(|(r, (doublings, seeds))| {
+            r.arm.measure.search.budget_doublings > *doublings || r.arm.measure.seeds.len() > *seeds
+        })
+        .map(|(r, from)| describe(r, from, caps, &verdict))
         .collect())
 }
 
-/// What became of one extended arm.
-fn describe(r: &ArmResult, from: usize, cap: usize, asking: &[String]) -> Extension {
+/// Appends the `k` smallest seeds not yet in `seeds`.
+fn add_seeds(seeds: &mut Vec<u64>, k: usize) {
+    let new: Vec<u64> = (0u64..).filter(|s| !seeds.contains(s)).take(k).collect();
+    seeds.extend(new);
+}
+
+/// What became of one extended arm, `from` its grid's (doublings, seeds).
+fn describe(r: &ArmResult, from: (usize, usize), caps: Caps, verdict: &Verdict) -> Extension {
     let to = r.arm.measure.search.budget_doublings;
+    let seeds = r.arm.measure.seeds.len();
     let levels = r.budget_levels();
     let medians = (0..levels)
         .map(|l| {
@@ -154,48 +202,72 @@ fn describe(r: &ArmResult, from: usize, cap: usize, asking: &[String]) -> Extens
             (1usize << l, m)
         })
         .collect();
-    let stopped = if !r.budget_limited() {
-        format!(
-            "budget-converged at {}x: every seed's EMC moved by at most the tolerance",
-            1usize << (levels - 1)
-        )
-    } else if !asking.contains(&r.arm.label) {
-        "still budget-limited, but no longer deciding a comparison (the verdict no longer \
-         hinges on it)"
-            .to_string()
-    } else if to >= cap {
-        format!(
-            "cap reached: still budget-limited at {}x ({cap} doublings in all)",
-            1usize << to
-        )
-    } else {
-        "stopped".to_string()
-    };
+    let label = &r.arm.label;
+    let mut why = vec![];
+    if to > from.0 {
+        why.push(if !r.budget_limited() {
+            format!(
+                "budget-converged at {}x: every seed's EMC moved by at most the tolerance",
+                1usize << (levels - 1)
+            )
+        } else if !verdict.extend.contains(label) {
+            "still budget-limited, but no longer deciding a comparison (the verdict no longer \
+             hinges on it)"
+                .to_string()
+        } else if to >= caps.doublings {
+            format!(
+                "cap reached: still budget-limited at {}x ({} doublings in all)",
+                1usize << to,
+                caps.doublings
+            )
+        } else {
+            "stopped".to_string()
+        });
+    }
+    if seeds > from.1 {
+        why.push(if !verdict.more_seeds.contains(label) {
+            format!(
+                "{seeds} seeds: no comparison it is in is left undecided by an interval \
+                 containing 1 alone"
+            )
+        } else if seeds >= caps.seeds {
+            format!("seed cap reached: an interval it is in still contains 1 at {seeds} seeds")
+        } else {
+            "stopped".to_string()
+        });
+    }
     Extension {
-        label: r.arm.label.clone(),
-        from,
+        label: label.clone(),
+        from: from.0,
         to,
+        seeds_from: from.1,
+        seeds_to: seeds,
         medians,
-        stopped,
+        stopped: why.join("; "),
         seconds: vec![],
     }
 }
 
 /// The `## Extensions` section of `verdict.md` (empty without extensions).
-pub(crate) fn section(extensions: &[Extension], cap: usize) -> String {
+pub(crate) fn section(extensions: &[Extension], caps: Caps) -> String {
     if extensions.is_empty() {
         return String::new();
     }
     let mut s = format!(
-        "\n## Extensions\n\nArms a comparison hinged on (undecided, and the arm behind \
-         budget-limited) were searched again at further budget doublings, one at a time, up to \
-         {cap} doublings ({}x the configured budget) in all; the rest of the grid kept its \
-         budget.\n\n",
-        1usize << cap
+        "\n## Extensions\n\nArms a comparison hinged on were extended, the rest of the grid \
+         kept its budget and seeds: when the comparison was undecided and the arm behind \
+         budget-limited, that arm was searched again at further budget doublings, one at a \
+         time, up to {} doublings ({}x the configured budget) in all; when it was undecided \
+         only because its 95% interval contained 1, both arms got {SEED_STEP} more seeds per \
+         round, up to {} seeds in all.\n\n",
+        caps.doublings,
+        1usize << caps.doublings,
+        caps.seeds
     );
     let mut t = crate::Table::new(&[
         ("arm", crate::Align::Left),
         ("doublings", crate::Align::Left),
+        ("seeds", crate::Align::Left),
         ("median EMC by budget", crate::Align::Left),
         ("stopped", crate::Align::Left),
         ("CPU time by budget (all seeds)", crate::Align::Left),
@@ -208,7 +280,8 @@ pub(crate) fn section(extensions: &[Extension], cap: usize) -> String {
             .collect();
         t.row(&[
             &e.label,
-            &format!("{} -> {}", e.from, e.to),
+            &from_to(e.from, e.to),
+            &from_to(e.seeds_from, e.seeds_to),
             &medians.join(", "),
             &e.stopped,
             &costs(e),
@@ -233,6 +306,7 @@ mod tests {
             outcome: e.outcome,
             reason: e.note.clone(),
             extend: e.extend.into_iter().collect(),
+            more_seeds: e.more_seeds,
             ..Verdict::default()
         }
     }
@@ -263,7 +337,11 @@ mod tests {
             assert_eq!(arms[0].label, "gd");
             Ok(vec![build(arms[0].measure.search.budget_doublings + 1)])
         };
-        let ext = extend_arms(&mut results, analyse, cap, &mut measure).unwrap();
+        let caps = Caps {
+            doublings: cap,
+            seeds: 0,
+        };
+        let ext = extend_arms(&mut results, analyse, caps, &mut measure).unwrap();
         (results, ext, rounds)
     }
 
@@ -310,9 +388,15 @@ mod tests {
             "{:?}",
             ext[0]
         );
-        let md = section(&ext, 5);
+        let md = section(
+            &ext,
+            Caps {
+                doublings: 5,
+                seeds: 0,
+            },
+        );
         assert!(
-            md.contains("| gd | 1 -> 2 | 1x: 105, 2x: 205, 4x: 625 |"),
+            md.contains("| gd | 1 -> 2 | 2 | 1x: 105, 2x: 205, 4x: 625 |"),
             "{md}"
         );
     }
@@ -337,7 +421,13 @@ mod tests {
         // The section states what the levels cost and what one more doubling would.
         let mut e = ext[0].clone();
         e.seconds = vec![10.0, 30.0, 60.0, 200.0];
-        let md = section(&[e], 3);
+        let md = section(
+            &[e],
+            Caps {
+                doublings: 3,
+                seeds: 0,
+            },
+        );
         assert!(
             md.contains(
                 "| 1x: 10 s, 2x: 30 s, 4x: 60 s, 8x: 200 s; one more doubling (16x): about \
@@ -348,5 +438,88 @@ mod tests {
         // A cap at the grid's own budget extends nothing.
         let (_, ext, rounds) = run(|k| [[100, 110], [150, 160]][..k].to_vec(), |_| false, 1);
         assert_eq!((ext.len(), rounds), (0, 0));
+    }
+
+    /// An arm whose seeds (one budget level, converged) have these EMCs.
+    fn seeded(label: &str, emcs: &[usize]) -> ArmResult {
+        let one: Vec<[usize; 1]> = emcs.iter().map(|&e| [e]).collect();
+        let seeds: Vec<(&[usize], Option<bool>)> =
+            one.iter().map(|e| (&e[..], Some(true))).collect();
+        arm(label, &seeds)
+    }
+
+    /// Two converged arms whose seeds (in order) have the EMCs `a` and `b`, starting from
+    /// two seeds each and given more seeds as the analysis asks, up to `cap`.
+    fn widen(
+        a: &'static [usize],
+        b: &'static [usize],
+        cap: usize,
+    ) -> (Vec<ArmResult>, Vec<Extension>) {
+        let mut results = vec![seeded("sgd", &a[..2]), seeded("gd", &b[..2])];
+        let mut measure = |arms: &[Arm]| -> Result<Vec<ArmResult>> {
+            Ok(arms
+                .iter()
+                .map(|x| {
+                    let n = x.measure.seeds.len();
+                    assert_eq!(x.measure.seeds, (0..n as u64).collect::<Vec<_>>());
+                    assert_eq!(x.measure.search.budget_doublings, 0, "no budget asked");
+                    seeded(&x.label, if x.label == "sgd" { &a[..n] } else { &b[..n] })
+                })
+                .collect())
+        };
+        let caps = Caps {
+            doublings: 5,
+            seeds: cap,
+        };
+        let ext = extend_arms(&mut results, analyse, caps, &mut measure).unwrap();
+        (results, ext)
+    }
+
+    #[test]
+    fn an_interval_containing_one_gets_more_seeds_until_it_decides_or_the_cap() {
+        // Two seeds overlap; with four the interval lies above 1: both arms widened once.
+        let (results, ext) = widen(&[300, 500, 420, 410, 400], &[350, 250, 200, 210, 205], 8);
+        assert_eq!(analyse(&results).outcome, Outcome::Holds);
+        assert_eq!(ext.len(), 2);
+        for e in &ext {
+            assert_eq!(
+                (e.from, e.to, e.seeds_from, e.seeds_to),
+                (0, 0, 2, 4),
+                "{e:?}"
+            );
+            assert!(e.stopped.starts_with("4 seeds: no comparison"), "{e:?}");
+        }
+        // Seeds that keep overlapping stop at the cap, and say so.
+        let (results, ext) = widen(&[300, 500, 300, 500, 300], &[350, 450, 350, 450, 350], 5);
+        let v = analyse(&results);
+        assert_eq!(v.outcome, Outcome::Inconclusive);
+        assert_eq!(v.more_seeds, vec!["sgd".to_string(), "gd".to_string()]);
+        assert_eq!(ext[0].seeds_to, 5);
+        assert_eq!(
+            ext[0].stopped,
+            "seed cap reached: an interval it is in still contains 1 at 5 seeds"
+        );
+        let md = section(
+            &ext,
+            Caps {
+                doublings: 5,
+                seeds: 5,
+            },
+        );
+        assert!(md.contains("| sgd | 0 | 2 -> 5 |"), "{md}");
+        // A budget-limited arm behind is extended in budget, not given seeds.
+        let sgd = arm(
+            "sgd",
+            &[(&[400, 405], Some(true)), (&[410, 415], Some(true))],
+        );
+        let gd = arm(
+            "gd",
+            &[(&[300, 350], Some(false)), (&[350, 390], Some(false))],
+        );
+        let v = analyse(&[sgd, gd]);
+        assert!(
+            v.more_seeds.is_empty() && v.extend == vec!["gd".to_string()],
+            "{v:?}"
+        );
     }
 }

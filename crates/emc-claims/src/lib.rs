@@ -46,7 +46,9 @@ pub use effect::{
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
-pub use extend::{extend_arms, Extension, DEFAULT_EXTENSION_CAP};
+pub use extend::{
+    extend_arms, Caps, Extension, DEFAULT_EXTENSION_CAP, DEFAULT_SEED_CAP, SEED_STEP,
+};
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, first_seen};
 pub use plan::dry_run;

@@ -168,6 +168,16 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
             1usize << cap
         );
     }
+    let seeds = scale.seed_cap();
+    if seeds > 0 {
+        let _ = writeln!(
+            s,
+            "not in this bound: adaptive seeds. Both arms of a comparison undecided only \
+             because its interval contains 1 may be given {} more seeds per round, up to \
+             {seeds} seeds in all (--max-seeds), each seed costing what one of the grid's does.",
+            crate::extend::SEED_STEP
+        );
+    }
     s
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use emc_data::LoadOptions;
 use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOptions};
 
-use crate::extend::{self, extend_arms, Extension};
+use crate::extend::{self, extend_arms, Caps, Extension};
 use crate::render::{markdown, verdict_table};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
 
@@ -35,6 +35,9 @@ pub struct RunSettings {
     /// The most budget doublings an arm the verdict hinges on may be extended to, in all
     /// (`None`: the scale's default, [`Scale::extension_cap`]).
     pub extension_cap: Option<usize>,
+    /// The most seeds an arm of a comparison whose interval contains 1 may be given, in
+    /// all (`None`: the scale's default, [`Scale::seed_cap`]).
+    pub seed_cap: Option<usize>,
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
@@ -73,10 +76,15 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         recorded_only: settings.recorded_only,
     };
     let mut results = measure_arms(&arms, &opts, settings.progress)?;
-    let cap = settings
-        .extension_cap
-        .unwrap_or_else(|| settings.scale.extension_cap());
-    let mut extensions = extend_arms(&mut results, spec.analyse, cap, &mut |arms| {
+    let caps = Caps {
+        doublings: settings
+            .extension_cap
+            .unwrap_or_else(|| settings.scale.extension_cap()),
+        seeds: settings
+            .seed_cap
+            .unwrap_or_else(|| settings.scale.seed_cap()),
+    };
+    let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
         measure_arms(arms, &opts, settings.progress)
     })?;
     if !extensions.is_empty() {
@@ -93,7 +101,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let markdown = markdown(
         spec,
         settings,
-        (&results, &extend::section(&extensions, cap)),
+        (&results, &extend::section(&extensions, caps)),
         &verdict,
         started.elapsed().as_secs_f64(),
     );

@@ -47,6 +47,7 @@ pub(crate) fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult 
                 // As many budget doublings as the seeds have levels beyond the first.
                 let mut m = emc_search::MeasureConfig::default();
                 m.search.budget_doublings = seeds.first().map_or(0, |s| s.0.len() - 1);
+                m.seeds = (0..seeds.len() as u64).collect();
                 m
             },
             generalization: None,

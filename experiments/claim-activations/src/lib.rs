@@ -139,6 +139,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
 fn analyse(results: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(results);
     let (mut effects, mut parts, mut extend) = (vec![], vec![], vec![]);
+    let mut more_seeds = vec![];
     let mut table = Table::new(&[
         ("model and labels", Align::Left),
         ("ReLU's rank", Align::Center),
@@ -182,6 +183,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         );
         parts.push((e.part(group), e.outcome));
         extend.extend(e.extend.clone());
+        more_seeds.extend(e.more_seeds.clone());
         effects.push(e.effect);
     }
     let (outcome, reason) = combine_outcomes(
@@ -197,6 +199,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         reason,
         effects,
         extend,
+        more_seeds,
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections: vec![Section {
             title: "Ordering of activations (best learning rate each)".into(),

@@ -185,14 +185,9 @@ fn grid(scale: Scale) -> Vec<Arm> {
 
 /// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
 /// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
-/// factor, so an ordering flip is judged on the per-parameter ratio), and the arm behind when
-/// it is budget-limited and the comparison undecided (to extend).
-fn per_param_ratio(
-    label: String,
-    a: &ArmResult,
-    b: &ArmResult,
-    seed: u64,
-) -> (Effect, Outcome, Option<String>) {
+/// factor, so an ordering flip is judged on the per-parameter ratio), with the extensions
+/// that could decide it when undecided.
+fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> PerParamRatio {
     let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
     let scale = |e: &Effect| Effect {
         ratio: e.ratio * k,
@@ -215,17 +210,39 @@ fn per_param_ratio(
     }
     let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
         .then(|| smaller.arm.label.clone());
-    let judged = Effect {
-        judged: Some(outcome),
-        ..effect
+    let more_seeds = if effect.ratio.is_finite()
+        && effect.outcome(true) == Outcome::Inconclusive
+        && lower_bound_only(smaller).is_none()
+    {
+        vec![a.arm.label.clone(), b.arm.label.clone()]
+    } else {
+        vec![]
     };
-    (judged, outcome, extend)
+    PerParamRatio {
+        effect: Effect {
+            judged: Some(outcome),
+            ..effect
+        },
+        outcome,
+        extend,
+        more_seeds,
+    }
+}
+
+/// One per-parameter comparison, judged.
+struct PerParamRatio {
+    effect: Effect,
+    outcome: Outcome,
+    /// The arm behind, when it is budget-limited and the comparison undecided.
+    extend: Option<String>,
+    /// Both arms, when the comparison is undecided only because its interval contains 1.
+    more_seeds: Vec<String>,
 }
 
 fn analyse(all: &[ArmResult]) -> Verdict {
     // Each family at its best learning rate and schedule (the only one below paper scale).
     let best = best_per_procedure(all);
-    let (mut effects, mut extend) = (vec![], vec![]);
+    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
     // Per family compared against the CNN: the outcome in each group.
     let mut by_rival: Vec<(String, Vec<Outcome>)> = vec![];
     let mut table = Table::new(&[
@@ -260,7 +277,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             continue;
         };
         for (i, rival) in arms.iter().filter(|r| r.arm.procedure != CNN).enumerate() {
-            let (e, outcome, behind) = per_param_ratio(
+            let judged = per_param_ratio(
                 format!(
                     "{group}: (EMC/params of {}) / (EMC/params of {})",
                     cnn.arm.procedure, rival.arm.procedure
@@ -271,11 +288,12 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             );
             let name = format!("cnn vs {}", rival.arm.procedure);
             match by_rival.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => v.push(outcome),
-                None => by_rival.push((name, vec![outcome])),
+                Some((_, v)) => v.push(judged.outcome),
+                None => by_rival.push((name, vec![judged.outcome])),
             }
-            effects.push(e);
-            extend.extend(behind);
+            effects.push(judged.effect);
+            extend.extend(judged.extend);
+            more_seeds.extend(judged.more_seeds);
         }
     }
     let parts: Vec<(String, Outcome)> = by_rival
@@ -295,6 +313,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
         reason,
         effects,
         extend,
+        more_seeds,
         // Marked only where there was a choice (a grid of settings per family).
         chosen: if best.len() < all.len() {
             best.iter().map(|r| r.arm.label.clone()).collect()

@@ -532,8 +532,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         chosen: vec![],
         sections,
         plots,
-        // A correlation over configurations names no single arm to extend (yet).
+        // A correlation over configurations names no single arm to extend or
+        // to give more seeds (yet).
         extend: vec![],
+        more_seeds: vec![],
     }
 }
 

@@ -162,6 +162,7 @@ fn per_param(r: &ArmResult, seed: u64) -> PerParam {
 
 fn analyse(results: &[ArmResult]) -> Verdict {
     let (mut parts, mut effects, mut extend) = (vec![], vec![], vec![]);
+    let mut more_seeds = vec![];
     let mut table = Table::new(&[
         ("data and labels", Align::Left),
         ("model", Align::Left),
@@ -215,6 +216,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 if p.outcome == Outcome::Inconclusive && !p.saturated && r.budget_limited() {
                     extend.push(r.arm.label.clone());
                 }
+                // Converged, and the interval contains 1: more seeds decide it.
+                if p.outcome == Outcome::Inconclusive && !p.saturated && !r.budget_limited() {
+                    more_seeds.push(r.arm.label.clone());
+                }
                 effects.push(Effect {
                     judged: Some(p.outcome),
                     ..p.effect
@@ -251,6 +256,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         effects,
         chosen: vec![],
         extend,
+        more_seeds,
         sections: vec![
             Section {
                 title: "EMC per parameter".into(),

@@ -260,6 +260,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .copied()
     };
     let (mut effects, mut outcomes, mut extend) = (vec![], vec![], vec![]);
+    let mut more_seeds = vec![];
     let mut views = Table::new(&[
         ("architecture", Align::Left),
         ("equal epochs: best SGD / GD [95% CI]", Align::Left),
@@ -280,6 +281,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         );
         outcomes.push((e.part(arch), e.outcome));
         extend.extend(e.extend.clone());
+        more_seeds.extend(e.more_seeds.clone());
         let epochs_view = format!(
             "{:.3} [{:.3}, {:.3}]: {}",
             e.effect.ratio, e.effect.lo, e.effect.hi, e.outcome
@@ -348,6 +350,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         chosen: best.iter().map(|r| r.arm.label.clone()).collect(),
         sections,
         extend,
+        more_seeds,
         ..Verdict::default()
     }
 }
