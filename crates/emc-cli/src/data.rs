@@ -181,7 +181,16 @@ fn info(name: &str, variants: &[String], seed: u64, opts: &LoadOptions) -> Resul
             .map(|t| format!(", test {}", t.len()))
             .unwrap_or_default()
     );
-    println!("shape     {} (channels x height x width)", train.shape());
+    let shape = train.shape();
+    if shape.height == 1 && shape.width == 1 {
+        println!(
+            "features  {} (a table: test split = a seeded, stratified {:.0}% holdout of the file)",
+            shape.channels,
+            emc_data::tabular::TEST_FRACTION * 100.0
+        );
+    } else {
+        println!("shape     {shape} (channels x height x width)");
+    }
     println!("classes   {}", train.num_classes());
     for v in &meta.variants {
         match v.seed {
@@ -201,11 +210,17 @@ fn info(name: &str, variants: &[String], seed: u64, opts: &LoadOptions) -> Resul
         println!("  {k:>3} {name:<width$} {count}");
     }
     println!("files:");
+    let mut seen = vec![];
     for f in meta
         .files
         .iter()
         .chain(test.iter().flat_map(|t| t.metadata().files.iter()))
     {
+        // Both splits of a table come from one file: list it once.
+        if seen.contains(&f) {
+            continue;
+        }
+        seen.push(f);
         println!("  {}  {} ({} bytes)", f.sha256, f.path.display(), f.bytes);
     }
     println!("loaded train split in {train_secs:.3} s");

@@ -493,3 +493,48 @@ fn an_empty_emc_data_dir_is_named() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn info_prints_each_tables_features_and_class_histogram() {
+    let Some(_) = emc_tests::real_folder("tabular") else {
+        return;
+    };
+    let dir = emc_tests::data_dir();
+    for (name, features, line) in [
+        ("wine", 13, "    1 class_1 57"),
+        ("breast-cancer", 30, "    0 malignant 170"),
+        ("digits", 64, "    9 9 144"),
+        ("wine-quality-red", 11, "    2 5 545"),
+    ] {
+        let out = emc(&["data", "info", name, "--data-dir", dir.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("features  {features} (a table")),
+            "{stdout}"
+        );
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+        // One file serves both splits: listed once.
+        assert_eq!(
+            stdout.lines().filter(|l| l.contains("/tabular/")).count(),
+            1
+        );
+    }
+    // A corrupted copy, named as a file, fails with its path, line and field.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("wine_data.csv");
+    let text = std::fs::read_to_string(dir.join("tabular/wine_data.csv")).unwrap();
+    std::fs::write(&bad, text.replacen("14.23", "14.2.3", 1)).unwrap();
+    let spec = format!("tabular:{}", bad.display());
+    let out = emc(&["data", "info", &spec]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{}: line 2, column 1: `14.2.3`", bad.display())),
+        "{stderr}"
+    );
+}

@@ -18,6 +18,7 @@ use crate::folder::{self, FolderOptions};
 use crate::hub::{self, HubDataset, HubOptions};
 use crate::idx;
 use crate::names;
+use crate::tabular::{self, KnownTable};
 
 /// The environment variable naming a directory of canonical dataset files.
 pub const DATA_DIR_ENV: &str = "EMC_DATA_DIR";
@@ -42,11 +43,17 @@ pub enum DatasetId {
     /// An ImageNet-style folder: one sub-folder per class (optionally under `train/` and
     /// `val/`), images resized to a square resolution.
     Folder(FolderOptions),
+    /// A known UCI table, read from `tabular/` under the data directory (see
+    /// [`crate::tabular`]: seeded stratified holdout as the test split).
+    Table(KnownTable),
+    /// Any tabular CSV file (`tabular:PATH`), read like a known table.
+    TableFile(PathBuf),
 }
 
 /// The names [`DatasetId::from_str`] accepts (for messages).
 pub const DATASET_NAMES: &str = "mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, \
-cifar100 (fine labels), cifar100-coarse, folder:PATH[@RES] (ImageNet-style class folders)";
+cifar100 (fine labels), cifar100-coarse, folder:PATH[@RES] (ImageNet-style class folders), \
+wine, breast-cancer, digits, wine-quality-red (UCI tables), tabular:PATH (a CSV file, label last)";
 
 impl FromStr for DatasetId {
     type Err = DataError;
@@ -62,6 +69,12 @@ impl FromStr for DatasetId {
             _ => {
                 if let Some(rest) = s.strip_prefix("folder:") {
                     return Ok(DatasetId::Folder(rest.parse()?));
+                }
+                if let Some(rest) = s.strip_prefix("tabular:").filter(|r| !r.is_empty()) {
+                    return Ok(DatasetId::TableFile(PathBuf::from(rest)));
+                }
+                if let Some(t) = KnownTable::from_name(&s.to_ascii_lowercase()) {
+                    return Ok(DatasetId::Table(t));
                 }
                 return Err(DataError::UnknownDataset {
                     name: s.to_string(),
@@ -83,6 +96,8 @@ impl fmt::Display for DatasetId {
             DatasetId::Cifar100(Cifar100Labels::Fine) => f.write_str("cifar100"),
             DatasetId::Cifar100(Cifar100Labels::Coarse) => f.write_str("cifar100-coarse"),
             DatasetId::Folder(o) => write!(f, "folder:{o}"),
+            DatasetId::Table(t) => write!(f, "{t}"),
+            DatasetId::TableFile(p) => write!(f, "tabular:{}", p.display()),
         }
     }
 }
@@ -110,7 +125,8 @@ impl DatasetId {
             DatasetId::Cifar10Jpeg => &["cifar10-jpeg"],
             DatasetId::Cifar10Subset => &["cifar10-subset"],
             DatasetId::Cifar100(_) => &["cifar100", "cifar-100-binary"],
-            DatasetId::Folder(_) => &[],
+            DatasetId::Table(_) => &[tabular::TABULAR_FOLDER],
+            DatasetId::Folder(_) | DatasetId::TableFile(_) => &[],
         }
     }
 
@@ -163,7 +179,11 @@ impl DatasetId {
                 "coarse_label",
                 &names::CIFAR100_COARSE,
             )),
-            DatasetId::Cifar10Jpeg | DatasetId::Cifar10Subset | DatasetId::Folder(_) => None,
+            DatasetId::Cifar10Jpeg
+            | DatasetId::Cifar10Subset
+            | DatasetId::Folder(_)
+            | DatasetId::Table(_)
+            | DatasetId::TableFile(_) => None,
         }
     }
 
@@ -171,8 +191,18 @@ impl DatasetId {
     /// holding this dataset's folder). `Ok(None)` when the files are not there.
     pub fn load_from_dir(&self, dir: &Path, split: Split) -> Result<Option<Dataset>> {
         let name = self.to_string();
-        if let DatasetId::Folder(opts) = self {
-            return folder::load_image_folder(&name, split, opts).map(Some);
+        match self {
+            DatasetId::Folder(opts) => {
+                return folder::load_image_folder(&name, split, opts).map(Some)
+            }
+            DatasetId::TableFile(path) => return tabular::load_table(&name, split, path).map(Some),
+            DatasetId::Table(t) => {
+                return t
+                    .find(dir)
+                    .map(|path| tabular::load_table(&name, split, &path))
+                    .transpose()
+            }
+            _ => {}
         }
         let mut candidates = vec![dir.to_path_buf()];
         candidates.extend(self.folder_names().iter().map(|f| dir.join(f)));
@@ -229,7 +259,9 @@ impl DatasetId {
                         return cifar::load_cifar100_file(&name, split, &f, *which).map(Some);
                     }
                 }
-                DatasetId::Folder(_) => unreachable!("handled above"),
+                DatasetId::Folder(_) | DatasetId::Table(_) | DatasetId::TableFile(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
         Ok(None)
@@ -251,6 +283,8 @@ impl DatasetId {
                 Split::Test => "test.bin".into(),
             },
             DatasetId::Folder(_) => "class folders".into(),
+            DatasetId::Table(t) => t.file().into(),
+            DatasetId::TableFile(_) => "a CSV file".into(),
         }
     }
 }
@@ -278,7 +312,19 @@ impl DatasetId {
             DatasetId::Cifar10Subset => (3, 32, 10, 4_000),
             DatasetId::Cifar100(Cifar100Labels::Fine) => (3, 32, 100, 50_000),
             DatasetId::Cifar100(Cifar100Labels::Coarse) => (3, 32, 20, 50_000),
-            DatasetId::Folder(_) => return None,
+            DatasetId::Table(t) => {
+                let shape = t.shape();
+                return Some(SplitShape {
+                    image: ImageShape {
+                        channels: shape.features,
+                        height: 1,
+                        width: 1,
+                    },
+                    classes: shape.classes,
+                    len: shape.train,
+                });
+            }
+            DatasetId::Folder(_) | DatasetId::TableFile(_) => return None,
         };
         Some(SplitShape {
             image: ImageShape {
@@ -331,8 +377,10 @@ impl LoadOptions {
 /// files found.
 pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     let mut looked = vec![];
-    if let DatasetId::Folder(f) = id {
-        return folder::load_image_folder(&id.to_string(), split, f);
+    match id {
+        DatasetId::Folder(f) => return folder::load_image_folder(&id.to_string(), split, f),
+        DatasetId::TableFile(path) => return tabular::load_table(&id.to_string(), split, path),
+        _ => {}
     }
     match &opts.data_dir {
         Some(dir) if dir.as_os_str().is_empty() => {
@@ -373,9 +421,13 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
             looked,
             hint: format!(
                 "`{id}` is only read from local files: set {DATA_DIR_ENV} (or pass --data-dir) to a \
-                 folder holding `{}/` with {}",
+                 folder holding `{}/` with {}{}",
                 id.folder_names().first().copied().unwrap_or("?"),
-                id.expected_files(split)
+                id.expected_files(split),
+                match id {
+                    DatasetId::Table(t) => format!(" ({})", t.source()),
+                    _ => String::new(),
+                }
             ),
         });
     };

@@ -452,6 +452,23 @@ impl Dataset {
         .record(spec, None))
     }
 
+    /// Refuses an image variant on samples that are feature vectors (1×1 inputs: a table).
+    fn refuse_features(&self, spec: &str) -> Result<()> {
+        let s = self.shape();
+        if s.height == 1 && s.width == 1 {
+            return Err(DataError::variant(
+                spec,
+                format!(
+                    "`{}` holds {} features per sample (1x1 inputs, e.g. a table), not images; \
+                     expected an image dataset",
+                    self.metadata().name,
+                    s.channels
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Resizes every image by area averaging: each output pixel is the mean of the input
     /// area it covers, weighting partly covered pixels by the covered fraction (exact
     /// 2x2 means for 28→14, 32→16). Upsampling repeats pixels. The result is real-valued.
@@ -460,6 +477,7 @@ impl Dataset {
         if height == 0 || width == 0 {
             return Err(DataError::variant(spec, "resize to zero pixels"));
         }
+        self.refuse_features(&spec)?;
         let (pixels, labels, shape, names, meta) = self.into_parts();
         let wy = area_weights(shape.height, height);
         let wx = area_weights(shape.width, width);
@@ -496,6 +514,7 @@ impl Dataset {
     /// Grey images are returned unchanged (and the step is still recorded).
     pub fn grayscale(self) -> Result<Dataset> {
         let spec = Variant::Grayscale.to_string();
+        self.refuse_features(&spec)?;
         let shape = self.shape();
         match shape.channels {
             1 => Ok(self.record(spec, None)),

@@ -114,7 +114,8 @@ fn dataset_credit(name: &str) -> Option<&'static str> {
             "CIFAR-10 (Krizhevsky 2009)"
         }
         DatasetId::Cifar100(_) => "CIFAR-100 (Krizhevsky 2009)",
-        DatasetId::Folder(_) => return None,
+        DatasetId::Table(t) => t.credit(),
+        DatasetId::Folder(_) | DatasetId::TableFile(_) => return None,
     })
 }
 
