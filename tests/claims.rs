@@ -26,7 +26,19 @@ const REL_TOL: f64 = 0.05;
 /// returns the directory, its settings and the report (`None` when the data is absent).
 fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, ClaimReport)> {
     let arms = (spec.grid)(Scale::Smoke);
-    if arms.iter().any(|a| real_folder(&a.measure.data).is_none()) {
+    // Each dataset's folder under the data directory (`tabular/` for the UCI tables).
+    let folder = |name: &str| {
+        let id: emc_data::DatasetId = name.parse().unwrap();
+        id.folder_names()
+            .first()
+            .copied()
+            .unwrap_or(name)
+            .to_string()
+    };
+    if arms
+        .iter()
+        .any(|a| real_folder(&folder(&a.measure.data)).is_none())
+    {
         return None;
     }
     // One single-threaded training per concurrent seed, as the claim binaries run them.
@@ -167,6 +179,11 @@ fn cnn_vs_mlp_vit_smoke_matches_reference() {
 }
 
 #[test]
+fn tabular_smoke_matches_reference() {
+    check_smoke(&claim_tabular::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;
@@ -234,6 +251,7 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_params_vs_samples::SPEC,
         &claim_cnn_vs_mlp_vit::SPEC,
         &claim_generalization::SPEC,
+        &claim_tabular::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));

@@ -312,6 +312,64 @@ pub fn budget_robust_effect(
     }
 }
 
+/// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
+/// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
+/// factor, so an ordering flip is judged on the per-parameter ratio), with the extensions
+/// that could decide it when undecided.
+pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> PerParamRatio {
+    let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
+    let scale = |e: &Effect| Effect {
+        ratio: e.ratio * k,
+        lo: e.lo * k,
+        hi: e.hi * k,
+        ..e.clone()
+    };
+    let robust = budget_robust_effect(&label, a, b, seed, true);
+    let effect = scale(&robust.effect);
+    let mut outcome = effect.outcome(true);
+    let flips = robust
+        .per_level
+        .iter()
+        .any(|e| (scale(e).ratio > 1.0) != (effect.ratio > 1.0));
+    // The arm with fewer samples per parameter must not be a lower bound only (budget-limited
+    // or saturated at the cap: when both hit the cap the ratio is only the parameter ratio).
+    let smaller = if effect.ratio > 1.0 { b } else { a };
+    if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
+        outcome = Outcome::Inconclusive;
+    }
+    let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
+        .then(|| smaller.arm.label.clone());
+    let more_seeds = if effect.ratio.is_finite()
+        && effect.outcome(true) == Outcome::Inconclusive
+        && lower_bound_only(smaller).is_none()
+    {
+        vec![a.arm.label.clone(), b.arm.label.clone()]
+    } else {
+        vec![]
+    };
+    PerParamRatio {
+        effect: Effect {
+            judged: Some(outcome),
+            ..effect
+        },
+        outcome,
+        extend,
+        more_seeds,
+    }
+}
+
+/// One per-parameter comparison, judged.
+pub struct PerParamRatio {
+    /// The per-parameter ratio, judged.
+    pub effect: Effect,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// The arm behind, when it is budget-limited and the comparison undecided.
+    pub extend: Option<String>,
+    /// Both arms, when the comparison is undecided only because its interval contains 1.
+    pub more_seeds: Vec<String>,
+}
+
 /// Whether the interval of a finite effect contains 1: more seeds could narrow it.
 pub(crate) fn interval_undecided(e: &Effect, expect_above_one: bool) -> bool {
     e.ratio.is_finite() && e.outcome(expect_above_one) == Outcome::Inconclusive

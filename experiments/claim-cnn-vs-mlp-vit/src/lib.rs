@@ -11,9 +11,9 @@
 //! bootstrap intervals. The claim holds for a comparison when the interval lies above 1.
 
 use emc_claims::{
-    architectures, best_per_procedure, budget_robust_effect, combine_outcomes, lower_bound_only,
-    Align, Arm, ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Outcome, Protocol, Scale,
-    Section, Standard, Table, Verdict, COSINE_BUDGET,
+    architectures, best_per_procedure, combine_outcomes, per_param_ratio, Align, Arm, ArmResult,
+    Claim, ClaimSpec, Data, Expectation, Outcome, Protocol, Scale, Section, Standard, Table,
+    Verdict, COSINE_BUDGET,
 };
 use emc_optim::Schedule;
 
@@ -181,62 +181,6 @@ fn grid(scale: Scale) -> Vec<Arm> {
         }
     }
     arms
-}
-
-/// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
-/// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
-/// factor, so an ordering flip is judged on the per-parameter ratio), with the extensions
-/// that could decide it when undecided.
-fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> PerParamRatio {
-    let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
-    let scale = |e: &Effect| Effect {
-        ratio: e.ratio * k,
-        lo: e.lo * k,
-        hi: e.hi * k,
-        ..e.clone()
-    };
-    let robust = budget_robust_effect(&label, a, b, seed, true);
-    let effect = scale(&robust.effect);
-    let mut outcome = effect.outcome(true);
-    let flips = robust
-        .per_level
-        .iter()
-        .any(|e| (scale(e).ratio > 1.0) != (effect.ratio > 1.0));
-    // The arm with fewer samples per parameter must not be a lower bound only (budget-limited
-    // or saturated at the cap: when both hit the cap the ratio is only the parameter ratio).
-    let smaller = if effect.ratio > 1.0 { b } else { a };
-    if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
-        outcome = Outcome::Inconclusive;
-    }
-    let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
-        .then(|| smaller.arm.label.clone());
-    let more_seeds = if effect.ratio.is_finite()
-        && effect.outcome(true) == Outcome::Inconclusive
-        && lower_bound_only(smaller).is_none()
-    {
-        vec![a.arm.label.clone(), b.arm.label.clone()]
-    } else {
-        vec![]
-    };
-    PerParamRatio {
-        effect: Effect {
-            judged: Some(outcome),
-            ..effect
-        },
-        outcome,
-        extend,
-        more_seeds,
-    }
-}
-
-/// One per-parameter comparison, judged.
-struct PerParamRatio {
-    effect: Effect,
-    outcome: Outcome,
-    /// The arm behind, when it is budget-limited and the comparison undecided.
-    extend: Option<String>,
-    /// Both arms, when the comparison is undecided only because its interval contains 1.
-    more_seeds: Vec<String>,
 }
 
 fn analyse(all: &[ArmResult]) -> Verdict {

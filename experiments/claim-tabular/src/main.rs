@@ -1,0 +1,11 @@
+//! `cargo run -p claim-tabular [-- --scale smoke|cpu|paper] [--dry-run]`: measures
+//! the paper's tabular-data finding and says whether it holds. The claim itself is in `lib.rs`.
+
+/// candle allocates a buffer per op: mimalloc keeps freed ones for the next step (with
+/// purging off, which `emc_claims::main` sets) where glibc returns them to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    emc_claims::main(&claim_tabular::SPEC);
+}
