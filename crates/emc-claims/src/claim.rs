@@ -222,6 +222,29 @@ impl Outcome {
     }
 }
 
+/// Outcomes collected per named part of a verdict (a rival family, a table), in the order
+/// the parts were first seen, for [`combine_outcomes`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartOutcomes(Vec<(String, Vec<Outcome>)>);
+
+impl PartOutcomes {
+    /// Records one comparison's outcome under `part`.
+    pub fn push(&mut self, part: &str, outcome: Outcome) {
+        match self.0.iter_mut().find(|(n, _)| n == part) {
+            Some((_, v)) => v.push(outcome),
+            None => self.0.push((part.to_string(), vec![outcome])),
+        }
+    }
+
+    /// Each part as `name: k of n hold, m against` with its outcome ([`Outcome::all_of`]).
+    pub fn parts(&self) -> Vec<(String, Outcome)> {
+        self.0
+            .iter()
+            .map(|(name, v)| (format!("{name}: {}", Outcome::tally(v)), Outcome::all_of(v)))
+            .collect()
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -369,6 +392,28 @@ impl ClaimSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_outcomes_group_by_part_in_first_seen_order_and_tally() {
+        let mut p = PartOutcomes::default();
+        p.push("wine", Outcome::Holds);
+        p.push("digits", Outcome::DoesNotHold);
+        p.push("wine", Outcome::Inconclusive);
+        p.push("digits", Outcome::DoesNotHold);
+        assert_eq!(
+            p.parts(),
+            vec![
+                (
+                    "wine: 1 of 2 hold, 0 against".to_string(),
+                    Outcome::Inconclusive
+                ),
+                (
+                    "digits: 0 of 2 hold, 2 against".to_string(),
+                    Outcome::DoesNotHold
+                ),
+            ]
+        );
+    }
     use Outcome::{DoesNotHold as No, Holds as Yes, Inconclusive as Open, Mixed};
 
     #[test]

@@ -76,6 +76,21 @@ pub struct Standard {
 }
 
 impl Standard {
+    /// The smoke-scale procedure most claims share (seconds in the dev profile, compared
+    /// with `artifacts/reference/` in CI): SGD lr 0.05 with momentum 0.9, batch 32, two
+    /// seeds, 100 epochs with patience 25, bisection to 5%, no budget check. A claim
+    /// overrides what its models need (`Standard { max_epochs: 60, ..Standard::SMOKE }`).
+    pub const SMOKE: Standard = Standard {
+        lr: 0.05,
+        batch: 32,
+        seeds: 2,
+        max_epochs: 100,
+        patience: 25,
+        rel_tol: 0.05,
+        budget_doublings: 0,
+        band_probes: 0,
+    };
+
     /// The cpu-scale procedure the Standard-based claims share (2 cores, under an hour):
     /// SGD lr 0.02 with momentum 0.9, batch 32, three seeds, 200 epochs with patience 40,
     /// bisection to 5%, EMC checked for convergence at 2× the epochs, no band probes. A

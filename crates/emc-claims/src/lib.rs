@@ -34,8 +34,8 @@ mod table;
 mod test_support;
 
 pub use claim::{
-    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, Scale, Section,
-    Verdict,
+    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
+    Section, Verdict,
 };
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};

@@ -63,16 +63,7 @@ fn setting(scale: Scale) -> Setting {
             data: ("mnist", &["resize:7"], Some(512)),
             families: &[("mlp", "mlp:8:{act}", &[0.05])],
             schedules: &[Schedule::Constant],
-            train: Standard {
-                lr: 0.05,
-                batch: 32,
-                seeds: 2,
-                max_epochs: 100,
-                patience: 25,
-                rel_tol: 0.05,
-                budget_doublings: 0,
-                band_probes: 0,
-            },
+            train: Standard::SMOKE,
         },
         // MNIST at 10×10, an MLP and a CNN of 898 and 666 parameters, so that 126 searches
         // (two budgets each) fit a 2-core machine within the hour. The MLP is judged at its

@@ -12,7 +12,7 @@
 
 use emc_claims::{
     architectures, best_per_procedure, combine_outcomes, per_param_ratio, Align, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Expectation, Outcome, Protocol, Scale, Section, Standard, Table,
+    Claim, ClaimSpec, Data, Expectation, PartOutcomes, Protocol, Scale, Section, Standard, Table,
     Verdict, COSINE_BUDGET,
 };
 use emc_optim::Schedule;
@@ -67,14 +67,10 @@ fn setting(scale: Scale) -> Setting {
                 ],
             )],
             train: Standard {
-                lr: 0.05,
-                batch: 32,
-                seeds: 2,
                 max_epochs: 60,
                 patience: 20,
                 rel_tol: 0.1,
-                budget_doublings: 0,
-                band_probes: 0,
+                ..Standard::SMOKE
             },
             lrs: &[],
             schedules: &[Schedule::Constant],
@@ -188,7 +184,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
     let best = best_per_procedure(all);
     let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
     // Per family compared against the CNN: the outcome in each group.
-    let mut by_rival: Vec<(String, Vec<Outcome>)> = vec![];
+    let mut by_rival = PartOutcomes::default();
     let mut table = Table::new(&[
         ("data, labels, budget", Align::Left),
         ("family", Align::Left),
@@ -230,22 +226,14 @@ fn analyse(all: &[ArmResult]) -> Verdict {
                 rival,
                 (g * 10 + i) as u64,
             );
-            let name = format!("cnn vs {}", rival.arm.procedure);
-            match by_rival.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => v.push(judged.outcome),
-                None => by_rival.push((name, vec![judged.outcome])),
-            }
+            by_rival.push(&format!("cnn vs {}", rival.arm.procedure), judged.outcome);
             effects.push(judged.effect);
             extend.extend(judged.extend);
             more_seeds.extend(judged.more_seeds);
         }
     }
-    let parts: Vec<(String, Outcome)> = by_rival
-        .iter()
-        .map(|(name, v)| (format!("{name}: {}", Outcome::tally(v)), Outcome::all_of(v)))
-        .collect();
     let (outcome, reason) = combine_outcomes(
-        &parts,
+        &by_rival.parts(),
         "comparisons",
         "in every dataset, labelling and budget the CNN fits more samples per parameter than \
          the MLP and the ViT (95% intervals above 1)",

@@ -76,14 +76,9 @@ fn setting(scale: Scale) -> Setting {
             ],
             models: &[("mlp:8", "mlp:8"), ("cnn:4/8", "cnn:4,8:pool=all:flatten")],
             train: Standard {
-                lr: 0.05,
-                batch: 32,
-                seeds: 2,
                 max_epochs: 60,
                 patience: 20,
-                rel_tol: 0.05,
-                budget_doublings: 0,
-                band_probes: 0,
+                ..Standard::SMOKE
             },
             train_size: 128,
             test_size: Some(1000),

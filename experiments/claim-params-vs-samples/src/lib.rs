@@ -55,16 +55,7 @@ fn setting(scale: Scale) -> Setting {
         Scale::Smoke => Setting {
             datasets: &[("mnist", &["resize:7"], Some(512))],
             models: &[("mlp:4", "mlp:4"), ("mlp:32", "mlp:32")],
-            train: Standard {
-                lr: 0.05,
-                batch: 32,
-                seeds: 2,
-                max_epochs: 100,
-                patience: 25,
-                rel_tol: 0.05,
-                budget_doublings: 0,
-                band_probes: 0,
-            },
+            train: Standard::SMOKE,
         },
         // MNIST at 14×14 (capped at 8,192 samples) and the exact 4,000-image CIFAR-10
         // subset at 8×8 (192 inputs, about MNIST's 196); networks from ~400 to ~50k

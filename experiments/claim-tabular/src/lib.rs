@@ -18,7 +18,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
+    Data, Expectation, PartOutcomes, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_data::KnownTable;
 
@@ -112,16 +112,7 @@ fn setting(scale: Scale) -> Setting {
                 &[("mnist", &["resize:2x7"])],
                 &[("mlp:8", "mlp:5")],
             )],
-            train: Standard {
-                lr: 0.05,
-                batch: 32,
-                seeds: 2,
-                max_epochs: 100,
-                patience: 25,
-                rel_tol: 0.05,
-                budget_doublings: 0,
-                band_probes: 0,
-            },
+            train: Standard::SMOKE,
         },
         // Two budgets per table (about 130-160 and 260-310 parameters), small enough that
         // an MLP need not fit a whole table; EMC checked at 2× the 200-epoch budget.
@@ -163,7 +154,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
 fn analyse(results: &[ArmResult]) -> Verdict {
     let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
     // Per table: the outcome of each of its comparisons.
-    let mut by_table: Vec<(String, Vec<Outcome>)> = vec![];
+    let mut by_table = PartOutcomes::default();
     let mut table = Table::new(&[
         ("table and budget", Align::Left),
         ("data", Align::Left),
@@ -194,7 +185,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         let Some(tab) = arms.iter().find(|r| r.arm.procedure == TABLE) else {
             continue;
         };
-        let name = group.split(' ').next().unwrap_or(group).to_string();
+        let name = group.split(' ').next().unwrap_or(group);
         for (i, image) in arms.iter().filter(|r| r.arm.procedure != TABLE).enumerate() {
             let judged = per_param_ratio(
                 format!(
@@ -205,21 +196,14 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 image,
                 (g * 10 + i) as u64,
             );
-            match by_table.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => v.push(judged.outcome),
-                None => by_table.push((name.clone(), vec![judged.outcome])),
-            }
+            by_table.push(name, judged.outcome);
             effects.push(judged.effect);
             extend.extend(judged.extend);
             more_seeds.extend(judged.more_seeds);
         }
     }
-    let parts: Vec<(String, Outcome)> = by_table
-        .iter()
-        .map(|(name, v)| (format!("{name}: {}", Outcome::tally(v)), Outcome::all_of(v)))
-        .collect();
     let (outcome, reason) = combine_outcomes(
-        &parts,
+        &by_table.parts(),
         "tables",
         "on every table and budget an MLP fits more samples per parameter than MLPs of about \
          its size on MNIST, Fashion-MNIST and the CIFAR-10 subset (95% intervals above 1)",
