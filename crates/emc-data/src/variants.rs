@@ -65,6 +65,8 @@ pub enum ClassSelection {
 /// |---|---|
 /// | `subset:N`, `subset-balanced:N` | the first N of the seeded (class-balanced) order |
 /// | `random-labels` | labels uniform over the K classes, drawn once per sample |
+/// | `random-labels:K` | labels uniform over K classes (any K ≥ 2), drawn once per sample |
+/// | `merge-classes:K` | label c becomes c mod K (K ≥ 2 and below the class count) |
 /// | `noise:P` | a fraction P of labels replaced by a different class |
 /// | `gaussian-inputs`, `uniform-inputs`, `shuffled-pixels` | [`RandomInputs`] |
 /// | `classes:K`, `classes:A,B,C` | [`ClassSelection`] |
@@ -82,6 +84,13 @@ pub enum Variant {
     },
     /// Uniformly random labels.
     RandomLabels,
+    /// Labels drawn uniformly over `k` classes (`0..k`), whatever the dataset's classes: the
+    /// same samples under k-way random labels (with `k` = the dataset's class count, the
+    /// labels of [`Variant::RandomLabels`] with the same seed).
+    RandomLabelsOver(usize),
+    /// Real labels merged into `k` classes: label `c` becomes `c mod k`, on every sample
+    /// (the same samples under a coarser labelling that is still a function of the class).
+    MergeClasses(usize),
     /// Partial label noise.
     LabelNoise {
         /// Fraction of samples whose label is replaced, in [0, 1].
@@ -111,6 +120,8 @@ impl Variant {
         match self {
             Variant::Subset { n, balanced } => ds.nested_subset(*n, seed, *balanced),
             Variant::RandomLabels => ds.with_random_labels(seed),
+            Variant::RandomLabelsOver(k) => ds.with_random_labels_over(*k, seed),
+            Variant::MergeClasses(k) => ds.with_merged_classes(*k),
             Variant::LabelNoise { fraction } => ds.with_label_noise(*fraction, seed),
             Variant::RandomInputs(kind) => ds.with_random_inputs(*kind, seed),
             Variant::Classes(sel) => ds.with_classes(sel),
@@ -149,9 +160,13 @@ impl Variant {
         match self {
             Variant::Subset { .. }
             | Variant::RandomLabels
+            | Variant::RandomLabelsOver(_)
             | Variant::LabelNoise { .. }
             | Variant::RandomInputs(_) => true,
-            Variant::Classes(_) | Variant::Resize { .. } | Variant::Grayscale => false,
+            Variant::Classes(_)
+            | Variant::MergeClasses(_)
+            | Variant::Resize { .. }
+            | Variant::Grayscale => false,
         }
     }
 
@@ -163,6 +178,8 @@ impl Variant {
             Variant::RandomInputs(_) | Variant::Resize { .. } | Variant::Grayscale => true,
             Variant::Subset { .. }
             | Variant::RandomLabels
+            | Variant::RandomLabelsOver(_)
+            | Variant::MergeClasses(_)
             | Variant::LabelNoise { .. }
             | Variant::Classes(_) => false,
         }
@@ -175,6 +192,8 @@ impl fmt::Display for Variant {
             Variant::Subset { n, balanced: false } => write!(f, "subset:{n}"),
             Variant::Subset { n, balanced: true } => write!(f, "subset-balanced:{n}"),
             Variant::RandomLabels => f.write_str("random-labels"),
+            Variant::RandomLabelsOver(k) => write!(f, "random-labels:{k}"),
+            Variant::MergeClasses(k) => write!(f, "merge-classes:{k}"),
             Variant::LabelNoise { fraction } => write!(f, "noise:{fraction}"),
             Variant::RandomInputs(RandomInputs::Gaussian) => f.write_str("gaussian-inputs"),
             Variant::RandomInputs(RandomInputs::Uniform) => f.write_str("uniform-inputs"),
@@ -196,8 +215,8 @@ impl fmt::Display for Variant {
 }
 
 const VARIANT_FORMS: &str =
-    "subset:N, subset-balanced:N, random-labels, noise:P, gaussian-inputs, \
-uniform-inputs, shuffled-pixels, classes:K, classes:A,B,..., resize:S, resize:HxW, grayscale";
+    "subset:N, subset-balanced:N, random-labels, random-labels:K, merge-classes:K, noise:P, \
+gaussian-inputs, uniform-inputs, shuffled-pixels, classes:K, classes:A,B,..., resize:S, resize:HxW, grayscale";
 
 impl FromStr for Variant {
     type Err = DataError;
@@ -223,6 +242,18 @@ impl FromStr for Variant {
                 balanced: true,
             },
             ("random-labels", None) => Variant::RandomLabels,
+            ("random-labels", Some(a)) => match num(a, "class count")? {
+                k if k >= 2 => Variant::RandomLabelsOver(k),
+                k => {
+                    return Err(bad(&format!(
+                        "random labels over {k} classes; need at least 2"
+                    )))
+                }
+            },
+            ("merge-classes", Some(a)) => match num(a, "class count")? {
+                k if k >= 2 => Variant::MergeClasses(k),
+                k => return Err(bad(&format!("merging into {k} classes; need at least 2"))),
+            },
             ("noise", Some(a)) => {
                 let fraction: f64 = a
                     .parse()
@@ -331,6 +362,53 @@ impl Dataset {
         let labels = labels.iter().map(|_| r.random_range(0..k)).collect();
         Ok(Dataset::new(pixels, labels, shape, names, meta)?
             .record(Variant::RandomLabels.to_string(), Some(seed)))
+    }
+
+    /// Labels drawn uniformly over `k` classes, independently per sample, on every sample;
+    /// the classes are named `random 0` .. `random k-1`. The draws are those of
+    /// [`Dataset::with_random_labels`] with the same seed, so for `k` equal to the class
+    /// count the labels are the same.
+    pub fn with_random_labels_over(self, k: usize, seed: u64) -> Result<Dataset> {
+        let v = Variant::RandomLabelsOver(k);
+        if k < 2 {
+            return Err(DataError::variant(
+                v.to_string(),
+                format!("random labels over {k} classes; need at least 2"),
+            ));
+        }
+        let mut r = rng(seed, stream::RANDOM_LABELS);
+        let (pixels, labels, shape, _, meta) = self.into_parts();
+        let labels = labels.iter().map(|_| r.random_range(0..k as u32)).collect();
+        let names = (0..k).map(|c| format!("random {c}")).collect();
+        Ok(Dataset::new(pixels, labels, shape, names, meta)?.record(v.to_string(), Some(seed)))
+    }
+
+    /// Merges the real classes into `k`: class `c` becomes `c mod k`, named by the classes
+    /// it joins (`0+5`). Every sample is kept.
+    pub fn with_merged_classes(self, k: usize) -> Result<Dataset> {
+        let v = Variant::MergeClasses(k);
+        let classes = self.num_classes();
+        if k < 2 || k >= classes {
+            return Err(DataError::variant(
+                v.to_string(),
+                format!(
+                    "merging {classes} classes into {k}; expected 2 to {}",
+                    classes.saturating_sub(1)
+                ),
+            ));
+        }
+        let (pixels, labels, shape, names, meta) = self.into_parts();
+        let labels = labels.iter().map(|&c| c % k as u32).collect();
+        let names = (0..k)
+            .map(|m| {
+                (m..classes)
+                    .step_by(k)
+                    .map(|c| names[c].clone())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect();
+        Ok(Dataset::new(pixels, labels, shape, names, meta)?.record(v.to_string(), None))
     }
 
     /// Replaces the labels of exactly `round(fraction · N)` samples, chosen uniformly, by a
@@ -574,6 +652,8 @@ mod tests {
             "subset:100",
             "subset-balanced:64",
             "random-labels",
+            "random-labels:2",
+            "merge-classes:5",
             "noise:0.25",
             "gaussian-inputs",
             "uniform-inputs",
@@ -592,6 +672,8 @@ mod tests {
             "subset:-1",
             "resize:0",
             "classes:a",
+            "random-labels:1",
+            "merge-classes:0",
             "blur",
             "noise",
         ] {
@@ -627,6 +709,8 @@ mod tests {
             "subset:10",
             "random-labels",
             "noise:0.5",
+            "random-labels:7",
+            "merge-classes:2",
             "gaussian-inputs",
             "uniform-inputs",
             "shuffled-pixels",
@@ -642,6 +726,78 @@ mod tests {
             // The shape is known before the variant is applied.
             assert_eq!(v.shape_after(ds.shape()), out.shape(), "{s}");
         }
+    }
+
+    fn tiny(n: usize, classes: u32) -> Dataset {
+        let shape = ImageShape {
+            channels: 1,
+            height: 2,
+            width: 2,
+        };
+        Dataset::new(
+            Pixels::U8((0..n * shape.len()).map(|i| (i * 7 % 251) as u8).collect()),
+            (0..n as u32).map(|i| i % classes).collect(),
+            shape,
+            (0..classes).map(|c| format!("c{c}")).collect(),
+            crate::Metadata {
+                name: "tiny".into(),
+                split: crate::Split::Train,
+                origin: crate::Origin::Generated {
+                    description: "unit test".into(),
+                },
+                files: vec![],
+                variants: vec![],
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn random_labels_over_k_keep_the_samples_and_draw_over_k_classes() {
+        let ds = tiny(400, 10);
+        for k in [2, 5, 10, 20] {
+            let out = ds.clone().with_random_labels_over(k, 3).unwrap();
+            assert_eq!(out.len(), ds.len());
+            assert_eq!(out.num_classes(), k);
+            let mut seen = vec![0usize; k];
+            for &l in out.labels() {
+                seen[l as usize] += 1;
+            }
+            // 400 draws over at most 20 classes: every class drawn, none dominating.
+            assert!(
+                seen.iter().all(|&c| c > 0 && c < 400 / k * 3),
+                "{k}: {seen:?}"
+            );
+        }
+        // Over the dataset's own class count: the labels of `random-labels`.
+        let a = ds.clone().with_random_labels_over(10, 3).unwrap();
+        let b = ds.clone().with_random_labels(3).unwrap();
+        assert_eq!(a.labels(), b.labels());
+        assert_ne!(
+            ds.clone().with_random_labels_over(10, 4).unwrap().labels(),
+            a.labels()
+        );
+        assert!(ds.with_random_labels_over(1, 0).is_err());
+    }
+
+    #[test]
+    fn merged_classes_are_the_class_mod_k_with_joined_names() {
+        let ds = tiny(30, 10);
+        let out = ds.clone().with_merged_classes(4).unwrap();
+        assert_eq!(out.len(), 30);
+        for (a, b) in ds.labels().iter().zip(out.labels()) {
+            assert_eq!(*b, a % 4);
+        }
+        assert_eq!(
+            out.class_names(),
+            ["c0+c4+c8", "c1+c5+c9", "c2+c6", "c3+c7"]
+        );
+        let err = ds.clone().with_merged_classes(10).unwrap_err().to_string();
+        assert!(
+            err.contains("merge-classes:10") && err.contains("expected 2 to 9"),
+            "{err}"
+        );
+        assert!(ds.with_merged_classes(1).is_err());
     }
 
     #[test]

@@ -176,6 +176,7 @@ impl SeedData {
             config: 0,
             spec: spec.clone(),
             input: self.input,
+            classes: self.classes,
             train: train.clone(),
             member: Member {
                 built: spec.build(self.input, self.classes, seed, DType::F32, device)?,

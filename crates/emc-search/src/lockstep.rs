@@ -29,6 +29,9 @@ pub(crate) struct Probe<'a> {
     pub(crate) config: usize,
     pub(crate) spec: ModelSpec,
     pub(crate) input: InputShape,
+    /// The model's output classes (probes of one spec and input on datasets with different
+    /// class counts never share a group).
+    pub(crate) classes: usize,
     pub(crate) train: TrainConfig,
     pub(crate) member: Member<'a>,
 }
@@ -134,7 +137,7 @@ impl<'a> ProbeTrainer<'a> {
         let n = probe.member.labels.dim(0)?;
         // Lockstep kernels are CPU kernels: a GPU trains each probe alone.
         let key = if self.width > 1 && probe.member.images.device().is_cpu() {
-            lockstep_key(&probe.spec, probe.input, &probe.train, n)
+            lockstep_key(&probe.spec, probe.input, probe.classes, &probe.train, n)
         } else {
             None
         };
@@ -240,13 +243,18 @@ impl<'a> ProbeTrainer<'a> {
             }
         }
         let ids: Vec<u64> = group.iter().map(|w| w.id).collect();
-        let (spec, input, train) = {
+        let (spec, input, classes, train) = {
             let p = &group[0].probe;
-            (p.spec.clone(), p.input, p.train.clone())
+            (p.spec.clone(), p.input, p.classes, p.train.clone())
         };
         let members: Vec<Member<'a>> = group.into_iter().map(|w| w.probe.member).collect();
-        fit_lockstep(&spec, input, &train, members, &mut |k, built, report| {
-            self.deliver(ids[k], Ok((built, report)))
-        })
+        fit_lockstep(
+            &spec,
+            input,
+            classes,
+            &train,
+            members,
+            &mut |k, built, report| self.deliver(ids[k], Ok((built, report))),
+        )
     }
 }

@@ -51,12 +51,13 @@ pub fn can_lockstep(spec: &ModelSpec, cfg: &TrainConfig) -> bool {
         && cfg.optim.clip_grad_norm.is_none()
 }
 
-/// The key under which probes can share a lockstep group: models of `spec` trained with
-/// `cfg` on `n` samples of `input` go together exactly when their keys are equal; `None`
-/// when they cannot go in lockstep at all ([`can_lockstep`]).
+/// The key under which probes can share a lockstep group: models of `spec` with `classes`
+/// outputs trained with `cfg` on `n` samples of `input` go together exactly when their keys
+/// are equal; `None` when they cannot go in lockstep at all ([`can_lockstep`]).
 pub fn lockstep_key(
     spec: &ModelSpec,
     input: InputShape,
+    classes: usize,
     cfg: &TrainConfig,
     n: usize,
 ) -> Option<String> {
@@ -69,18 +70,20 @@ pub fn lockstep_key(
     resolved.optim = cfg.optim.for_budget(cfg.step_budget(n));
     let cfg_text = serde_json::to_string(&resolved).ok()?;
     Some(format!(
-        "{spec}|{}x{}x{}|{cfg_text}",
+        "{spec}|{}x{}x{}|{classes} classes|{cfg_text}",
         input.channels, input.height, input.width
     ))
 }
 
-/// Trains `members` (models of `spec` on inputs of `input`) in lockstep with `cfg`; calls
+/// Trains `members` (models of `spec` with `classes` outputs on inputs of `input`) in
+/// lockstep with `cfg`; calls
 /// `on_done(k, built, report)` as soon as member `k`'s run is over, with its model holding
 /// the trained weights. The members must share one [`lockstep_key`]; each report equals
 /// what [`crate::fit`] returns for that member alone, timings aside.
 pub fn fit_lockstep<'a>(
     spec: &ModelSpec,
     input: InputShape,
+    classes: usize,
     cfg: &TrainConfig,
     members: Vec<Member<'a>>,
     on_done: &mut dyn FnMut(usize, Built, FitReport),
@@ -103,7 +106,7 @@ pub fn fit_lockstep<'a>(
     }
     let keys: Vec<Option<String>> = ns
         .iter()
-        .map(|&n| lockstep_key(spec, input, cfg, n))
+        .map(|&n| lockstep_key(spec, input, classes, cfg, n))
         .collect();
     if keys.iter().any(|k| k.is_none() || *k != keys[0]) {
         return Err(TrainError::Data(format!(

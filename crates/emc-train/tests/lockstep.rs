@@ -17,6 +17,9 @@ use emc_train::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Output classes of every test model.
+const CLASSES: usize = 4;
+
 const INPUT: InputShape = InputShape {
     channels: 1,
     height: 4,
@@ -79,7 +82,7 @@ fn same_alone_and_in_lockstep(
     members: &[(u64, usize, f32)],
 ) -> Result<Vec<String>> {
     let spec: ModelSpec = spec.parse()?;
-    let build = |seed| spec.build(INPUT, 4, seed, DType::F32, &Device::Cpu);
+    let build = |seed| spec.build(INPUT, CLASSES, seed, DType::F32, &Device::Cpu);
     let mut alone = vec![];
     for &(seed, n, scale) in members {
         let (x, y) = data(n, seed + 100, scale)?;
@@ -117,10 +120,17 @@ fn same_alone_and_in_lockstep(
     }
     let mut together: Vec<Option<(FitReport, Bits)>> = vec![None; members.len()];
     let mut order = vec![];
-    fit_lockstep(&spec, INPUT, cfg, stacked, &mut |k, built, report| {
-        order.push(k);
-        together[k] = Some((untimed(report), bits(&built).unwrap()));
-    })?;
+    fit_lockstep(
+        &spec,
+        INPUT,
+        CLASSES,
+        cfg,
+        stacked,
+        &mut |k, built, report| {
+            order.push(k);
+            together[k] = Some((untimed(report), bits(&built).unwrap()));
+        },
+    )?;
     assert_eq!(order.len(), members.len(), "every member is reported once");
     let mut stops = vec![];
     for (k, ((report, events, weights), got)) in alone.into_iter().zip(together).enumerate() {
@@ -207,12 +217,17 @@ fn softmax_regression_and_a_budget_relative_schedule() -> Result<()> {
     // A budget-relative schedule shares the optimizer only between equal sizes.
     let spec: ModelSpec = "linear".parse()?;
     assert_eq!(
-        lockstep_key(&spec, INPUT, &cfg, 25),
-        lockstep_key(&spec, INPUT, &cfg, 25)
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 25),
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 25)
     );
     assert_ne!(
-        lockstep_key(&spec, INPUT, &cfg, 25),
-        lockstep_key(&spec, INPUT, &cfg, 31)
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 25),
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 31)
+    );
+    // Models with another class count have other shapes: never one group.
+    assert_ne!(
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 25),
+        lockstep_key(&spec, INPUT, CLASSES + 1, &cfg, 25)
     );
     same_alone_and_in_lockstep("linear", &cfg, &[(7, 25, 1.0), (8, 25, 1.0)])?;
     Ok(())
@@ -222,18 +237,22 @@ fn softmax_regression_and_a_budget_relative_schedule() -> Result<()> {
 fn what_cannot_go_in_lockstep_has_no_key() -> Result<()> {
     let cfg = config(OptimConfig::sgd(0.1, 0.0), 8, 5);
     let mlp: ModelSpec = "mlp:8".parse()?;
-    assert!(lockstep_key(&mlp, INPUT, &cfg, 10).is_some());
+    assert!(lockstep_key(&mlp, INPUT, CLASSES, &cfg, 10).is_some());
     let cnn: ModelSpec = "cnn:4,8".parse()?;
-    assert!(lockstep_key(&cnn, INPUT, &cfg, 10).is_some());
+    assert!(lockstep_key(&cnn, INPUT, CLASSES, &cfg, 10).is_some());
     for text in ["cnn:4,8:bn", "vit:patch2,d8,depth1,heads2,mlp16"] {
         let spec: ModelSpec = text.parse()?;
-        assert_eq!(lockstep_key(&spec, INPUT, &cfg, 10), None, "{text}");
+        assert_eq!(
+            lockstep_key(&spec, INPUT, CLASSES, &cfg, 10),
+            None,
+            "{text}"
+        );
     }
     let mut clipped = cfg.clone();
     clipped.optim.clip_grad_norm = Some(1.0);
-    assert_eq!(lockstep_key(&mlp, INPUT, &clipped, 10), None);
+    assert_eq!(lockstep_key(&mlp, INPUT, CLASSES, &clipped, 10), None);
     let mut full = cfg.clone();
     full.batching = Batching::Full { chunk: 64 };
-    assert_eq!(lockstep_key(&mlp, INPUT, &full, 10), None);
+    assert_eq!(lockstep_key(&mlp, INPUT, CLASSES, &full, 10), None);
     Ok(())
 }

@@ -1,0 +1,12 @@
+//! `cargo run -p claim-classes [-- --scale smoke|cpu|paper] [--dry-run]`: measures how the
+//! number of classes moves EMC with real and with random labels, and says whether the
+//! paper's direction holds. The claim itself is in `lib.rs`.
+
+/// candle allocates a buffer per op: mimalloc keeps freed ones for the next step (with
+/// purging off, which `emc_claims::main` sets) where glibc returns them to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    emc_claims::main(&claim_classes::SPEC);
+}
