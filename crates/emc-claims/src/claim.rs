@@ -190,6 +190,9 @@ pub enum Outcome {
     /// side) and does not in others (interval on the other side). The verdict then says
     /// where each.
     Mixed,
+    /// The claim states no direction (the paper's is not known): the verdict reports the
+    /// measured direction of each effect with its interval instead of testing one.
+    Exploratory,
 }
 
 impl Outcome {
@@ -252,6 +255,7 @@ impl fmt::Display for Outcome {
             Outcome::DoesNotHold => "DOES NOT HOLD",
             Outcome::Inconclusive => "INCONCLUSIVE",
             Outcome::Mixed => "MIXED",
+            Outcome::Exploratory => "EXPLORATORY",
         })
     }
 }

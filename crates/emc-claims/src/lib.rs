@@ -29,6 +29,7 @@ mod group;
 mod plan;
 mod render;
 mod run;
+mod slope;
 mod table;
 #[cfg(test)]
 mod test_support;
@@ -53,4 +54,5 @@ pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, first_seen};
 pub use plan::dry_run;
 pub use run::{run_claim, ClaimReport, RunSettings};
+pub use slope::{bootstrap_slope, direction, SlopePoint};
 pub use table::{Align, Table};

@@ -393,7 +393,7 @@ fn judge_primary(
         match outcome {
             Outcome::Holds => "lies below 0",
             Outcome::DoesNotHold => "lies above 0",
-            Outcome::Inconclusive | Outcome::Mixed => "contains 0",
+            Outcome::Inconclusive | Outcome::Mixed | Outcome::Exploratory => "contains 0",
         },
         if r.value < PAPER_R {
             "below"

@@ -188,7 +188,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 (false, _) => "(reference)",
                 (true, Outcome::Holds) => "yes",
                 (true, Outcome::DoesNotHold) => "no",
-                (true, Outcome::Inconclusive | Outcome::Mixed) => "?",
+                (true, Outcome::Inconclusive | Outcome::Mixed | Outcome::Exploratory) => "?",
             };
             table.row(&[
                 group,

@@ -166,7 +166,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                     let supports = match judged.outcome {
                         Outcome::Holds => "yes",
                         Outcome::DoesNotHold => "no",
-                        Outcome::Inconclusive | Outcome::Mixed => "?",
+                        Outcome::Inconclusive | Outcome::Mixed | Outcome::Exploratory => "?",
                     };
                     (cell, supports)
                 }
