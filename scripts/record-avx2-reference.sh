@@ -8,11 +8,12 @@
 # median EMC 470 (seeds 428, 512), the row recorded on a real AVX2 machine; natively on
 # AVX-512 it gives 494. Emulation is slow: about 100x native (a few minutes per claim).
 #
-# Usage: scripts/record-avx2-reference.sh [TEST-NAME-FILTER]   e.g. tabular_smoke
+# Usage: scripts/record-avx2-reference.sh [TEST-NAME-FILTER...]   e.g. tabular_smoke classes
+# (substrings of test names, as cargo test takes them; all smoke tests when none is given)
 # Needs: qemu-user (Debian: apt-get install qemu-user), the real data (EMC_DATA_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter="${1:-smoke}"
+[ $# -gt 0 ] || set -- smoke
 command -v qemu-x86_64 >/dev/null || {
     echo "qemu-x86_64 not found: apt-get install qemu-user" >&2
     exit 1
@@ -27,5 +28,5 @@ for l in sys.stdin:
     echo "could not build the claims test binary" >&2
     exit 1
 }
-EMC_WRITE_REFERENCE=1 EMC_REQUIRE_DATA=1 qemu-x86_64 -cpu Haswell "$bin" "$filter" 2>&1 |
+EMC_WRITE_REFERENCE=1 EMC_REQUIRE_DATA=1 qemu-x86_64 -cpu Haswell "$bin" "$@" 2>&1 |
     grep -v "TCG doesn't support requested feature"

@@ -205,6 +205,11 @@ fn classes_smoke_matches_reference() {
 }
 
 #[test]
+fn input_size_smoke_matches_reference() {
+    check_smoke(&claim_input_size::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;
@@ -273,6 +278,7 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_cnn_vs_mlp_vit::SPEC,
         &claim_generalization::SPEC,
         &claim_tabular::SPEC,
+        &claim_random_labels_vs_linear::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));

@@ -313,9 +313,11 @@ pub fn budget_robust_effect(
 }
 
 /// (EMC/params of `a`) / (EMC/params of `b`) with a bootstrap interval, and its outcome
-/// robust to the budget (see [`budget_robust_effect`]; the parameter ratio is a constant
-/// factor, so an ordering flip is judged on the per-parameter ratio), with the extensions
-/// that could decide it when undecided.
+/// robust to the budget under the rule of [`budget_robust_effect`], judged on the
+/// per-parameter ratio (the parameter ratio is a constant factor): the interval at the
+/// largest budget must exclude 1 and the arm behind there must be neither budget-limited nor
+/// saturated; an ordering that flipped between budgets is decided at the largest budget
+/// under that same rule. With the extensions that could decide it when undecided.
 pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> PerParamRatio {
     let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
     let scale = |e: &Effect| Effect {
@@ -327,14 +329,11 @@ pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -
     let robust = budget_robust_effect(&label, a, b, seed, true);
     let effect = scale(&robust.effect);
     let mut outcome = effect.outcome(true);
-    let flips = robust
-        .per_level
-        .iter()
-        .any(|e| (scale(e).ratio > 1.0) != (effect.ratio > 1.0));
-    // The arm with fewer samples per parameter must not be a lower bound only (budget-limited
-    // or saturated at the cap: when both hit the cap the ratio is only the parameter ratio).
+    // The arm with fewer samples per parameter at the largest budget must not be a lower
+    // bound only (budget-limited or saturated at the cap: when both hit the cap the ratio is
+    // only the parameter ratio). More budget can only raise the other arm.
     let smaller = if effect.ratio > 1.0 { b } else { a };
-    if flips || (outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some()) {
+    if outcome != Outcome::Inconclusive && lower_bound_only(smaller).is_some() {
         outcome = Outcome::Inconclusive;
     }
     let extend = (outcome == Outcome::Inconclusive && smaller.budget_limited())
@@ -500,6 +499,25 @@ mod tests {
         sgd.measurement.per_seed[0].1.saturated = true;
         let e = budget_robust_effect("x", &sgd, &gd, 0, true);
         assert_eq!(e.outcome, Outcome::Holds, "{e:?}");
+    }
+
+    #[test]
+    fn a_per_parameter_flip_is_decided_at_the_largest_budget_like_any_other() {
+        // Both arms have 100 parameters. `b` ahead at 1x, `a` ahead at 2x.
+        let a = arm("a", &[(&[100, 400], Some(false)), (&[110, 420], Some(false))]);
+        let b = arm("b", &[(&[200, 200], Some(true)), (&[210, 210], Some(true))]);
+        // `b`, behind at the largest budget, converged; `a` still growing only widens it.
+        let r = per_param_ratio("x".into(), &a, &b, 0);
+        assert_eq!(r.outcome, Outcome::Holds, "{:?}", r.effect);
+        assert_eq!(r.extend, None);
+        // The same comparison the other way round is decided against.
+        let r = per_param_ratio("x".into(), &b, &a, 0);
+        assert_eq!(r.outcome, Outcome::DoesNotHold);
+        // Behind and still growing: undecided, and the arm behind is the one to extend.
+        let b_limited = arm("b", &[(&[200, 200], Some(false)), (&[210, 210], Some(false))]);
+        let r = per_param_ratio("x".into(), &a, &b_limited, 0);
+        assert_eq!(r.outcome, Outcome::Inconclusive);
+        assert_eq!(r.extend.as_deref(), Some("b"));
     }
 
     #[test]
