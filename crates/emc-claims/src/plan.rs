@@ -5,22 +5,33 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use emc_data::{DatasetId, Variant};
+use emc_data::{ClassSelection, DatasetId, Variant};
 use emc_models::{InputShape, ModelSpec};
 use emc_search::{default_n0, MeasureConfig};
 
 use crate::{first_seen, ClaimSpec, Scale};
 
-/// Input shape, classes and training-split size of `data` after its `resize:` and
-/// `grayscale` variants, from `emc-data` without loading anything; `None` for a dataset
-/// known only from its files or a variant that does not parse.
+/// Input shape, classes and training-split size of `data` after its `resize:`,
+/// `grayscale` and class variants, from `emc-data` without loading anything (a class
+/// subset's size is estimated as its share of the classes); `None` for a dataset known only
+/// from its files or a variant that does not parse.
 fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize)> {
     let known = data.parse::<DatasetId>().ok()?.train_shape()?;
     let mut image = known.image;
+    let (mut classes, mut len) = (known.classes, known.len);
     for v in variants {
         match v.parse::<Variant>().ok()? {
             Variant::Resize { height, width } => (image.height, image.width) = (height, width),
             Variant::Grayscale => image.channels = 1,
+            Variant::Classes(sel) => {
+                let k = match sel {
+                    ClassSelection::First(k) => k,
+                    ClassSelection::List(list) => list.len(),
+                };
+                len = len * k / classes.max(1);
+                classes = k;
+            }
+            Variant::RandomLabelsOver(k) | Variant::MergeClasses(k) => classes = k,
             _ => {}
         }
     }
@@ -29,7 +40,7 @@ fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize
         height: image.height,
         width: image.width,
     };
-    Some((input, known.classes, known.len))
+    Some((input, classes, len))
 }
 
 /// One arm's line of the plan and its share of the cost bound.
@@ -194,6 +205,12 @@ mod tests {
         assert_eq!((classes, len), (10, 4_000));
         let (shape, _, _) = input_of("cifar10", &v(&["resize:8x12", "random-labels"])).unwrap();
         assert_eq!((shape.channels, shape.height, shape.width), (3, 8, 12));
+        let (_, classes, len) = input_of("cifar10-subset", &v(&["classes:2"])).unwrap();
+        assert_eq!((classes, len), (2, 800));
+        let (_, classes, len) = input_of("mnist", &v(&["random-labels:5"])).unwrap();
+        assert_eq!((classes, len), (5, 60_000));
+        let (_, classes, _) = input_of("mnist", &v(&["merge-classes:2"])).unwrap();
+        assert_eq!(classes, 2);
         let (shape, classes, len) = input_of("mnist", &[]).unwrap();
         assert_eq!((shape.channels, shape.height, shape.width), (1, 28, 28));
         assert_eq!((classes, len), (10, 60_000));
