@@ -279,6 +279,8 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_generalization::SPEC,
         &claim_tabular::SPEC,
         &claim_random_labels_vs_linear::SPEC,
+        &claim_random_inputs::SPEC,
+        &claim_input_size::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
