@@ -504,7 +504,10 @@ mod tests {
     #[test]
     fn a_per_parameter_flip_is_decided_at_the_largest_budget_like_any_other() {
         // Both arms have 100 parameters. `b` ahead at 1x, `a` ahead at 2x.
-        let a = arm("a", &[(&[100, 400], Some(false)), (&[110, 420], Some(false))]);
+        let a = arm(
+            "a",
+            &[(&[100, 400], Some(false)), (&[110, 420], Some(false))],
+        );
         let b = arm("b", &[(&[200, 200], Some(true)), (&[210, 210], Some(true))]);
         // `b`, behind at the largest budget, converged; `a` still growing only widens it.
         let r = per_param_ratio("x".into(), &a, &b, 0);
@@ -514,7 +517,10 @@ mod tests {
         let r = per_param_ratio("x".into(), &b, &a, 0);
         assert_eq!(r.outcome, Outcome::DoesNotHold);
         // Behind and still growing: undecided, and the arm behind is the one to extend.
-        let b_limited = arm("b", &[(&[200, 200], Some(false)), (&[210, 210], Some(false))]);
+        let b_limited = arm(
+            "b",
+            &[(&[200, 200], Some(false)), (&[210, 210], Some(false))],
+        );
         let r = per_param_ratio("x".into(), &a, &b_limited, 0);
         assert_eq!(r.outcome, Outcome::Inconclusive);
         assert_eq!(r.extend.as_deref(), Some("b"));
