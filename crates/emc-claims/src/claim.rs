@@ -168,6 +168,16 @@ impl ArmResult {
         self.measurement.per_seed.iter().any(|(_, o)| o.saturated)
     }
 
+    /// What to write after the median EMC when it is only a lower bound:
+    /// ` (≥, fitted every sample up to the cap)`, ` (≥, budget-limited)`, or nothing.
+    pub fn bound_note(&self) -> &'static str {
+        match (self.saturated(), self.budget_limited()) {
+            (true, _) => " (≥, fitted every sample up to the cap)",
+            (false, true) => " (≥, budget-limited)",
+            _ => "",
+        }
+    }
+
     /// Whether some seed's EMC still grew at the largest budget tried.
     pub fn budget_limited(&self) -> bool {
         self.measurement

@@ -157,11 +157,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             for k in KS {
                 let Some(r) = arm(labelling, k) else { continue };
                 let st = &r.measurement.stats;
-                let bound = match (r.saturated(), r.budget_limited()) {
-                    (true, _) => " (≥, fitted every sample up to the cap)",
-                    (false, true) => " (≥, budget-limited)",
-                    _ => "",
-                };
+                let bound = r.bound_note();
                 table.row(&[
                     data,
                     &labelling,

@@ -135,11 +135,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         let mut bounds = vec![];
         for r in &arms {
             let st = &r.measurement.stats;
-            let bound = match (r.saturated(), r.budget_limited()) {
-                (true, _) => " (≥, fitted every sample up to the cap)",
-                (false, true) => " (≥, budget-limited)",
-                _ => "",
-            };
+            let bound = r.bound_note();
             if !bound.is_empty() {
                 bounds.push(r.arm.procedure.clone());
             }

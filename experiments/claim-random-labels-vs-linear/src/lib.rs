@@ -136,11 +136,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         let linear = arms.iter().find(|r| r.arm.procedure == LINEAR);
         for (i, r) in arms.iter().enumerate() {
             let st = &r.measurement.stats;
-            let bound = match (r.saturated(), r.budget_limited()) {
-                (true, _) => " (≥, fitted every sample up to the cap)",
-                (false, true) => " (≥, budget-limited)",
-                _ => "",
-            };
+            let bound = r.bound_note();
             let per_param = format!("{:.3}", st.median / r.measurement.params.max(1) as f64);
             let (ratio, supports) = match linear.filter(|_| r.arm.procedure != LINEAR) {
                 None => (String::new(), "(reference)"),

@@ -169,11 +169,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             .collect();
         for r in &arms {
             let st = &r.measurement.stats;
-            let bound = match (r.saturated(), r.budget_limited()) {
-                (true, _) => " (≥, fitted every sample up to the cap)",
-                (false, true) => " (≥, budget-limited)",
-                _ => "",
-            };
+            let bound = r.bound_note();
             table.row(&[
                 group,
                 &r.arm.procedure,
