@@ -12,7 +12,10 @@
 //! mean log EMC per parameter) against log2 of the side, as a factor per doubling of the
 //! side with a bootstrap interval over seeds (`emc_claims::bootstrap_slope`). Arms whose
 //! EMC is only a lower bound (fitted every sample up to the cap, or still growing with the
-//! budget) are named beside the slope they enter.
+//! budget) are named beside the slope they enter. A slope over lower bounds measures the
+//! budget as much as the resolution, so every arm still budget-limited (and not saturated)
+//! is searched again at further budget doublings, up to the runner's cap
+//! (`--extend-up-to`), before the slopes are final.
 
 use emc_claims::{
     architectures, bootstrap_slope, direction, Align, Arm, ArmResult, Claim, ClaimSpec, Data,
@@ -114,6 +117,7 @@ fn side(r: &ArmResult) -> usize {
 fn analyse(results: &[ArmResult]) -> Verdict {
     let mut effects = vec![];
     let mut found = vec![];
+    let mut extend = vec![];
     let mut table = Table::new(&[
         ("data and labels", Align::Left),
         ("side", Align::Left),
@@ -138,6 +142,9 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             let bound = r.bound_note();
             if !bound.is_empty() {
                 bounds.push(r.arm.procedure.clone());
+            }
+            if r.budget_limited() && !r.saturated() {
+                extend.push(r.arm.label.clone());
             }
             table.row(&[
                 group,
@@ -204,6 +211,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             found.join("; ")
         ),
         effects,
+        extend,
         sections: vec![
             Section {
                 title: "EMC per resolution".into(),
@@ -226,7 +234,7 @@ mod tests {
     fn every_group_has_four_sides_at_cpu_and_paper_scale_and_random_labels_after_the_resize() {
         for scale in [Scale::Cpu, Scale::Paper] {
             let arms = grid(scale);
-            let groups = architectures_of(&arms);
+            let groups = emc_claims::first_seen(arms.iter().map(|a| a.architecture.as_str()));
             assert_eq!(groups.len(), 4, "{scale}");
             for g in groups {
                 let of: Vec<&Arm> = arms.iter().filter(|a| a.architecture == g).collect();
@@ -238,11 +246,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn architectures_of(arms: &[Arm]) -> Vec<String> {
-        let mut v: Vec<String> = arms.iter().map(|a| a.architecture.clone()).collect();
-        v.dedup();
-        v
     }
 }
