@@ -23,6 +23,15 @@ pub enum OptimKind {
     Adam { beta1: f64, beta2: f64, eps: f64 },
     /// `torch.optim.AdamW` (weight decay is decoupled: `p *= 1 - lr * wd` before the Adam step).
     AdamW { beta1: f64, beta2: f64, eps: f64 },
+    /// Shampoo as `torch_optimizer.Shampoo` (PyPI `torch-optimizer`) implements it, without
+    /// grafting: `eps` is its `epsilon` (the statistics start at `eps·I`), the roots are
+    /// recomputed every `update_freq` steps, weight decay is L2. The exact update, and how it
+    /// differs from the paper, are in the `shampoo` module's docs (in the source).
+    Shampoo {
+        momentum: f64,
+        eps: f64,
+        update_freq: usize,
+    },
 }
 
 /// The learning-rate schedule after warm-up (see [`crate::lr_at`] for the exact formulas).
@@ -49,29 +58,31 @@ pub enum Schedule {
 ///
 /// ```text
 /// spec   := kind [ ":" option { "," option } ]
-/// kind   := "sgd" | "adam" | "adamw"
+/// kind   := "sgd" | "adam" | "adamw" | "shampoo"
 /// option := "nesterov" | key "=" value
 /// ```
 ///
-/// | key         | kinds        | value                                                  | default when absent                 |
-/// |-------------|--------------|--------------------------------------------------------|-------------------------------------|
-/// | `lr`        | all          | number                                                 | sgd 0.01, adam/adamw 0.001          |
-/// | `wd`        | all          | number (weight decay)                                  | sgd/adam 0, adamw 0.01              |
-/// | `momentum`  | sgd          | number                                                 | 0                                   |
-/// | `dampening` | sgd          | number                                                 | 0                                   |
-/// | `nesterov`  | sgd          | bare flag, or `true`/`false`                           | false                               |
-/// | `beta1`     | adam, adamw  | number                                                 | 0.9                                 |
-/// | `beta2`     | adam, adamw  | number                                                 | 0.999                               |
-/// | `eps`       | adam, adamw  | number                                                 | 1e-8                                |
+/// | key           | kinds        | value                                                | default when absent                 |
+/// |---------------|--------------|------------------------------------------------------|-------------------------------------|
+/// | `lr`          | all          | number                                               | sgd 0.01, adam/adamw 0.001, shampoo 0.1 |
+/// | `wd`          | all          | number (weight decay)                                | sgd/adam/shampoo 0, adamw 0.01      |
+/// | `momentum`    | sgd, shampoo | number                                               | 0                                   |
+/// | `dampening`   | sgd          | number                                               | 0                                   |
+/// | `nesterov`    | sgd          | bare flag, or `true`/`false`                         | false                               |
+/// | `beta1`       | adam, adamw  | number                                               | 0.9                                 |
+/// | `beta2`       | adam, adamw  | number                                               | 0.999                               |
+/// | `eps`         | adam, adamw, shampoo | number                                       | adam/adamw 1e-8, shampoo 1e-4       |
+/// | `update_freq` | shampoo      | integer (steps between recomputed roots)             | 1                                   |
 /// | `sched`     | all          | `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])`, `cosine-budget[(MIN_LR)]` | `constant` |
 /// | `warmup`    | all          | integer (warm-up steps)                                | 0                                   |
 /// | `clip`      | all          | number (max global grad L2 norm), or `none`            | none                                |
 ///
-/// The defaults are PyTorch's (`torch.optim.SGD`/`Adam`/`AdamW`), except SGD's lr: 0.01 here
-/// (as [`OptimConfig::default`]), 0.001 in PyTorch. Keys and the kind are case-insensitive; spaces around
+/// The defaults are PyTorch's (`torch.optim.SGD`/`Adam`/`AdamW`, and `torch_optimizer.Shampoo`'s
+/// code), except SGD's lr: 0.01 here (as [`OptimConfig::default`]), 0.001 in PyTorch. Keys and the kind are case-insensitive; spaces around
 /// tokens are ignored; a key may appear once. [`Display`](std::fmt::Display) writes the kind
 /// and every value that differs from these defaults, so text round-trips:
-/// `sgd`, `sgd:momentum=0.9,nesterov`, `adam`, `adamw:lr=0.0003,sched=cosine(10000,0),warmup=500,clip=1`.
+/// `sgd`, `sgd:momentum=0.9,nesterov`, `adam`, `adamw:lr=0.0003,sched=cosine(10000,0),warmup=500,clip=1`,
+/// `shampoo:lr=0.05,momentum=0.9,eps=0.001,update_freq=10`.
 /// [`OptimKind`] parses and prints the same grammar restricted to its own keys.
 ///
 /// ```
@@ -105,6 +116,8 @@ const ADAMW_WD: f64 = 1e-2;
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
+const SHAMPOO_LR: f64 = 0.1;
+const SHAMPOO_EPS: f64 = 1e-4;
 
 impl OptimKind {
     /// Plain SGD (no momentum).
@@ -125,20 +138,28 @@ impl OptimKind {
         beta2: BETA2,
         eps: EPS,
     };
+    /// Shampoo with torch-optimizer's defaults: no momentum, eps 1e-4, roots every step.
+    pub const SHAMPOO: OptimKind = OptimKind::Shampoo {
+        momentum: 0.0,
+        eps: SHAMPOO_EPS,
+        update_freq: 1,
+    };
 
-    /// The kind's name in the text form: `sgd`, `adam` or `adamw`.
+    /// The kind's name in the text form: `sgd`, `adam`, `adamw` or `shampoo`.
     pub fn name(&self) -> &'static str {
         match self {
             OptimKind::Sgd { .. } => "sgd",
             OptimKind::Adam { .. } => "adam",
             OptimKind::AdamW { .. } => "adamw",
+            OptimKind::Shampoo { .. } => "shampoo",
         }
     }
 
     fn default_lr(&self) -> f64 {
         match self {
             OptimKind::Sgd { .. } => SGD_LR,
-            _ => ADAM_LR,
+            OptimKind::Shampoo { .. } => SHAMPOO_LR,
+            OptimKind::Adam { .. } | OptimKind::AdamW { .. } => ADAM_LR,
         }
     }
 
@@ -149,7 +170,8 @@ impl OptimKind {
         }
     }
 
-    /// Checks the rule's hyper-parameters against PyTorch's rules.
+    /// Checks the rule's hyper-parameters against PyTorch's rules (Shampoo: torch-optimizer's,
+    /// narrowed to momentum in [0, 1) and eps > 0, so that every config trains).
     pub fn validate(&self) -> Result<()> {
         match *self {
             OptimKind::Sgd {
@@ -181,6 +203,26 @@ impl OptimKind {
                 check("beta1", beta1, (0.0..1.0).contains(&beta1), "in [0, 1)")?;
                 check("beta2", beta2, (0.0..1.0).contains(&beta2), "in [0, 1)")?;
                 check("eps", eps, eps > 0.0 && eps.is_finite(), "finite and > 0")?;
+            }
+            OptimKind::Shampoo {
+                momentum,
+                eps,
+                update_freq,
+            } => {
+                check(
+                    "momentum",
+                    momentum,
+                    (0.0..1.0).contains(&momentum),
+                    "in [0, 1)",
+                )?;
+                check("eps", eps, eps > 0.0 && eps.is_finite(), "finite and > 0")?;
+                if update_freq == 0 {
+                    return Err(OptimError::InvalidConfig {
+                        field: "update_freq",
+                        value: "0".into(),
+                        expected: ">= 1",
+                    });
+                }
             }
         }
         Ok(())
@@ -224,6 +266,15 @@ impl OptimConfig {
         Self {
             kind: OptimKind::ADAMW,
             weight_decay,
+            ..Self::sgd(lr, 0.0)
+        }
+    }
+
+    /// Shampoo with torch-optimizer's defaults (no momentum, eps 1e-4, roots every step) and
+    /// the given lr, no weight decay.
+    pub fn shampoo(lr: f64) -> Self {
+        Self {
+            kind: OptimKind::SHAMPOO,
             ..Self::sgd(lr, 0.0)
         }
     }
@@ -432,6 +483,21 @@ impl OptimKind {
                     out.push(format!("eps={}", num(eps)));
                 }
             }
+            OptimKind::Shampoo {
+                momentum,
+                eps,
+                update_freq,
+            } => {
+                if momentum != 0.0 {
+                    out.push(format!("momentum={}", num(momentum)));
+                }
+                if eps != SHAMPOO_EPS {
+                    out.push(format!("eps={}", num(eps)));
+                }
+                if update_freq != 1 {
+                    out.push(format!("update_freq={update_freq}"));
+                }
+            }
         }
     }
 }
@@ -507,9 +573,10 @@ fn parse_spec(spec: &str, kind_only: bool) -> Result<OptimConfig> {
         "sgd" => OptimKind::SGD,
         "adam" => OptimKind::ADAM,
         "adamw" => OptimKind::ADAMW,
+        "shampoo" => OptimKind::SHAMPOO,
         other => {
             return Err(err(format!(
-                "unknown optimizer `{other}` (expected sgd, adam or adamw)"
+                "unknown optimizer `{other}` (expected sgd, adam, adamw or shampoo)"
             )))
         }
     };
@@ -562,7 +629,9 @@ fn parse_spec(spec: &str, kind_only: bool) -> Result<OptimConfig> {
                     Some(float()?)
                 };
             }
-            ("momentum", OptimKind::Sgd { momentum, .. }) => *momentum = float()?,
+            ("momentum", OptimKind::Sgd { momentum, .. } | OptimKind::Shampoo { momentum, .. }) => {
+                *momentum = float()?
+            }
             ("dampening", OptimKind::Sgd { dampening, .. }) => *dampening = float()?,
             ("nesterov", OptimKind::Sgd { nesterov, .. }) => {
                 *nesterov = match value.map(str::to_ascii_lowercase).as_deref() {
@@ -577,14 +646,26 @@ fn parse_spec(spec: &str, kind_only: bool) -> Result<OptimConfig> {
             ("beta2", OptimKind::Adam { beta2, .. } | OptimKind::AdamW { beta2, .. }) => {
                 *beta2 = float()?
             }
-            ("eps", OptimKind::Adam { eps, .. } | OptimKind::AdamW { eps, .. }) => *eps = float()?,
-            ("momentum" | "dampening" | "nesterov" | "beta1" | "beta2" | "eps", kind) => {
-                return Err(err(format!("`{key}` does not apply to {}", kind.name())))
+            (
+                "eps",
+                OptimKind::Adam { eps, .. }
+                | OptimKind::AdamW { eps, .. }
+                | OptimKind::Shampoo { eps, .. },
+            ) => *eps = float()?,
+            ("update_freq", OptimKind::Shampoo { update_freq, .. }) => {
+                let v = value_of()?;
+                *update_freq = v
+                    .parse()
+                    .map_err(|_| err(format!("`update_freq={v}`: `{v}` is not a step count")))?;
             }
+            (
+                "momentum" | "dampening" | "nesterov" | "beta1" | "beta2" | "eps" | "update_freq",
+                kind,
+            ) => return Err(err(format!("`{key}` does not apply to {}", kind.name()))),
             _ => {
                 return Err(err(format!(
                     "unknown option `{key}` (expected lr, wd, momentum, dampening, nesterov, \
-                     beta1, beta2, eps, sched, warmup or clip)"
+                     beta1, beta2, eps, update_freq, sched, warmup or clip)"
                 )))
             }
         }
@@ -606,8 +687,8 @@ impl FromStr for OptimConfig {
 impl FromStr for OptimKind {
     type Err = OptimError;
 
-    /// Parses `sgd`, `adam` or `adamw` with the kind's own options (`momentum`, `dampening`,
-    /// `nesterov`; `beta1`, `beta2`, `eps`).
+    /// Parses `sgd`, `adam`, `adamw` or `shampoo` with the kind's own options (`momentum`,
+    /// `dampening`, `nesterov`; `beta1`, `beta2`, `eps`; `momentum`, `eps`, `update_freq`).
     fn from_str(s: &str) -> Result<Self> {
         parse_spec(s, true).map(|cfg| cfg.kind)
     }

@@ -16,6 +16,16 @@ pub enum OptimError {
         index: usize,
         dtype: candle_core::DType,
     },
+    /// Shampoo's eigensolver did not converge on a preconditioner statistic.
+    #[error(
+        "the eigendecomposition of var #{index}'s {size}x{size} Shampoo statistic \
+         (dimension {dim}) did not converge"
+    )]
+    Eigen {
+        index: usize,
+        dim: usize,
+        size: usize,
+    },
     /// A text spec (see [`crate::OptimConfig`]'s `FromStr`) could not be parsed.
     #[error("cannot parse optimizer spec `{spec}`: {reason}")]
     Parse { spec: String, reason: String },

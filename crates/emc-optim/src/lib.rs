@@ -1,5 +1,7 @@
 //! Optimizers over candle [`Var`]s with PyTorch's exact semantics: SGD (momentum, dampening,
 //! Nesterov, L2 weight decay), Adam (L2 weight decay) and AdamW (decoupled weight decay);
+//! Shampoo as the PyPI package `torch-optimizer` implements it ([`OptimKind::Shampoo`]: its
+//! variant, roots every `update_freq` steps, `eps·I` regularisation, no grafting);
 //! learning-rate schedules with linear warm-up; and global gradient-norm clipping.
 //!
 //! This crate knows nothing of models, data or training loops: it turns a [`GradStore`] into
@@ -16,7 +18,10 @@
 //! State (momentum buffer, `exp_avg`, `exp_avg_sq`) is kept as tensors on each var's device
 //! and in its dtype. On the CPU (f32/f64) each var's state and parameters are updated in place,
 //! one pass each ([`emc_kernels::inplace`]); elsewhere by the same arithmetic composed of
-//! candle ops, which the CPU path equals bit for bit.
+//! candle ops, which the CPU path equals bit for bit. Shampoo is the exception: its state
+//! (per dimension a `d×d` statistic and its root, through `nalgebra`'s symmetric
+//! eigendecomposition, `O(d³)` every `update_freq` steps) lives on the host in `f64`, and each
+//! update goes through the host.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -40,6 +45,7 @@ mod config;
 mod error;
 mod schedule;
 mod sgd;
+mod shampoo;
 #[cfg(test)]
 mod test_support;
 
@@ -98,5 +104,10 @@ pub fn build(cfg: &OptimConfig, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {
         OptimKind::AdamW { beta1, beta2, eps } => {
             Box::new(adam::Adam::new(cfg, vars, (beta1, beta2, eps), true))
         }
+        OptimKind::Shampoo {
+            momentum,
+            eps,
+            update_freq,
+        } => Box::new(shampoo::Shampoo::new(cfg, vars, momentum, eps, update_freq)),
     })
 }

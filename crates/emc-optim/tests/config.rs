@@ -478,3 +478,72 @@ fn cosine_budget_is_resolved_against_the_run_and_refused_unresolved() -> anyhow:
     assert!(bad.validate().unwrap_err().to_string().contains("min_lr"));
     Ok(())
 }
+
+/// Shampoo's options: validation names the field, the text form round-trips through
+/// `Display`, `OptimKind` and serde, and options of other kinds are refused.
+#[test]
+fn shampoo_config_validates_parses_and_round_trips() -> anyhow::Result<()> {
+    let shampoo = |momentum: f64, eps: f64, update_freq: usize| OptimConfig {
+        kind: OptimKind::Shampoo {
+            momentum,
+            eps,
+            update_freq,
+        },
+        ..OptimConfig::shampoo(0.1)
+    };
+    for (cfg, field, expected) in [
+        (shampoo(1.0, 1e-4, 1), "momentum", "in [0, 1)"),
+        (shampoo(-0.1, 1e-4, 1), "momentum", "in [0, 1)"),
+        (shampoo(0.0, 0.0, 1), "eps", "finite and > 0"),
+        (shampoo(0.0, f64::NAN, 1), "eps", "finite and > 0"),
+        (shampoo(0.0, 1e-4, 0), "update_freq", ">= 1"),
+    ] {
+        let (got, message) = field_of(&cfg);
+        assert_eq!(got, field, "{cfg:?}");
+        assert!(message.contains(expected), "{message}");
+    }
+    shampoo(0.0, 1e-12, 1).validate()?;
+    shampoo(0.99, 1.0, 1000).validate()?;
+
+    // torch-optimizer's defaults: lr 0.1, no momentum, eps 1e-4, update_freq 1, no decay.
+    let default: OptimConfig = "shampoo".parse()?;
+    assert_eq!(default, OptimConfig::shampoo(0.1));
+    assert_eq!(default.kind, OptimKind::SHAMPOO);
+    assert_eq!(default, shampoo(0.0, 1e-4, 1));
+    assert_eq!(default.to_string(), "shampoo");
+    let text = "shampoo:lr=0.05,wd=0.001,momentum=0.9,eps=0.001,update_freq=10,clip=1";
+    let cfg: OptimConfig = text.parse()?;
+    assert_eq!(
+        cfg,
+        OptimConfig {
+            lr: 0.05,
+            weight_decay: 1e-3,
+            clip_grad_norm: Some(1.0),
+            ..shampoo(0.9, 1e-3, 10)
+        }
+    );
+    assert_eq!(cfg.to_string(), text);
+    assert_eq!(
+        cfg.kind.to_string(),
+        "shampoo:momentum=0.9,eps=0.001,update_freq=10"
+    );
+    assert_eq!(cfg.kind.to_string().parse::<OptimKind>()?, cfg.kind);
+    let json = serde_json::to_string(&cfg)?;
+    assert_eq!(serde_json::from_str::<OptimConfig>(&json)?, cfg, "{json}");
+
+    for (text, why) in [
+        ("shampoo:update_freq=1.5", "not a step count"),
+        ("shampoo:update_freq", "needs a value"),
+        ("adam:update_freq=2", "does not apply to adam"),
+        ("shampoo:nesterov", "does not apply to shampoo"),
+        ("shampoo:beta1=0.9", "does not apply to shampoo"),
+    ] {
+        match text.parse::<OptimConfig>() {
+            Err(e @ OptimError::Parse { .. }) => {
+                assert!(e.to_string().contains(why), "{text}: {e}")
+            }
+            other => panic!("{text}: expected a parse error, got {other:?}"),
+        }
+    }
+    Ok(())
+}

@@ -112,7 +112,7 @@ pub fn run(cfg: &OptimConfig, dtype: DType, steps: usize) -> Result<Run> {
 }
 
 /// `|actual - expected| <= rtol * |expected|` for every element.
-fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64) -> Result<()> {
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64) -> Result<()> {
     ensure!(
         actual.len() == expected.len(),
         "{what}: {actual:?} vs {expected:?}"
@@ -130,9 +130,14 @@ fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64) -> Resu
 /// Parses `spec`, runs it for as many steps as PyTorch did in f64 (to 1e-12 relative) and
 /// f32 (to 1e-5 relative), and compares lrs, grad norms and final parameters; `frozen` must be untouched.
 pub fn check(spec: &str, expected: &Expected) -> Result<()> {
+    check_within(spec, expected, 1e-12, 1e-5)
+}
+
+/// [`check`] with the relative tolerances `rtol_f64` and `rtol_f32` of the f64 and f32 runs.
+pub fn check_within(spec: &str, expected: &Expected, rtol_f64: f64, rtol_f32: f64) -> Result<()> {
     let cfg: OptimConfig = spec.parse()?;
     let steps = expected.lrs.len();
-    for (dtype, rtol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+    for (dtype, rtol) in [(DType::F64, rtol_f64), (DType::F32, rtol_f32)] {
         let got = run(&cfg, dtype, steps)?;
         let tag = |what: &str| format!("{spec} {dtype:?} {what}");
         // The schedule is computed in f64 whatever the dtype.
