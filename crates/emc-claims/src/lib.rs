@@ -26,6 +26,7 @@ mod error;
 mod extend;
 mod grid;
 mod group;
+mod judgements;
 mod plan;
 mod render;
 mod run;
@@ -52,6 +53,7 @@ pub use extend::{
 };
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, first_seen};
+pub use judgements::{Judged, Judgements};
 pub use plan::dry_run;
 pub use run::{run_claim, ClaimReport, RunSettings};
 pub use slope::{bootstrap_slope, direction, SlopePoint};

@@ -23,8 +23,8 @@
 
 use emc_claims::{
     architectures, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Align, Arm,
-    ArmResult, Claim, ClaimSpec, Data, Expectation, PartOutcomes, Protocol, Scale, Section,
-    Standard, Table, Verdict,
+    ArmResult, Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard,
+    Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -132,8 +132,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
-    let mut by_labels = PartOutcomes::default();
+    let mut judged = Judgements::default();
     let mut table = Table::new(&[
         ("data", Align::Left),
         ("labels", Align::Left),
@@ -174,30 +173,28 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             let (few, many) = (pair[0], pair[1]);
             let seed = (g * 10 + step) as u64;
             if let (Some(a), Some(b)) = (arm("real", few), arm("real", many)) {
-                let judged = budget_robust_effect(
-                    &format!("{data} real labels: EMC(K={few}) / EMC(K={many})"),
-                    a,
-                    b,
-                    seed,
-                    true,
+                judged.record(
+                    "real labels",
+                    budget_robust_effect(
+                        &format!("{data} real labels: EMC(K={few}) / EMC(K={many})"),
+                        a,
+                        b,
+                        seed,
+                        true,
+                    ),
                 );
-                by_labels.push("real labels", judged.outcome);
-                effects.push(judged.effect);
-                extend.extend(judged.extend);
-                more_seeds.extend(judged.more_seeds);
             }
             if let (Some(a), Some(b)) = (arm("random", many), arm("random", few)) {
-                let judged = budget_robust_effect(
-                    &format!("{data} random labels: EMC(K={many}) / EMC(K={few})"),
-                    a,
-                    b,
-                    seed + 5,
-                    true,
+                judged.record(
+                    "random labels",
+                    budget_robust_effect(
+                        &format!("{data} random labels: EMC(K={many}) / EMC(K={few})"),
+                        a,
+                        b,
+                        seed + 5,
+                        true,
+                    ),
                 );
-                by_labels.push("random labels", judged.outcome);
-                effects.push(judged.effect);
-                extend.extend(judged.extend);
-                more_seeds.extend(judged.more_seeds);
             }
         }
         let Some(all) = arm("real", KS[KS.len() - 1]) else {
@@ -216,7 +213,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         }
     }
     let (outcome, reason) = combine_outcomes(
-        &by_labels.parts(),
+        &judged.parts.parts(),
         "labellings",
         "on every dataset EMC falls from 2 to 5 to 10 classes with real labels and rises with \
          random labels over the same images (95% intervals above 1)",
@@ -226,9 +223,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        effects,
-        extend,
-        more_seeds,
         sections: vec![
             Section {
                 title: "EMC and bits fitted per number of classes".into(),
@@ -239,7 +233,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 body: context.into_string(),
             },
         ],
-        ..Verdict::default()
+        ..judged.into_verdict()
     }
 }
 

@@ -12,7 +12,7 @@
 
 use emc_claims::{
     architectures, best_per_procedure, combine_outcomes, per_param_ratio, Align, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Expectation, PartOutcomes, Protocol, Scale, Section, Standard, Table,
+    Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table,
     Verdict, COSINE_BUDGET,
 };
 use emc_optim::Schedule;
@@ -182,9 +182,8 @@ fn grid(scale: Scale) -> Vec<Arm> {
 fn analyse(all: &[ArmResult]) -> Verdict {
     // Each family at its best learning rate and schedule (the only one below paper scale).
     let best = best_per_procedure(all);
-    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
     // Per family compared against the CNN: the outcome in each group.
-    let mut by_rival = PartOutcomes::default();
+    let mut judged = Judgements::default();
     let mut table = Table::new(&[
         ("data, labels, budget", Align::Left),
         ("family", Align::Left),
@@ -217,23 +216,22 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             continue;
         };
         for (i, rival) in arms.iter().filter(|r| r.arm.procedure != CNN).enumerate() {
-            let judged = per_param_ratio(
-                format!(
-                    "{group}: (EMC/params of {}) / (EMC/params of {})",
-                    cnn.arm.procedure, rival.arm.procedure
+            judged.record(
+                &format!("cnn vs {}", rival.arm.procedure),
+                per_param_ratio(
+                    format!(
+                        "{group}: (EMC/params of {}) / (EMC/params of {})",
+                        cnn.arm.procedure, rival.arm.procedure
+                    ),
+                    cnn,
+                    rival,
+                    (g * 10 + i) as u64,
                 ),
-                cnn,
-                rival,
-                (g * 10 + i) as u64,
             );
-            by_rival.push(&format!("cnn vs {}", rival.arm.procedure), judged.outcome);
-            effects.push(judged.effect);
-            extend.extend(judged.extend);
-            more_seeds.extend(judged.more_seeds);
         }
     }
     let (outcome, reason) = combine_outcomes(
-        &by_rival.parts(),
+        &judged.parts.parts(),
         "comparisons",
         "in every dataset, labelling and budget the CNN fits more samples per parameter than \
          the MLP and the ViT (95% intervals above 1)",
@@ -243,9 +241,6 @@ fn analyse(all: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        effects,
-        extend,
-        more_seeds,
         // Marked only where there was a choice (a grid of settings per family).
         chosen: if best.len() < all.len() {
             best.iter().map(|r| r.arm.label.clone()).collect()
@@ -256,6 +251,6 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             title: "EMC per parameter by family".into(),
             body: table.into_string(),
         }],
-        ..Verdict::default()
+        ..judged.into_verdict()
     }
 }

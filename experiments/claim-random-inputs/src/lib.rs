@@ -23,7 +23,7 @@
 
 use emc_claims::{
     architectures, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Align, Arm,
-    ArmResult, Claim, ClaimSpec, Expectation, PartOutcomes, Protocol, Scale, Section, Standard,
+    ArmResult, Claim, ClaimSpec, Expectation, Judgements, Protocol, Scale, Section, Standard,
     Table, Verdict,
 };
 
@@ -163,8 +163,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
-    let mut by_family = PartOutcomes::default();
+    let mut judged = Judgements::default();
     let mut emcs = Table::new(&[
         ("data, budget, network", Align::Left),
         ("model", Align::Left),
@@ -212,17 +211,16 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         ]);
         let fam = family(&real.arm.measure.model);
         let expect_above_one = fam == "MLP";
-        let judged = budget_robust_effect(
-            &format!("{group}: EMC(gaussian-inputs) / EMC(real)"),
-            gauss,
-            real,
-            g as u64,
-            expect_above_one,
+        judged.record(
+            &format!("{fam}s"),
+            budget_robust_effect(
+                &format!("{group}: EMC(gaussian-inputs) / EMC(real)"),
+                gauss,
+                real,
+                g as u64,
+                expect_above_one,
+            ),
         );
-        by_family.push(&format!("{fam}s"), judged.outcome);
-        effects.push(judged.effect);
-        extend.extend(judged.extend);
-        more_seeds.extend(judged.more_seeds);
         let interval = |a: &ArmResult, b: &ArmResult| {
             let e = bootstrap_log_ratio("", &a.emcs(), &b.emcs(), g as u64);
             format!("{:.2} [{:.2}, {:.2}]", e.ratio, e.lo, e.hi)
@@ -230,7 +228,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         context.row(&[group, &interval(gauss, random), &interval(shuffled, real)]);
     }
     let (outcome, reason) = combine_outcomes(
-        &by_family.parts(),
+        &judged.parts.parts(),
         "families",
         "MLPs fit more Gaussian inputs (with random labels) than real data, and CNNs fewer, \
          on every dataset and budget (95% intervals on the expected side of 1)",
@@ -240,9 +238,6 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        effects,
-        extend,
-        more_seeds,
         sections: vec![
             Section {
                 title: "Median EMC per condition (≥: a lower bound, fitted up to the cap or \
@@ -255,7 +250,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 body: context.into_string(),
             },
         ],
-        ..Verdict::default()
+        ..judged.into_verdict()
     }
 }
 

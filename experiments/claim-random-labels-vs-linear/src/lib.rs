@@ -16,7 +16,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, Outcome, PartOutcomes, Protocol, Scale, Section, Standard, Table, Verdict,
+    Data, Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -117,8 +117,7 @@ fn family(network: &str) -> String {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
-    let mut parts = PartOutcomes::default();
+    let mut judged = Judgements::default();
     let mut table = Table::new(&[
         ("data", Align::Left),
         ("model", Align::Left),
@@ -141,7 +140,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             let (ratio, supports) = match linear.filter(|_| r.arm.procedure != LINEAR) {
                 None => (String::new(), "(reference)"),
                 Some(lin) => {
-                    let judged = per_param_ratio(
+                    let ratio = per_param_ratio(
                         format!(
                             "{data}: (EMC/params of linear) / (EMC/params of {})",
                             r.arm.procedure
@@ -150,16 +149,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                         r,
                         (g * 100 + i) as u64,
                     );
-                    let e = &judged.effect;
+                    let e = &ratio.effect;
                     let cell = format!("{:.2} [{:.2}, {:.2}]", e.ratio, e.lo, e.hi);
-                    parts.push(
-                        &format!("{data} {}", family(&r.arm.procedure)),
-                        judged.outcome,
-                    );
-                    effects.push(judged.effect);
-                    extend.extend(judged.extend);
-                    more_seeds.extend(judged.more_seeds);
-                    let supports = match judged.outcome {
+                    let part = format!("{data} {}", family(&r.arm.procedure));
+                    let supports = match judged.record(&part, ratio) {
                         Outcome::Holds => "yes",
                         Outcome::DoesNotHold => "no",
                         Outcome::Inconclusive | Outcome::Mixed | Outcome::Exploratory => "?",
@@ -179,7 +172,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         }
     }
     let (outcome, reason) = combine_outcomes(
-        &parts.parts(),
+        &judged.parts.parts(),
         "datasets and families",
         "with random labels every network fits fewer samples per parameter than the linear \
          model on the same data (95% intervals of linear / network above 1)",
@@ -189,14 +182,11 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        effects,
-        extend,
-        more_seeds,
         sections: vec![Section {
             title: "Random labels: EMC per parameter, networks against the linear model".into(),
             body: table.into_string(),
         }],
-        ..Verdict::default()
+        ..judged.into_verdict()
     }
 }
 

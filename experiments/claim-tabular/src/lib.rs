@@ -18,7 +18,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, PartOutcomes, Protocol, Scale, Section, Standard, Table, Verdict,
+    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_data::KnownTable;
 
@@ -152,9 +152,8 @@ fn grid(scale: Scale) -> Vec<Arm> {
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
-    let (mut effects, mut extend, mut more_seeds) = (vec![], vec![], vec![]);
+    let mut judged = Judgements::default();
     // Per table: the outcome of each of its comparisons.
-    let mut by_table = PartOutcomes::default();
     let mut table = Table::new(&[
         ("table and budget", Align::Left),
         ("data", Align::Left),
@@ -183,23 +182,22 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         };
         let name = group.split(' ').next().unwrap_or(group);
         for (i, image) in arms.iter().filter(|r| r.arm.procedure != TABLE).enumerate() {
-            let judged = per_param_ratio(
-                format!(
-                    "{group}: (EMC/params on the table) / (EMC/params on {})",
-                    image.arm.procedure
+            judged.record(
+                name,
+                per_param_ratio(
+                    format!(
+                        "{group}: (EMC/params on the table) / (EMC/params on {})",
+                        image.arm.procedure
+                    ),
+                    tab,
+                    image,
+                    (g * 10 + i) as u64,
                 ),
-                tab,
-                image,
-                (g * 10 + i) as u64,
             );
-            by_table.push(name, judged.outcome);
-            effects.push(judged.effect);
-            extend.extend(judged.extend);
-            more_seeds.extend(judged.more_seeds);
         }
     }
     let (outcome, reason) = combine_outcomes(
-        &by_table.parts(),
+        &judged.parts.parts(),
         "tables",
         "on every table and budget an MLP fits more samples per parameter than MLPs of about \
          its size on MNIST, Fashion-MNIST and the CIFAR-10 subset (95% intervals above 1)",
@@ -209,15 +207,12 @@ fn analyse(results: &[ArmResult]) -> Verdict {
     Verdict {
         outcome,
         reason,
-        effects,
-        extend,
-        more_seeds,
         chosen: vec![],
         sections: vec![Section {
             title: "EMC per parameter, tables and images".into(),
             body: table.into_string(),
         }],
-        ..Verdict::default()
+        ..judged.into_verdict()
     }
 }
 
