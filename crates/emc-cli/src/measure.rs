@@ -44,13 +44,15 @@ pub struct MeasureArgs {
     /// Inputs: real, gaussian, uniform or shuffled (fixed pixel permutation).
     #[arg(long, default_value = "real", conflicts_with = "config")]
     inputs: String,
-    /// Optimizer: sgd, gd (full-batch gradient descent), adam or adamw.
+    /// Optimizer: sgd, gd (full-batch gradient descent), adam, adamw or shampoo
+    /// (torch-optimizer's Shampoo, no grafting).
     #[arg(long, default_value = "sgd", conflicts_with = "config")]
     optimizer: String,
-    /// Learning rate (default: 0.01 for sgd/gd, 0.001 for adam/adamw).
+    /// Learning rate (default: 0.01 for sgd/gd, 0.001 for adam/adamw, 0.1 for shampoo).
     #[arg(long, conflicts_with = "config")]
     lr: Option<f64>,
-    /// SGD momentum (default 0.9 for sgd, 0 for gd).
+    /// Momentum of sgd or shampoo (default 0.9 for sgd, 0 for gd and shampoo); refused for
+    /// adam/adamw, whose betas play that part.
     #[arg(long, conflicts_with = "config")]
     momentum: Option<f64>,
     /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
@@ -190,7 +192,7 @@ impl MeasureArgs {
     fn train(&self) -> Result<TrainConfig> {
         if !MeasureConfig::OPTIMIZERS.contains(&self.optimizer.as_str()) {
             bail!(
-                "--optimizer {}: expected sgd, gd, adam or adamw",
+                "--optimizer {}: expected sgd, gd, adam, adamw or shampoo",
                 self.optimizer
             );
         }
@@ -198,8 +200,16 @@ impl MeasureArgs {
         if let Some(lr) = self.lr {
             cfg.optim.lr = lr;
         }
-        if let (Some(m), OptimKind::Sgd { momentum, .. }) = (self.momentum, &mut cfg.optim.kind) {
-            *momentum = m;
+        match (self.momentum, &mut cfg.optim.kind) {
+            (None, _) => {}
+            (
+                Some(m),
+                OptimKind::Sgd { momentum, .. } | OptimKind::Shampoo { momentum, .. },
+            ) => *momentum = m,
+            (Some(_), _) => bail!(
+                "--momentum applies to sgd, gd and shampoo; {} has betas instead",
+                self.optimizer
+            ),
         }
         cfg.optim.weight_decay = self.weight_decay;
         cfg.optim.schedule = self

@@ -538,3 +538,61 @@ fn info_prints_each_tables_features_and_class_histogram() {
         "{stderr}"
     );
 }
+
+#[test]
+fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    idx_pair(&tmp.path().join("mnist"), 100, 4, 4, &labels);
+    // Distinct images (idx_pair writes a constant), so that small subsets can be fitted.
+    let images = tmp.path().join("mnist/train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    for (i, b) in bytes[16..].iter_mut().enumerate() {
+        *b = ((i * 37 + i / 16 * 11) % 251) as u8;
+    }
+    std::fs::write(&images, bytes).unwrap();
+    let out = tmp.path().join("out");
+    let run = |optimizer: &str, out: &std::path::Path| {
+        emc(&[
+            "measure",
+            "--model",
+            "mlp:8",
+            "--optimizer",
+            optimizer,
+            "--momentum",
+            "0.5",
+            "--max-epochs",
+            "30",
+            "--n0",
+            "40",
+            "--seeds",
+            "2",
+            "--jobs",
+            "1",
+            "--allow-diverged",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = run("shampoo", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("[config.train.optim.kind.Shampoo]"), "{manifest}");
+    assert!(manifest.contains("momentum = 0.5"), "{manifest}");
+    // Two seeds would share a lockstep group with an elementwise optimizer; Shampoo's
+    // preconditioners would mix the stacked members, so every probe trains alone.
+    assert!(manifest.contains("probes_in_lockstep_groups = 0"), "{manifest}");
+    let sgd = tmp.path().join("sgd");
+    let o = run("sgd", &sgd);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = std::fs::read_to_string(sgd.join("manifest.toml")).unwrap();
+    assert!(!manifest.contains("probes_in_lockstep_groups = 0"), "{manifest}");
+    let adam = tmp.path().join("adam");
+    let o = run("adam", &adam);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--momentum applies to sgd, gd and shampoo"), "{err}");
+    assert!(!adam.exists(), "{adam:?} left behind");
+}

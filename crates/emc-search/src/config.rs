@@ -94,11 +94,12 @@ impl MeasureConfig {
     /// Default plateau patience (epochs) of `emc measure`.
     pub const DEFAULT_PATIENCE: usize = 100;
     /// The procedures `emc measure --optimizer` names.
-    pub const OPTIMIZERS: [&'static str; 4] = ["sgd", "gd", "adam", "adamw"];
+    pub const OPTIMIZERS: [&'static str; 5] = ["sgd", "gd", "adam", "adamw", "shampoo"];
 
     /// The measurement `emc measure` runs when nothing but the optimizer is chosen: the
     /// defaults in the [type docs](MeasureConfig), for `optimizer` `sgd`, `gd` (full-batch
-    /// gradient descent), `adam` or `adamw`. Both the flags and a config file start from it.
+    /// gradient descent), `adam`, `adamw` or `shampoo` (torch-optimizer's defaults: lr 0.1,
+    /// no momentum). Both the flags and a config file start from it.
     pub fn measure_default(optimizer: &str) -> Result<MeasureConfig> {
         let sgd = |momentum| OptimKind::Sgd {
             momentum,
@@ -117,10 +118,11 @@ impl MeasureConfig {
             ),
             "adam" => (OptimKind::ADAM, 1e-3, mini),
             "adamw" => (OptimKind::ADAMW, 1e-3, mini),
+            "shampoo" => (OptimKind::SHAMPOO, 0.1, mini),
             other => {
                 return Err(SearchError::Config {
                     field: "optimizer".into(),
-                    message: format!("`{other}`; expected sgd, gd, adam or adamw"),
+                    message: format!("`{other}`; expected sgd, gd, adam, adamw or shampoo"),
                 })
             }
         };

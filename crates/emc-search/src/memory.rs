@@ -159,11 +159,12 @@ impl MemoryEstimate {
             OptimKind::Sgd { momentum: 0.0, .. } => 0.0,
             OptimKind::Sgd { .. } => 1.0,
             OptimKind::Adam { .. } | OptimKind::AdamW { .. } => 2.0,
-            // The momentum buffer. Shampoo's statistics and their inverse roots (two d × d
-            // matrices per dimension d of each tensor) do not scale with the parameter
-            // count and are not counted: a few MB at most for the models of this
-            // workspace, an underestimate for very wide layers.
-            OptimKind::Shampoo { .. } => 1.0,
+            // The momentum buffer, kept in f64 (two f32 slots). Shampoo's statistics and
+            // their inverse roots (two d × d matrices per dimension d of each tensor) do not
+            // scale with the parameter count and are not counted: a few MB at most for the
+            // models of this workspace, an underestimate for very wide layers.
+            OptimKind::Shampoo { momentum, .. } if momentum == 0.0 => 0.0,
+            OptimKind::Shampoo { .. } => 2.0,
         };
         let (searches, probes) = (searches as f64, probes as f64);
         let acts = (2.0 * batch).max(eval) * sizes.activations * F32;

@@ -44,11 +44,13 @@ pub struct Member<'a> {
 /// Whether models of `spec` trained with `cfg` can go in lockstep: models that stack
 /// ([`Stacked::supports`]: `mlp`, `linear`, `cnn` without batch norm) trained by
 /// minibatches without gradient clipping (the clip coefficient needs each member's norm
-/// before the shared update).
+/// before the shared update), by an optimizer that updates each element on its own: not
+/// Shampoo, whose preconditioners of a stacked weight would mix the members.
 pub fn can_lockstep(spec: &ModelSpec, cfg: &TrainConfig) -> bool {
     Stacked::supports(spec)
         && matches!(cfg.batching, Batching::Mini(_))
         && cfg.optim.clip_grad_norm.is_none()
+        && !matches!(cfg.optim.kind, emc_optim::OptimKind::Shampoo { .. })
 }
 
 /// The key under which probes can share a lockstep group: models of `spec` with `classes`
