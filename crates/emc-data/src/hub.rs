@@ -1,15 +1,19 @@
 //! The Hugging Face Hub source: the parquet conversions of MNIST, Fashion-MNIST, CIFAR-10
-//! and CIFAR-100, found in or downloaded into the standard hub cache through `hf-hub`, and
-//! decoded from their PNG bytes into planar `[C, H, W]` images.
+//! and CIFAR-100, decoded from their PNG bytes into planar `[C, H, W]` images, and parquet
+//! tables a user names (`tabular:hub:OWNER/NAME[/PATH.parquet][#LABEL]`, see [`HubTable`]),
+//! read like tabular CSV files. Both are found in or downloaded into the standard hub cache
+//! through `hf-hub`, by the same functions ([`cached`], [`fetch`]).
 //!
 //! The cache layout is hf-hub's (and Python `huggingface_hub`'s):
 //! `<cache>/datasets--<owner>--<name>/{refs/<revision>, snapshots/<commit>/<file>, blobs/<etag>}`.
 //! A blob whose ETag is a SHA-256 (every LFS file, so every parquet file) is checked against
 //! it whenever it is read.
 
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use hf_hub::{HFClient, HFClientSync, HFError};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -44,11 +48,31 @@ pub struct HubOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubDataset {
     /// `owner/name` of the dataset repository.
-    pub repo: &'static str,
+    pub repo: String,
     /// Path of the train split's parquet file inside the repository.
     pub train_file: String,
-    /// Path of the test split's parquet file inside the repository.
+    /// Path of the test split's parquet file inside the repository; the same as
+    /// `train_file` for a table held in one file, whose test split is a seeded holdout.
     pub test_file: String,
+    /// What the files hold.
+    pub content: HubContent,
+}
+
+/// What the parquet files of a [`HubDataset`] hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubContent {
+    /// Encoded images and an integer label (the built-in image datasets).
+    Images(HubImages),
+    /// A table: numeric feature columns and a label column (see [`crate::tabular`]).
+    Table {
+        /// The label column; `None`: the column named `label`, else the last column.
+        label_column: Option<String>,
+    },
+}
+
+/// The columns and geometry of an image dataset's parquet files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubImages {
     /// Column holding the image struct (`{bytes, path}`).
     pub image_column: &'static str,
     /// Column holding the integer label.
@@ -72,12 +96,135 @@ impl HubDataset {
         }
     }
 
+    /// Whether both splits are read from one file (a table whose test split is the seeded
+    /// holdout of [`crate::tabular`]).
+    pub fn one_file(&self) -> bool {
+        self.train_file == self.test_file
+    }
+
     fn error(&self, split: Split, message: impl Into<String>) -> DataError {
         DataError::Hub {
-            repo: self.repo.to_string(),
+            repo: self.repo.clone(),
             file: self.file(split).to_string(),
             message: message.into(),
         }
+    }
+}
+
+/// What a user's name of a Hub table starts with, after `tabular:`.
+pub const HUB_TABLE_PREFIX: &str = "hub:";
+
+/// Stands for `train` and `test` in a [`HubTable`] file path.
+pub const SPLIT_PLACEHOLDER: &str = "{split}";
+
+/// The files of a [`HubTable`] named without a path: the layout `datasets`'
+/// `push_to_hub` writes for a train and a test split.
+pub const DEFAULT_TABLE_FILES: &str = "data/{split}-00000-of-00001.parquet";
+
+/// The form of a Hub table's name, for messages.
+const HUB_TABLE_FORM: &str = "tabular:hub:OWNER/NAME[/PATH.parquet][#LABEL]";
+
+/// A parquet table in a Hub dataset repository, as a user names it after `tabular:`:
+/// `hub:OWNER/NAME[/PATH.parquet][#LABEL]`.
+///
+/// - `PATH` containing [`SPLIT_PLACEHOLDER`] names a train and a test file (`{split}`
+///   replaced by `train` and `test`); without it, one file whose test split is the seeded
+///   stratified holdout every table gets (see [`crate::tabular`]); no `PATH` means
+///   [`DEFAULT_TABLE_FILES`].
+/// - `LABEL` names the label column; without it, the column named `label`, else the last.
+///
+/// ```
+/// use emc_data::hub::HubTable;
+/// let t: HubTable = "hub:me/wine/wine.parquet#target".parse().unwrap();
+/// assert_eq!(t.dataset().train_file, "wine.parquet");
+/// assert!(t.dataset().one_file());
+/// assert_eq!(t.to_string(), "hub:me/wine/wine.parquet#target");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HubTable {
+    /// `owner/name` of the dataset repository.
+    pub repo: String,
+    /// The file path inside the repository, as named (`None`: [`DEFAULT_TABLE_FILES`]).
+    pub file: Option<String>,
+    /// The label column, as named (`None`: `label`, else the last column).
+    pub label: Option<String>,
+}
+
+impl HubTable {
+    /// The repository, files and label column to read.
+    pub fn dataset(&self) -> HubDataset {
+        let file = self.file.as_deref().unwrap_or(DEFAULT_TABLE_FILES);
+        HubDataset {
+            repo: self.repo.clone(),
+            train_file: file.replace(SPLIT_PLACEHOLDER, "train"),
+            test_file: file.replace(SPLIT_PLACEHOLDER, "test"),
+            content: HubContent::Table {
+                label_column: self.label.clone(),
+            },
+        }
+    }
+}
+
+impl FromStr for HubTable {
+    type Err = DataError;
+    /// Parses `hub:OWNER/NAME[/PATH.parquet][#LABEL]`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| DataError::UnknownDataset {
+            name: format!("tabular:{s}"),
+            expected: format!("{HUB_TABLE_FORM} ({why})"),
+        };
+        let rest = s
+            .strip_prefix(HUB_TABLE_PREFIX)
+            .ok_or_else(|| bad("no `hub:` after `tabular:`"))?;
+        let (location, label) = match rest.split_once('#') {
+            Some((_, "")) => return Err(bad("nothing after `#`, where the label column goes")),
+            Some((l, label)) => (l, Some(label.to_string())),
+            None => (rest, None),
+        };
+        let mut parts = location.splitn(3, '/');
+        let (owner, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let valid = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        if !valid(owner) || !valid(name) {
+            return Err(bad(
+                "the repository is OWNER/NAME, each made of letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        let file = match parts.next() {
+            None => None,
+            Some(path) => {
+                if path.split('/').any(|seg| seg.is_empty() || seg == "..") {
+                    return Err(bad("an empty or `..` segment in the file path"));
+                }
+                if !path.ends_with(".parquet") {
+                    return Err(bad(
+                        "the file is a `.parquet` file, one per split or one for both",
+                    ));
+                }
+                Some(path.to_string())
+            }
+        };
+        Ok(HubTable {
+            repo: format!("{owner}/{name}"),
+            file,
+            label,
+        })
+    }
+}
+
+impl fmt::Display for HubTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{HUB_TABLE_PREFIX}{}", self.repo)?;
+        if let Some(file) = &self.file {
+            write!(f, "/{file}")?;
+        }
+        if let Some(label) = &self.label {
+            write!(f, "#{label}")?;
+        }
+        Ok(())
     }
 }
 
@@ -129,7 +276,7 @@ pub fn cached(ds: &HubDataset, split: Split, opts: &HubOptions) -> Result<Option
     let (client, _) = opts
         .client(false)
         .map_err(|e| ds.error(split, format!("cannot set up the hub client: {e}")))?;
-    let (owner, name) = hf_hub::split_id(ds.repo);
+    let (owner, name) = hf_hub::split_id(&ds.repo);
     let found = client
         .dataset(owner, name)
         .download_file()
@@ -172,7 +319,7 @@ pub fn fetch(ds: &HubDataset, split: Split, opts: &HubOptions) -> Result<PathBuf
     let (client, cache_dir) = opts
         .client(true)
         .map_err(|e| ds.error(split, format!("cannot set up the hub client: {e}")))?;
-    let (owner, name) = hf_hub::split_id(ds.repo);
+    let (owner, name) = hf_hub::split_id(&ds.repo);
     let path = client
         .dataset(owner, name)
         .download_file()
@@ -270,24 +417,13 @@ fn digest_file(path: &Path) -> Result<FileDigest> {
     })
 }
 
-/// Decodes a parquet file of `ds`'s layout (an image struct column `{bytes, path}` holding
-/// PNG or JPEG bytes, and an integer label column) into a [`Dataset`] named `name`, with
-/// pixels stored `[N, C, H, W]` and the file's SHA-256 recorded in the metadata.
+/// Size and SHA-256 of a split's local file, checked against the SHA-256 ETag of the
+/// cache blob it points to (when it is such a pointer).
 ///
 /// # Errors
-/// [`DataError::Format`] for an unreadable parquet file, a missing column (the message lists
-/// the columns present) or an image of the wrong size or channel count;
-/// [`DataError::Image`] for undecodable image bytes (the message names the row);
-/// [`DataError::LabelOutOfRange`]; [`DataError::Hub`] when a cached blob does not match its
-/// SHA-256 ETag; [`DataError::Degenerate`] for fewer than two classes present.
-pub fn load_parquet(
-    name: &str,
-    split: Split,
-    path: &Path,
-    ds: &HubDataset,
-    opts: &HubOptions,
-    from_cache: bool,
-) -> Result<Dataset> {
+/// [`DataError::Hub`] when the blob does not match its ETag (the message says which file to
+/// delete); [`DataError::Io`] when the file cannot be read.
+fn verified_digest(ds: &HubDataset, split: Split, path: &Path) -> Result<FileDigest> {
     let digest = digest_file(path)?;
     if let Some((blob, expected)) = lfs_blob(path) {
         if digest.sha256 != expected {
@@ -303,6 +439,91 @@ pub fn load_parquet(
             ));
         }
     }
+    Ok(digest)
+}
+
+/// Reads a split of a Hub table (`ds.content` is [`HubContent::Table`]) from its local
+/// files: `train`, and `test` unless the table is held in one file
+/// ([`HubDataset::one_file`]). Each file's SHA-256 is checked against its cache blob's
+/// ETag, then the files are read as [`crate::tabular`] reads a table: a table in one file
+/// gets the seeded stratified holdout, exactly as the same table in a CSV file; with two
+/// files each split is its own file, and the classes are those of both files together.
+///
+/// # Errors
+/// [`DataError::Hub`] when a cached blob does not match its SHA-256 ETag, when `ds` holds
+/// images, or when the test file is missing for a two-file table; [`DataError::Format`]
+/// naming the file, and the column and row where there is one, for an unreadable parquet
+/// file, a missing label column, a column that is not numeric, a null or non-finite value,
+/// a file without rows, or test columns that differ from the train columns;
+/// [`DataError::Degenerate`] for fewer than two classes present.
+pub fn load_table(
+    name: &str,
+    split: Split,
+    train: &Path,
+    test: Option<&Path>,
+    ds: &HubDataset,
+    opts: &HubOptions,
+    from_cache: bool,
+) -> Result<Dataset> {
+    let HubContent::Table { label_column } = &ds.content else {
+        return Err(ds.error(
+            split,
+            "an image dataset, not a table; read it with hub::load_parquet",
+        ));
+    };
+    let train_digest = verified_digest(ds, Split::Train, train)?;
+    let test = match (ds.one_file(), test) {
+        (true, _) => None,
+        (false, Some(test)) => Some((test, verified_digest(ds, Split::Test, test)?)),
+        (false, None) => {
+            return Err(ds.error(
+                Split::Test,
+                "no local copy given; a table in a train and a test file needs both",
+            ))
+        }
+    };
+    let origin = Origin::Hub {
+        repo: ds.repo.clone(),
+        revision: opts.revision.clone(),
+        from_cache,
+    };
+    crate::tabular::load_parquet_split(
+        name,
+        split,
+        (train, train_digest),
+        test,
+        label_column.as_deref(),
+        origin,
+    )
+}
+
+/// Decodes a parquet file of `ds`'s image layout (an image struct column `{bytes, path}`
+/// holding PNG or JPEG bytes, and an integer label column) into a [`Dataset`] named `name`,
+/// with pixels stored `[N, C, H, W]` and the file's SHA-256 recorded in the metadata. A
+/// table is read by [`load_table`] instead.
+///
+/// # Errors
+/// [`DataError::Format`] for an unreadable parquet file, a missing column (the message lists
+/// the columns present) or an image of the wrong size or channel count;
+/// [`DataError::Image`] for undecodable image bytes (the message names the row);
+/// [`DataError::LabelOutOfRange`]; [`DataError::Hub`] when a cached blob does not match its
+/// SHA-256 ETag, or when `ds` is a table; [`DataError::Degenerate`] for fewer than two
+/// classes present.
+pub fn load_parquet(
+    name: &str,
+    split: Split,
+    path: &Path,
+    ds: &HubDataset,
+    opts: &HubOptions,
+    from_cache: bool,
+) -> Result<Dataset> {
+    let HubContent::Images(images) = &ds.content else {
+        return Err(ds.error(
+            split,
+            "a table, not an image dataset; read it with hub::load_table",
+        ));
+    };
+    let digest = verified_digest(ds, split, path)?;
     let pq = |e: parquet::errors::ParquetError| {
         DataError::format(
             path,
@@ -338,19 +559,19 @@ pub fn load_parquet(
                 )
             })
     };
-    let image_type = column(ds.image_column)?;
-    let label_type = column(ds.label_column)?;
+    let image_type = column(images.image_column)?;
+    let label_type = column(images.label_column)?;
     if !image_type.is_group() || !image_type.get_fields().iter().any(|f| f.name() == "bytes") {
         return Err(DataError::format(
             path,
-            ds.image_column,
+            images.image_column,
             "expected a struct column {bytes: binary, path: string}",
         ));
     }
     if label_type.is_group() {
         return Err(DataError::format(
             path,
-            ds.label_column,
+            images.label_column,
             "expected an integer column, found a struct",
         ));
     }
@@ -360,9 +581,9 @@ pub fn load_parquet(
         .map_err(pq)?;
 
     let shape = ImageShape {
-        channels: ds.channels,
-        height: ds.height,
-        width: ds.width,
+        channels: images.channels,
+        height: images.height,
+        width: images.width,
     };
     let rows = usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
     // Trust the footer's row count for the allocation only within reason.
@@ -374,8 +595,8 @@ pub fn load_parquet(
         for row in group.get_row_iter(Some(projection.clone())).map_err(pq)? {
             let index = labels.len();
             let row = row.map_err(pq)?;
-            let (image, label) = split_row(row, ds, path, index)?;
-            decode_image(&image, ds, path, index, &mut pixels)?;
+            let (image, label) = split_row(row, images, path, index)?;
+            decode_image(&image, images, path, index, &mut pixels)?;
             labels.push(label);
         }
     }
@@ -390,12 +611,12 @@ pub fn load_parquet(
         Pixels::U8(pixels),
         labels,
         shape,
-        ds.class_names.iter().map(|s| s.to_string()).collect(),
+        images.class_names.iter().map(|s| s.to_string()).collect(),
         Metadata {
             name: name.to_string(),
             split,
             origin: Origin::Hub {
-                repo: ds.repo.to_string(),
+                repo: ds.repo.clone(),
                 revision: opts.revision.clone(),
                 from_cache,
             },
@@ -408,7 +629,7 @@ pub fn load_parquet(
 }
 
 /// The image bytes and the checked label of one row.
-fn split_row(row: Row, ds: &HubDataset, path: &Path, index: usize) -> Result<(Vec<u8>, u32)> {
+fn split_row(row: Row, ds: &HubImages, path: &Path, index: usize) -> Result<(Vec<u8>, u32)> {
     let mut image = None;
     let mut label = None;
     for (column, field) in row.into_columns() {
@@ -472,7 +693,7 @@ fn split_row(row: Row, ds: &HubDataset, path: &Path, index: usize) -> Result<(Ve
 /// Decodes one image and appends its pixels as `[C, H, W]` (row-major planes).
 fn decode_image(
     bytes: &[u8],
-    ds: &HubDataset,
+    ds: &HubImages,
     path: &Path,
     index: usize,
     out: &mut Vec<u8>,

@@ -2,7 +2,8 @@
 //!
 //! Datasets for Effective Model Complexity measurements: real MNIST, Fashion-MNIST,
 //! CIFAR-10/100 and ImageNet-style folders read from their canonical files or from the
-//! Hugging Face Hub, tabular CSV files (four UCI datasets by name), and the paper's data variants (nested subsets, random labels, label
+//! Hugging Face Hub, tabular CSV files (four UCI datasets by name) and parquet tables on the
+//! Hub, and the paper's data variants (nested subsets, random labels, label
 //! noise, random inputs, class subsets, resizing, grayscale), each deterministic from a seed
 //! and recorded in the dataset's metadata.
 //!
@@ -37,7 +38,7 @@ pub use dataset::{
 };
 pub use error::{DataError, Result};
 pub use folder::FolderOptions;
-pub use hub::{HubDataset, HubOptions};
+pub use hub::{HubContent, HubDataset, HubImages, HubOptions, HubTable};
 pub use source::{load, DatasetId, LoadOptions, SplitShape, DATASET_NAMES, DATA_DIR_ENV};
 pub use tabular::KnownTable;
 pub use tensor::{Normalization, TensorData};

@@ -1,9 +1,9 @@
 //! Dataset names and where their files are found.
 //!
 //! Resolution order: an explicit directory (`--data-dir` / `EMC_DATA_DIR`), then the
-//! Hugging Face Hub cache, then a download (unless `HF_HUB_OFFLINE` is set). When nothing
-//! works the error lists every place tried and what fixes it; there is no fallback to
-//! generated data.
+//! Hugging Face Hub cache, then a download (unless `HF_HUB_OFFLINE` is set). A table named
+//! on the Hub (`tabular:hub:OWNER/NAME...`) skips the directory. When nothing works the
+//! error lists every place tried and what fixes it; there is no fallback to generated data.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use crate::cifar::{self, Cifar100Labels};
 use crate::dataset::{Dataset, ImageShape, Split};
 use crate::error::{DataError, Result};
 use crate::folder::{self, FolderOptions};
-use crate::hub::{self, HubDataset, HubOptions};
+use crate::hub::{self, HubContent, HubDataset, HubImages, HubOptions, HubTable};
 use crate::idx;
 use crate::names;
 use crate::tabular::{self, KnownTable};
@@ -46,14 +46,18 @@ pub enum DatasetId {
     /// A known UCI table, read from `tabular/` under the data directory (see
     /// [`crate::tabular`]: seeded stratified holdout as the test split).
     Table(KnownTable),
-    /// Any tabular CSV file (`tabular:PATH`), read like a known table.
+    /// Any tabular CSV file (`tabular:PATH`), read like a known table; or, when the path
+    /// starts with [`hub::HUB_TABLE_PREFIX`], a parquet table on the Hugging Face Hub
+    /// (`tabular:hub:OWNER/NAME[/PATH.parquet][#LABEL]`, see [`HubTable`] and
+    /// [`DatasetId::hub_table`]).
     TableFile(PathBuf),
 }
 
 /// The names [`DatasetId::from_str`] accepts (for messages).
 pub const DATASET_NAMES: &str = "mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, \
 cifar100 (fine labels), cifar100-coarse, folder:PATH[@RES] (ImageNet-style class folders), \
-wine, breast-cancer, digits, wine-quality-red (UCI tables), tabular:PATH (a CSV file, label last)";
+wine, breast-cancer, digits, wine-quality-red (UCI tables), tabular:PATH (a CSV file, label last), \
+tabular:hub:OWNER/NAME[/PATH.parquet][#LABEL] (a parquet table on the Hugging Face Hub)";
 
 impl FromStr for DatasetId {
     type Err = DataError;
@@ -71,6 +75,9 @@ impl FromStr for DatasetId {
                     return Ok(DatasetId::Folder(rest.parse()?));
                 }
                 if let Some(rest) = s.strip_prefix("tabular:").filter(|r| !r.is_empty()) {
+                    if rest.starts_with(hub::HUB_TABLE_PREFIX) {
+                        rest.parse::<HubTable>()?;
+                    }
                     return Ok(DatasetId::TableFile(PathBuf::from(rest)));
                 }
                 if let Some(t) = KnownTable::from_name(&s.to_ascii_lowercase()) {
@@ -130,29 +137,57 @@ impl DatasetId {
         }
     }
 
-    /// The Hub repository holding this dataset's parquet conversion, if there is one.
+    /// The Hub table this names (`tabular:hub:...`), checked; `None` for any other dataset.
+    pub fn hub_table(&self) -> Option<Result<HubTable>> {
+        match self {
+            DatasetId::TableFile(path) => path
+                .to_str()
+                .filter(|p| p.starts_with(hub::HUB_TABLE_PREFIX))
+                .map(str::parse),
+            _ => None,
+        }
+    }
+
+    /// The Hub repository holding this dataset's parquet files, if there is one: the
+    /// conversions of the built-in image datasets, and a table named on the Hub.
     pub fn hub(&self) -> Option<HubDataset> {
-        let grey = |repo, dir: &'static str, names: &'static [&'static str]| HubDataset {
-            repo,
-            train_file: format!("{dir}/train-00000-of-00001.parquet"),
-            test_file: format!("{dir}/test-00000-of-00001.parquet"),
-            image_column: "image",
-            label_column: "label",
-            channels: 1,
-            height: 28,
-            width: 28,
-            class_names: names,
+        let files = |dir: &str| {
+            (
+                format!("{dir}/train-00000-of-00001.parquet"),
+                format!("{dir}/test-00000-of-00001.parquet"),
+            )
         };
-        let cifar = |repo, dir: &'static str, label, names: &'static [&'static str]| HubDataset {
-            repo,
-            train_file: format!("{dir}/train-00000-of-00001.parquet"),
-            test_file: format!("{dir}/test-00000-of-00001.parquet"),
-            image_column: "img",
-            label_column: label,
-            channels: 3,
-            height: 32,
-            width: 32,
-            class_names: names,
+        let grey = |repo: &str, dir: &str, names: &'static [&'static str]| {
+            let (train_file, test_file) = files(dir);
+            HubDataset {
+                repo: repo.to_string(),
+                train_file,
+                test_file,
+                content: HubContent::Images(HubImages {
+                    image_column: "image",
+                    label_column: "label",
+                    channels: 1,
+                    height: 28,
+                    width: 28,
+                    class_names: names,
+                }),
+            }
+        };
+        let cifar = |repo: &str, dir: &str, label, names: &'static [&'static str]| {
+            let (train_file, test_file) = files(dir);
+            HubDataset {
+                repo: repo.to_string(),
+                train_file,
+                test_file,
+                content: HubContent::Images(HubImages {
+                    image_column: "img",
+                    label_column: label,
+                    channels: 3,
+                    height: 32,
+                    width: 32,
+                    class_names: names,
+                }),
+            }
         };
         match self {
             DatasetId::Mnist => Some(grey("ylecun/mnist", "mnist", &names::MNIST)),
@@ -179,18 +214,22 @@ impl DatasetId {
                 "coarse_label",
                 &names::CIFAR100_COARSE,
             )),
+            DatasetId::TableFile(_) => self.hub_table()?.ok().map(|t| t.dataset()),
             DatasetId::Cifar10Jpeg
             | DatasetId::Cifar10Subset
             | DatasetId::Folder(_)
-            | DatasetId::Table(_)
-            | DatasetId::TableFile(_) => None,
+            | DatasetId::Table(_) => None,
         }
     }
 
     /// Loads the split from canonical files in `dir` (a folder holding the files, or one
-    /// holding this dataset's folder). `Ok(None)` when the files are not there.
+    /// holding this dataset's folder). `Ok(None)` when the files are not there (always for
+    /// a table on the Hub).
     pub fn load_from_dir(&self, dir: &Path, split: Split) -> Result<Option<Dataset>> {
         let name = self.to_string();
+        if self.hub_table().is_some() {
+            return Ok(None);
+        }
         match self {
             DatasetId::Folder(opts) => {
                 return folder::load_image_folder(&name, split, opts).map(Some)
@@ -377,6 +416,9 @@ impl LoadOptions {
 /// files found.
 pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     let mut looked = vec![];
+    if let Some(table) = id.hub_table() {
+        return load_hub_table(id, &table?, split, opts);
+    }
     match id {
         DatasetId::Folder(f) => return folder::load_image_folder(&id.to_string(), split, f),
         DatasetId::TableFile(path) => return tabular::load_table(&id.to_string(), split, path),
@@ -431,33 +473,8 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
             ),
         });
     };
-    if let Some(path) = hub::cached(&hd, split, &opts.hub)? {
-        return hub::load_parquet(&id.to_string(), split, &path, &hd, &opts.hub, true);
-    }
-    looked.push(format!(
-        "Hugging Face Hub cache{}: no {}@{} {}",
-        opts.hub
-            .cache_dir
-            .as_ref()
-            .map(|d| format!(" {}", d.display()))
-            .unwrap_or_default(),
-        hd.repo,
-        opts.hub.revision,
-        hd.file(split)
-    ));
-    if opts.hub.offline || !opts.allow_download {
-        looked.push(if opts.hub.offline {
-            "download skipped: HF_HUB_OFFLINE is set".to_string()
-        } else {
-            "download not allowed here".to_string()
-        });
-    } else {
-        match hub::fetch(&hd, split, &opts.hub) {
-            Ok(path) => {
-                return hub::load_parquet(&id.to_string(), split, &path, &hd, &opts.hub, false)
-            }
-            Err(e) => looked.push(format!("download: {e}")),
-        }
+    if let Some((path, from_cache)) = hub_file(&hd, split, opts, &mut looked)? {
+        return hub::load_parquet(&id.to_string(), split, &path, &hd, &opts.hub, from_cache);
     }
     Err(DataError::NotFound {
         dataset: id.to_string(),
@@ -478,6 +495,88 @@ pub fn load(id: &DatasetId, split: Split, opts: &LoadOptions) -> Result<Dataset>
     })
 }
 
+/// The local copy of a split's Hub file: from the hub cache, else downloaded (unless offline
+/// or not allowed), with whether it came from the cache; `None` after noting in `looked`
+/// why neither worked.
+fn hub_file(
+    hd: &HubDataset,
+    split: Split,
+    opts: &LoadOptions,
+    looked: &mut Vec<String>,
+) -> Result<Option<(PathBuf, bool)>> {
+    if let Some(path) = hub::cached(hd, split, &opts.hub)? {
+        return Ok(Some((path, true)));
+    }
+    looked.push(format!(
+        "Hugging Face Hub cache{}: no {}@{} {}",
+        opts.hub
+            .cache_dir
+            .as_ref()
+            .map(|d| format!(" {}", d.display()))
+            .unwrap_or_default(),
+        hd.repo,
+        opts.hub.revision,
+        hd.file(split)
+    ));
+    if opts.hub.offline || !opts.allow_download {
+        looked.push(if opts.hub.offline {
+            "download skipped: HF_HUB_OFFLINE is set".to_string()
+        } else {
+            "download not allowed here".to_string()
+        });
+        return Ok(None);
+    }
+    match hub::fetch(hd, split, &opts.hub) {
+        Ok(path) => Ok(Some((path, false))),
+        Err(e) => {
+            looked.push(format!("download: {e}"));
+            Ok(None)
+        }
+    }
+}
+
+/// Loads a split of a table on the Hub: its file (or train and test files) from the hub
+/// cache or a download, as for the image datasets, read by [`hub::load_table`].
+fn load_hub_table(
+    id: &DatasetId,
+    table: &HubTable,
+    split: Split,
+    opts: &LoadOptions,
+) -> Result<Dataset> {
+    let hd = table.dataset();
+    let mut looked = vec![];
+    let name = id.to_string();
+    if let Some((train, train_cached)) = hub_file(&hd, Split::Train, opts, &mut looked)? {
+        if hd.one_file() {
+            return hub::load_table(&name, split, &train, None, &hd, &opts.hub, train_cached);
+        }
+        if let Some((test, test_cached)) = hub_file(&hd, Split::Test, opts, &mut looked)? {
+            let from_cache = train_cached && test_cached;
+            return hub::load_table(
+                &name,
+                split,
+                &train,
+                Some(&test),
+                &hd,
+                &opts.hub,
+                from_cache,
+            );
+        }
+    }
+    Err(DataError::NotFound {
+        dataset: name,
+        split: split.to_string(),
+        looked,
+        hint: format!(
+            "check the repository and file names: a table on the Hub is one parquet file \
+             (`tabular:hub:OWNER/NAME/PATH.parquet`, test split held out) or a train and a test \
+             file (`.../PATH-{{split}}.parquet`; without a path, `{}`); then run `emc data fetch \
+             {id}` on a machine with internet access (fills the hub cache)",
+            hub::DEFAULT_TABLE_FILES
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +593,9 @@ mod tests {
         ] {
             let id: DatasetId = name.parse().unwrap();
             let (known, hub) = (shape(name), id.hub().unwrap());
+            let HubContent::Images(hub) = hub.content else {
+                panic!("{name}: not images")
+            };
             let hub_image = ImageShape {
                 channels: hub.channels,
                 height: hub.height,
@@ -508,5 +610,67 @@ mod tests {
         assert_eq!(shape("cifar10-jpeg").len, 20_000);
         let folder: DatasetId = "folder:/nowhere".parse().unwrap();
         assert_eq!(folder.train_shape(), None);
+    }
+
+    #[test]
+    fn hub_tables_are_named_after_tabular_and_round_trip() {
+        let id: DatasetId = "tabular:hub:me/wine/wine.parquet#target".parse().unwrap();
+        assert_eq!(id.to_string(), "tabular:hub:me/wine/wine.parquet#target");
+        assert_eq!(id.to_string().parse::<DatasetId>().unwrap(), id);
+        let hd = id.hub().unwrap();
+        assert_eq!(
+            (hd.repo.as_str(), hd.file(Split::Test), hd.one_file()),
+            ("me/wine", "wine.parquet", true)
+        );
+        assert_eq!(
+            hd.content,
+            HubContent::Table {
+                label_column: Some("target".into())
+            }
+        );
+        let two: DatasetId = "tabular:hub:me/wine".parse().unwrap();
+        let hd = two.hub().unwrap();
+        assert_eq!(hd.train_file, "data/train-00000-of-00001.parquet");
+        assert_eq!(hd.test_file, "data/test-00000-of-00001.parquet");
+        assert_eq!(hd.content, HubContent::Table { label_column: None });
+        let named: DatasetId = "tabular:hub:me/wine/splits/{split}.parquet"
+            .parse()
+            .unwrap();
+        let hd = named.hub().unwrap();
+        assert_eq!(
+            (hd.train_file.as_str(), hd.test_file.as_str()),
+            ("splits/train.parquet", "splits/test.parquet")
+        );
+        // A table file is not on the Hub, and reads nothing from a data directory.
+        let local: DatasetId = "tabular:data/wine.csv".parse().unwrap();
+        assert!(local.hub().is_none() && local.hub_table().is_none());
+        assert!(two
+            .load_from_dir(Path::new("/nowhere"), Split::Train)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn malformed_hub_table_names_say_what_is_wrong() {
+        for (name, why) in [
+            ("tabular:hub:", "OWNER/NAME"),
+            ("tabular:hub:me", "OWNER/NAME"),
+            ("tabular:hub:me/", "OWNER/NAME"),
+            ("tabular:hub:me/wi ne", "OWNER/NAME"),
+            ("tabular:hub:me/wine#", "nothing after `#`"),
+            ("tabular:hub:me/wine/wine.csv", "`.parquet` file"),
+            ("tabular:hub:me/wine/../x.parquet", "`..` segment"),
+            ("tabular:hub:me/wine//x.parquet", "empty or `..` segment"),
+        ] {
+            let err = name.parse::<DatasetId>().unwrap_err().to_string();
+            assert!(
+                err.contains(why) && err.contains("tabular:hub:OWNER/NAME[/PATH.parquet][#LABEL]"),
+                "{name}: {err}"
+            );
+        }
+        // Built without parsing, the name is checked when loaded.
+        let id = DatasetId::TableFile(PathBuf::from("hub:nobody"));
+        let err = load(&id, Split::Train, &LoadOptions::from_env()).unwrap_err();
+        assert!(matches!(err, DataError::UnknownDataset { .. }), "{err}");
     }
 }

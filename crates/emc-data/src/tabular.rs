@@ -14,6 +14,10 @@
 //! stored as `F` channels of a 1×1 image, so the per-channel normalisation every
 //! measurement computes over its training split is a per-feature standardisation; image
 //! variants (resize, grayscale) refuse such data.
+//!
+//! The same tables stored as parquet on the Hugging Face Hub (`tabular:hub:...`, see
+//! [`crate::hub::HubTable`]) are read into the same [`Dataset`]: one file gets the same
+//! holdout; a train and a test file are each their own split.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,9 +27,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, ImageShape, Metadata, Origin, Pixels, Split};
+use crate::dataset::{Dataset, FileDigest, ImageShape, Metadata, Origin, Pixels, Split};
 use crate::error::{DataError, Result};
 use crate::idx::read_maybe_gz;
+
+mod from_parquet;
+
+pub(crate) use from_parquet::load_parquet_split;
+pub use from_parquet::DEFAULT_LABEL;
 
 /// Fraction of each class's rows held out as the test split.
 pub const TEST_FRACTION: f64 = 0.2;
@@ -367,17 +376,32 @@ fn parse_table(path: &Path, bytes: &[u8]) -> Result<Table> {
 
 /// Labels to class indices, classes sorted (numerically when every label is an integer).
 fn index_labels(raw: &[(u64, String)]) -> (Vec<u32>, Vec<String>) {
-    let mut names: Vec<String> = raw.iter().map(|(_, l)| l.clone()).collect();
+    let names = class_names_of(raw.iter().map(|(_, l)| l.as_str()));
+    let labels = class_indices(raw.iter().map(|(_, l)| l.as_str()), &names);
+    (labels, names)
+}
+
+/// The distinct labels, sorted (numerically when every label is an integer).
+fn class_names_of<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = labels.map(str::to_string).collect();
     names.sort();
     names.dedup();
     if names.iter().all(|n| n.parse::<i64>().is_ok()) {
         names.sort_by_key(|n| n.parse::<i64>().expect("checked"));
     }
-    let labels = raw
+    names
+}
+
+/// Each label's index in `names` (which holds every label).
+fn class_indices<'a>(labels: impl Iterator<Item = &'a str>, names: &[String]) -> Vec<u32> {
+    let index: std::collections::HashMap<&str, u32> = names
         .iter()
-        .map(|(_, l)| names.iter().position(|n| n == l).expect("collected") as u32)
+        .enumerate()
+        .map(|(k, n)| (n.as_str(), k as u32))
         .collect();
-    (labels, names)
+    labels
+        .map(|l| *index.get(l).expect("names hold every label"))
+        .collect()
 }
 
 /// The rows of each split: per class, a seeded [`TEST_FRACTION`] of its rows is held out.
@@ -408,6 +432,20 @@ fn holdout(labels: &[u32], classes: usize) -> (Vec<usize>, Vec<usize>) {
 pub fn load_table(name: &str, split: Split, path: &Path) -> Result<Dataset> {
     let (bytes, digest) = read_maybe_gz(path)?;
     let table = parse_table(path, &bytes)?;
+    let origin = Origin::Directory {
+        path: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    holdout_split(name, split, table, origin, vec![digest])
+}
+
+/// A split of a whole table: the rows [`holdout`] gives it, in file order.
+fn holdout_split(
+    name: &str,
+    split: Split,
+    table: Table,
+    origin: Origin,
+    files: Vec<FileDigest>,
+) -> Result<Dataset> {
     let (train, test) = holdout(&table.labels, table.class_names.len());
     let rows = match split {
         Split::Train => train,
@@ -418,20 +456,36 @@ pub fn load_table(name: &str, split: Split, path: &Path) -> Result<Dataset> {
     for &i in &rows {
         features.extend_from_slice(&table.features[i * w..(i + 1) * w]);
     }
+    let labels = rows.iter().map(|&i| table.labels[i]).collect();
+    let part = Table {
+        features,
+        labels,
+        width: w,
+        class_names: table.class_names,
+    };
+    table_dataset(name, split, part, origin, files)
+}
+
+/// The dataset of every row of `table`: `F` channels of a 1×1 image per row, checked usable.
+fn table_dataset(
+    name: &str,
+    split: Split,
+    table: Table,
+    origin: Origin,
+    files: Vec<FileDigest>,
+) -> Result<Dataset> {
     let meta = Metadata {
         name: name.to_string(),
         split,
-        origin: Origin::Directory {
-            path: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        },
-        files: vec![digest],
+        origin,
+        files,
         variants: vec![],
     };
     let ds = Dataset::new(
-        Pixels::F32(features),
-        rows.iter().map(|&i| table.labels[i]).collect(),
+        Pixels::F32(table.features),
+        table.labels,
         ImageShape {
-            channels: w,
+            channels: table.width,
             height: 1,
             width: 1,
         },

@@ -163,7 +163,7 @@ impl MemoryEstimate {
             // their inverse roots (two d × d matrices per dimension d of each tensor) do not
             // scale with the parameter count and are not counted: a few MB at most for the
             // models of this workspace, an underestimate for very wide layers.
-            OptimKind::Shampoo { momentum, .. } if momentum == 0.0 => 0.0,
+            OptimKind::Shampoo { momentum: 0.0, .. } => 0.0,
             OptimKind::Shampoo { .. } => 2.0,
         };
         let (searches, probes) = (searches as f64, probes as f64);
