@@ -202,10 +202,9 @@ impl MeasureArgs {
         }
         match (self.momentum, &mut cfg.optim.kind) {
             (None, _) => {}
-            (
-                Some(m),
-                OptimKind::Sgd { momentum, .. } | OptimKind::Shampoo { momentum, .. },
-            ) => *momentum = m,
+            (Some(m), OptimKind::Sgd { momentum, .. } | OptimKind::Shampoo { momentum, .. }) => {
+                *momentum = m
+            }
             (Some(_), _) => bail!(
                 "--momentum applies to sgd, gd and shampoo; {} has betas instead",
                 self.optimizer

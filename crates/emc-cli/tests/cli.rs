@@ -579,20 +579,32 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
     let o = run("shampoo", &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
-    assert!(manifest.contains("[config.train.optim.kind.Shampoo]"), "{manifest}");
+    assert!(
+        manifest.contains("[config.train.optim.kind.Shampoo]"),
+        "{manifest}"
+    );
     assert!(manifest.contains("momentum = 0.5"), "{manifest}");
     // Two seeds would share a lockstep group with an elementwise optimizer; Shampoo's
     // preconditioners would mix the stacked members, so every probe trains alone.
-    assert!(manifest.contains("probes_in_lockstep_groups = 0"), "{manifest}");
+    assert!(
+        manifest.contains("probes_in_lockstep_groups = 0"),
+        "{manifest}"
+    );
     let sgd = tmp.path().join("sgd");
     let o = run("sgd", &sgd);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let manifest = std::fs::read_to_string(sgd.join("manifest.toml")).unwrap();
-    assert!(!manifest.contains("probes_in_lockstep_groups = 0"), "{manifest}");
+    assert!(
+        !manifest.contains("probes_in_lockstep_groups = 0"),
+        "{manifest}"
+    );
     let adam = tmp.path().join("adam");
     let o = run("adam", &adam);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--momentum applies to sgd, gd and shampoo"), "{err}");
+    assert!(
+        err.contains("--momentum applies to sgd, gd and shampoo"),
+        "{err}"
+    );
     assert!(!adam.exists(), "{adam:?} left behind");
 }
