@@ -378,6 +378,16 @@ mod tests {
     }
 
     #[test]
+    fn label_smoothing_from_the_file_is_the_flag() {
+        let file = from_file("model = \"mlp:8:relu\"\n[train]\nlabel_smoothing = 0.1\n").unwrap();
+        let flags = from_flags(&["--model", "mlp:8:relu", "--label-smoothing", "0.1"]);
+        assert_eq!(file, flags);
+        assert_eq!(file.train.label_smoothing, 0.1);
+        let plain = from_flags(&["--model", "mlp:8:relu"]);
+        assert_ne!(file.probe_hash(), plain.probe_hash());
+    }
+
+    #[test]
     fn typos_are_a_few_edits_away() {
         assert_eq!(edit_distance("modle", "model"), 1);
         assert_eq!(edit_distance("max_epoch", "max_epochs"), 1);

@@ -58,6 +58,15 @@ pub struct MeasureArgs {
     /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
     #[arg(long, default_value_t = 0.0, conflicts_with = "config")]
     weight_decay: f64,
+    /// Label smoothing EPS in [0, 1) of the training loss (targets 1 - EPS on the label plus
+    /// EPS/classes on every class); evaluation and the fit use the plain labels.
+    #[arg(
+        long,
+        value_name = "EPS",
+        default_value_t = 0.0,
+        conflicts_with = "config"
+    )]
+    label_smoothing: f64,
     /// Learning-rate schedule: constant, step(STEP_SIZE,GAMMA), cosine(TOTAL_STEPS[,MIN_LR])
     /// or cosine-budget[(MIN_LR)] (a cosine over each probe's whole step budget).
     #[arg(long, default_value = "constant", conflicts_with = "config")]
@@ -211,6 +220,7 @@ impl MeasureArgs {
             ),
         }
         cfg.optim.weight_decay = self.weight_decay;
+        cfg.label_smoothing = self.label_smoothing;
         cfg.optim.schedule = self
             .schedule
             .parse()

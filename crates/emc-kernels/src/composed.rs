@@ -82,3 +82,22 @@ pub fn gelu_composed(xs: &Tensor) -> Result<Tensor> {
     let cdf = ((xs * FRAC_1_SQRT_2)?.erf()? + 1.0)?; // 2·Φ(x)
     (xs * 0.5)? * cdf
 }
+
+/// Mean label-smoothed cross-entropy composed of candle ops (any device and dtype):
+/// `(1 − ε)·nll + ε·mean_rows(Σ_c −log p_c) / classes` over `log_softmax` (PyTorch's
+/// `label_smoothing`); at ε = 0 `candle_nn::loss::cross_entropy` itself. It is
+/// [`crate::smoothed_cross_entropy`]'s fallback and agrees with it up to rounding.
+pub fn smoothed_cross_entropy_composed(
+    logits: &Tensor,
+    labels: &Tensor,
+    smoothing: f64,
+) -> Result<Tensor> {
+    if smoothing == 0.0 {
+        return candle_nn::loss::cross_entropy(logits, labels);
+    }
+    let classes = logits.dim(D::Minus1)?;
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?; // [b, classes]
+    let nll = candle_nn::loss::nll(&logp, labels)?; // mean −log p_y
+    let uniform = (logp.sum(D::Minus1)?.mean_all()? * (-1.0 / classes as f64))?;
+    (nll * (1.0 - smoothing))? + (uniform * smoothing)?
+}

@@ -12,6 +12,14 @@
 //! their sum in the op ([`SoftmaxCache`]), and the backward reads them instead of computing
 //! them again.
 //!
+//! [`smoothed_cross_entropy`] adds label smoothing: with ε > 0 each row's target is
+//! `1 − ε` on its label plus `ε / classes` on every class (PyTorch's
+//! `F.cross_entropy(..., label_smoothing=ε)`), so the loss of a row is
+//! `(1 − ε)·(−log p_y) + ε·mean_c(−log p_c)` and its logit gradient `(p − q) / b` for the
+//! target `q`. At ε = 0 it is this op exactly (the same code, the same bits). The smoothed
+//! pass has no candle composition to replay: it is checked against finite differences and
+//! against PyTorch (`tests/label_smoothing.rs`).
+//!
 //! The slice-level passes ([`softmax_rows`], [`mean_loss`], [`loss_grad`]) are shared with
 //! [`crate::segmented_cross_entropy`], which applies them to each segment of a packed
 //! batch.
@@ -27,17 +35,40 @@ use crate::dispatch::{backward_op3, for_float, Float};
 /// Mean cross-entropy of `logits: [b, classes]` against `labels: [b]` (`u32`), a scalar:
 /// our op for `f32`/`f64` on the CPU, `candle_nn::loss::cross_entropy` otherwise.
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    smoothed_cross_entropy(logits, labels, 0.0)
+}
+
+/// Mean label-smoothed cross-entropy of `logits: [b, classes]` against `labels: [b]`
+/// (`u32`), a scalar: each row's target puts `1 − smoothing` on its label and
+/// `smoothing / classes` on every class, as PyTorch's
+/// `F.cross_entropy(logits, labels, label_smoothing=smoothing)`. At `smoothing` 0 it is
+/// [`cross_entropy`] bit for bit. Our op for `f32`/`f64` on the CPU; elsewhere
+/// `candle_nn::loss::cross_entropy` (at 0) or
+/// [`crate::composed::smoothed_cross_entropy_composed`]. `smoothing` outside `[0, 1]` is an
+/// error.
+pub fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Result<Tensor> {
+    check_smoothing(smoothing, OP)?;
     let ours = matches!(logits.device(), Device::Cpu)
         && matches!(logits.dtype(), DType::F32 | DType::F64)
         && labels.dtype() == DType::U32
         && logits.rank() == 2
         && labels.rank() == 1;
     if !ours {
-        return candle_nn::loss::cross_entropy(logits, labels);
+        return crate::composed::smoothed_cross_entropy_composed(logits, labels, smoothing);
     }
-    logits
-        .contiguous()?
-        .apply_op2(&labels.contiguous()?, CrossEntropy::default())
+    let op = CrossEntropy {
+        cache: SoftmaxCache::default(),
+        smoothing,
+    };
+    logits.contiguous()?.apply_op2(&labels.contiguous()?, op)
+}
+
+/// Fails unless `smoothing` is a number in `[0, 1]`.
+pub(crate) fn check_smoothing(smoothing: f64, op: &str) -> Result<()> {
+    if !(0.0..=1.0).contains(&smoothing) {
+        bail!("{op}: label smoothing {smoothing}; expected a number in [0, 1]")
+    }
+    Ok(())
 }
 
 /// candle's vector sum of a slice (its order of additions).
@@ -135,6 +166,64 @@ pub(crate) fn mean_loss<T: Float>(x: &[T], y: &[u32], c: usize, max: &[T], sum: 
     vec_sum(&picked) * T::from_f64(-1.0 / b as f64) + T::ZERO
 }
 
+/// [`mean_loss`] at `smoothing` 0 (the same bits); otherwise the mean label-smoothed loss:
+/// per row `(1 − ε)·(−log p_y) + (ε / c)·Σ_k −log p_k`, with `log p_k = (x_k − max) − ln s`
+/// as [`mean_loss`] forms it, summed over the rows in candle's order and scaled by `1/b`.
+pub(crate) fn smoothed_mean_loss<T: Float>(
+    (x, y, c): (&[T], &[u32], usize),
+    (max, sum): (&[T], &[T]),
+    smoothing: f64,
+) -> T {
+    if smoothing == 0.0 {
+        return mean_loss(x, y, c, max, sum);
+    }
+    let b = y.len();
+    let keep = T::from_f64(1.0 - smoothing);
+    let spread = T::from_f64(smoothing / c as f64);
+    let mut logp = vec![T::ZERO; c];
+    let rows: Vec<T> = (0..b)
+        .map(|i| {
+            let row = &x[i * c..(i + 1) * c];
+            let ln_s = sum[i].ln();
+            for (l, &v) in logp.iter_mut().zip(row) {
+                *l = (v - max[i]) - ln_s;
+            }
+            T::ZERO - (keep * logp[y[i] as usize] + spread * vec_sum(&logp))
+        })
+        .collect();
+    vec_sum(&rows) * T::from_f64(1.0 / b as f64)
+}
+
+/// [`loss_grad`] at `smoothing` 0 (the same bits); otherwise the gradient of
+/// [`smoothed_mean_loss`] for its gradient `g0`: `g0 · (p_k − q_k) / b` with
+/// `p_k = exp(x_k − max) / s` and the target `q_k = (1 − ε)·[k = y] + ε / c`.
+pub(crate) fn smoothed_loss_grad<T: Float>(
+    (x, y, c): (&[T], &[u32], usize),
+    g0: T,
+    (max, exp, sum): (&[T], &[T], &[T]),
+    smoothing: f64,
+    dx: &mut [T],
+) {
+    if smoothing == 0.0 {
+        return loss_grad((x, y, c), g0, (max, exp, sum), dx);
+    }
+    let b = y.len();
+    let scale = g0 * T::from_f64(1.0 / b as f64);
+    let keep = T::from_f64(1.0 - smoothing);
+    let spread = T::from_f64(smoothing / c as f64);
+    for i in 0..b {
+        let at = i * c;
+        for k in 0..c {
+            let target = if k == y[i] as usize {
+                keep + spread
+            } else {
+                spread
+            };
+            dx[at + k] = scale * (exp[at + k] / sum[i] - target);
+        }
+    }
+}
+
 /// Writes into `dx` (`y.len()` rows of `c`) the gradient of the logits `x` for the mean
 /// loss's gradient `g0`, as candle's autograd computes it through the composed graph (the
 /// `0 +` are its accumulations into fresh zeros), from the forward's [`Softmax`] rows.
@@ -223,11 +312,12 @@ fn forward<T: Float>(
     (sx, lx): (&CpuStorage, &Layout),
     (sy, ly): (&CpuStorage, &Layout),
     cache: &SoftmaxCache,
+    smoothing: f64,
 ) -> Result<(CpuStorage, Shape)> {
     let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly, OP)?);
     let (_, c) = geometry(lx, ly, y, OP)?;
     let r = softmax_rows(x, c);
-    let loss = mean_loss(x, y, c, &r.max, &r.sum);
+    let loss = smoothed_mean_loss((x, y, c), (&r.max, &r.sum), smoothing);
     cache.keep(r);
     Ok((T::to_cpu_storage_owned(vec![loss]), Shape::from(())))
 }
@@ -238,6 +328,7 @@ fn backward<T: Float>(
     (sy, ly): (&CpuStorage, &Layout),
     (sg, lg): (&CpuStorage, &Layout),
     cache: &SoftmaxCache,
+    smoothing: f64,
 ) -> Result<(CpuStorage, Shape)> {
     let (x, y) = (data::<T>(sx, lx, "logits")?, labels_of(sy, ly, OP)?);
     let (b, c) = geometry(lx, ly, y, OP)?;
@@ -250,15 +341,17 @@ fn backward<T: Float>(
     };
     let mut dx = vec![T::ZERO; b * c];
     cache.with_rows(x, (b, c), |max, exp, sum| {
-        loss_grad((x, y, c), g0, (max, exp, sum), &mut dx)
+        smoothed_loss_grad((x, y, c), g0, (max, exp, sum), smoothing, &mut dx)
     });
     Ok((T::to_cpu_storage_owned(dx), lx.shape().clone()))
 }
 
 /// The forward op on `(logits, labels)`; it keeps its softmax rows for the backward.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CrossEntropy {
     cache: SoftmaxCache,
+    /// Label smoothing ε in `[0, 1]`.
+    smoothing: f64,
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -273,7 +366,7 @@ impl CustomOp2 for CrossEntropy {
         sy: &CpuStorage,
         ly: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        for_float!(sx, T => forward::<T>((sx, lx), (sy, ly), &self.cache))
+        for_float!(sx, T => forward::<T>((sx, lx), (sy, ly), &self.cache, self.smoothing))
     }
 
     fn bwd(
@@ -283,7 +376,10 @@ impl CustomOp2 for CrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let op = CrossEntropyGrad { cache: &self.cache };
+        let op = CrossEntropyGrad {
+            cache: &self.cache,
+            smoothing: self.smoothing,
+        };
         let dx = logits.apply_op3_no_bwd(labels, &grad.contiguous()?, &op)?;
         Ok((Some(dx), None))
     }
@@ -293,6 +389,7 @@ impl CustomOp2 for CrossEntropy {
 #[derive(Debug, Clone, Copy)]
 struct CrossEntropyGrad<'a> {
     cache: &'a SoftmaxCache,
+    smoothing: f64,
 }
 
 impl CrossEntropyGrad<'_> {
@@ -302,7 +399,7 @@ impl CrossEntropyGrad<'_> {
         y: (&CpuStorage, &Layout),
         g: (&CpuStorage, &Layout),
     ) -> Result<(CpuStorage, Shape)> {
-        backward::<T>(x, y, g, self.cache)
+        backward::<T>(x, y, g, self.cache, self.smoothing)
     }
 }
 

@@ -20,6 +20,8 @@
 //!   mean [`cross_entropy()`]: one op each way, bit-identical to candle's `matmul` + broadcast
 //!   add, `relu` and `candle_nn::loss::cross_entropy`, without their graph nodes and
 //!   reductions, which cost small MLPs more than their matrix products.
+//!   [`smoothed_cross_entropy`] adds label smoothing (PyTorch's `label_smoothing`), the
+//!   same op at ε = 0.
 //! - **Transformer layers**: [`layer_norm()`], [`softmax_last_dim`], [`gelu()`] and
 //!   [`attention_core`] (head split, scaled scores, softmax, weighted values, head merge),
 //!   one pass each way instead of five to fifteen candle ops and their backward graphs,
@@ -74,13 +76,16 @@ mod softmax;
 
 pub use attention::attention_core;
 pub use conv2d::conv2d;
-pub use cross_entropy::cross_entropy;
+pub use cross_entropy::{cross_entropy, smoothed_cross_entropy};
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use matmul::vector_isa;
 pub use max_pool::max_pool2x2;
 pub use relu::relu;
-pub use segmented::{member_square_sums, segmented_cross_entropy, segmented_linear, Segments};
+pub use segmented::{
+    member_square_sums, segmented_cross_entropy, segmented_linear,
+    segmented_smoothed_cross_entropy, Segments,
+};
 pub use segmented_conv::segmented_conv2d;
 pub use softmax::softmax_last_dim;

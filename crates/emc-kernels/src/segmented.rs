@@ -20,7 +20,8 @@ use candle_core::{Result, Shape, Tensor};
 
 use crate::cpu::{bias_data, data, weight_grads};
 use crate::cross_entropy::{
-    geometry, labels_of, loss_grad, mean_loss, softmax_rows, vec_sum, SoftmaxCache,
+    check_smoothing, geometry, labels_of, smoothed_loss_grad, smoothed_mean_loss, softmax_rows,
+    vec_sum, SoftmaxCache,
 };
 use crate::dispatch::{backward_op3, for_float, weight_op_with_optional_bias, Float};
 use crate::linear::{backward_rows, forward_rows};
@@ -364,6 +365,19 @@ pub fn segmented_cross_entropy(
     labels: &Tensor,
     segments: &Segments,
 ) -> Result<Tensor> {
+    segmented_smoothed_cross_entropy(logits, labels, segments, 0.0)
+}
+
+/// [`segmented_cross_entropy`] with label smoothing `smoothing` (in `[0, 1]`): each
+/// segment's loss and logit gradient are the bits of [`crate::smoothed_cross_entropy`] on
+/// its rows alone; at 0 it is [`segmented_cross_entropy`].
+pub fn segmented_smoothed_cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    segments: &Segments,
+    smoothing: f64,
+) -> Result<Tensor> {
+    check_smoothing(smoothing, CROSS_ENTROPY)?;
     check_cpu_float(CROSS_ENTROPY, &[("logits", logits)])?;
     if labels.dtype() != DType::U32 {
         bail!(
@@ -385,6 +399,7 @@ pub fn segmented_cross_entropy(
     let op = SegmentedCrossEntropy {
         segments: segments.clone(),
         cache: SoftmaxCache::default(),
+        smoothing,
     };
     logits.contiguous()?.apply_op2(&labels.contiguous()?, op)
 }
@@ -394,6 +409,8 @@ pub fn segmented_cross_entropy(
 struct SegmentedCrossEntropy {
     segments: Segments,
     cache: SoftmaxCache,
+    /// Label smoothing ε in `[0, 1]`.
+    smoothing: f64,
 }
 
 impl SegmentedCrossEntropy {
@@ -416,12 +433,10 @@ impl SegmentedCrossEntropy {
                 if rows.is_empty() {
                     return T::ZERO;
                 }
-                mean_loss(
-                    &x[rows.start * c..rows.end * c],
-                    &y[rows.clone()],
-                    c,
-                    &r.max[rows.clone()],
-                    &r.sum[rows],
+                smoothed_mean_loss(
+                    (&x[rows.start * c..rows.end * c], &y[rows.clone()], c),
+                    (&r.max[rows.clone()], &r.sum[rows]),
+                    self.smoothing,
                 )
             })
             .collect();
@@ -494,10 +509,11 @@ impl SegmentedCrossEntropyGrad<'_> {
                     continue;
                 }
                 let (at, to) = (rows.start * c, rows.end * c);
-                loss_grad(
+                smoothed_loss_grad(
                     (&x[at..to], &y[rows.clone()], c),
                     g0,
                     (&max[rows.clone()], &exp[at..to], &sum[rows]),
+                    self.fwd.smoothing,
                     &mut dx[at..to],
                 );
             }

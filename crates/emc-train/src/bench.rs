@@ -158,10 +158,10 @@ pub fn measure(
     let model = built.model.as_ref();
     let mut step = || -> Result<()> {
         let out = if w.full_batch_chunks == 0 {
-            minibatch_step(model, opt.as_mut(), &x, &y)?
+            minibatch_step(model, opt.as_mut(), &x, &y, 0.0)?
         } else {
             let chunk = w.batch.div_ceil(w.full_batch_chunks);
-            full_batch_step(model, &built.trainable, opt.as_mut(), &x, &y, chunk)?
+            full_batch_step(model, &built.trainable, opt.as_mut(), (&x, &y), chunk, 0.0)?
         };
         out.map(|_| ())
             .ok_or_else(|| TrainError::Data(format!("{}: the benchmark diverged", w.name)))

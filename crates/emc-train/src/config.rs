@@ -1,4 +1,5 @@
-//! The training procedure as data: optimizer, batching, budget and stop rules.
+//! The training procedure as data: optimizer, batching, budget, stop rules and the
+//! regularisation of the loss (label smoothing).
 
 use emc_optim::OptimConfig;
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,20 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Batch size of evaluation passes (no optimizer involved).
     pub eval_batch: usize,
+    /// Label smoothing ε of the training loss, in `[0, 1)`: each sample's target puts
+    /// `1 − ε` on its label and `ε / classes` on every class (PyTorch's `label_smoothing`).
+    /// The optimizer steps, the plateau and small-gradient rules and a failure's gradient
+    /// certificate (and Hessian check) all see this smoothed loss, the objective being
+    /// minimised; evaluation (the fit: eval-mode 100% training accuracy, and the reported
+    /// `train_loss`) uses the plain labels. Left out of the serde form at 0, so that
+    /// configurations without it keep their hashes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+}
+
+/// Whether a setting is at its neutral value 0 (then left out of the serde form).
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for TrainConfig {
@@ -83,6 +98,7 @@ impl Default for TrainConfig {
             stop: StopRules::default(),
             eval_every: 1,
             eval_batch: 1024,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -129,6 +145,13 @@ impl TrainConfig {
         }
         if self.eval_batch == 0 {
             return bad("eval_batch", ">= 1", "0".into());
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(
+                "label_smoothing",
+                "a number in [0, 1)",
+                self.label_smoothing.to_string(),
+            );
         }
         if self.stop.hessian_check && self.stop.hessian_iters < 2 {
             return bad(

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::eval::full_gradient;
+use crate::eval::full_gradient_smoothed;
 
 const LANCZOS_STREAM: u64 = 0x4c41_4e43;
 
@@ -89,15 +89,15 @@ pub(crate) fn symmetric_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
     (0..k).map(|i| a[i][i]).collect()
 }
 
-/// Estimates the smallest eigenvalue of the Hessian of the mean training loss at the
-/// current weights with `iters` Lanczos steps (full reorthogonalisation) from a seeded
-/// random start. The weights are restored afterwards.
+/// Estimates the smallest eigenvalue of the Hessian of the mean training loss on
+/// `(images, labels)` (label-smoothed by `label_smoothing`; gradients accumulated in
+/// chunks of `chunk`) at the current weights with `iters` Lanczos steps (full
+/// reorthogonalisation) from a seeded random start. The weights are restored afterwards.
 pub fn min_hessian_eigenvalue(
     model: &dyn Model,
     trainable: &[Var],
-    images: &Tensor,
-    labels: &Tensor,
-    chunk: usize,
+    (images, labels): (&Tensor, &Tensor),
+    (chunk, label_smoothing): (usize, f64),
     iters: usize,
     seed: u64,
 ) -> Result<f64> {
@@ -122,12 +122,12 @@ pub fn min_hessian_eigenvalue(
         set_shifted(trainable, &base, v, eps)?;
         let gp = flatten_grads(
             trainable,
-            &full_gradient(model, trainable, images, labels, chunk)?.0,
+            &full_gradient_smoothed(model, trainable, images, labels, chunk, label_smoothing)?.0,
         )?;
         set_shifted(trainable, &base, v, -eps)?;
         let gm = flatten_grads(
             trainable,
-            &full_gradient(model, trainable, images, labels, chunk)?.0,
+            &full_gradient_smoothed(model, trainable, images, labels, chunk, label_smoothing)?.0,
         )?;
         Ok(gp
             .iter()

@@ -40,7 +40,7 @@ pub use checkpoint::{load_checkpoint, read_checkpoint_metadata, save_checkpoint}
 pub use config::{Batching, StopRules, TrainConfig};
 pub use device::parse_device;
 pub use error::{Result, TrainError};
-pub use eval::{evaluate, full_gradient, Evaluation};
+pub use eval::{evaluate, full_gradient, full_gradient_smoothed, Evaluation};
 pub use hessian::min_hessian_eigenvalue;
 pub use lockstep::{can_lockstep, fit_lockstep, lockstep_key, Member, ProgressFn};
 pub use provenance::Provenance;

@@ -9,12 +9,16 @@
 //! single-model kernels make, the optimizer update is element-wise, and the gradient norm
 //! is summed per member in the same order. A member whose run ends leaves the stack idle
 //! (no rows; its slice is written back to its own model first) while the others go on.
+//! Label smoothing goes along: the packed loss smooths each member's rows as its own loss
+//! does, and evaluations, as alone, use the plain labels.
 
 use std::ops::Range;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use emc_models::kernels::{member_square_sums, segmented_cross_entropy};
+use emc_models::kernels::{
+    member_square_sums, segmented_cross_entropy, segmented_smoothed_cross_entropy,
+};
 use emc_models::{Built, InputShape, ModelSpec, Segments, Stacked};
 
 use crate::config::{Batching, TrainConfig};
@@ -205,7 +209,9 @@ pub fn fit_lockstep<'a>(
         }
         let segments = Segments::new(segments);
         let (xs, ys) = packed.rows(&rows)?;
-        let losses = segmented_cross_entropy(&stacked.forward(&xs, &segments)?, &ys, &segments)?;
+        let logits = stacked.forward(&xs, &segments)?;
+        let losses =
+            segmented_smoothed_cross_entropy(&logits, &ys, &segments, cfg.label_smoothing)?;
         let loss_values = losses.to_dtype(DType::F64)?.to_vec1::<f64>()?;
         let mut stepping = vec![];
         for (k, step) in steps.iter().enumerate() {

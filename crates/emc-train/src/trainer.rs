@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Batching, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate, full_gradient, Evaluation};
+use crate::eval::{evaluate, full_gradient_smoothed, training_loss, Evaluation};
 use crate::hessian::min_hessian_eigenvalue;
 use crate::run::{Outcome, Run, Want};
 
@@ -30,7 +30,8 @@ pub struct FitReport {
     pub steps: usize,
     /// Exact training accuracy at the end (eval mode, all samples).
     pub train_accuracy: f64,
-    /// Mean training cross-entropy at the end (eval mode).
+    /// Mean training cross-entropy at the end (eval mode, plain labels: never
+    /// label-smoothed).
     pub train_loss: f64,
     /// Gradient norm: of the full-data mean loss at the final weights for failures (the
     /// certificate), of the last step for fits.
@@ -51,7 +52,7 @@ pub struct Progress {
     pub epoch: usize,
     /// Steps done.
     pub step: usize,
-    /// Mean training loss of the last epoch.
+    /// Mean training loss of the last epoch (label-smoothed when training is).
     pub epoch_loss: f64,
     /// Exact training accuracy after the epoch.
     pub train_accuracy: f64,
@@ -94,16 +95,18 @@ fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
-/// One optimizer step on a minibatch (training mode): returns the loss before the step
-/// and the gradient norm, or `None` when either is not finite (divergence; the step is
-/// not applied when the loss already is).
+/// One optimizer step on a minibatch (training mode) on the cross-entropy label-smoothed
+/// by `label_smoothing` (0: none): returns the loss before the step and the gradient norm,
+/// or `None` when either is not finite (divergence; the step is not applied when the loss
+/// already is).
 pub fn minibatch_step(
     model: &dyn Model,
     opt: &mut dyn Optimizer,
     x: &Tensor,
     y: &Tensor,
+    label_smoothing: f64,
 ) -> Result<Option<(f64, f64)>> {
-    let loss = emc_models::kernels::cross_entropy(&model.forward(x, true)?, y)?;
+    let loss = training_loss(&model.forward(x, true)?, y, label_smoothing)?;
     let l = scalar(&loss)?;
     if !l.is_finite() {
         return Ok(None);
@@ -112,18 +115,19 @@ pub fn minibatch_step(
     Ok(norm.is_finite().then_some((l, norm)))
 }
 
-/// One full-batch gradient-descent step on the exact mean-loss gradient over all samples,
-/// accumulated in chunks; returns the loss before the step and the gradient norm, or `None`
-/// on divergence.
+/// One full-batch gradient-descent step on the exact mean-loss gradient over all samples
+/// (the loss label-smoothed by `label_smoothing`), accumulated in chunks; returns the loss
+/// before the step and the gradient norm, or `None` on divergence.
 pub fn full_batch_step(
     model: &dyn Model,
     trainable: &[Var],
     opt: &mut dyn Optimizer,
-    images: &Tensor,
-    labels: &Tensor,
+    (images, labels): (&Tensor, &Tensor),
     chunk: usize,
+    label_smoothing: f64,
 ) -> Result<Option<(f64, f64)>> {
-    let (grads, l, _) = full_gradient(model, trainable, images, labels, chunk)?;
+    let (grads, l, _) =
+        full_gradient_smoothed(model, trainable, images, labels, chunk, label_smoothing)?;
     if !l.is_finite() {
         return Ok(None);
     }
@@ -167,7 +171,7 @@ pub fn fit(
                 let idx = Tensor::from_slice(idx, idx.len(), &device)?;
                 let x = data.images.index_select(&idx, 0)?;
                 let y = data.labels.index_select(&idx, 0)?;
-                let step = minibatch_step(model, opt.as_mut(), &x, &y)?;
+                let step = minibatch_step(model, opt.as_mut(), &x, &y, cfg.label_smoothing)?;
                 run.stepped(step, idx.dim(0)?);
             }
             Want::FullStep { chunk } => {
@@ -175,9 +179,9 @@ pub fn fit(
                     model,
                     trainable,
                     opt.as_mut(),
-                    data.images,
-                    data.labels,
+                    (data.images, data.labels),
                     chunk,
+                    cfg.label_smoothing,
                 )?;
                 run.stepped(step, n);
             }
@@ -233,7 +237,14 @@ pub(crate) fn conclude(
         Batching::Full { chunk } => chunk,
         Batching::Mini(_) => cfg.eval_batch,
     };
-    let (grads, _, _) = full_gradient(model, trainable, data.images, data.labels, chunk)?;
+    let (grads, _, _) = full_gradient_smoothed(
+        model,
+        trainable,
+        data.images,
+        data.labels,
+        chunk,
+        cfg.label_smoothing,
+    )?;
     let norm = emc_optim::grad_norm(trainable, &grads)?;
     let stop = if stop == StopReason::Plateau && norm <= cfg.stop.grad_tol {
         StopReason::SmallGradient
@@ -244,9 +255,8 @@ pub(crate) fn conclude(
         Some(min_hessian_eigenvalue(
             model,
             trainable,
-            data.images,
-            data.labels,
-            chunk,
+            (data.images, data.labels),
+            (chunk, cfg.label_smoothing),
             cfg.stop.hessian_iters,
             seed,
         )?)

@@ -1,4 +1,5 @@
-//! Training configs: validation names the bad field; serde round trip; step counting.
+//! Training configs: validation names the bad field; serde round trip; step counting;
+//! hashes of configurations without the later options are pinned.
 
 use emc_optim::OptimConfig;
 use emc_train::{Batching, StopRules, TrainConfig, TrainError};
@@ -69,4 +70,71 @@ fn steps_per_epoch_counts_the_partial_batch() {
     assert_eq!(cfg.steps_per_epoch(1024), 8);
     cfg.batching = Batching::Full { chunk: 100 };
     assert_eq!(cfg.steps_per_epoch(1000), 1);
+}
+
+/// The probe hash of a measurement keyed by `train` (model and data fixed), as
+/// `emc_results::RecordedConfig` computes it from the serde form.
+fn probe_hash(train: &TrainConfig) -> String {
+    let value = serde_json::json!({
+        "model": "mlp:32:relu",
+        "data": "mnist",
+        "variants": [],
+        "train": train,
+    });
+    emc_results::RecordedConfig::from_json(value)
+        .unwrap()
+        .probe_hash()
+}
+
+/// Guards the keys of committed results (`probes.csv`, manifests, checkpoints): a training
+/// option added later (label smoothing) is left out of the serde form at its default, so
+/// configurations that do not use it hash as they did before it existed (the two hashes
+/// were computed before it was added).
+#[test]
+fn configs_without_new_options_keep_their_hashes() {
+    let mut sgd = TrainConfig::default();
+    sgd.stop.max_epochs = 2000;
+    sgd.stop.plateau_patience = 100;
+    assert_eq!(probe_hash(&TrainConfig::default()), "f1646841ead5deef");
+    assert_eq!(probe_hash(&sgd), "b21ce2b8f225233b");
+    // Explicitly 0 is the same configuration; any other value is another one, written out.
+    let zero = TrainConfig {
+        label_smoothing: 0.0,
+        ..sgd.clone()
+    };
+    assert_eq!(probe_hash(&zero), "b21ce2b8f225233b");
+    let smoothed = TrainConfig {
+        label_smoothing: 0.1,
+        ..sgd.clone()
+    };
+    assert_ne!(probe_hash(&smoothed), probe_hash(&sgd));
+    let text = serde_json::to_string(&smoothed).unwrap();
+    assert!(text.contains("\"label_smoothing\":0.1"), "{text}");
+    assert!(!serde_json::to_string(&sgd)
+        .unwrap()
+        .contains("label_smoothing"));
+    assert_eq!(
+        serde_json::from_str::<TrainConfig>(&text).unwrap(),
+        smoothed
+    );
+}
+
+#[test]
+fn label_smoothing_outside_zero_to_one_is_refused_by_name() {
+    for bad in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
+        let cfg = TrainConfig {
+            label_smoothing: bad,
+            ..TrainConfig::default()
+        };
+        assert_eq!(field_of(&cfg), "label_smoothing", "{bad}");
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains("[0, 1)"), "{msg}");
+    }
+    for good in [0.0, 0.1, 0.99] {
+        let cfg = TrainConfig {
+            label_smoothing: good,
+            ..TrainConfig::default()
+        };
+        cfg.validate().unwrap();
+    }
 }

@@ -2,8 +2,8 @@
 //! (timings aside), progress events and final weights equal those of `fit` on it alone —
 //! with ragged last minibatches, members of different sizes that stop at different times
 //! and for different reasons (fit, plateau, epoch budget, divergence), momentum, weight
-//! decay, Adam, warm-up and a budget-relative schedule; for MLPs, softmax regression and
-//! small CNNs.
+//! decay, Adam, warm-up, a budget-relative schedule and label smoothing; for MLPs, softmax
+//! regression and small CNNs.
 
 use std::sync::{Arc, Mutex};
 
@@ -254,5 +254,27 @@ fn what_cannot_go_in_lockstep_has_no_key() -> Result<()> {
     let mut full = cfg.clone();
     full.batching = Batching::Full { chunk: 64 };
     assert_eq!(lockstep_key(&mlp, INPUT, CLASSES, &full, 10), None);
+    Ok(())
+}
+
+#[test]
+fn label_smoothing_trains_in_lockstep_as_alone() -> Result<()> {
+    let mut cfg = config(OptimConfig::sgd(0.05, 0.9), 16, 40);
+    cfg.label_smoothing = 0.1;
+    let members = [(12, 20, 1.0), (13, 90, 1.0), (14, 37, 1e30)];
+    let stops = same_alone_and_in_lockstep("mlp:12:relu", &cfg, &members)?;
+    assert!(stops.contains(&"fitted".to_string()), "{stops:?}");
+    assert!(stops.contains(&"diverged".to_string()), "{stops:?}");
+    same_alone_and_in_lockstep("cnn:3,4:relu:pool=last:flatten", &cfg, &members[..2])?;
+    // Smoothed and plain probes never share a group.
+    let spec: ModelSpec = "mlp:12:relu".parse()?;
+    let plain = TrainConfig {
+        label_smoothing: 0.0,
+        ..cfg.clone()
+    };
+    assert_ne!(
+        lockstep_key(&spec, INPUT, CLASSES, &cfg, 20),
+        lockstep_key(&spec, INPUT, CLASSES, &plain, 20)
+    );
     Ok(())
 }
