@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use emc_optim::OptimKind;
+use emc_optim::{Graft, OptimKind};
 use emc_search::{measure, Event, MeasureConfig, RunOptions};
 use emc_train::{Batching, TrainConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -45,7 +45,7 @@ pub struct MeasureArgs {
     #[arg(long, default_value = "real", conflicts_with = "config")]
     inputs: String,
     /// Optimizer: sgd, gd (full-batch gradient descent), adam, adamw or shampoo
-    /// (torch-optimizer's Shampoo, no grafting).
+    /// (torch-optimizer's Shampoo; --graft and --update-freq set its variant).
     #[arg(long, default_value = "sgd", conflicts_with = "config")]
     optimizer: String,
     /// Learning rate (default: 0.01 for sgd/gd, 0.001 for adam/adamw, 0.1 for shampoo).
@@ -55,6 +55,13 @@ pub struct MeasureArgs {
     /// adam/adamw, whose betas play that part.
     #[arg(long, conflicts_with = "config")]
     momentum: Option<f64>,
+    /// Shampoo's step size: none (torch-optimizer's, the default) or sgd (each var's
+    /// preconditioned direction rescaled to SGD's step size, lr·‖g‖); shampoo only.
+    #[arg(long, value_name = "none|sgd", conflicts_with = "config")]
+    graft: Option<String>,
+    /// Steps between recomputations of Shampoo's matrix roots (default 1); shampoo only.
+    #[arg(long, value_name = "STEPS", conflicts_with = "config")]
+    update_freq: Option<usize>,
     /// Weight decay (L2 for sgd/gd/adam, decoupled for adamw).
     #[arg(long, default_value_t = 0.0, conflicts_with = "config")]
     weight_decay: f64,
@@ -218,6 +225,27 @@ impl MeasureArgs {
                 "--momentum applies to sgd, gd and shampoo; {} has betas instead",
                 self.optimizer
             ),
+        }
+        if self.graft.is_some() || self.update_freq.is_some() {
+            let OptimKind::Shampoo {
+                graft, update_freq, ..
+            } = &mut cfg.optim.kind
+            else {
+                bail!(
+                    "--graft and --update-freq apply to shampoo only, not {}",
+                    self.optimizer
+                );
+            };
+            if let Some(g) = &self.graft {
+                *graft = match g.to_ascii_lowercase().as_str() {
+                    "none" => Graft::None,
+                    "sgd" => Graft::Sgd,
+                    other => bail!("--graft {other}: expected none or sgd"),
+                };
+            }
+            if let Some(k) = self.update_freq {
+                *update_freq = k;
+            }
         }
         cfg.optim.weight_decay = self.weight_decay;
         cfg.label_smoothing = self.label_smoothing;

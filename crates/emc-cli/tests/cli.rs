@@ -607,4 +607,47 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
         "{err}"
     );
     assert!(!adam.exists(), "{adam:?} left behind");
+
+    // Shampoo's variant flags: recorded in the manifest; refused for another optimizer.
+    let variant = |optimizer: &str, graft: &str, out: &std::path::Path| {
+        emc(&[
+            "measure",
+            "--model",
+            "mlp:8",
+            "--optimizer",
+            optimizer,
+            "--graft",
+            graft,
+            "--update-freq",
+            "5",
+            "--max-epochs",
+            "30",
+            "--n0",
+            "40",
+            "--seeds",
+            "1",
+            "--allow-diverged",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let grafted = tmp.path().join("grafted");
+    let o = variant("shampoo", "sgd", &grafted);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = std::fs::read_to_string(grafted.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("graft = \"Sgd\""), "{manifest}");
+    assert!(manifest.contains("update_freq = 5"), "{manifest}");
+    for (optimizer, graft, why) in [
+        ("sgd", "sgd", "--graft and --update-freq apply to shampoo only, not sgd"),
+        ("shampoo", "adam", "--graft adam: expected none or sgd"),
+    ] {
+        let refused = tmp.path().join(format!("refused-{optimizer}-{graft}"));
+        let o = variant(optimizer, graft, &refused);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(!refused.exists(), "{refused:?} left behind");
+    }
 }

@@ -23,15 +23,42 @@ pub enum OptimKind {
     Adam { beta1: f64, beta2: f64, eps: f64 },
     /// `torch.optim.AdamW` (weight decay is decoupled: `p *= 1 - lr * wd` before the Adam step).
     AdamW { beta1: f64, beta2: f64, eps: f64 },
-    /// Shampoo as `torch_optimizer.Shampoo` (PyPI `torch-optimizer`) implements it, without
-    /// grafting: `eps` is its `epsilon` (the statistics start at `eps·I`), the roots are
-    /// recomputed every `update_freq` steps, weight decay is L2. The exact update, and how it
-    /// differs from the paper, are in the `shampoo` module's docs (in the source).
+    /// Shampoo as `torch_optimizer.Shampoo` (PyPI `torch-optimizer`) implements it: `eps` is
+    /// its `epsilon` (the statistics start at `eps·I`), the roots are recomputed every
+    /// `update_freq` steps, weight decay is L2; `graft` optionally takes each var's step
+    /// size from another rule ([`Graft`]; torch-optimizer has none). The exact update, and
+    /// how it differs from the paper, are in the `shampoo` module's docs (in the source).
     Shampoo {
         momentum: f64,
         eps: f64,
         update_freq: usize,
+        /// Absent from a recorded config when [`Graft::None`], so configs recorded before
+        /// grafting existed keep their hashes.
+        #[serde(default, skip_serializing_if = "Graft::is_none")]
+        graft: Graft,
     },
+}
+
+/// Where Shampoo's step size comes from (grafting, Agarwal et al. 2020, "Disentangling
+/// Adaptive Gradient Methods from Learning Rates", as the practical Shampoo of Anil et al.
+/// 2020 uses it): the preconditioned direction, rescaled per var to the norm of another
+/// rule's step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Graft {
+    /// No grafting: the step is `lr` times the preconditioned gradient (torch-optimizer).
+    #[default]
+    None,
+    /// SGD grafting: per var, the preconditioned direction rescaled to the L2 norm of the
+    /// gradient it was computed from (after momentum and weight decay), so the step has
+    /// SGD's size `lr·‖g‖` and Shampoo's direction.
+    Sgd,
+}
+
+impl Graft {
+    /// Whether this is [`Graft::None`] (for serde's `skip_serializing_if`).
+    pub fn is_none(&self) -> bool {
+        *self == Graft::None
+    }
 }
 
 /// The learning-rate schedule after warm-up (see [`crate::lr_at`] for the exact formulas).
@@ -73,6 +100,7 @@ pub enum Schedule {
 /// | `beta2`       | adam, adamw  | number                                               | 0.999                               |
 /// | `eps`         | adam, adamw, shampoo | number                                       | adam/adamw 1e-8, shampoo 1e-4       |
 /// | `update_freq` | shampoo      | integer (steps between recomputed roots)             | 1                                   |
+/// | `graft`       | shampoo      | `none` or `sgd` ([`Graft`])                          | none                                |
 /// | `sched`     | all          | `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])`, `cosine-budget[(MIN_LR)]` | `constant` |
 /// | `warmup`    | all          | integer (warm-up steps)                                | 0                                   |
 /// | `clip`      | all          | number (max global grad L2 norm), or `none`            | none                                |
@@ -82,7 +110,7 @@ pub enum Schedule {
 /// tokens are ignored; a key may appear once. [`Display`](std::fmt::Display) writes the kind
 /// and every value that differs from these defaults, so text round-trips:
 /// `sgd`, `sgd:momentum=0.9,nesterov`, `adam`, `adamw:lr=0.0003,sched=cosine(10000,0),warmup=500,clip=1`,
-/// `shampoo:lr=0.05,momentum=0.9,eps=0.001,update_freq=10`.
+/// `shampoo:lr=0.05,momentum=0.9,eps=0.001,update_freq=10,graft=sgd`.
 /// [`OptimKind`] parses and prints the same grammar restricted to its own keys.
 ///
 /// ```
@@ -143,6 +171,7 @@ impl OptimKind {
         momentum: 0.0,
         eps: SHAMPOO_EPS,
         update_freq: 1,
+        graft: Graft::None,
     };
 
     /// The kind's name in the text form: `sgd`, `adam`, `adamw` or `shampoo`.
@@ -208,6 +237,7 @@ impl OptimKind {
                 momentum,
                 eps,
                 update_freq,
+                ..
             } => {
                 check(
                     "momentum",
@@ -487,6 +517,7 @@ impl OptimKind {
                 momentum,
                 eps,
                 update_freq,
+                graft,
             } => {
                 if momentum != 0.0 {
                     out.push(format!("momentum={}", num(momentum)));
@@ -496,6 +527,9 @@ impl OptimKind {
                 }
                 if update_freq != 1 {
                     out.push(format!("update_freq={update_freq}"));
+                }
+                if graft == Graft::Sgd {
+                    out.push("graft=sgd".into());
                 }
             }
         }
@@ -658,14 +692,22 @@ fn parse_spec(spec: &str, kind_only: bool) -> Result<OptimConfig> {
                     .parse()
                     .map_err(|_| err(format!("`update_freq={v}`: `{v}` is not a step count")))?;
             }
+            ("graft", OptimKind::Shampoo { graft, .. }) => {
+                *graft = match value_of()?.to_ascii_lowercase().as_str() {
+                    "none" => Graft::None,
+                    "sgd" => Graft::Sgd,
+                    v => return Err(err(format!("`graft={v}`: expected none or sgd"))),
+                }
+            }
             (
-                "momentum" | "dampening" | "nesterov" | "beta1" | "beta2" | "eps" | "update_freq",
+                "momentum" | "dampening" | "nesterov" | "beta1" | "beta2" | "eps" | "update_freq"
+                | "graft",
                 kind,
             ) => return Err(err(format!("`{key}` does not apply to {}", kind.name()))),
             _ => {
                 return Err(err(format!(
                     "unknown option `{key}` (expected lr, wd, momentum, dampening, nesterov, \
-                     beta1, beta2, eps, update_freq, sched, warmup or clip)"
+                     beta1, beta2, eps, update_freq, graft, sched, warmup or clip)"
                 )))
             }
         }
@@ -688,7 +730,7 @@ impl FromStr for OptimKind {
     type Err = OptimError;
 
     /// Parses `sgd`, `adam`, `adamw` or `shampoo` with the kind's own options (`momentum`,
-    /// `dampening`, `nesterov`; `beta1`, `beta2`, `eps`; `momentum`, `eps`, `update_freq`).
+    /// `dampening`, `nesterov`; `beta1`, `beta2`, `eps`; `momentum`, `eps`, `update_freq`, `graft`).
     fn from_str(s: &str) -> Result<Self> {
         parse_spec(s, true).map(|cfg| cfg.kind)
     }

@@ -1,7 +1,7 @@
 //! Optimizers over candle [`Var`]s with PyTorch's exact semantics: SGD (momentum, dampening,
 //! Nesterov, L2 weight decay), Adam (L2 weight decay) and AdamW (decoupled weight decay);
 //! Shampoo as the PyPI package `torch-optimizer` implements it ([`OptimKind::Shampoo`]: its
-//! variant, roots every `update_freq` steps, `eps·I` regularisation, no grafting);
+//! variant, roots every `update_freq` steps, `eps·I` regularisation; optional SGD grafting);
 //! learning-rate schedules with linear warm-up; and global gradient-norm clipping.
 //!
 //! This crate knows nothing of models, data or training loops: it turns a [`GradStore`] into
@@ -53,7 +53,7 @@ use candle_core::backprop::GradStore;
 use candle_core::Var;
 
 pub use clip::grad_norm;
-pub use config::{OptimConfig, OptimKind, Schedule};
+pub use config::{Graft, OptimConfig, OptimKind, Schedule};
 pub use error::{OptimError, Result};
 pub use schedule::lr_at;
 
@@ -108,6 +108,14 @@ pub fn build(cfg: &OptimConfig, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {
             momentum,
             eps,
             update_freq,
-        } => Box::new(shampoo::Shampoo::new(cfg, vars, momentum, eps, update_freq)),
+            graft,
+        } => Box::new(shampoo::Shampoo::new(
+            cfg,
+            vars,
+            momentum,
+            eps,
+            update_freq,
+            graft,
+        )),
     })
 }

@@ -12,14 +12,20 @@
 //!    matrix `M`; `H_i += M·Mᵀ` (`H_i` starts at `eps·I`); if `s` is a multiple of
 //!    `update_freq`, recompute `R_i = H_i^(-1/k)`; `g = fold(R_i·M)`. Each `H_i` after the
 //!    first accumulates the gradient already preconditioned along the earlier dimensions;
-//! 4. `buf = g`; `p -= lr·g`.
+//! 4. with SGD grafting ([`Graft::Sgd`], not in torch-optimizer): `g *= ‖g₃‖ / ‖g‖`,
+//!    where `g₃` is the gradient that entered step 3 (the step keeps Shampoo's direction
+//!    and takes SGD's size);
+//! 5. `buf = g`; `p -= lr·g`.
 //!
 //! It differs from the paper's Algorithm 2 in three ways, kept here to match the reference:
 //! the root is `-1/k` where the paper has `-1/(2k)` (so a matrix gets `L^(-1/2)·G·R^(-1/2)`,
 //! and a bias `H^(-1)`); the statistics of later dimensions see the partially preconditioned
 //! gradient; and the momentum is applied to the gradient before preconditioning, with the
-//! previous preconditioned direction as its buffer. There is no grafting (neither onto SGD
-//! nor onto Adam step sizes): the step size is `lr` times the preconditioned gradient.
+//! previous preconditioned direction as its buffer. torch-optimizer has no grafting: the
+//! step size is `lr` times the preconditioned gradient, whose size scales as `1/‖g‖` on a
+//! rank-one statistic (the `-1/k` root), so it grows as the gradients shrink. SGD grafting
+//! (step 4, off by default) is the practical remedy (Agarwal et al. 2020; Anil et al. 2020
+//! graft onto Adagrad or SGD): per var, the preconditioned direction at the gradient's norm.
 //! A var of order 0 (a scalar) is not preconditioned (momentum, weight decay and `lr` only).
 //!
 //! Roots go through a symmetric eigendecomposition (`nalgebra`'s [`SymmetricEigen`]):
@@ -41,7 +47,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use crate::clip::{clip_coef, grad_norm, require_no_clipping};
-use crate::config::OptimConfig;
+use crate::config::{Graft, OptimConfig};
 use crate::error::{OptimError, Result};
 use crate::{lr_at, Optimizer};
 
@@ -67,6 +73,7 @@ pub(crate) struct Shampoo {
     momentum: f64,
     eps: f64,
     update_freq: usize,
+    graft: Graft,
     vars: Vec<Var>,
     states: Vec<Option<State>>,
     t: usize,
@@ -79,6 +86,7 @@ impl Shampoo {
         momentum: f64,
         eps: f64,
         update_freq: usize,
+        graft: Graft,
     ) -> Self {
         let states = vars.iter().map(|_| None).collect();
         Self {
@@ -86,6 +94,7 @@ impl Shampoo {
             momentum,
             eps,
             update_freq,
+            graft,
             vars,
             states,
             t: 0,
@@ -127,6 +136,7 @@ impl Shampoo {
                     *x += wd * q;
                 }
             }
+            let graft_norm = (self.graft == Graft::Sgd).then(|| norm(&d));
             let recompute = state.step % self.update_freq == 0;
             for i in 0..dims.len() {
                 let m = unfold(&d, &dims, i);
@@ -141,6 +151,13 @@ impl Shampoo {
                     )?;
                 }
                 fold(&(&state.roots[i] * m), &mut d, &dims, i);
+            }
+            if let Some(target) = graft_norm {
+                let current = norm(&d);
+                if current > 0.0 {
+                    let scale = target / current;
+                    d.iter_mut().for_each(|x| *x *= scale);
+                }
             }
             state.step += 1;
             for (q, x) in p.iter_mut().zip(&d) {
@@ -157,6 +174,11 @@ impl Shampoo {
         self.t += 1;
         Ok(())
     }
+}
+
+/// The L2 norm of `values`.
+fn norm(values: &[f64]) -> f64 {
+    values.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// A tensor's values on the host, in `f64`, row-major.

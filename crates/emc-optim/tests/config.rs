@@ -2,7 +2,7 @@
 //! serde.
 
 use candle_core::{DType, Device, Var};
-use emc_optim::{build, OptimConfig, OptimError, OptimKind, Schedule};
+use emc_optim::{build, Graft, OptimConfig, OptimError, OptimKind, Schedule};
 
 fn field_of(cfg: &OptimConfig) -> (&'static str, String) {
     match cfg.validate() {
@@ -488,6 +488,7 @@ fn shampoo_config_validates_parses_and_round_trips() -> anyhow::Result<()> {
             momentum,
             eps,
             update_freq,
+            graft: Graft::None,
         },
         ..OptimConfig::shampoo(0.1)
     };
@@ -530,8 +531,31 @@ fn shampoo_config_validates_parses_and_round_trips() -> anyhow::Result<()> {
     assert_eq!(cfg.kind.to_string().parse::<OptimKind>()?, cfg.kind);
     let json = serde_json::to_string(&cfg)?;
     assert_eq!(serde_json::from_str::<OptimConfig>(&json)?, cfg, "{json}");
+    // Without grafting the recorded form has no `graft` (configs recorded before it existed
+    // keep their hashes); with it, it round-trips in text and serde.
+    assert!(!json.contains("graft"), "{json}");
+    let grafted: OptimConfig = "shampoo:lr=0.2,update_freq=5,graft=SGD".parse()?;
+    assert_eq!(
+        grafted.kind,
+        OptimKind::Shampoo {
+            momentum: 0.0,
+            eps: 1e-4,
+            update_freq: 5,
+            graft: Graft::Sgd,
+        }
+    );
+    assert_eq!(
+        grafted.to_string(),
+        "shampoo:lr=0.2,update_freq=5,graft=sgd"
+    );
+    let json = serde_json::to_string(&grafted)?;
+    assert!(json.contains("graft"), "{json}");
+    assert_eq!(serde_json::from_str::<OptimConfig>(&json)?, grafted);
+    assert_eq!("shampoo:graft=none".parse::<OptimConfig>()?, default);
 
     for (text, why) in [
+        ("shampoo:graft=adam", "expected none or sgd"),
+        ("sgd:graft=sgd", "does not apply to sgd"),
         ("shampoo:update_freq=1.5", "not a step count"),
         ("shampoo:update_freq", "needs a value"),
         ("adam:update_freq=2", "does not apply to adam"),

@@ -666,3 +666,80 @@ fn a_non_finite_gradient_gives_nan_parameters() -> Result<()> {
     ensure!(flat(&w)?.iter().all(|x| x.is_nan()), "{:?}", flat(&w)?);
     Ok(())
 }
+
+/// SGD grafting keeps each var's preconditioned direction and gives it SGD's size: from the
+/// same start, the grafted first step of every var is the ungrafted one rescaled to
+/// `lr·‖g‖` (a matrix, a vector and an order-3 tensor, with weight decay folded into `g`).
+/// Later steps differ (the trajectories part), but each keeps SGD's size per var.
+#[test]
+fn sgd_grafting_keeps_the_direction_at_sgds_step_size() -> Result<()> {
+    let shapes: [&[usize]; 3] = [&[4, 3], &[3], &[2, 3, 2]];
+    let make = || -> Result<Vec<Var>> {
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ok(Var::from_tensor(&filled(s, 1.0 + i as f64, DType::F64)?)?))
+            .collect()
+    };
+    let loss = |vars: &[Var]| -> Result<Tensor> {
+        let y = vars[0]
+            .as_tensor()
+            .matmul(&vars[1].as_tensor().unsqueeze(1)?)?;
+        let cube = vars[2].as_tensor().sqr()?.sqr()?.sum_all()?;
+        Ok(((y.sqr()?.sum_all()? + vars[0].as_tensor().sum_all()?)? + cube)?)
+    };
+    let (lr, wd) = (0.05, 0.01);
+    let plain: OptimConfig = format!("shampoo:lr={lr},wd={wd}").parse()?;
+    let grafted: OptimConfig = format!("shampoo:lr={lr},wd={wd},graft=sgd").parse()?;
+    let (a, b) = (make()?, make()?);
+    let start: Vec<Vec<f64>> = a.iter().map(flat).collect::<Result<_>>()?;
+    let grads = loss(&a)?.backward()?;
+    let g: Vec<Vec<f64>> = a
+        .iter()
+        .map(|v| {
+            let g = grads.get(v).unwrap().flatten_all()?.to_vec1::<f64>()?;
+            Ok(g.iter().zip(flat(v)?).map(|(g, p)| g + wd * p).collect())
+        })
+        .collect::<Result<_>>()?;
+    build(&plain, a.clone())?.step(&grads)?;
+    let mut opt = build(&grafted, b.clone())?;
+    opt.step(&loss(&b)?.backward()?)?;
+    let norm = |x: &[f64]| x.iter().map(|x| x * x).sum::<f64>().sqrt();
+    for i in 0..shapes.len() {
+        let plain_step: Vec<f64> = start[i]
+            .iter()
+            .zip(flat(&a[i])?)
+            .map(|(s, p)| s - p)
+            .collect();
+        let graft_step: Vec<f64> = start[i]
+            .iter()
+            .zip(flat(&b[i])?)
+            .map(|(s, p)| s - p)
+            .collect();
+        let want = lr * norm(&g[i]);
+        assert!((norm(&graft_step) - want).abs() <= 1e-12 * want, "var {i}");
+        // The ungrafted step has another size: grafting is not a no-op here.
+        assert!((norm(&plain_step) - want).abs() > 1e-3 * want, "var {i}");
+        let k = want / norm(&plain_step);
+        for (x, y) in plain_step.iter().zip(&graft_step) {
+            assert!(
+                (x * k - y).abs() <= 1e-12 * want,
+                "var {i}: {x} · {k} vs {y}"
+            );
+        }
+    }
+    // Later steps: still SGD's size per var.
+    for _ in 0..3 {
+        let before: Vec<Vec<f64>> = b.iter().map(flat).collect::<Result<_>>()?;
+        let grads = loss(&b)?.backward()?;
+        opt.step(&grads)?;
+        for (i, v) in b.iter().enumerate() {
+            let g = grads.get(v).unwrap().flatten_all()?.to_vec1::<f64>()?;
+            let g: Vec<f64> = g.iter().zip(&before[i]).map(|(g, p)| g + wd * p).collect();
+            let step: Vec<f64> = before[i].iter().zip(flat(v)?).map(|(s, p)| s - p).collect();
+            let want = lr * norm(&g);
+            assert!((norm(&step) - want).abs() <= 1e-12 * want, "var {i}");
+        }
+    }
+    Ok(())
+}
