@@ -5,10 +5,9 @@ use candle_core::{Tensor, Var};
 
 use emc_kernels::inplace::{self, AdamApply, AdamFirstMoment, AdamSecondMoment, AdamStep};
 
-use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
-use crate::{lr_at, Optimizer};
+use crate::{lr_at, Rule};
 
 /// First and second moment of one var, and how many updates it has had (PyTorch keeps the
 /// bias-correction step per parameter, counting only steps where it had a gradient).
@@ -154,23 +153,20 @@ fn denominator(lr: f64, (b1, b2, eps): (f64, f64, f64), t: i32) -> (f64, f64) {
     (1.0 / (bc2_sqrt * step_size), eps / step_size)
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, grads: &GradStore) -> Result<f64> {
-        let norm = grad_norm(&self.vars, grads)?;
-        self.update(grads, clip_coef(norm, self.cfg.clip_grad_norm))?;
-        Ok(norm)
+impl Rule for Adam {
+    fn update(&mut self, grads: &GradStore, c: f64) -> Result<()> {
+        Adam::update(self, grads, c)
     }
 
-    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()> {
-        require_no_clipping(&self.cfg)?;
-        self.update(grads, 1.0)
+    fn cfg(&self) -> &OptimConfig {
+        &self.cfg
     }
 
-    fn lr(&self) -> f64 {
-        lr_at(&self.cfg, self.t)
+    fn vars(&self) -> &[Var] {
+        &self.vars
     }
 
-    fn steps(&self) -> usize {
+    fn t(&self) -> usize {
         self.t
     }
 }

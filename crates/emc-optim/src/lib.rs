@@ -73,6 +73,41 @@ pub trait Optimizer: Send {
     fn steps(&self) -> usize;
 }
 
+/// What each update rule provides; [`Optimizer`] is implemented once over it (clipping,
+/// the unmeasured step, the lr and the step count are the same for every rule).
+pub(crate) trait Rule: Send {
+    /// One update with the gradients scaled by the clip coefficient `c`; advances the step
+    /// counter.
+    fn update(&mut self, grads: &GradStore, c: f64) -> Result<()>;
+    /// The configuration it was built with.
+    fn cfg(&self) -> &OptimConfig;
+    /// The vars it updates.
+    fn vars(&self) -> &[Var];
+    /// Steps taken so far.
+    fn t(&self) -> usize;
+}
+
+impl<R: Rule> Optimizer for R {
+    fn step(&mut self, grads: &GradStore) -> Result<f64> {
+        let norm = grad_norm(self.vars(), grads)?;
+        self.update(grads, clip::clip_coef(norm, self.cfg().clip_grad_norm))?;
+        Ok(norm)
+    }
+
+    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()> {
+        clip::require_no_clipping(self.cfg())?;
+        self.update(grads, 1.0)
+    }
+
+    fn lr(&self) -> f64 {
+        lr_at(self.cfg(), self.t())
+    }
+
+    fn steps(&self) -> usize {
+        self.t()
+    }
+}
+
 /// Validates `cfg` (see [`OptimConfig::validate`]) and builds its optimizer over `vars`,
 /// which must all have a floating-point dtype.
 pub fn build(cfg: &OptimConfig, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {

@@ -5,10 +5,9 @@ use candle_core::{Tensor, Var};
 
 use emc_kernels::inplace::{self, ApplyUpdate, MomentumBuffer, SgdStep};
 
-use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::OptimConfig;
 use crate::error::Result;
-use crate::{lr_at, Optimizer};
+use crate::{lr_at, Rule};
 
 /// SGD over a fixed list of vars; the momentum buffer of a var is created on its first gradient.
 ///
@@ -129,23 +128,20 @@ fn first_direction(g: &Tensor, p: &Tensor, c: f64, wd: f64) -> Result<Tensor> {
     Ok(d)
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self, grads: &GradStore) -> Result<f64> {
-        let norm = grad_norm(&self.vars, grads)?;
-        self.update(grads, clip_coef(norm, self.cfg.clip_grad_norm))?;
-        Ok(norm)
+impl Rule for Sgd {
+    fn update(&mut self, grads: &GradStore, c: f64) -> Result<()> {
+        Sgd::update(self, grads, c)
     }
 
-    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()> {
-        require_no_clipping(&self.cfg)?;
-        self.update(grads, 1.0)
+    fn cfg(&self) -> &OptimConfig {
+        &self.cfg
     }
 
-    fn lr(&self) -> f64 {
-        lr_at(&self.cfg, self.t)
+    fn vars(&self) -> &[Var] {
+        &self.vars
     }
 
-    fn steps(&self) -> usize {
+    fn t(&self) -> usize {
         self.t
     }
 }

@@ -46,10 +46,9 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use nalgebra::{DMatrix, SymmetricEigen};
 
-use crate::clip::{clip_coef, grad_norm, require_no_clipping};
 use crate::config::{Graft, OptimConfig};
 use crate::error::{OptimError, Result};
-use crate::{lr_at, Optimizer};
+use crate::{lr_at, Rule};
 
 /// Iterations the eigensolver may take per row of the matrix before it gives up (the
 /// implicit symmetric QR needs a few per eigenvalue).
@@ -226,23 +225,20 @@ fn inverse_root(h: &DMatrix<f64>, order: usize, eps: f64) -> Option<DMatrix<f64>
     Some(scaled * eig.eigenvectors.transpose())
 }
 
-impl Optimizer for Shampoo {
-    fn step(&mut self, grads: &GradStore) -> Result<f64> {
-        let norm = grad_norm(&self.vars, grads)?;
-        self.update(grads, clip_coef(norm, self.cfg.clip_grad_norm))?;
-        Ok(norm)
+impl Rule for Shampoo {
+    fn update(&mut self, grads: &GradStore, c: f64) -> Result<()> {
+        Shampoo::update(self, grads, c)
     }
 
-    fn step_unmeasured(&mut self, grads: &GradStore) -> Result<()> {
-        require_no_clipping(&self.cfg)?;
-        self.update(grads, 1.0)
+    fn cfg(&self) -> &OptimConfig {
+        &self.cfg
     }
 
-    fn lr(&self) -> f64 {
-        lr_at(&self.cfg, self.t)
+    fn vars(&self) -> &[Var] {
+        &self.vars
     }
 
-    fn steps(&self) -> usize {
+    fn t(&self) -> usize {
         self.t
     }
 }
