@@ -8,7 +8,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{ArmResult, Outcome};
+use crate::{ArmResult, Judged, Outcome};
 
 /// Bootstrap resamples per effect.
 pub const RESAMPLES: usize = 10_000;
@@ -318,7 +318,7 @@ pub fn budget_robust_effect(
 /// largest budget must exclude 1 and the arm behind there must be neither budget-limited nor
 /// saturated; an ordering that flipped between budgets is decided at the largest budget
 /// under that same rule. With the extensions that could decide it when undecided.
-pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> PerParamRatio {
+pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> Judged {
     let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
     let scale = |e: &Effect| Effect {
         ratio: e.ratio * k,
@@ -346,7 +346,7 @@ pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -
     } else {
         vec![]
     };
-    PerParamRatio {
+    Judged {
         effect: Effect {
             judged: Some(outcome),
             ..effect
@@ -355,18 +355,6 @@ pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -
         extend,
         more_seeds,
     }
-}
-
-/// One per-parameter comparison, judged.
-pub struct PerParamRatio {
-    /// The per-parameter ratio, judged.
-    pub effect: Effect,
-    /// Its outcome.
-    pub outcome: Outcome,
-    /// The arm behind, when it is budget-limited and the comparison undecided.
-    pub extend: Option<String>,
-    /// Both arms, when the comparison is undecided only because its interval contains 1.
-    pub more_seeds: Vec<String>,
 }
 
 /// Whether the interval of a finite effect contains 1: more seeds could narrow it.

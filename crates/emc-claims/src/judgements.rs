@@ -3,10 +3,10 @@
 //! extend or to give more seeds. Every claim that judges comparisons one by one with
 //! [`crate::budget_robust_effect`] or [`crate::per_param_ratio`] collects them here.
 
-use crate::{BudgetedEffect, Effect, Outcome, PartOutcomes, PerParamRatio, Verdict};
+use crate::{BudgetedEffect, Effect, Outcome, PartOutcomes, Verdict};
 
-/// One judged comparison as [`Judgements::record`] takes it, from a [`BudgetedEffect`] or
-/// a [`PerParamRatio`].
+/// One judged comparison as [`Judgements::record`] takes it: from a [`BudgetedEffect`], or
+/// as [`crate::per_param_ratio`] returns it.
 #[derive(Debug, Clone)]
 pub struct Judged {
     /// The effect, judged.
@@ -26,17 +26,6 @@ impl From<BudgetedEffect> for Judged {
             outcome: b.outcome,
             extend: b.extend,
             more_seeds: b.more_seeds,
-        }
-    }
-}
-
-impl From<PerParamRatio> for Judged {
-    fn from(p: PerParamRatio) -> Self {
-        Judged {
-            effect: p.effect,
-            outcome: p.outcome,
-            extend: p.extend,
-            more_seeds: p.more_seeds,
         }
     }
 }
