@@ -74,6 +74,16 @@ pub struct MeasureArgs {
         conflicts_with = "config"
     )]
     label_smoothing: f64,
+    /// Dropout rate P in [0, 1) on every hidden activation while training (mlp, cnn and
+    /// cnn-compound; masks seeded by the probe's seed); evaluation and the fit run without
+    /// it. Probes with dropout never train in lockstep.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        conflicts_with = "config"
+    )]
+    dropout: f64,
     /// Learning-rate schedule: constant, step(STEP_SIZE,GAMMA), cosine(TOTAL_STEPS[,MIN_LR])
     /// or cosine-budget[(MIN_LR)] (a cosine over each probe's whole step budget).
     #[arg(long, default_value = "constant", conflicts_with = "config")]
@@ -249,6 +259,7 @@ impl MeasureArgs {
         }
         cfg.optim.weight_decay = self.weight_decay;
         cfg.label_smoothing = self.label_smoothing;
+        cfg.dropout = self.dropout;
         cfg.optim.schedule = self
             .schedule
             .parse()

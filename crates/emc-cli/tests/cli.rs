@@ -640,7 +640,11 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
     assert!(manifest.contains("graft = \"Sgd\""), "{manifest}");
     assert!(manifest.contains("update_freq = 5"), "{manifest}");
     for (optimizer, graft, why) in [
-        ("sgd", "sgd", "--graft and --update-freq apply to shampoo only, not sgd"),
+        (
+            "sgd",
+            "sgd",
+            "--graft and --update-freq apply to shampoo only, not sgd",
+        ),
         ("shampoo", "adam", "--graft adam: expected none or sgd"),
     ] {
         let refused = tmp.path().join(format!("refused-{optimizer}-{graft}"));
@@ -650,4 +654,74 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
         assert!(err.contains(why), "{err}");
         assert!(!refused.exists(), "{refused:?} left behind");
     }
+}
+
+/// `--dropout P`: recorded in the manifest, outside lockstep, and a probe is a pure function
+/// of (config, seed, n): two runs give the same probes; a model without dropout is refused
+/// before anything is written.
+#[test]
+fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    idx_pair(&tmp.path().join("mnist"), 100, 4, 4, &labels);
+    let images = tmp.path().join("mnist/train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    for (i, b) in bytes[16..].iter_mut().enumerate() {
+        *b = ((i * 37 + i / 16 * 11) % 251) as u8;
+    }
+    std::fs::write(&images, bytes).unwrap();
+    let run = |model: &str, out: &std::path::Path| {
+        emc(&[
+            "measure",
+            "--model",
+            model,
+            "--dropout",
+            "0.3",
+            "--max-epochs",
+            "40",
+            "--n0",
+            "20",
+            "--seeds",
+            "2",
+            "--jobs",
+            "1",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    // The probes' outcomes without the run id and wall time.
+    let probes = |out: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(out.join("probes.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                f[1..f.len() - 1].join(",")
+            })
+            .collect()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let o = run("mlp:8", out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(probes(&a).len() > 2);
+    assert_eq!(probes(&a), probes(&b));
+    let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("dropout = 0.3"), "{manifest}");
+    assert!(
+        manifest.contains("probes_in_lockstep_groups = 0"),
+        "{manifest}"
+    );
+    let linear = tmp.path().join("linear");
+    let o = run("linear", &linear);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("train.dropout") && err.contains("linear"),
+        "{err}"
+    );
+    assert!(!linear.exists(), "{linear:?} left behind");
 }

@@ -26,6 +26,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    dropout::{self, Dropout},
     layers::{
         batch_norm2d, conv2d, global_avg_pool, linear, max_pool2x2, BatchNorm2d, Conv2d, Linear,
     },
@@ -391,6 +392,7 @@ fn build_plan(
         flatten: cfg.head == CnnHead::Flatten,
         input,
         resize: plan.resize,
+        dropout: None,
     })
 }
 
@@ -444,6 +446,8 @@ struct Cnn {
     flatten: bool,
     input: InputShape,
     resize: Option<(usize, usize)>,
+    /// After each block (activation and pooling), in training forwards.
+    dropout: Option<Dropout>,
 }
 
 impl Model for Cnn {
@@ -454,6 +458,7 @@ impl Model for Cnn {
         }
         for block in &self.blocks {
             xs = block.forward_t(&xs, train)?;
+            xs = dropout::maybe(&self.dropout, xs, train)?;
         }
         let features = if self.flatten {
             xs.flatten_from(1)? // [N, C·H·W]
@@ -461,6 +466,11 @@ impl Model for Cnn {
             global_avg_pool(&xs)? // [N, C]
         };
         self.head.forward(&features) // [N, classes]
+    }
+
+    fn set_dropout(&mut self, dropout: Dropout) -> bool {
+        self.dropout = Some(dropout);
+        true
     }
 }
 

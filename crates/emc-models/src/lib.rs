@@ -57,6 +57,7 @@
 
 pub mod activation;
 pub mod cnn;
+pub mod dropout;
 mod error;
 pub mod init;
 pub mod layers;
@@ -72,6 +73,7 @@ use serde::{Deserialize, Serialize};
 
 pub use activation::Activation;
 pub use cnn::{CnnConfig, CnnHead, CompoundConfig, Pool};
+pub use dropout::Dropout;
 pub use error::{ModelError, Result};
 pub use mlp::{LinearConfig, MlpConfig};
 pub use resnet::ResNetConfig;
@@ -88,9 +90,18 @@ pub use emc_kernels::Segments;
 /// A network that maps a batch of inputs to logits.
 pub trait Model: Send + Sync {
     /// Logits `[N, num_classes]` for `xs` (`[N, C, H, W]` or `[N, C·H·W]`). With `train`,
-    /// batch norm uses batch statistics and updates its running statistics; without, it
-    /// uses the running statistics. Other layers ignore the flag (there is no dropout).
+    /// batch norm uses batch statistics and updates its running statistics, and dropout (if
+    /// set) draws a mask; without, batch norm uses the running statistics and dropout is
+    /// the identity. Other layers ignore the flag.
     fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor>;
+
+    /// Applies `dropout` to every hidden activation in training forwards (not to the input
+    /// or the logits). Returns `false`, leaving the model as it was, for a family without
+    /// dropout or a model without hidden activations (see [`ModelSpec::build_with_dropout`]).
+    fn set_dropout(&mut self, dropout: Dropout) -> bool {
+        let _ = dropout;
+        false
+    }
 }
 
 /// The shape of one input image.

@@ -11,6 +11,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    dropout::{self, Dropout},
     layers::{linear, Linear},
     Activation, InputShape, Model, ModelError, Result,
 };
@@ -51,6 +52,7 @@ impl LinearConfig {
             act: Activation::Identity,
             head,
             input,
+            dropout: None,
         }))
     }
 }
@@ -140,6 +142,7 @@ impl MlpConfig {
             act: self.activation,
             head,
             input,
+            dropout: None,
         }))
     }
 }
@@ -162,6 +165,8 @@ struct Mlp {
     act: Activation,
     head: Linear,
     input: InputShape,
+    /// After each hidden activation, in training forwards.
+    dropout: Option<Dropout>,
 }
 
 /// `[N, C, H, W]` or `[N, C·H·W]` → `[N, C·H·W]`.
@@ -186,11 +191,20 @@ pub(crate) fn flat_input(xs: &Tensor, input: InputShape) -> candle_core::Result<
 }
 
 impl Model for Mlp {
-    fn forward(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+    fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let mut xs = flat_input(xs, self.input)?; // [N, C·H·W]
         for layer in &self.layers {
             xs = self.act.apply(&layer.forward(&xs)?)?; // [N, width]
+            xs = dropout::maybe(&self.dropout, xs, train)?;
         }
         self.head.forward(&xs) // [N, classes]
+    }
+
+    fn set_dropout(&mut self, dropout: Dropout) -> bool {
+        if self.layers.is_empty() {
+            return false;
+        }
+        self.dropout = Some(dropout);
+        true
     }
 }

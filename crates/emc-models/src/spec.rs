@@ -13,7 +13,7 @@ use crate::{
     mlp::{LinearConfig, MlpConfig},
     resnet::ResNetConfig,
     vit::{VitConfig, VitPool},
-    Activation, Built, InputShape, ModelError, Result,
+    Activation, Built, Dropout, InputShape, ModelError, Result,
 };
 
 /// A model family and its configuration.
@@ -118,6 +118,56 @@ impl ModelSpec {
             trainable,
             num_params,
         })
+    }
+
+    /// Whether [`ModelSpec::build_with_dropout`] can apply dropout: MLPs with a hidden layer,
+    /// plain and compound-scaled CNNs.
+    pub fn supports_dropout(&self) -> bool {
+        match self {
+            ModelSpec::Mlp(cfg) => !cfg.hidden.is_empty(),
+            ModelSpec::Cnn(_) | ModelSpec::CompoundCnn(_) => true,
+            ModelSpec::Linear(_) | ModelSpec::ResNet18(_) | ModelSpec::Vit(_) => false,
+        }
+    }
+
+    /// [`ModelSpec::build`] with dropout at rate `p` on every hidden activation (masks
+    /// drawn from `seed`'s own stream, see [`crate::dropout`]); `p = 0` is `build` itself.
+    /// MLPs (after each hidden layer's activation) and CNNs, plain or compound-scaled (after
+    /// each block), have it; softmax regression has no hidden activation, and ResNet-18 and
+    /// the ViT do not implement it: each is refused with an error naming the family.
+    pub fn build_with_dropout(
+        &self,
+        input: InputShape,
+        num_classes: usize,
+        seed: u64,
+        p: f64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Built> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(ModelError::Config {
+                family: self.family(),
+                field: "dropout",
+                value: p.to_string(),
+                reason: "expected a rate in [0, 1)".into(),
+            });
+        }
+        if p > 0.0 && !self.supports_dropout() {
+            return Err(ModelError::Config {
+                family: self.family(),
+                field: "dropout",
+                value: p.to_string(),
+                reason: "dropout is implemented for mlp, cnn and cnn-compound only (linear has no \
+                         hidden activation)"
+                    .into(),
+            });
+        }
+        let mut built = self.build(input, num_classes, seed, dtype, device)?;
+        if p > 0.0 {
+            let set = built.model.set_dropout(Dropout::new(p, seed));
+            debug_assert!(set, "supports_dropout and set_dropout disagree for {self}");
+        }
+        Ok(built)
     }
 
     /// The exact number of trainable scalars [`ModelSpec::build`] would create (batch-norm

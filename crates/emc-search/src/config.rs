@@ -193,7 +193,7 @@ impl MeasureConfig {
                 message: e.to_string(),
             }
         };
-        let spec = self
+        let spec: ModelSpec = self
             .model
             .parse()
             .map_err(|e: emc_models::ModelError| bad("model")(&e))?;
@@ -232,6 +232,16 @@ impl MeasureConfig {
         }
         self.search.validate()?;
         self.train.validate()?;
+        if self.train.dropout > 0.0 && !spec.supports_dropout() {
+            return Err(SearchError::Config {
+                field: "train.dropout".into(),
+                message: format!(
+                    "{} with model `{}`, which has no dropout; expected 0, or a model with it \
+                     (mlp with a hidden layer, cnn, cnn-compound)",
+                    self.train.dropout, self.model
+                ),
+            });
+        }
         Ok((spec, data, variants))
     }
 

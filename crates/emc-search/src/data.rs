@@ -179,7 +179,14 @@ impl SeedData {
             classes: self.classes,
             train: train.clone(),
             member: Member {
-                built: spec.build(self.input, self.classes, seed, DType::F32, device)?,
+                built: spec.build_with_dropout(
+                    self.input,
+                    self.classes,
+                    seed,
+                    train.dropout,
+                    DType::F32,
+                    device,
+                )?,
                 images: self.all.images.index_select(&idx, 0)?,
                 labels: self.all.labels.index_select(&idx, 0)?,
                 seed,

@@ -83,6 +83,16 @@ pub struct TrainConfig {
     /// configurations without it keep their hashes.
     #[serde(skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// Dropout rate `p` in `[0, 1)` on every hidden activation in training forwards
+    /// (`emc_models::ModelSpec::build_with_dropout`: MLPs and CNNs), masks drawn from the
+    /// probe's seed, so a probe stays a pure function of (config, seed, n). Evaluation (the
+    /// fit: eval-mode 100% training accuracy, and `train_loss`) runs without dropout; the
+    /// optimizer steps, the plateau and small-gradient rules and a failure's gradient
+    /// certificate see the loss under fresh masks. Models trained with it never go in
+    /// lockstep, and the Hessian check (a difference of two gradients) is refused with it.
+    /// Left out of the serde form at 0, so that configurations without it keep their hashes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropout: f64,
 }
 
 /// Whether a setting is at its neutral value 0 (then left out of the serde form).
@@ -99,6 +109,7 @@ impl Default for TrainConfig {
             eval_every: 1,
             eval_batch: 1024,
             label_smoothing: 0.0,
+            dropout: 0.0,
         }
     }
 }
@@ -151,6 +162,17 @@ impl TrainConfig {
                 "label_smoothing",
                 "a number in [0, 1)",
                 self.label_smoothing.to_string(),
+            );
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", "a rate in [0, 1)", self.dropout.to_string());
+        }
+        if self.stop.hessian_check && self.dropout > 0.0 {
+            return bad(
+                "stop.hessian_check",
+                "false with dropout (the check differences two gradients, which fresh \
+                 dropout masks would turn into noise)",
+                "true".into(),
             );
         }
         if self.stop.hessian_check && self.stop.hessian_iters < 2 {

@@ -119,6 +119,41 @@ fn configs_without_new_options_keep_their_hashes() {
     );
 }
 
+/// Dropout, added after label smoothing, keeps the hashes of configurations without it too,
+/// is refused outside [0, 1) by name and with the Hessian check, and keeps models out of
+/// lockstep.
+#[test]
+fn dropout_keeps_old_hashes_and_is_validated() {
+    let sgd = TrainConfig::default();
+    let zero = TrainConfig {
+        dropout: 0.0,
+        ..sgd.clone()
+    };
+    assert_eq!(probe_hash(&zero), "f1646841ead5deef");
+    let dropped = TrainConfig {
+        dropout: 0.2,
+        ..sgd.clone()
+    };
+    assert_ne!(probe_hash(&dropped), probe_hash(&sgd));
+    let text = serde_json::to_string(&dropped).unwrap();
+    assert!(text.contains("\"dropout\":0.2"), "{text}");
+    assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), dropped);
+    dropped.validate().unwrap();
+    for bad in [-0.1, 1.0, f64::NAN] {
+        let cfg = TrainConfig {
+            dropout: bad,
+            ..TrainConfig::default()
+        };
+        assert_eq!(field_of(&cfg), "dropout", "{bad}");
+    }
+    let mut hessian = dropped.clone();
+    hessian.stop.hessian_check = true;
+    assert_eq!(field_of(&hessian), "stop.hessian_check");
+    let mlp: emc_models::ModelSpec = "mlp:8".parse().unwrap();
+    assert!(emc_train::can_lockstep(&mlp, &sgd));
+    assert!(!emc_train::can_lockstep(&mlp, &dropped));
+}
+
 #[test]
 fn label_smoothing_outside_zero_to_one_is_refused_by_name() {
     for bad in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
