@@ -210,6 +210,11 @@ fn input_size_smoke_matches_reference() {
 }
 
 #[test]
+fn optimizers_smoke_matches_reference() {
+    check_smoke(&claim_optimizers::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;
@@ -281,6 +286,7 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_random_labels_vs_linear::SPEC,
         &claim_random_inputs::SPEC,
         &claim_input_size::SPEC,
+        &claim_classes::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
