@@ -408,6 +408,19 @@ fn measure_refuses_a_config_with_a_typo_or_nothing_in_it() {
 }
 
 /// An IDX image file with the header's sizes, and a label file holding `labels`.
+/// 100 distinct 4x4 MNIST-format images of 10 classes under `root/mnist` (`idx_pair`
+/// writes a constant image), so that small subsets can be fitted.
+fn distinct_mnist(root: &std::path::Path) {
+    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    idx_pair(&root.join("mnist"), 100, 4, 4, &labels);
+    let images = root.join("mnist/train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    for (i, b) in bytes[16..].iter_mut().enumerate() {
+        *b = ((i * 37 + i / 16 * 11) % 251) as u8;
+    }
+    std::fs::write(&images, bytes).unwrap();
+}
+
 fn idx_pair(dir: &std::path::Path, n: u32, rows: u32, cols: u32, labels: &[u8]) {
     let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
     let mut images = be(&[0x803, n, rows, cols]);
@@ -542,15 +555,7 @@ fn info_prints_each_tables_features_and_class_histogram() {
 #[test]
 fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() {
     let tmp = tempfile::tempdir().unwrap();
-    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
-    idx_pair(&tmp.path().join("mnist"), 100, 4, 4, &labels);
-    // Distinct images (idx_pair writes a constant), so that small subsets can be fitted.
-    let images = tmp.path().join("mnist/train-images-idx3-ubyte");
-    let mut bytes = std::fs::read(&images).unwrap();
-    for (i, b) in bytes[16..].iter_mut().enumerate() {
-        *b = ((i * 37 + i / 16 * 11) % 251) as u8;
-    }
-    std::fs::write(&images, bytes).unwrap();
+    distinct_mnist(tmp.path());
     let out = tmp.path().join("out");
     let run = |optimizer: &str, out: &std::path::Path| {
         emc(&[
@@ -662,14 +667,7 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
 #[test]
 fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
-    idx_pair(&tmp.path().join("mnist"), 100, 4, 4, &labels);
-    let images = tmp.path().join("mnist/train-images-idx3-ubyte");
-    let mut bytes = std::fs::read(&images).unwrap();
-    for (i, b) in bytes[16..].iter_mut().enumerate() {
-        *b = ((i * 37 + i / 16 * 11) % 251) as u8;
-    }
-    std::fs::write(&images, bytes).unwrap();
+    distinct_mnist(tmp.path());
     let run = |model: &str, out: &std::path::Path| {
         emc(&[
             "measure",
