@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use emc_optim::{Graft, OptimKind};
 use emc_search::{measure, Event, MeasureConfig, RunOptions};
-use emc_train::{Batching, TrainConfig};
+use emc_train::{Augment, Batching, TrainConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Arguments of `emc measure`.
@@ -84,6 +84,21 @@ pub struct MeasureArgs {
         conflicts_with = "config"
     )]
     dropout: f64,
+    /// Data augmentation: random crop with P pixels of padding (0 in the normalised input,
+    /// the channel mean) on each side, drawn per seed, epoch and sample; images only. The
+    /// fit is judged on the un-augmented samples. Probes with augmentation never train in
+    /// lockstep.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0,
+        conflicts_with = "config"
+    )]
+    crop_padding: usize,
+    /// Data augmentation: mirror each training image left to right with probability 1/2
+    /// (drawn per seed, epoch and sample); images only, the fit judged on the originals.
+    #[arg(long, conflicts_with = "config")]
+    hflip: bool,
     /// Learning-rate schedule: constant, step(STEP_SIZE,GAMMA), cosine(TOTAL_STEPS[,MIN_LR])
     /// or cosine-budget[(MIN_LR)] (a cosine over each probe's whole step budget).
     #[arg(long, default_value = "constant", conflicts_with = "config")]
@@ -260,6 +275,10 @@ impl MeasureArgs {
         cfg.optim.weight_decay = self.weight_decay;
         cfg.label_smoothing = self.label_smoothing;
         cfg.dropout = self.dropout;
+        cfg.augment = Augment {
+            crop_padding: self.crop_padding,
+            hflip: self.hflip,
+        };
         cfg.optim.schedule = self
             .schedule
             .parse()

@@ -723,3 +723,69 @@ fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
     );
     assert!(!linear.exists(), "{linear:?} left behind");
 }
+
+/// `--crop-padding P --hflip`: recorded in the manifest, outside lockstep, and a probe is a
+/// pure function of (config, seed, n); a table is refused before anything is written.
+#[test]
+fn measure_with_augmentation_is_deterministic_and_refused_for_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    distinct_mnist(tmp.path());
+    let run = |data: &str, out: &std::path::Path| {
+        emc(&[
+            "measure",
+            "--model",
+            "mlp:8",
+            "--data",
+            data,
+            "--crop-padding",
+            "1",
+            "--hflip",
+            "--max-epochs",
+            "40",
+            "--n0",
+            "20",
+            "--seeds",
+            "2",
+            "--jobs",
+            "1",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let probes = |out: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(out.join("probes.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                f[1..f.len() - 1].join(",")
+            })
+            .collect()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let o = run("mnist", out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(probes(&a).len() > 2);
+    assert_eq!(probes(&a), probes(&b));
+    let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
+    assert!(
+        manifest.contains("crop_padding = 1") && manifest.contains("hflip = true"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("probes_in_lockstep_groups = 0"),
+        "{manifest}"
+    );
+    let table = tmp.path().join("table");
+    let csv = tmp.path().join("t.csv");
+    std::fs::write(&csv, "a,b,label\n1,2,x\n3,4,y\n").unwrap();
+    let o = run(&format!("tabular:{}", csv.display()), &table);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("train.augment") && err.contains("table"), "{err}");
+    assert!(!table.exists(), "{table:?} left behind");
+}

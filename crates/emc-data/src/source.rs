@@ -137,6 +137,11 @@ impl DatasetId {
         }
     }
 
+    /// Whether the samples are rows of a table (features, not images).
+    pub fn is_table(&self) -> bool {
+        matches!(self, DatasetId::Table(_) | DatasetId::TableFile(_))
+    }
+
     /// The Hub table this names (`tabular:hub:...`), checked; `None` for any other dataset.
     pub fn hub_table(&self) -> Option<Result<HubTable>> {
         match self {

@@ -197,7 +197,7 @@ impl MeasureConfig {
             .model
             .parse()
             .map_err(|e: emc_models::ModelError| bad("model")(&e))?;
-        let data = self
+        let data: DatasetId = self
             .data
             .parse()
             .map_err(|e: emc_data::DataError| bad("data")(&e))?;
@@ -239,6 +239,16 @@ impl MeasureConfig {
                     "{} with model `{}`, which has no dropout; expected 0, or a model with it \
                      (mlp with a hidden layer, cnn, cnn-compound)",
                     self.train.dropout, self.model
+                ),
+            });
+        }
+        if !self.train.augment.is_none() && data.is_table() {
+            return Err(SearchError::Config {
+                field: "train.augment".into(),
+                message: format!(
+                    "{:?} with table `{}`; expected no augmentation (crops and flips are \
+                     for images)",
+                    self.train.augment, self.data
                 ),
             });
         }

@@ -1,9 +1,10 @@
 //! The training procedure as data: optimizer, batching, budget, stop rules and the
-//! regularisation of the loss (label smoothing).
+//! regularisation of training (label smoothing, dropout, data augmentation).
 
 use emc_optim::OptimConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::augment::Augment;
 use crate::error::{Result, TrainError};
 
 /// How many samples each optimizer step sees.
@@ -93,6 +94,15 @@ pub struct TrainConfig {
     /// Left out of the serde form at 0, so that configurations without it keep their hashes.
     #[serde(skip_serializing_if = "is_zero")]
     pub dropout: f64,
+    /// Data augmentation of the minibatches (random crop with padding, horizontal flip; see
+    /// [`Augment`]), drawn per (seed, epoch, sample). Image data only. The optimizer steps
+    /// and the plateau and small-gradient rules see the augmented batches (a full-batch run
+    /// augments every sample each epoch); the fit (eval-mode 100% accuracy), `train_loss`
+    /// and a failure's gradient certificate and Hessian check use the *un-augmented*
+    /// samples, the set whose fit the EMC counts. Never in lockstep. Left out of the serde
+    /// form when off, so that configurations without it keep their hashes.
+    #[serde(skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
 }
 
 /// Whether a setting is at its neutral value 0 (then left out of the serde form).
@@ -110,6 +120,7 @@ impl Default for TrainConfig {
             eval_batch: 1024,
             label_smoothing: 0.0,
             dropout: 0.0,
+            augment: Augment::default(),
         }
     }
 }

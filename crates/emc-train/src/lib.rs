@@ -24,6 +24,7 @@
 //! ```
 
 pub mod allocator;
+mod augment;
 pub mod bench;
 mod checkpoint;
 mod config;
@@ -36,6 +37,7 @@ mod provenance;
 mod run;
 mod trainer;
 
+pub use augment::Augment;
 pub use checkpoint::{load_checkpoint, read_checkpoint_metadata, save_checkpoint};
 pub use config::{Batching, StopRules, TrainConfig};
 pub use device::parse_device;

@@ -50,10 +50,12 @@ pub struct Member<'a> {
 /// minibatches without gradient clipping (the clip coefficient needs each member's norm
 /// before the shared update), by an optimizer that updates each element on its own: not
 /// Shampoo, whose preconditioners of a stacked weight would mix the members; and without
-/// dropout (stacked models have none).
+/// dropout (stacked models have none) or data augmentation (the lockstep driver does not
+/// augment).
 pub fn can_lockstep(spec: &ModelSpec, cfg: &TrainConfig) -> bool {
     Stacked::supports(spec)
         && cfg.dropout == 0.0
+        && cfg.augment.is_none()
         && matches!(cfg.batching, Batching::Mini(_))
         && cfg.optim.clip_grad_norm.is_none()
         && !matches!(cfg.optim.kind, emc_optim::OptimKind::Shampoo { .. })

@@ -140,7 +140,8 @@ pub fn full_batch_step(
 ///
 /// The exact training accuracy is evaluated every `cfg.eval_every` epochs, before the
 /// first epoch, and at the end; training stops as soon as it is 100%. A NaN or infinite
-/// loss stops training as [`StopReason::Diverged`], never as a fit. The rules live in
+/// loss stops training as [`StopReason::Diverged`], never as a fit. Augmentation
+/// (`cfg.augment`) changes the batches the steps see, never the samples the fit is judged on. The rules live in
 /// [`Run`]; [`crate::fit_lockstep`] drives the same rules for several models at once.
 pub fn fit(
     model: &dyn Model,
@@ -160,6 +161,11 @@ pub fn fit(
     )?;
     let device = data.images.device().clone();
     let mut run = Run::new(cfg, n, seed);
+    // Sample indices of a full batch (to key its augmentation), only when augmenting.
+    let all: Vec<u32> = match (cfg.batching, cfg.augment.is_none()) {
+        (Batching::Full { .. }, false) => (0..n as u32).collect(),
+        _ => Vec::new(),
+    };
     let outcome = loop {
         match run.next() {
             Want::Evaluate => {
@@ -167,19 +173,21 @@ pub fn fit(
                 run.evaluated(eval, on_progress.as_deref_mut());
             }
             Want::Step(range) => {
-                let idx = &run.order()[range];
-                let idx = Tensor::from_slice(idx, idx.len(), &device)?;
+                let rows = &run.order()[range];
+                let idx = Tensor::from_slice(rows, rows.len(), &device)?;
                 let x = data.images.index_select(&idx, 0)?;
+                let x = cfg.augment.apply(&x, rows, seed, run.epochs)?;
                 let y = data.labels.index_select(&idx, 0)?;
                 let step = minibatch_step(model, opt.as_mut(), &x, &y, cfg.label_smoothing)?;
                 run.stepped(step, idx.dim(0)?);
             }
             Want::FullStep { chunk } => {
+                let images = cfg.augment.apply(data.images, &all, seed, run.epochs)?;
                 let step = full_batch_step(
                     model,
                     trainable,
                     opt.as_mut(),
-                    (data.images, data.labels),
+                    (&images, data.labels),
                     chunk,
                     cfg.label_smoothing,
                 )?;

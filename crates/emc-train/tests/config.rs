@@ -173,3 +173,34 @@ fn label_smoothing_outside_zero_to_one_is_refused_by_name() {
         cfg.validate().unwrap();
     }
 }
+
+/// Augmentation is absent from the serde form when off (old hashes stand), round-trips when
+/// on, and keeps models out of lockstep.
+#[test]
+fn augmentation_keeps_old_hashes_and_stays_out_of_lockstep() {
+    let sgd = TrainConfig::default();
+    let off = TrainConfig {
+        augment: emc_train::Augment::default(),
+        ..sgd.clone()
+    };
+    assert_eq!(probe_hash(&off), "f1646841ead5deef");
+    let on = TrainConfig {
+        augment: emc_train::Augment {
+            crop_padding: 2,
+            hflip: true,
+        },
+        ..sgd.clone()
+    };
+    assert_ne!(probe_hash(&on), probe_hash(&sgd));
+    let text = serde_json::to_string(&on).unwrap();
+    assert!(
+        text.contains("\"augment\":{\"crop_padding\":2,\"hflip\":true}"),
+        "{text}"
+    );
+    assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), on);
+    let typo = text.replace("hflip", "flip");
+    assert!(serde_json::from_str::<TrainConfig>(&typo).is_err());
+    on.validate().unwrap();
+    let mlp: emc_models::ModelSpec = "mlp:8".parse().unwrap();
+    assert!(!emc_train::can_lockstep(&mlp, &on));
+}
