@@ -388,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn augmentation_from_the_file_is_the_flags() {
+        let file =
+            from_file("model = \"mlp:8:relu\"\n[train.augment]\ncrop_padding = 2\n").unwrap();
+        let flags = from_flags(&["--model", "mlp:8:relu", "--crop-padding", "2"]);
+        assert_eq!(file, flags);
+        assert_eq!(file.train.augment.crop_padding, 2);
+        assert!(!file.train.augment.hflip);
+        let typo = "model = \"mlp:8:relu\"\n[train.augment]\nhflp = true\n";
+        assert!(from_file(typo).is_err());
+    }
+
+    #[test]
     fn typos_are_a_few_edits_away() {
         assert_eq!(edit_distance("modle", "model"), 1);
         assert_eq!(edit_distance("max_epoch", "max_epochs"), 1);

@@ -88,12 +88,7 @@ pub struct MeasureArgs {
     /// the channel mean) on each side, drawn per seed, epoch and sample; images only. The
     /// fit is judged on the un-augmented samples. Probes with augmentation never train in
     /// lockstep.
-    #[arg(
-        long,
-        value_name = "P",
-        default_value_t = 0,
-        conflicts_with = "config"
-    )]
+    #[arg(long, value_name = "P", default_value_t = 0, conflicts_with = "config")]
     crop_padding: usize,
     /// Data augmentation: mirror each training image left to right with probability 1/2
     /// (drawn per seed, epoch and sample); images only, the fit judged on the originals.

@@ -786,6 +786,9 @@ fn measure_with_augmentation_is_deterministic_and_refused_for_tables() {
     let o = run(&format!("tabular:{}", csv.display()), &table);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("train.augment") && err.contains("table"), "{err}");
+    assert!(
+        err.contains("train.augment") && err.contains("table"),
+        "{err}"
+    );
     assert!(!table.exists(), "{table:?} left behind");
 }

@@ -42,7 +42,13 @@ impl Augment {
     /// `images` `[b, c, h, w]`, the samples `indices` (positions in the training set, one
     /// per row) of `epoch` (1-based) in a run seeded with `seed`, each cropped and flipped
     /// by its own draw. Returns `images` itself when [`Augment::is_none`].
-    pub fn apply(&self, images: &Tensor, indices: &[u32], seed: u64, epoch: usize) -> Result<Tensor> {
+    pub fn apply(
+        &self,
+        images: &Tensor,
+        indices: &[u32],
+        seed: u64,
+        epoch: usize,
+    ) -> Result<Tensor> {
         if self.is_none() {
             return Ok(images.clone());
         }
@@ -66,7 +72,10 @@ impl Augment {
             });
         }
         let dtype = images.dtype();
-        let src = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let src = images
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let mut out = vec![0f32; src.len()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(AUGMENT_STREAM);
@@ -117,7 +126,11 @@ impl Draw {
             for x in 0..w {
                 let ox = if flip { w - 1 - x } else { x };
                 let sx = (ox + self.dx).wrapping_sub(p);
-                to[y * w + x] = if sy < h && sx < w { from[sy * w + sx] } else { 0.0 };
+                to[y * w + x] = if sy < h && sx < w {
+                    from[sy * w + sx]
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -151,7 +164,10 @@ mod tests {
     #[test]
     fn a_flip_mirrors_rows_left_to_right() {
         let x = batch(64, 1, 2, 3);
-        let aug = Augment { crop_padding: 0, hflip: true };
+        let aug = Augment {
+            crop_padding: 0,
+            hflip: true,
+        };
         let idx: Vec<u32> = (0..64).collect();
         let y = aug.apply(&x, &idx, 3, 1).unwrap();
         let (mut same, mut mirrored) = (0, 0);
@@ -164,7 +180,10 @@ mod tests {
                 mirrored += 1;
             }
         }
-        assert!(same > 16 && mirrored > 16, "{same} kept, {mirrored} mirrored");
+        assert!(
+            same > 16 && mirrored > 16,
+            "{same} kept, {mirrored} mirrored"
+        );
     }
 
     /// A crop is a shifted window of the zero-padded image: every output pixel is either
@@ -173,7 +192,10 @@ mod tests {
     fn a_crop_shifts_the_image_within_the_padding() {
         let (h, w, p) = (5, 6, 2);
         let x = batch(200, 1, h, w);
-        let aug = Augment { crop_padding: p, hflip: false };
+        let aug = Augment {
+            crop_padding: p,
+            hflip: false,
+        };
         let idx: Vec<u32> = (0..200).collect();
         let y = aug.apply(&x, &idx, 11, 4).unwrap();
         let mut seen = std::collections::BTreeSet::new();
@@ -182,7 +204,8 @@ mod tests {
                 (0..h).all(|yy| {
                     (0..w).all(|xx| {
                         let (sy, sx) = (yy as isize + dy, xx as isize + dx);
-                        let want = if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+                        let want = if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx)
+                        {
                             a[sy as usize * w + sx as usize]
                         } else {
                             0.0
@@ -204,7 +227,10 @@ mod tests {
     /// batch, the batch's other samples or its size; another epoch or seed draws anew.
     #[test]
     fn draws_are_keyed_by_seed_epoch_and_sample() {
-        let aug = Augment { crop_padding: 2, hflip: true };
+        let aug = Augment {
+            crop_padding: 2,
+            hflip: true,
+        };
         let x = batch(4, 3, 6, 6);
         let whole = rows(&aug.apply(&x, &[10, 11, 12, 13], 5, 2).unwrap());
         // Sample 12 alone, in row 0, gets what it got in row 2.
@@ -220,13 +246,22 @@ mod tests {
 
     #[test]
     fn bad_shapes_and_paddings_are_named() {
-        let aug = Augment { crop_padding: 3, hflip: false };
+        let aug = Augment {
+            crop_padding: 3,
+            hflip: false,
+        };
         let flat = Tensor::zeros((2, 9), candle_core::DType::F32, &Device::Cpu).unwrap();
         let e = aug.apply(&flat, &[0, 1], 0, 1).unwrap_err().to_string();
         assert!(e.contains("[n, channels, height, width]"), "{e}");
-        let e = aug.apply(&batch(2, 1, 3, 8), &[0, 1], 0, 1).unwrap_err().to_string();
+        let e = aug
+            .apply(&batch(2, 1, 3, 8), &[0, 1], 0, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("crop_padding") && e.contains("3x8"), "{e}");
-        let e = aug.apply(&batch(2, 1, 8, 8), &[0], 0, 1).unwrap_err().to_string();
+        let e = aug
+            .apply(&batch(2, 1, 8, 8), &[0], 0, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("one index per image"), "{e}");
     }
 }

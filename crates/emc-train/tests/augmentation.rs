@@ -128,6 +128,9 @@ fn augmentation_of_flat_inputs_is_refused() -> Result<()> {
         labels: &y,
     };
     let e = fit(built.model.as_ref(), &built.trainable, data, &c, 0, None).unwrap_err();
-    assert!(e.to_string().contains("[n, channels, height, width]"), "{e}");
+    assert!(
+        e.to_string().contains("[n, channels, height, width]"),
+        "{e}"
+    );
     Ok(())
 }
