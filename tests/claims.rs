@@ -215,6 +215,11 @@ fn optimizers_smoke_matches_reference() {
 }
 
 #[test]
+fn regularization_smoke_matches_reference() {
+    check_smoke(&claim_regularization::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;

@@ -42,8 +42,8 @@ pub use claim::{
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
-    best_per_procedure, bootstrap_log_ratio, budget_robust_effect, budget_trend, lower_bound_only,
-    per_param_ratio, BudgetedEffect, Effect, Trend,
+    best_per_procedure, bootstrap_log_contrast, bootstrap_log_ratio, budget_robust_effect,
+    budget_trend, lower_bound_only, per_param_ratio, BudgetedEffect, Effect, Trend,
 };
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
