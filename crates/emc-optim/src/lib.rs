@@ -48,6 +48,7 @@ mod sgd;
 mod shampoo;
 #[cfg(test)]
 mod test_support;
+mod text;
 
 use candle_core::backprop::GradStore;
 use candle_core::Var;
