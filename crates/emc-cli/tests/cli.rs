@@ -661,60 +661,82 @@ fn measure_trains_with_shampoo_outside_lockstep_and_refuses_momentum_for_adam() 
     }
 }
 
-/// `--dropout P`: recorded in the manifest, outside lockstep, and a probe is a pure function
-/// of (config, seed, n): two runs give the same probes; a model without dropout is refused
-/// before anything is written.
-#[test]
-fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    distinct_mnist(tmp.path());
-    let run = |model: &str, out: &std::path::Path| {
-        emc(&[
-            "measure",
-            "--model",
-            model,
-            "--dropout",
-            "0.3",
-            "--max-epochs",
-            "40",
-            "--n0",
-            "20",
-            "--seeds",
-            "2",
-            "--jobs",
-            "1",
-            "--data-dir",
-            tmp.path().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
-    // The probes' outcomes without the run id and wall time.
-    let probes = |out: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(out.join("probes.csv"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                f[1..f.len() - 1].join(",")
-            })
-            .collect()
-    };
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+/// A small `emc measure` of `model` on `data` (the distinct MNIST under `root`) into `out`,
+/// with `extra` training flags.
+fn measure_small(
+    root: &std::path::Path,
+    model: &str,
+    data: &str,
+    extra: &[&str],
+    out: &std::path::Path,
+) -> std::process::Output {
+    let mut args = vec!["measure", "--model", model, "--data", data];
+    args.extend_from_slice(extra);
+    let root = root.to_str().unwrap();
+    let out = out.to_str().unwrap();
+    args.extend_from_slice(&[
+        "--max-epochs",
+        "40",
+        "--n0",
+        "20",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--data-dir",
+        root,
+        "--out",
+        out,
+    ]);
+    emc(&args)
+}
+
+/// The probes of a measurement in `out`, without the run id and the wall time.
+fn probe_outcomes(out: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(out.join("probes.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[1..f.len() - 1].join(",")
+        })
+        .collect()
+}
+
+/// Two measurements with the training option `extra` give the same probes (a probe is a
+/// pure function of (config, seed, n)), trained outside lockstep; returns the manifest.
+fn seeded_outside_lockstep(root: &std::path::Path, extra: &[&str]) -> String {
+    let (a, b) = (root.join("a"), root.join("b"));
     for out in [&a, &b] {
-        let o = run("mlp:8", out);
+        let o = measure_small(root, "mlp:8", "mnist", extra, out);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    assert!(probes(&a).len() > 2);
-    assert_eq!(probes(&a), probes(&b));
+    assert!(probe_outcomes(&a).len() > 2);
+    assert_eq!(probe_outcomes(&a), probe_outcomes(&b));
     let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
-    assert!(manifest.contains("dropout = 0.3"), "{manifest}");
     assert!(
         manifest.contains("probes_in_lockstep_groups = 0"),
         "{manifest}"
     );
+    manifest
+}
+
+/// `--dropout P`: recorded in the manifest, outside lockstep, and a probe is a pure function
+/// of (config, seed, n); a model without dropout is refused before anything is written.
+#[test]
+fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    distinct_mnist(tmp.path());
+    let manifest = seeded_outside_lockstep(tmp.path(), &["--dropout", "0.3"]);
+    assert!(manifest.contains("dropout = 0.3"), "{manifest}");
     let linear = tmp.path().join("linear");
-    let o = run("linear", &linear);
+    let o = measure_small(
+        tmp.path(),
+        "linear",
+        "mnist",
+        &["--dropout", "0.3"],
+        &linear,
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -730,60 +752,17 @@ fn measure_with_dropout_is_deterministic_and_refused_for_models_without_it() {
 fn measure_with_augmentation_is_deterministic_and_refused_for_tables() {
     let tmp = tempfile::tempdir().unwrap();
     distinct_mnist(tmp.path());
-    let run = |data: &str, out: &std::path::Path| {
-        emc(&[
-            "measure",
-            "--model",
-            "mlp:8",
-            "--data",
-            data,
-            "--crop-padding",
-            "1",
-            "--hflip",
-            "--max-epochs",
-            "40",
-            "--n0",
-            "20",
-            "--seeds",
-            "2",
-            "--jobs",
-            "1",
-            "--data-dir",
-            tmp.path().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
-    let probes = |out: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(out.join("probes.csv"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                f[1..f.len() - 1].join(",")
-            })
-            .collect()
-    };
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    for out in [&a, &b] {
-        let o = run("mnist", out);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    assert!(probes(&a).len() > 2);
-    assert_eq!(probes(&a), probes(&b));
-    let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
+    let flags = ["--crop-padding", "1", "--hflip"];
+    let manifest = seeded_outside_lockstep(tmp.path(), &flags);
     assert!(
         manifest.contains("crop_padding = 1") && manifest.contains("hflip = true"),
-        "{manifest}"
-    );
-    assert!(
-        manifest.contains("probes_in_lockstep_groups = 0"),
         "{manifest}"
     );
     let table = tmp.path().join("table");
     let csv = tmp.path().join("t.csv");
     std::fs::write(&csv, "a,b,label\n1,2,x\n3,4,y\n").unwrap();
-    let o = run(&format!("tabular:{}", csv.display()), &table);
+    let data = format!("tabular:{}", csv.display());
+    let o = measure_small(tmp.path(), "mlp:8", &data, &flags, &table);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -110,9 +110,20 @@ struct Setting {
     /// (family, model spec)
     models: &'static [(&'static str, &'static str)],
     /// Every regularizer at its strengths (weakest first).
-    regs: &'static [Reg],
+    regs: Vec<Reg>,
     /// The procedure every arm shares.
     train: Standard,
+}
+
+/// Weight decay 5e-4, 5e-3, 5e-2 (5e-4 is the common CIFAR setting), label smoothing 0.05,
+/// 0.1, 0.2, dropout at `dropouts`, and crops with the paddings `pads` then the larger one
+/// with a flip: three strengths each, weakest first.
+fn three_strengths(dropouts: [f64; 3], [small, large]: [usize; 2]) -> Vec<Reg> {
+    let mut regs: Vec<Reg> = [5e-4, 5e-3, 5e-2].map(Reg::WeightDecay).to_vec();
+    regs.extend([0.05, 0.1, 0.2].map(Reg::LabelSmoothing));
+    regs.extend(dropouts.map(Reg::Dropout));
+    regs.extend([(small, false), (large, false), (large, true)].map(|(p, f)| Reg::Augment(p, f)));
+    regs
 }
 
 fn setting(scale: Scale) -> Setting {
@@ -121,7 +132,7 @@ fn setting(scale: Scale) -> Setting {
         Scale::Smoke => Setting {
             datasets: &[("mnist", ("mnist", &["resize:7"], Some(512)))],
             models: &[("mlp", "mlp:8")],
-            regs: &[
+            regs: vec![
                 Reg::WeightDecay(5e-3),
                 Reg::LabelSmoothing(0.1),
                 Reg::Dropout(0.1),
@@ -130,29 +141,16 @@ fn setting(scale: Scale) -> Setting {
             train: Standard::SMOKE,
         },
         // The ~1k-parameter MLP and CNN of the other cpu claims on 10×10 MNIST and the 8×8
-        // CIFAR-10 subset; strengths from weak to strong for these small networks (weight
-        // decay 5e-4 is the common CIFAR setting; 0.2 label smoothing and 0.2 dropout are
-        // strong for a width of 8; a 2-pixel crop shifts a 10×10 image by a fifth).
+        // CIFAR-10 subset; strengths from weak to strong for these small networks (0.2 label
+        // smoothing and 0.2 dropout are strong for a width of 8; a 2-pixel crop shifts a
+        // 10×10 image by a fifth).
         Scale::Cpu => Setting {
             datasets: &[
                 ("mnist", ("mnist", &["resize:10"], Some(8192))),
                 ("cifar", ("cifar10-subset", &["resize:8"], None)),
             ],
             models: &[("mlp", "mlp:8"), ("cnn", "cnn:4,8:pool=all:flatten")],
-            regs: &[
-                Reg::WeightDecay(5e-4),
-                Reg::WeightDecay(5e-3),
-                Reg::WeightDecay(5e-2),
-                Reg::LabelSmoothing(0.05),
-                Reg::LabelSmoothing(0.1),
-                Reg::LabelSmoothing(0.2),
-                Reg::Dropout(0.05),
-                Reg::Dropout(0.1),
-                Reg::Dropout(0.2),
-                Reg::Augment(1, false),
-                Reg::Augment(2, false),
-                Reg::Augment(2, true),
-            ],
+            regs: three_strengths([0.05, 0.1, 0.2], [1, 2]),
             train: Standard::CPU,
         },
         // Full-size MNIST and CIFAR-10 with paper-sized models: a GPU.
@@ -165,20 +163,7 @@ fn setting(scale: Scale) -> Setting {
                 ("mlp", "mlp:512x512"),
                 ("cnn", "cnn:32,64,128:relu:pool=all:flatten"),
             ],
-            regs: &[
-                Reg::WeightDecay(5e-4),
-                Reg::WeightDecay(5e-3),
-                Reg::WeightDecay(5e-2),
-                Reg::LabelSmoothing(0.05),
-                Reg::LabelSmoothing(0.1),
-                Reg::LabelSmoothing(0.2),
-                Reg::Dropout(0.1),
-                Reg::Dropout(0.2),
-                Reg::Dropout(0.5),
-                Reg::Augment(2, false),
-                Reg::Augment(4, false),
-                Reg::Augment(4, true),
-            ],
+            regs: three_strengths([0.1, 0.2, 0.5], [2, 4]),
             train: Standard::PAPER,
         },
     }
@@ -195,7 +180,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
             for (labels, protocol) in Protocol::standard(data, &s.train).labellings() {
                 let group = format!("{family} {dataset} {labels}");
                 arms.push(protocol.arm(format!("{group} {NONE}"), &group, NONE, model));
-                for &reg in s.regs {
+                for &reg in &s.regs {
                     let label = format!("{group} {}", reg.setting());
                     let mut arm = protocol.arm(label, &group, reg.name(), model);
                     reg.apply(&mut arm);
