@@ -160,48 +160,68 @@ impl MemoryEstimate {
             OptimKind::Sgd { .. } => 1.0,
             OptimKind::Adam { .. } | OptimKind::AdamW { .. } => 2.0,
             // The momentum buffer, kept in f64 (two f32 slots). Shampoo's statistics and
-            // their inverse roots (two d × d matrices per dimension d of each tensor) do not
-            // scale with the parameter count and are not counted: a few MB at most for the
-            // models of this workspace, an underestimate for very wide layers.
+            // their inverse roots (two d × d f64 matrices per dimension d of each tensor) do
+            // not scale with the parameter count and are not counted (that needs each
+            // tensor's shape, which `ModelSpec` does not give without building): a few MB at
+            // most for the models of this workspace, an underestimate for very wide layers
+            // (an MLP's 3,072-wide input layer alone holds 300 MB of them).
             OptimKind::Shampoo { momentum: 0.0, .. } => 0.0,
             OptimKind::Shampoo { .. } => 2.0,
         };
         let (searches, probes) = (searches as f64, probes as f64);
         let acts = (2.0 * batch).max(eval) * sizes.activations * F32;
-        MemoryEstimate {
-            what,
-            parts: vec![
-                (
-                    format!(
-                        "training split of {} samples of {}x{}x{}, per search, {} at once",
-                        sizes.samples,
-                        sizes.input.channels,
-                        sizes.input.height,
-                        sizes.input.width,
-                        searches
-                    ),
-                    2.0 * searches * sizes.split_bytes(),
+        let mut parts = vec![
+            (
+                format!(
+                    "training split of {} samples of {}x{}x{}, per search, {} at once",
+                    sizes.samples,
+                    sizes.input.channels,
+                    sizes.input.height,
+                    sizes.input.width,
+                    searches
                 ),
-                (
-                    format!("training subsets of the {probes} probes trained at once"),
-                    probes * sizes.split_bytes(),
+                2.0 * searches * sizes.split_bytes(),
+            ),
+            (
+                format!("training subsets of the {probes} probes trained at once"),
+                probes * sizes.split_bytes(),
+            ),
+            (
+                format!(
+                    "weights, gradients and optimizer state of {} parameters, per probe",
+                    sizes.params
                 ),
-                (
-                    format!(
-                        "weights, gradients and optimizer state of {} parameters, per probe",
-                        sizes.params
-                    ),
-                    probes * (2.0 + states) * sizes.params * F32,
+                probes * (2.0 + states) * sizes.params * F32,
+            ),
+            (
+                format!(
+                    "activations at batch {batch} ({:.3e} per sample), per probe",
+                    sizes.activations
                 ),
-                (
-                    format!(
-                        "activations at batch {batch} ({:.3e} per sample), per probe",
-                        sizes.activations
-                    ),
-                    probes * acts,
-                ),
-            ],
+                probes * acts,
+            ),
+        ];
+        if train.dropout > 0.0 {
+            // One f32 mask per hidden activation of a training batch (an upper bound: the
+            // activation count includes the inputs and the logits).
+            parts.push((
+                format!("dropout masks at batch {batch}, per probe"),
+                probes * batch * sizes.activations * F32,
+            ));
         }
+        if !train.augment.is_none() {
+            // The augmented copy of a step's inputs, on the host and as a tensor: a
+            // minibatch, or the whole subset for full-batch GD.
+            let rows = match train.batching {
+                Batching::Mini(_) => batch,
+                Batching::Full { .. } => sizes.samples as f64,
+            };
+            parts.push((
+                format!("augmented inputs of {rows} samples (host and tensor), per probe"),
+                probes * 2.0 * rows * sizes.input.numel() as f64 * F32,
+            ));
+        }
+        MemoryEstimate { what, parts }
     }
 
     /// One model of `sizes` evaluated on its training split in batches of `eval_batch`
@@ -384,6 +404,50 @@ mod tests {
         assert!((four.total() - 4.0 * one.total()).abs() < 1.0);
         let huge = estimate("mlp:100000000", &[], 10);
         huge.check(None).unwrap();
+    }
+
+    /// Dropout adds its masks, augmentation its copies of the inputs (the whole subset for
+    /// full batch); neither changes an estimate without them.
+    #[test]
+    fn dropout_and_augmentation_add_their_buffers() {
+        let spec: ModelSpec = "mlp:64".parse().unwrap();
+        let sizes = Sizes::new(&spec, &[], &mnist_like(1000)).unwrap();
+        let plain = TrainConfig::default();
+        let base = MemoryEstimate::measurement("m".into(), &sizes, &plain, 1, 1);
+        assert_eq!(base.parts.len(), 4);
+        let dropout = TrainConfig {
+            dropout: 0.1,
+            ..plain.clone()
+        };
+        let d = MemoryEstimate::measurement("m".into(), &sizes, &dropout, 1, 1);
+        let masks = 128.0 * sizes.activations * F32;
+        assert!((d.total() - base.total() - masks).abs() < 1.0, "{d}");
+        let augment = TrainConfig {
+            augment: emc_train::Augment {
+                crop_padding: 2,
+                hflip: false,
+            },
+            ..plain.clone()
+        };
+        let a = MemoryEstimate::measurement("m".into(), &sizes, &augment, 1, 1);
+        assert!(
+            (a.total() - base.total() - 2.0 * 128.0 * 784.0 * F32).abs() < 1.0,
+            "{a}"
+        );
+        let full = TrainConfig {
+            batching: Batching::Full { chunk: 100 },
+            ..augment
+        };
+        let full_plain = TrainConfig {
+            batching: Batching::Full { chunk: 100 },
+            ..plain
+        };
+        let f = MemoryEstimate::measurement("m".into(), &sizes, &full, 1, 1);
+        let fp = MemoryEstimate::measurement("m".into(), &sizes, &full_plain, 1, 1);
+        assert!(
+            (f.total() - fp.total() - 2.0 * sizes.split_bytes()).abs() < 1.0,
+            "{f}"
+        );
     }
 
     #[test]
