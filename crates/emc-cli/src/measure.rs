@@ -74,9 +74,9 @@ pub struct MeasureArgs {
         conflicts_with = "config"
     )]
     label_smoothing: f64,
-    /// Dropout rate P in [0, 1) on every hidden activation while training (mlp, cnn and
-    /// cnn-compound; masks seeded by the probe's seed); evaluation and the fit run without
-    /// it. Probes with dropout never train in lockstep.
+    /// Dropout rate P in [0, 1) on hidden activations while training (every family but
+    /// softmax regression; masks seeded by the probe's seed); evaluation and the fit run
+    /// without it. Probes with dropout never train in lockstep.
     #[arg(
         long,
         value_name = "P",

@@ -31,7 +31,11 @@ use emc_kernels::composed::{
     attention_core_composed, layer_norm_composed, max_pool2x2_composed, softmax_last_dim_composed,
 };
 
-use crate::{init::uniform_fan_in, Activation};
+use crate::{
+    dropout::{self, Dropout},
+    init::uniform_fan_in,
+    Activation,
+};
 
 /// `y = x·Wᵀ + b` over the last dimension, `W: [out, in]`.
 #[derive(Debug, Clone)]
@@ -231,7 +235,8 @@ impl Module for Attention {
     }
 }
 
-/// The transformer MLP: `fc2(act(fc1(x)))`.
+/// The transformer MLP: `fc2(act(fc1(x)))` (with dropout, see
+/// [`FeedForward::forward_with_dropout`]).
 #[derive(Debug, Clone)]
 pub struct FeedForward {
     fc1: Linear,
@@ -253,14 +258,30 @@ pub fn feed_forward(
     })
 }
 
-impl Module for FeedForward {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+impl FeedForward {
+    /// `fc2(drop(act(fc1(x))))` then `drop` again, as timm's `Mlp` (`drop1` after the
+    /// activation, `drop2` after `fc2`): `dropout`, when set, masks the hidden layer and the
+    /// output in training forwards, in that order.
+    pub fn forward_with_dropout(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        dropout: &Option<Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let hidden = self.act.apply(&self.fc1.forward(xs)?)?; // [.., hidden]
-        self.fc2.forward(&hidden)
+        let hidden = dropout::maybe(dropout, hidden, train)?;
+        dropout::maybe(dropout, self.fc2.forward(&hidden)?, train) // [.., dim]
     }
 }
 
-/// A pre-norm transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`.
+impl Module for FeedForward {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with_dropout(xs, false, &None)
+    }
+}
+
+/// A pre-norm transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))` (with
+/// dropout, see [`TransformerBlock::forward_with_dropout`]).
 #[derive(Debug, Clone)]
 pub struct TransformerBlock {
     norm1: LayerNorm,
@@ -285,10 +306,31 @@ pub fn transformer_block(
     })
 }
 
+impl TransformerBlock {
+    /// The block with `dropout`, when set, on both residual branches in training forwards,
+    /// as timm's `Block` with `proj_drop`: after the attention's output projection, then in
+    /// the MLP after the activation and after `fc2` (see
+    /// [`FeedForward::forward_with_dropout`]); masks drawn in that order. The attention
+    /// probabilities are never dropped (timm's `attn_drop`, a separate rate, is not
+    /// implemented).
+    pub fn forward_with_dropout(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        dropout: &Option<Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        let attn = self.attn.forward(&self.norm1.forward(xs)?)?; // [N, T, D]
+        let xs = (xs + dropout::maybe(dropout, attn, train)?)?; // [N, T, D]
+        let mlp = self
+            .mlp
+            .forward_with_dropout(&self.norm2.forward(&xs)?, train, dropout)?;
+        &xs + mlp
+    }
+}
+
 impl Module for TransformerBlock {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let xs = (xs + self.attn.forward(&self.norm1.forward(xs)?)?)?; // [N, T, D]
-        &xs + self.mlp.forward(&self.norm2.forward(&xs)?)?
+        self.forward_with_dropout(xs, false, &None)
     }
 }
 
@@ -341,7 +383,8 @@ impl Module for PatchEmbed {
 
 /// The ResNet basic block: `act(bn2(conv2(act(bn1(conv1(x))))) + shortcut(x))`, where the
 /// shortcut is the identity or, when the stride or width changes, a 1×1 convolution and
-/// batch norm (`downsample.conv`, `downsample.bn`). Convolutions have no bias.
+/// batch norm (`downsample.conv`, `downsample.bn`). Convolutions have no bias. With dropout,
+/// see [`BasicBlock::forward_with_dropout`].
 #[derive(Debug, Clone)]
 pub struct BasicBlock {
     conv1: Conv2d,
@@ -395,15 +438,30 @@ pub fn basic_block(
     })
 }
 
-impl ModuleT for BasicBlock {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+impl BasicBlock {
+    /// [`ModuleT::forward_t`] with `dropout`, when set, between the two convolutions in
+    /// training forwards, as in Wide-ResNet's block: `conv2(drop(act(bn1(conv1(x)))))`. The
+    /// shortcut and the block's output are not dropped.
+    pub fn forward_with_dropout(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        dropout: &Option<Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let ys = self.conv1.forward(xs)?; // [N, out, H/s, W/s]
         let ys = self.act.apply(&self.bn1.forward_t(&ys, train)?)?;
+        let ys = dropout::maybe(dropout, ys, train)?;
         let ys = self.bn2.forward_t(&self.conv2.forward(&ys)?, train)?;
         let shortcut = match &self.downsample {
             Some((conv, bn)) => bn.forward_t(&conv.forward(xs)?, train)?,
             None => xs.clone(),
         };
         self.act.apply(&(ys + shortcut)?)
+    }
+}
+
+impl ModuleT for BasicBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_with_dropout(xs, train, &None)
     }
 }

@@ -95,9 +95,13 @@ pub trait Model: Send + Sync {
     /// the identity. Other layers ignore the flag.
     fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor>;
 
-    /// Applies `dropout` to every hidden activation in training forwards (not to the input
-    /// or the logits). Returns `false`, leaving the model as it was, for a family without
-    /// dropout or a model without hidden activations (see [`ModelSpec::build_with_dropout`]).
+    /// Applies `dropout` to hidden activations in training forwards (never to the input or
+    /// the logits), where each family's module documentation says: an MLP after every hidden
+    /// activation, a CNN after every block, ResNet-18 between the two convolutions of every
+    /// basic block, the ViT on the embeddings and on both residual branches of every block.
+    /// Masks are drawn in forward order, so a training run's masks are a function of its
+    /// seed and calls. Returns `false`, leaving the model as it was, for a model without
+    /// hidden activations (see [`ModelSpec::build_with_dropout`]).
     fn set_dropout(&mut self, dropout: Dropout) -> bool {
         let _ = dropout;
         false

@@ -8,6 +8,13 @@
 //!
 //! Variables: `conv1.weight`, `bn1.*`, `layer{1..4}.{0,1}.conv1/bn1/conv2/bn2`,
 //! `layer{s}.0.downsample.conv/bn` where the shape changes, `head.weight`/`bias`.
+//!
+//! Dropout ([`crate::Model::set_dropout`]): torchvision's ResNet has none; this one places
+//! it as Wide-ResNet does (Zagoruyko & Komodakis), inside every basic block between the
+//! first convolution's activation and the second convolution,
+//! `conv2(drop(act(bn1(conv1(x)))))` ([`BasicBlock::forward_with_dropout`]): eight masks
+//! per training forward, block by block in forward order, none on the stem, the shortcuts,
+//! the block outputs or before the classifier.
 
 use std::fmt;
 
@@ -20,7 +27,7 @@ use crate::{
         basic_block, batch_norm2d, conv2d, global_avg_pool, linear, BasicBlock, BatchNorm2d,
         Conv2d, Linear,
     },
-    Activation, InputShape, Model, ModelError, Result,
+    Activation, Dropout, InputShape, Model, ModelError, Result,
 };
 
 /// Strides of the four stages.
@@ -130,6 +137,7 @@ impl ResNetConfig {
             head: linear(8 * k, num_classes, true, vb.pp("head"))?,
             act: self.activation,
             input,
+            dropout: None,
         }))
     }
 }
@@ -147,6 +155,8 @@ struct ResNet {
     head: Linear,
     act: Activation,
     input: InputShape,
+    /// Between the two convolutions of every block, in training forwards.
+    dropout: Option<Dropout>,
 }
 
 impl Model for ResNet {
@@ -156,8 +166,14 @@ impl Model for ResNet {
             .act
             .apply(&self.bn1.forward_t(&self.conv1.forward(&xs)?, train)?)?; // [N, k, H, W]
         for block in &self.blocks {
-            xs = block.forward_t(&xs, train)?; // ends at [N, 8k, H/8, W/8]
+            // ends at [N, 8k, H/8, W/8]
+            xs = block.forward_with_dropout(&xs, train, &self.dropout)?;
         }
         self.head.forward(&global_avg_pool(&xs)?) // [N, classes]
+    }
+
+    fn set_dropout(&mut self, dropout: Dropout) -> bool {
+        self.dropout = Some(dropout);
+        true
     }
 }

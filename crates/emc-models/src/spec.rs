@@ -120,21 +120,28 @@ impl ModelSpec {
         })
     }
 
-    /// Whether [`ModelSpec::build_with_dropout`] can apply dropout: MLPs with a hidden layer,
-    /// plain and compound-scaled CNNs.
+    /// Whether [`ModelSpec::build_with_dropout`] can apply dropout: every model with a
+    /// hidden activation, i.e. all but softmax regression (`linear`, or an MLP without a
+    /// hidden layer).
     pub fn supports_dropout(&self) -> bool {
         match self {
             ModelSpec::Mlp(cfg) => !cfg.hidden.is_empty(),
-            ModelSpec::Cnn(_) | ModelSpec::CompoundCnn(_) => true,
-            ModelSpec::Linear(_) | ModelSpec::ResNet18(_) | ModelSpec::Vit(_) => false,
+            ModelSpec::Cnn(_)
+            | ModelSpec::CompoundCnn(_)
+            | ModelSpec::ResNet18(_)
+            | ModelSpec::Vit(_) => true,
+            ModelSpec::Linear(_) => false,
         }
     }
 
-    /// [`ModelSpec::build`] with dropout at rate `p` on every hidden activation (masks
-    /// drawn from `seed`'s own stream, see [`crate::dropout`]); `p = 0` is `build` itself.
-    /// MLPs (after each hidden layer's activation) and CNNs, plain or compound-scaled (after
-    /// each block), have it; softmax regression has no hidden activation, and ResNet-18 and
-    /// the ViT do not implement it: each is refused with an error naming the family.
+    /// [`ModelSpec::build`] with dropout at rate `p` on hidden activations (masks drawn
+    /// from `seed`'s own stream, see [`crate::dropout`]); `p = 0` is `build` itself. Where
+    /// each family puts it: MLPs after each hidden layer's activation, CNNs, plain or
+    /// compound-scaled, after each block, ResNet-18 between the two convolutions of each
+    /// basic block (Wide-ResNet style, [`crate::resnet`]), the ViT on the embeddings and
+    /// both residual branches of each block (the original ViT's and timm's, [`crate::vit`]).
+    /// Softmax regression has no hidden activation and is refused with an error naming the
+    /// family.
     pub fn build_with_dropout(
         &self,
         input: InputShape,
@@ -157,8 +164,8 @@ impl ModelSpec {
                 family: self.family(),
                 field: "dropout",
                 value: p.to_string(),
-                reason: "dropout is implemented for mlp, cnn and cnn-compound only (linear has no \
-                         hidden activation)"
+                reason: "dropout needs a hidden activation, and softmax regression (linear, or \
+                         an mlp without a hidden layer) has none"
                     .into(),
             });
         }

@@ -10,6 +10,16 @@
 //! Variables: `patch_embed.weight` `[D, C, p, p]`/`bias`, `cls_token` `[1, 1, D]` (class
 //! pooling only), `pos_embed` `[1, T, D]`, `blocks.{i}.norm1`, `blocks.{i}.attn.qkv`,
 //! `blocks.{i}.attn.proj`, `blocks.{i}.norm2`, `blocks.{i}.mlp.fc1`/`fc2`, `norm`, `head`.
+//!
+//! Dropout ([`crate::Model::set_dropout`]) goes where the original ViT's `dropout_rate` and
+//! timm's `drop_rate` (before timm split off `proj_drop_rate`) put it: on the token
+//! embeddings after the position embedding is added (timm's `pos_drop`), and in every block
+//! on both residual branches — after the attention's output projection (`proj_drop`) and
+//! in the MLP after the activation and after `fc2` (`Mlp.drop1`, `drop2`; see
+//! [`TransformerBlock::forward_with_dropout`]). Masks are drawn in that forward order:
+//! embeddings, then per block attention output, MLP hidden layer, MLP output. The attention
+//! probabilities (timm's `attn_drop`, a rate of its own, 0 by default) and the pooled
+//! features before the classifier are not dropped.
 
 use std::fmt;
 
@@ -22,7 +32,7 @@ use crate::{
         layer_norm, linear, patch_embed, transformer_block, LayerNorm, Linear, PatchEmbed,
         TransformerBlock, LAYER_NORM_EPS,
     },
-    Activation, InputShape, Model, ModelError, Result,
+    Activation, Dropout, InputShape, Model, ModelError, Result,
 };
 
 /// Standard deviation of the class token and position embedding.
@@ -204,6 +214,7 @@ impl VitConfig {
             norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("norm"))?,
             head: linear(d, num_classes, true, vb.pp("head"))?,
             input,
+            dropout: None,
         }))
     }
 }
@@ -232,10 +243,12 @@ struct Vit {
     norm: LayerNorm,
     head: Linear,
     input: InputShape,
+    /// On the embeddings and both residual branches of every block, in training forwards.
+    dropout: Option<Dropout>,
 }
 
 impl Model for Vit {
-    fn forward(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+    fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let xs = crate::image_input(xs, self.input)?; // [N, C, H, W]
         let mut tokens = self.patch_embed.forward(&xs)?; // [N, P, D]
         let (n, _, d) = tokens.dims3()?;
@@ -243,9 +256,11 @@ impl Model for Vit {
             let cls = cls.broadcast_as((n, 1, d))?;
             tokens = Tensor::cat(&[&cls, &tokens], 1)?; // [N, 1 + P, D]
         }
-        let mut tokens = tokens.broadcast_add(&self.pos_embed)?; // [N, T, D]
+        let tokens = tokens.broadcast_add(&self.pos_embed)?; // [N, T, D]
+        let mut tokens = crate::dropout::maybe(&self.dropout, tokens, train)?;
         for block in &self.blocks {
-            tokens = block.forward(&tokens)?;
+            // [N, T, D]
+            tokens = block.forward_with_dropout(&tokens, train, &self.dropout)?;
         }
         let tokens = self.norm.forward(&tokens)?;
         let pooled = match self.cls_token {
@@ -253,5 +268,10 @@ impl Model for Vit {
             None => tokens.mean(1)?,             // [N, D]
         };
         self.head.forward(&pooled) // [N, classes]
+    }
+
+    fn set_dropout(&mut self, dropout: Dropout) -> bool {
+        self.dropout = Some(dropout);
+        true
     }
 }

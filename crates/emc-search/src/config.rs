@@ -237,7 +237,8 @@ impl MeasureConfig {
                 field: "train.dropout".into(),
                 message: format!(
                     "{} with model `{}`, which has no dropout; expected 0, or a model with it \
-                     (mlp with a hidden layer, cnn, cnn-compound)",
+                     (any family but softmax regression: mlp with a hidden layer, cnn, \
+                     cnn-compound, resnet18, vit)",
                     self.train.dropout, self.model
                 ),
             });

@@ -85,7 +85,7 @@ pub struct TrainConfig {
     #[serde(skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
     /// Dropout rate `p` in `[0, 1)` on every hidden activation in training forwards
-    /// (`emc_models::ModelSpec::build_with_dropout`: MLPs and CNNs), masks drawn from the
+    /// (`emc_models::ModelSpec::build_with_dropout`: every family but softmax regression), masks drawn from the
     /// probe's seed, so a probe stays a pure function of (config, seed, n). Evaluation (the
     /// fit: eval-mode 100% training accuracy, and `train_loss`) runs without dropout; the
     /// optimizer steps, the plateau and small-gradient rules and a failure's gradient
