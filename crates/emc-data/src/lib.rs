@@ -30,6 +30,7 @@ pub mod names;
 mod source;
 pub mod tabular;
 mod tensor;
+mod transform;
 mod variants;
 
 pub use cifar::Cifar100Labels;
