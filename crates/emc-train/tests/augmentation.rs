@@ -62,6 +62,7 @@ fn cfg(batching: Batching, augment: Augment) -> TrainConfig {
 #[test]
 fn augmented_runs_are_seeded_and_fit_the_unaugmented_samples() -> Result<()> {
     let (x, y) = data(24)?;
+    let before = x.flatten_all()?.to_vec1::<f32>()?;
     let aug = Augment {
         crop_padding: 1,
         hflip: true,
@@ -81,6 +82,8 @@ fn augmented_runs_are_seeded_and_fit_the_unaugmented_samples() -> Result<()> {
         assert_eq!(a.0.train_accuracy, a.1, "{batching:?}");
         assert!(a.0.fitted && a.1 == 1.0, "{batching:?}: {:?}", a.0);
     }
+    // The samples themselves are never changed.
+    assert_eq!(x.flatten_all()?.to_vec1::<f32>()?, before);
     Ok(())
 }
 
