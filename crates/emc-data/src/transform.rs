@@ -348,37 +348,45 @@ fn area_weights(input: usize, output: usize) -> Vec<Vec<(usize, f32)>> {
         .collect()
 }
 
+/// `n` images of `shape` with deterministic pixels and labels `i % classes` (class names
+/// `c0`, `c1`, ...): the variants' and transformations' test data.
+#[cfg(test)]
+pub(crate) fn tiny(n: usize, classes: u32, shape: ImageShape) -> Dataset {
+    Dataset::new(
+        Pixels::U8((0..n * shape.len()).map(|i| (i * 7 % 251) as u8).collect()),
+        (0..n as u32).map(|i| i % classes).collect(),
+        shape,
+        (0..classes).map(|c| format!("c{c}")).collect(),
+        crate::Metadata {
+            name: "tiny".into(),
+            split: crate::Split::Train,
+            origin: crate::Origin::Generated {
+                description: "unit test".into(),
+            },
+            files: vec![],
+            variants: vec![],
+        },
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tiny(n: usize, classes: u32) -> Dataset {
+    /// [`super::tiny`] with single-channel `side`×`side` images.
+    fn tiny(n: usize, classes: u32, side: usize) -> Dataset {
         let shape = ImageShape {
             channels: 1,
-            height: 2,
-            width: 2,
+            height: side,
+            width: side,
         };
-        Dataset::new(
-            Pixels::U8((0..n * shape.len()).map(|i| (i * 7 % 251) as u8).collect()),
-            (0..n as u32).map(|i| i % classes).collect(),
-            shape,
-            (0..classes).map(|c| format!("c{c}")).collect(),
-            crate::Metadata {
-                name: "tiny".into(),
-                split: crate::Split::Train,
-                origin: crate::Origin::Generated {
-                    description: "unit test".into(),
-                },
-                files: vec![],
-                variants: vec![],
-            },
-        )
-        .unwrap()
+        super::tiny(n, classes, shape)
     }
 
     #[test]
     fn random_labels_over_k_keep_the_samples_and_draw_over_k_classes() {
-        let ds = tiny(400, 10);
+        let ds = tiny(400, 10, 2);
         for k in [2, 5, 10, 20] {
             let out = ds.clone().with_random_labels_over(k, 3).unwrap();
             assert_eq!(out.len(), ds.len());
@@ -406,7 +414,7 @@ mod tests {
 
     #[test]
     fn merged_classes_are_the_class_mod_k_with_joined_names() {
-        let ds = tiny(30, 10);
+        let ds = tiny(30, 10, 2);
         let out = ds.clone().with_merged_classes(4).unwrap();
         assert_eq!(out.len(), 30);
         for (a, b) in ds.labels().iter().zip(out.labels()) {

@@ -306,7 +306,6 @@ impl TryFrom<String> for Variant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::Pixels;
 
     #[test]
     fn text_forms_round_trip() {
@@ -350,23 +349,7 @@ mod tests {
             height: 4,
             width: 4,
         };
-        let n = 30;
-        let ds = Dataset::new(
-            Pixels::U8((0..n * shape.len()).map(|i| (i * 13 % 251) as u8).collect()),
-            (0..n as u32).map(|i| i % 3).collect(),
-            shape,
-            vec!["a".into(), "b".into(), "c".into()],
-            crate::Metadata {
-                name: "tiny".into(),
-                split: crate::Split::Train,
-                origin: crate::Origin::Generated {
-                    description: "unit test".into(),
-                },
-                files: vec![],
-                variants: vec![],
-            },
-        )
-        .unwrap();
+        let ds = crate::transform::tiny(30, 3, shape);
         for s in [
             "subset:10",
             "random-labels",
