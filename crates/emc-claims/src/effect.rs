@@ -1,4 +1,4 @@
-//! Effect sizes with a bootstrap confidence interval, and the learning-rate choice.
+//! Effect sizes with a bootstrap confidence interval.
 //!
 //! The effect of A over B is the ratio of geometric means, `exp(mean ln EMC_A − mean ln
 //! EMC_B)` (the paper averages log EMC). Its 95% interval is the percentile interval of the
@@ -409,25 +409,6 @@ pub fn lower_bound_only(arm: &ArmResult) -> Option<String> {
     } else {
         None
     }
-}
-
-/// The best arm (highest median EMC, then highest mean log EMC, then first in the grid) of
-/// each `(architecture, procedure)`: the learning rate chosen from the grid by best EMC.
-/// In grid order of first appearance.
-pub fn best_per_procedure(results: &[ArmResult]) -> Vec<&ArmResult> {
-    let mut best: Vec<&ArmResult> = vec![];
-    for r in results {
-        let key = |x: &ArmResult| (x.arm.architecture.clone(), x.arm.procedure.clone());
-        match best.iter_mut().find(|b| key(b) == key(r)) {
-            Some(b) => {
-                if r.cmp_emc(b).is_gt() {
-                    *b = r;
-                }
-            }
-            None => best.push(r),
-        }
-    }
-    best
 }
 
 #[cfg(test)]

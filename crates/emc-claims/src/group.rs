@@ -1,4 +1,5 @@
-//! Grouping for the analyses: distinct values, in the order they first appear.
+//! Grouping for the analyses: distinct values, in the order they first appear, and the
+//! best arm of each group (the learning-rate choice).
 
 use crate::ArmResult;
 
@@ -21,4 +22,23 @@ pub fn first_seen<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
 /// `results`, in first-seen order.
 pub fn architectures<'a>(results: impl IntoIterator<Item = &'a ArmResult>) -> Vec<&'a str> {
     first_seen(results.into_iter().map(|r| r.arm.architecture.as_str()))
+}
+
+/// The best arm (highest median EMC, then highest mean log EMC, then first in the grid) of
+/// each `(architecture, procedure)`: the learning rate chosen from the grid by best EMC.
+/// In grid order of first appearance.
+pub fn best_per_procedure(results: &[ArmResult]) -> Vec<&ArmResult> {
+    let mut best: Vec<&ArmResult> = vec![];
+    for r in results {
+        let key = |x: &ArmResult| (x.arm.architecture.clone(), x.arm.procedure.clone());
+        match best.iter_mut().find(|b| key(b) == key(r)) {
+            Some(b) => {
+                if r.cmp_emc(b).is_gt() {
+                    *b = r;
+                }
+            }
+            None => best.push(r),
+        }
+    }
+    best
 }

@@ -42,8 +42,8 @@ pub use claim::{
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
-    best_per_procedure, bootstrap_log_contrast, bootstrap_log_ratio, budget_robust_effect,
-    budget_trend, lower_bound_only, per_param_ratio, BudgetedEffect, Effect, Trend,
+    bootstrap_log_contrast, bootstrap_log_ratio, budget_robust_effect, budget_trend,
+    lower_bound_only, per_param_ratio, BudgetedEffect, Effect, Trend,
 };
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
@@ -52,7 +52,7 @@ pub use extend::{
     extend_arms, Caps, Extension, DEFAULT_EXTENSION_CAP, DEFAULT_SEED_CAP, SEED_STEP,
 };
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
-pub use group::{architectures, first_seen};
+pub use group::{architectures, best_per_procedure, first_seen};
 pub use judgements::{Judged, Judgements};
 pub use plan::dry_run;
 pub use run::{run_claim, ClaimReport, RunSettings};
