@@ -39,11 +39,20 @@
 //! resnet18[:k=<width>][:<act>]                      k = 64, relu
 //! vit:patch<p>,d<D>,depth<L>,heads<H>[,mlp<M>|,ratio<R>][,pool=cls|mean][,<act>]
 //!                                                   patch4 d64 depth4 heads4, mlp = 4·D, cls, gelu
+//! subspace:d=<d>[:proj=auto|dense|sparse](<spec>)   θ = θ₀ + P z, only z ∈ ℝᵈ trained
+//! quant:<bits>(<spec>)                              weights fake-quantised to 2–16 bits (32: off)
 //! ```
+//!
+//! The last two wrap any other spec (not another wrapper): subspace training
+//! ([`subspace`]: d trainable parameters, P seeded, dense orthonormal or sparse) and
+//! quantisation-aware training ([`quant`]: per-tensor symmetric, straight-through
+//! estimator; the model holds parameters × bits). Both keep the wrapped network's variables
+//! (checkpoints hold them beside `subspace.z` or the `quant.*` master weights).
 //!
 //! Examples: `mlp:512x512:relu`, `cnn:32,64:relu:pool=last:flatten` (conv3x3(32) →
 //! conv3x3(64) → maxpool 2 → linear), `cnn:16,32,64:gelu:w=2:bn`, `resnet18:k=16`,
-//! `vit:patch4,d128,depth4,heads4,mlp256,pool=mean`, `cnn-compound:32,64:phi=2`.
+//! `vit:patch4,d128,depth4,heads4,mlp256,pool=mean`, `cnn-compound:32,64:phi=2`,
+//! `subspace:d=256(mlp:64:relu)`, `quant:4(cnn:8,16)`.
 //! [`ModelSpec`]'s `Display` writes the canonical form, which parses back to the same
 //! value.
 //!
@@ -62,9 +71,12 @@ mod error;
 pub mod init;
 pub mod layers;
 pub mod mlp;
+pub mod quant;
+pub mod reparam;
 pub mod resnet;
 mod spec;
 pub mod stacked;
+pub mod subspace;
 pub mod vit;
 
 use candle_core::{Tensor, Var};
@@ -76,9 +88,12 @@ pub use cnn::{CnnConfig, CnnHead, CompoundConfig, Pool};
 pub use dropout::Dropout;
 pub use error::{ModelError, Result};
 pub use mlp::{LinearConfig, MlpConfig};
+pub use quant::QuantConfig;
+pub use reparam::{pull_back, sync, Reparam};
 pub use resnet::ResNetConfig;
 pub use spec::{ModelSpec, FAMILIES};
 pub use stacked::Stacked;
+pub use subspace::{Projection, SubspaceConfig};
 pub use vit::{VitConfig, VitPool};
 
 /// The CPU kernels the layers run on, re-exported for crates that reach them through this
@@ -105,6 +120,13 @@ pub trait Model: Send + Sync {
     fn set_dropout(&mut self, dropout: Dropout) -> bool {
         let _ = dropout;
         false
+    }
+
+    /// For a reparameterised model (`subspace:...`, `quant:...`), how its weights follow the
+    /// variables the optimizer updates; `None` for a plain model. Trainers go through
+    /// [`pull_back`] and [`sync`], which handle both.
+    fn reparam(&self) -> Option<&dyn Reparam> {
+        None
     }
 }
 
@@ -141,9 +163,11 @@ pub struct Built {
     pub model: Box<dyn Model>,
     /// Every variable, batch-norm running statistics included: what gets saved.
     pub varmap: VarMap,
-    /// What the optimizer updates (batch-norm running statistics excluded), sorted by name.
+    /// What the optimizer updates (batch-norm running statistics excluded), sorted by name:
+    /// the network's weights, or for a reparameterised model the variables they follow (z of
+    /// a subspace model, the master weights of a quantised one).
     pub trainable: Vec<Var>,
-    /// Trainable scalars.
+    /// Trainable scalars (d for a subspace model).
     pub num_params: usize,
 }
 
@@ -151,6 +175,13 @@ impl Built {
     /// The trainable variables with their names, sorted by name.
     pub fn named_trainable(&self) -> Vec<(String, Var)> {
         init::named_vars(&self.varmap, true)
+            .into_iter()
+            .filter(|(_, v)| {
+                self.trainable
+                    .iter()
+                    .any(|t| t.as_tensor().id() == v.as_tensor().id())
+            })
+            .collect()
     }
 
     /// Every variable with its name, sorted by name.

@@ -11,7 +11,9 @@ use crate::{
     cnn::{CnnConfig, CnnHead, CompoundConfig, Pool},
     init::{named_vars, seeded_var_builder},
     mlp::{LinearConfig, MlpConfig},
+    quant::QuantConfig,
     resnet::ResNetConfig,
+    subspace::{Projection, SubspaceConfig},
     vit::{VitConfig, VitPool},
     Activation, Built, Dropout, InputShape, ModelError, Result,
 };
@@ -41,10 +43,25 @@ pub enum ModelSpec {
     /// A compound-scaled CNN (`cnn-compound:...`).
     #[serde(rename = "cnn-compound")]
     CompoundCnn(CompoundConfig),
+    /// Any other model trained in a random subspace of its weights (`subspace:...(...)`).
+    #[serde(rename = "subspace")]
+    Subspace(SubspaceConfig),
+    /// Any other model with fake-quantised weights (`quant:<bits>(...)`).
+    #[serde(rename = "quant")]
+    Quant(QuantConfig),
 }
 
-/// The family names a spec may start with.
-pub const FAMILIES: [&str; 6] = ["linear", "mlp", "cnn", "resnet18", "vit", "cnn-compound"];
+/// The family names a spec may start with (the last two wrap another spec).
+pub const FAMILIES: [&str; 8] = [
+    "linear",
+    "mlp",
+    "cnn",
+    "resnet18",
+    "vit",
+    "cnn-compound",
+    "subspace",
+    "quant",
+];
 
 impl ModelSpec {
     /// The family name (the spec's first field).
@@ -56,13 +73,34 @@ impl ModelSpec {
             ModelSpec::ResNet18(_) => "resnet18",
             ModelSpec::Vit(_) => "vit",
             ModelSpec::CompoundCnn(_) => "cnn-compound",
+            ModelSpec::Subspace(_) => "subspace",
+            ModelSpec::Quant(_) => "quant",
+        }
+    }
+
+    /// The network whose weights a wrapper (`subspace`, `quant`) reparameterises; the spec
+    /// itself for a plain family.
+    pub fn network(&self) -> &ModelSpec {
+        match self {
+            ModelSpec::Subspace(cfg) => &cfg.model,
+            ModelSpec::Quant(cfg) => &cfg.model,
+            plain => plain,
+        }
+    }
+
+    /// Bits each trainable parameter holds: the quantised width for `quant`, else 32 (the
+    /// `f32` of training). A model's storage budget is `num_params × bits_per_param`.
+    pub fn bits_per_param(&self) -> u32 {
+        match self {
+            ModelSpec::Quant(cfg) => cfg.bits.min(32),
+            _ => 32,
         }
     }
 
     /// Whether `forward` takes flat inputs `[N, C·H·W]` (linear, MLP) rather than images
     /// `[N, C, H, W]`. Every model accepts both; this is the layout it works in.
     pub fn flat_input(&self) -> bool {
-        matches!(self, ModelSpec::Linear(_) | ModelSpec::Mlp(_))
+        matches!(self.network(), ModelSpec::Linear(_) | ModelSpec::Mlp(_))
     }
 
     fn check(&self, input: InputShape, num_classes: usize) -> Result<()> {
@@ -83,6 +121,14 @@ impl ModelSpec {
             ModelSpec::ResNet18(cfg) => cfg.validate(),
             ModelSpec::Vit(cfg) => cfg.validate(input, num_classes),
             ModelSpec::CompoundCnn(_) => Ok(()), // checked by its plan
+            ModelSpec::Subspace(cfg) => {
+                let full = cfg.model.num_params(input, num_classes)?;
+                cfg.check_dim(full)
+            }
+            ModelSpec::Quant(cfg) => {
+                cfg.model.check(input, num_classes)?;
+                cfg.check_bits()
+            }
         }
     }
 
@@ -97,6 +143,16 @@ impl ModelSpec {
         device: &Device,
     ) -> Result<Built> {
         self.check(input, num_classes)?;
+        match self {
+            ModelSpec::Subspace(cfg) => {
+                let network = cfg.model.build(input, num_classes, seed, dtype, device)?;
+                return cfg.wrap(network, seed);
+            }
+            ModelSpec::Quant(cfg) => {
+                return cfg.wrap(cfg.model.build(input, num_classes, seed, dtype, device)?)
+            }
+            _ => {}
+        }
         let varmap = VarMap::new();
         let vb = seeded_var_builder(&varmap, seed, dtype, device);
         let model = match self {
@@ -106,6 +162,7 @@ impl ModelSpec {
             ModelSpec::ResNet18(cfg) => cfg.build(input, num_classes, vb)?,
             ModelSpec::Vit(cfg) => cfg.build(input, num_classes, vb)?,
             ModelSpec::CompoundCnn(cfg) => cfg.build(input, num_classes, vb)?,
+            ModelSpec::Subspace(_) | ModelSpec::Quant(_) => unreachable!("wrappers built above"),
         };
         let trainable: Vec<Var> = named_vars(&varmap, true)
             .into_iter()
@@ -131,6 +188,8 @@ impl ModelSpec {
             | ModelSpec::ResNet18(_)
             | ModelSpec::Vit(_) => true,
             ModelSpec::Linear(_) => false,
+            ModelSpec::Subspace(cfg) => cfg.model.supports_dropout(),
+            ModelSpec::Quant(cfg) => cfg.model.supports_dropout(),
         }
     }
 
@@ -188,6 +247,8 @@ impl ModelSpec {
             ModelSpec::ResNet18(cfg) => cfg.count(input, num_classes),
             ModelSpec::Vit(cfg) => cfg.count(input, num_classes),
             ModelSpec::CompoundCnn(cfg) => cfg.count(input, num_classes)?,
+            ModelSpec::Subspace(cfg) => cfg.dim,
+            ModelSpec::Quant(cfg) => cfg.model.num_params(input, num_classes)?,
         })
     }
 }
@@ -207,6 +268,8 @@ impl ModelSpec {
             ModelSpec::ResNet18(cfg) => cfg.activations(input, num_classes),
             ModelSpec::Vit(cfg) => cfg.activations(input, num_classes),
             ModelSpec::CompoundCnn(cfg) => cfg.activations(input, num_classes)?,
+            ModelSpec::Subspace(cfg) => cfg.model.activations_per_sample(input, num_classes)?,
+            ModelSpec::Quant(cfg) => cfg.model.activations_per_sample(input, num_classes)?,
         })
     }
 }
@@ -226,6 +289,8 @@ impl fmt::Display for ModelSpec {
             ModelSpec::ResNet18(cfg) => cfg.fmt(f),
             ModelSpec::Vit(cfg) => cfg.fmt(f),
             ModelSpec::CompoundCnn(cfg) => cfg.fmt(f),
+            ModelSpec::Subspace(cfg) => cfg.fmt(f),
+            ModelSpec::Quant(cfg) => cfg.fmt(f),
         }
     }
 }
@@ -526,12 +591,96 @@ fn parse_vit(p: &mut Parser, items: &[&str]) -> Result<ModelSpec> {
     Ok(ModelSpec::Vit(cfg))
 }
 
+/// `subspace:d=<d>[:proj=<kind>](<spec>)` or `quant:<bits>(<spec>)`; `head` is the text
+/// before `(`.
+fn parse_wrapper(p: &mut Parser, head: &str, inner: &str) -> Result<ModelSpec> {
+    let (family, rest) = head.split_once(':').unwrap_or((head, ""));
+    let model: ModelSpec = inner.parse()?;
+    if matches!(model, ModelSpec::Subspace(_) | ModelSpec::Quant(_)) {
+        return Err(p.err(
+            "model",
+            inner,
+            "a model family inside the wrapper, not another wrapper",
+        ));
+    }
+    let model = Box::new(model);
+    let items: Vec<&str> = rest
+        .split(':')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect();
+    if family == "quant" {
+        let [bits] = items.as_slice() else {
+            return Err(p.err(
+                "bits",
+                rest,
+                format!("one bit width, e.g. `quant:4(cnn:8,16)`: {}", QuantConfig::EXPECTED_BITS),
+            ));
+        };
+        let text = bits.strip_prefix("bits=").unwrap_or(bits);
+        let expected = format!("{}, e.g. `quant:4(cnn:8,16)`", QuantConfig::EXPECTED_BITS);
+        let bits = p.positive("bits", text, &expected)?;
+        let cfg = QuantConfig {
+            bits: u32::try_from(bits).map_err(|_| p.err("bits", text, expected.clone()))?,
+            model,
+        };
+        cfg.check_bits()
+            .map_err(|_| p.err("bits", text, expected.clone()))?;
+        return Ok(ModelSpec::Quant(cfg));
+    }
+    let mut cfg = SubspaceConfig {
+        dim: 0,
+        projection: Projection::Auto,
+        model,
+    };
+    const FORM: &str = "e.g. `subspace:d=256(mlp:64:relu)`";
+    for &item in &items {
+        let (key, value) = item.split_once('=').unwrap_or((item, ""));
+        match key {
+            "d" => {
+                cfg.dim = p.positive("d", value, &format!("a dimension >= 1, {FORM}"))?;
+                p.once("d", item)?;
+            }
+            "proj" => {
+                cfg.projection = Projection::parse(value)
+                    .ok_or_else(|| p.err("proj", value, "`auto`, `dense` or `sparse`"))?;
+                p.once("proj", item)?;
+            }
+            _ => {
+                return Err(p.err(
+                    "option",
+                    item,
+                    format!("`d=<dimension>` or `proj=auto|dense|sparse`, {FORM}"),
+                ))
+            }
+        }
+    }
+    if cfg.dim == 0 {
+        return Err(p.err("d", rest, format!("`d=<dimension>`, {FORM}")));
+    }
+    Ok(ModelSpec::Subspace(cfg))
+}
+
 impl FromStr for ModelSpec {
     type Err = ModelError;
 
     fn from_str(spec: &str) -> Result<Self> {
         let lowered = spec.trim().to_ascii_lowercase();
         let mut parser = Parser::new(spec);
+        let head = lowered.split(['(', ':']).next().unwrap_or("").trim();
+        if head == "subspace" || head == "quant" {
+            let p = &mut parser;
+            return match (lowered.find('('), lowered.strip_suffix(')')) {
+                (Some(open), Some(body)) if open < body.len() => {
+                    parse_wrapper(p, lowered[..open].trim(), body[open + 1..].trim())
+                }
+                _ => Err(p.err(
+                    "model",
+                    &lowered,
+                    format!("the wrapped spec in parentheses, e.g. `{head}:...(mlp:64:relu)`"),
+                )),
+            };
+        }
         let (family, rest) = lowered.split_once(':').unwrap_or((lowered.as_str(), ""));
         let items: Vec<&str> = if rest.is_empty() {
             Vec::new()

@@ -131,7 +131,7 @@ pub fn full_gradient_smoothed(
         let (l, c) = loss_sum_and_correct(&logits, &labels.narrow(0, s, e - s)?, label_smoothing)?;
         loss_sum += l.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         correct += c;
-        let mut grads = l.affine(1.0 / n as f64, 0.0)?.backward()?;
+        let mut grads = emc_models::pull_back(model, l.affine(1.0 / n as f64, 0.0)?.backward()?)?;
         total = Some(match total {
             None => grads,
             Some(mut acc) => {

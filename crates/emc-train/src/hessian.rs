@@ -1,7 +1,10 @@
 //! Certifying a failure as a minimum rather than a saddle: the most negative eigenvalue of
 //! the training-loss Hessian, estimated by Lanczos iteration on finite-difference
 //! Hessian-vector products `Hv ≈ (∇L(w + εv) − ∇L(w − εv)) / 2ε`. Costs two full-data
-//! gradients per iteration: meant for small models.
+//! gradients per iteration: meant for small models. For a reparameterised model the
+//! Hessian is that of the loss in the optimizer's variables (z of a subspace model; for a
+//! quantised model the difference of straight-through gradients, which is not a curvature:
+//! its estimate says little there).
 
 use candle_core::{Tensor, Var};
 use emc_models::Model;
@@ -120,11 +123,13 @@ pub fn min_hessian_eigenvalue(
     } * (1.0 + w_norm / (dim as f64).sqrt());
     let hvp = |v: &[f64]| -> Result<Vec<f64>> {
         set_shifted(trainable, &base, v, eps)?;
+        emc_models::sync(model)?;
         let gp = flatten_grads(
             trainable,
             &full_gradient_smoothed(model, trainable, images, labels, chunk, label_smoothing)?.0,
         )?;
         set_shifted(trainable, &base, v, -eps)?;
+        emc_models::sync(model)?;
         let gm = flatten_grads(
             trainable,
             &full_gradient_smoothed(model, trainable, images, labels, chunk, label_smoothing)?.0,
@@ -168,6 +173,7 @@ pub fn min_hessian_eigenvalue(
     for (v, b) in trainable.iter().zip(&base) {
         v.set(b)?;
     }
+    emc_models::sync(model)?;
     result?;
     let k = alpha.len();
     let mut t = vec![vec![0.0; k]; k];

@@ -96,7 +96,9 @@ fn scalar(t: &Tensor) -> Result<f64> {
 }
 
 /// One optimizer step on a minibatch (training mode) on the cross-entropy label-smoothed
-/// by `label_smoothing` (0: none): returns the loss before the step and the gradient norm,
+/// by `label_smoothing` (0: none), through the model's reparameterisation if it has one
+/// (the gradient pulled back to the optimizer's variables, the weights written after the
+/// step; see [`emc_models::reparam`]): returns the loss before the step and the gradient norm,
 /// or `None` when either is not finite (divergence; the step is not applied when the loss
 /// already is).
 pub fn minibatch_step(
@@ -111,7 +113,9 @@ pub fn minibatch_step(
     if !l.is_finite() {
         return Ok(None);
     }
-    let norm = opt.step(&loss.backward()?)?;
+    let grads = emc_models::pull_back(model, loss.backward()?)?;
+    let norm = opt.step(&grads)?;
+    emc_models::sync(model)?;
     Ok(norm.is_finite().then_some((l, norm)))
 }
 
@@ -132,6 +136,7 @@ pub fn full_batch_step(
         return Ok(None);
     }
     let norm = opt.step(&grads)?;
+    emc_models::sync(model)?;
     Ok(norm.is_finite().then_some((l, norm)))
 }
 
