@@ -771,3 +771,38 @@ fn measure_with_augmentation_is_deterministic_and_refused_for_tables() {
     );
     assert!(!table.exists(), "{table:?} left behind");
 }
+
+/// `--model subspace:...(...)` and `quant:...(...)`: measured like any model (probes a pure
+/// function of (config, seed, n), d counted as the parameters), and their checkpoints pass
+/// `emc verify`, which rebuilds the weights from the stored z or master weights.
+#[test]
+fn measure_and_verify_subspace_and_quantised_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    distinct_mnist(tmp.path());
+    for (model, params) in [("subspace:d=60(mlp:8)", 60), ("quant:4(mlp:8)", 226)] {
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        for out in [&a, &b] {
+            let o = measure_small(tmp.path(), model, "mnist", &[], out);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        assert_eq!(probe_outcomes(&a), probe_outcomes(&b), "{model}");
+        let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
+        assert!(manifest.contains(&format!("model = \"{model}")), "{manifest}");
+        let summary = std::fs::read_to_string(a.join("summary.csv")).unwrap();
+        assert!(summary.contains(&format!(",{params},")), "{summary}");
+        let o = emc(&[
+            "verify",
+            a.to_str().unwrap(),
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains("reproduce their recorded fit"),
+            "{model}: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::remove_dir_all(&a).unwrap();
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+}

@@ -466,6 +466,9 @@ fn check_one(
             cfg.model, p.classes, p.input.channels, p.input.height, p.input.width
         ))
     })?;
+    // A reparameterised model (subspace, quantised) is judged on the weights its trained
+    // variables determine from this build's seed, not on the stored copy of them.
+    emc_models::sync(built.model.as_ref()).map_err(tensor_err)?;
     let eval = evaluate(built.model.as_ref(), &x, &y, cfg.train.eval_batch.max(1))
         .map_err(|e| err(format!("evaluating: {e}")))?;
     check.correct = Some(eval.correct);
