@@ -220,6 +220,11 @@ fn regularization_smoke_matches_reference() {
 }
 
 #[test]
+fn parameter_efficiency_smoke_matches_reference() {
+    check_smoke(&claim_parameter_efficiency::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;

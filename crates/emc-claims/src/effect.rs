@@ -339,7 +339,19 @@ pub fn budget_robust_effect(
 /// saturated; an ordering that flipped between budgets is decided at the largest budget
 /// under that same rule. With the extensions that could decide it when undecided.
 pub fn per_param_ratio(label: String, a: &ArmResult, b: &ArmResult, seed: u64) -> Judged {
-    let k = b.measurement.params as f64 / a.measurement.params.max(1) as f64;
+    let (pa, pb) = (a.measurement.params, b.measurement.params);
+    per_size_ratio(label, (a, pa as f64), (b, pb as f64), seed)
+}
+
+/// [`per_param_ratio`] for any size of the two models (e.g. parameters × bits of
+/// quantised weights): (EMC/size of `a`) / (EMC/size of `b`), judged by the same rule.
+pub fn per_size_ratio(
+    label: String,
+    (a, size_a): (&ArmResult, f64),
+    (b, size_b): (&ArmResult, f64),
+    seed: u64,
+) -> Judged {
+    let k = size_b / size_a.max(f64::MIN_POSITIVE);
     let scale = |e: &Effect| Effect {
         ratio: e.ratio * k,
         lo: e.lo * k,

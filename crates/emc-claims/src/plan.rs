@@ -47,6 +47,8 @@ fn input_of(data: &str, variants: &[String]) -> Option<(InputShape, usize, usize
 struct ArmPlan {
     /// Parameter count, when the model and the data's shape are known.
     params: Option<usize>,
+    /// The network's own weights (D of a subspace model, whose count is d), for the FLOPs.
+    network_params: Option<usize>,
     /// First subset size of the search (0 when unknown).
     n0: usize,
     /// Largest subset size (0 when unknown).
@@ -60,12 +62,13 @@ struct ArmPlan {
 impl ArmPlan {
     fn new(m: &MeasureConfig) -> ArmPlan {
         let shape = input_of(&m.data, &m.variants);
-        let params = shape.and_then(|(input, classes, _)| {
-            m.model
-                .parse::<ModelSpec>()
-                .ok()
-                .and_then(|spec| spec.num_params(input, classes).ok())
-        });
+        let spec = m.model.parse::<ModelSpec>().ok();
+        let count = |network: bool| {
+            let (spec, (input, classes, _)) = (spec.as_ref()?, shape?);
+            let spec = if network { spec.network() } else { spec };
+            spec.num_params(input, classes).ok()
+        };
+        let (params, network_params) = (count(false), count(true));
         let (n0, cap) = match (shape, params) {
             (Some((_, classes, len)), Some(p)) => {
                 let cap = m.search.max_n.map_or(len, |x| x.min(len));
@@ -91,6 +94,7 @@ impl ArmPlan {
             seeds * levels * m.train.stop.max_epochs as f64 * (2 * cap + bisect * cap) as f64;
         ArmPlan {
             params,
+            network_params,
             n0,
             cap,
             probes: doubling + bisect,
@@ -126,7 +130,7 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
         let m = &a.measure;
         let plan = ArmPlan::new(m);
         total_se += plan.sample_epochs;
-        total_flops += plan.sample_epochs * 6.0 * plan.params.unwrap_or(0) as f64;
+        total_flops += plan.sample_epochs * 6.0 * plan.network_params.unwrap_or(0) as f64;
         total_probes += plan.probes * m.seeds.len();
         let _ = writeln!(
             s,
@@ -164,7 +168,8 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
         s,
         "{} arms, at most {total_probes} probes; cost upper bound (EMC at the cap, full epoch \
          budgets): {total_se:.2e} sample-epochs, ≈ {total_flops:.2e} FLOPs at 6·params per \
-         sample (exact for MLPs; convolutions cost more). Plateau and fit stops make real runs \
+         sample (exact for MLPs; convolutions cost more; a subspace model counts its network's \
+         weights, not d, and its projection adds 4·D·d per step). Plateau and fit stops make real runs \
          far cheaper.",
         arms.len()
     );

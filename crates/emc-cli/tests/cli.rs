@@ -787,7 +787,10 @@ fn measure_and_verify_subspace_and_quantised_models() {
         }
         assert_eq!(probe_outcomes(&a), probe_outcomes(&b), "{model}");
         let manifest = std::fs::read_to_string(a.join("manifest.toml")).unwrap();
-        assert!(manifest.contains(&format!("model = \"{model}")), "{manifest}");
+        assert!(
+            manifest.contains(&format!("model = \"{model}")),
+            "{manifest}"
+        );
         let summary = std::fs::read_to_string(a.join("summary.csv")).unwrap();
         assert!(summary.contains(&format!(",{params},")), "{summary}");
         let o = emc(&[

@@ -73,7 +73,11 @@ impl QuantConfig {
             .collect();
         let mut pairs = Vec::with_capacity(names.len());
         {
-            let mut data = network.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+            let mut data = network
+                .varmap
+                .data()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             for (name, theta) in names {
                 let master = Var::from_tensor(&theta.as_tensor().copy()?)?;
                 data.insert(format!("{MASTER_PREFIX}{name}"), master.clone());

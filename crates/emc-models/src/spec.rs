@@ -274,6 +274,29 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// Scalars a reparameterised model (`subspace`, `quant`) holds beyond its trainable
+    /// variables and their optimizer state, for memory checks: the network's weights and
+    /// their gradients, and for a subspace model θ₀ and the projection (dense D·d, or
+    /// d·⌈√D⌉ sparse entries of a `u32` index and a sign each). 0 for a plain model.
+    pub fn reparam_scalars(&self, input: InputShape, num_classes: usize) -> Result<f64> {
+        self.check(input, num_classes)?;
+        Ok(match self {
+            ModelSpec::Subspace(cfg) => {
+                let full = cfg.model.num_params(input, num_classes)? as f64;
+                let d = cfg.dim as f64;
+                let projection = match cfg.projection.resolve(full as usize, cfg.dim) {
+                    Projection::Dense => full * d,
+                    _ => d * full.sqrt().ceil() * 5.0 / 4.0,
+                };
+                3.0 * full + projection
+            }
+            ModelSpec::Quant(cfg) => 2.0 * cfg.model.num_params(input, num_classes)? as f64,
+            _ => 0.0,
+        })
+    }
+}
+
 impl Default for ModelSpec {
     fn default() -> Self {
         ModelSpec::Mlp(MlpConfig::default())
@@ -614,7 +637,10 @@ fn parse_wrapper(p: &mut Parser, head: &str, inner: &str) -> Result<ModelSpec> {
             return Err(p.err(
                 "bits",
                 rest,
-                format!("one bit width, e.g. `quant:4(cnn:8,16)`: {}", QuantConfig::EXPECTED_BITS),
+                format!(
+                    "one bit width, e.g. `quant:4(cnn:8,16)`: {}",
+                    QuantConfig::EXPECTED_BITS
+                ),
             ));
         };
         let text = bits.strip_prefix("bits=").unwrap_or(bits);

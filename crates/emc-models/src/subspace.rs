@@ -60,9 +60,7 @@ impl Projection {
     /// The projection actually used for D = `full` weights and d = `dim`: never `Auto`.
     pub fn resolve(self, full: usize, dim: usize) -> Projection {
         match self {
-            Projection::Auto if full.saturating_mul(dim) <= DENSE_MAX_ENTRIES => {
-                Projection::Dense
-            }
+            Projection::Auto if full.saturating_mul(dim) <= DENSE_MAX_ENTRIES => Projection::Dense,
             Projection::Auto => Projection::Sparse,
             other => other,
         }
@@ -270,7 +268,9 @@ impl Reparam for SubspaceReparam {
 
 /// Recently drawn dense projections, keyed by (seed, D, d): the probes of one EMC search
 /// share a seed and a model, and drawing costs O(D·d²).
-static DENSE_CACHE: Mutex<Vec<((u64, usize, usize), Arc<Vec<f64>>)>> = Mutex::new(Vec::new());
+static DENSE_CACHE: Mutex<Vec<(DenseKey, Arc<Vec<f64>>)>> = Mutex::new(Vec::new());
+/// (seed, D, d) of a dense projection.
+type DenseKey = (u64, usize, usize);
 const DENSE_CACHE_ENTRIES: usize = 2;
 
 /// [`dense_columns`], kept for the next build of the same (seed, D, d).

@@ -40,7 +40,11 @@ fn wrapper_specs_read_back_and_count_their_parameters() -> Result<()> {
             "subspace:d=7:proj=sparse(cnn:2,3:relu:pool=last:gap)",
             7,
         ),
-        ("quant:4(mlp:8)", "quant:4(mlp:8:relu)", 9 * 8 + 8 + 8 * 3 + 3),
+        (
+            "quant:4(mlp:8)",
+            "quant:4(mlp:8:relu)",
+            9 * 8 + 8 + 8 * 3 + 3,
+        ),
         ("quant:bits=32(linear)", "quant:32(linear)", 9 * 3 + 3),
     ] {
         let spec: ModelSpec = text.parse()?;
@@ -53,7 +57,11 @@ fn wrapper_specs_read_back_and_count_their_parameters() -> Result<()> {
         assert_eq!(built.num_params, params, "{text}");
         let trained: usize = built.trainable.iter().map(|v| v.elem_count()).sum();
         assert_eq!(trained, params, "{text}");
-        assert_eq!(built.named_trainable().len(), built.trainable.len(), "{text}");
+        assert_eq!(
+            built.named_trainable().len(),
+            built.trainable.len(),
+            "{text}"
+        );
     }
     let quant: ModelSpec = "quant:4(cnn:2)".parse()?;
     assert_eq!(quant.bits_per_param(), 4);
@@ -102,8 +110,15 @@ fn dense_projection_is_a_reproducible_orthonormal_frame() {
         let again = std::thread::spawn(move || dense_columns(3, full, dim))
             .join()
             .unwrap();
-        assert!(p.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()));
-        assert_ne!(p, dense_columns(4, full, dim), "another seed, another frame");
+        assert!(p
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_ne!(
+            p,
+            dense_columns(4, full, dim),
+            "another seed, another frame"
+        );
     }
 }
 
@@ -140,7 +155,10 @@ fn subspace_gradient_matches_finite_differences() -> Result<()> {
         z.set(&uniform(&[z.elem_count()], -0.3, 0.3, 8)?)?;
         sync(built.model.as_ref())?;
         let grads = pull_back(built.model.as_ref(), loss(&built, 2)?.backward()?)?;
-        let analytic = grads.get(z.as_tensor()).expect("z's gradient").to_vec1::<f64>()?;
+        let analytic = grads
+            .get(z.as_tensor())
+            .expect("z's gradient")
+            .to_vec1::<f64>()?;
         let base = z.as_tensor().to_vec1::<f64>()?;
         let h = 1e-6;
         let mut worst: f64 = 0.0;
@@ -174,11 +192,17 @@ fn quantiser_uses_2_to_the_b_minus_1_levels_a_side_and_32_bits_is_the_identity()
             let k = (qi / scale).round() as i64;
             assert!(k.abs() <= levels, "{bits} bits: level {k}");
             assert!((qi - k as f32 * scale).abs() <= 1e-6 * max);
-            assert!((qi - wi).abs() <= scale / 2.0 + 1e-6, "{bits} bits: rounds to nearest");
+            assert!(
+                (qi - wi).abs() <= scale / 2.0 + 1e-6,
+                "{bits} bits: rounds to nearest"
+            );
             seen.insert(k);
         }
         assert!(seen.len() as i64 <= 2 * levels + 1);
-        assert!(seen.contains(&levels) || seen.contains(&-levels), "max-abs scaling");
+        assert!(
+            seen.contains(&levels) || seen.contains(&-levels),
+            "max-abs scaling"
+        );
     }
     let same = fake_quantize(&w, 32)?;
     assert_eq!(common::bits(&same)?, common::bits(&w)?);
@@ -191,8 +215,8 @@ fn quantiser_uses_2_to_the_b_minus_1_levels_a_side_and_32_bits_is_the_identity()
 /// gradient its optimizer sees (straight-through) is the loss's gradient at the quantised
 /// weights, checked by central differences there.
 #[test]
-fn quantised_model_straight_through_gradient_is_the_gradient_at_the_quantised_weights(
-) -> Result<()> {
+fn quantised_model_straight_through_gradient_is_the_gradient_at_the_quantised_weights() -> Result<()>
+{
     let spec: ModelSpec = "quant:4(mlp:6:tanh)".parse()?;
     let built = spec.build(INPUT, 3, 5, DType::F64, &Device::Cpu)?;
     let network: Vec<_> = built
@@ -203,7 +227,11 @@ fn quantised_model_straight_through_gradient_is_the_gradient_at_the_quantised_we
     assert_eq!(network.len(), built.trainable.len());
     for ((name, theta), master) in network.iter().zip(&built.trainable) {
         let q = fake_quantize(master.as_tensor(), 4)?;
-        assert_eq!(common::bits(theta.as_tensor())?, common::bits(&q)?, "{name}");
+        assert_eq!(
+            common::bits(theta.as_tensor())?,
+            common::bits(&q)?,
+            "{name}"
+        );
         let distinct: std::collections::BTreeSet<u64> =
             common::bits(theta.as_tensor())?.into_iter().collect();
         assert!(distinct.len() <= 15, "{name}: {} values", distinct.len());

@@ -109,6 +109,8 @@ pub(crate) struct Sizes {
     pub(crate) params: f64,
     /// Scalars per sample kept for the backward pass.
     pub(crate) activations: f64,
+    /// Scalars of a reparameterisation (network weights, projection; 0 for a plain model).
+    pub(crate) reparam: f64,
 }
 
 impl Sizes {
@@ -127,6 +129,7 @@ impl Sizes {
             input,
             params: spec.num_params(input, classes)? as f64,
             activations: spec.activations_per_sample(input, classes)?,
+            reparam: spec.reparam_scalars(input, classes)?,
         })
     }
 
@@ -201,6 +204,16 @@ impl MemoryEstimate {
                 probes * acts,
             ),
         ];
+        if sizes.reparam > 0.0 {
+            parts.push((
+                format!(
+                    "the reparameterised network's weights, gradients and projection ({:.3e} \
+                     scalars), per probe",
+                    sizes.reparam
+                ),
+                probes * sizes.reparam * F32,
+            ));
+        }
         if train.dropout > 0.0 {
             // One f32 mask per hidden activation of a training batch (an upper bound: the
             // activation count includes the inputs and the logits).
@@ -252,6 +265,10 @@ impl MemoryEstimate {
                 (
                     format!("activations at batch {eval}"),
                     eval * sizes.activations * F32,
+                ),
+                (
+                    "the reparameterised network's weights and projection".into(),
+                    sizes.reparam * F32,
                 ),
             ],
         })
