@@ -225,6 +225,11 @@ fn parameter_efficiency_smoke_matches_reference() {
 }
 
 #[test]
+fn width_vs_depth_smoke_matches_reference() {
+    check_smoke(&claim_width_vs_depth::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;
