@@ -230,6 +230,11 @@ fn width_vs_depth_smoke_matches_reference() {
 }
 
 #[test]
+fn compound_scaling_smoke_matches_reference() {
+    check_smoke(&claim_compound_scaling::SPEC);
+}
+
+#[test]
 fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let Some((tmp, settings, first)) = check_smoke(&claim_generalization::SPEC) else {
         return;
