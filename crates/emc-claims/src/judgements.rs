@@ -55,6 +55,24 @@ impl Judgements {
         judged.outcome
     }
 
+    /// [`Judgements::record`] for a table row: returns the effect as `ratio [lo, hi]` and
+    /// whether it supports the claim: `yes` (holds), `no` (does not hold) or `?`.
+    pub fn record_cells(
+        &mut self,
+        part: &str,
+        judged: impl Into<Judged>,
+    ) -> (String, &'static str) {
+        let judged = judged.into();
+        let e = &judged.effect;
+        let cell = format!("{:.2} [{:.2}, {:.2}]", e.ratio, e.lo, e.hi);
+        let supports = match self.record(part, judged) {
+            Outcome::Holds => "yes",
+            Outcome::DoesNotHold => "no",
+            _ => "?",
+        };
+        (cell, supports)
+    }
+
     /// A verdict carrying these effects and requests, the rest default (INCONCLUSIVE with
     /// no reason or sections): for struct-update syntax,
     /// `Verdict { outcome, reason, sections, ..judged.into_verdict() }`.

@@ -25,7 +25,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
+    Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{
     cnn::{EFFICIENTNET_ALPHA, EFFICIENTNET_BETA, EFFICIENTNET_GAMMA},
@@ -251,17 +251,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                         r,
                         (g * 100 + i) as u64,
                     );
-                    let cell = format!(
-                        "{:.2} [{:.2}, {:.2}]",
-                        e.effect.ratio, e.effect.lo, e.effect.hi
-                    );
-                    let part = format!("{group}: compound vs {way}");
-                    let supports = match judged.record(&part, e) {
-                        Outcome::Holds => "yes",
-                        Outcome::DoesNotHold => "no",
-                        _ => "?",
-                    };
-                    (cell, supports)
+                    judged.record_cells(&format!("{group}: compound vs {way}"), e)
                 }
             };
             let input = r

@@ -23,8 +23,8 @@
 
 use emc_claims::{
     architectures, best_per_procedure, combine_outcomes, per_size_ratio, Align, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard,
-    Table, Verdict,
+    Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table,
+    Verdict,
 };
 use emc_models::{InputShape, ModelSpec};
 use emc_optim::Schedule;
@@ -208,16 +208,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                         (full, size(full)),
                         (g * 100 + i) as u64,
                     );
-                    let cell = format!(
-                        "{:.2} [{:.2}, {:.2}]",
-                        e.effect.ratio, e.effect.lo, e.effect.hi
-                    );
-                    let supports = match judged.record(&format!("{group} {method}"), e) {
-                        Outcome::Holds => "yes",
-                        Outcome::DoesNotHold => "no",
-                        _ => "?",
-                    };
-                    (cell, supports)
+                    judged.record_cells(&format!("{group} {method}"), e)
                 }
             };
             table.row(&[

@@ -16,7 +16,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
+    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -149,15 +149,8 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                         r,
                         (g * 100 + i) as u64,
                     );
-                    let e = &ratio.effect;
-                    let cell = format!("{:.2} [{:.2}, {:.2}]", e.ratio, e.lo, e.hi);
                     let part = format!("{data} {}", family(&r.arm.procedure));
-                    let supports = match judged.record(&part, ratio) {
-                        Outcome::Holds => "yes",
-                        Outcome::DoesNotHold => "no",
-                        Outcome::Inconclusive | Outcome::Mixed | Outcome::Exploratory => "?",
-                    };
-                    (cell, supports)
+                    judged.record_cells(&part, ratio)
                 }
             };
             table.row(&[

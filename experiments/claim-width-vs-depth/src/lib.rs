@@ -26,7 +26,7 @@
 
 use emc_claims::{
     architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard, Table, Verdict,
+    Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{InputShape, ModelSpec};
 
@@ -344,16 +344,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                         r,
                         (g * 100 + i) as u64,
                     );
-                    let cell = format!(
-                        "{:.2} [{:.2}, {:.2}]",
-                        e.effect.ratio, e.effect.lo, e.effect.hi
-                    );
-                    let supports = match judged.record(&format!("{group}: width vs {way}"), e) {
-                        Outcome::Holds => "yes",
-                        Outcome::DoesNotHold => "no",
-                        _ => "?",
-                    };
-                    (cell, supports)
+                    judged.record_cells(&format!("{group}: width vs {way}"), e)
                 }
             };
             let input = r
