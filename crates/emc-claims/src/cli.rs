@@ -44,7 +44,9 @@ pub struct ClaimArgs {
     /// Output directory (default artifacts/<claim>/<scale>/); rerunning into it resumes.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
+    /// cpu, cuda or cuda:N. CUDA needs a build with `--features cuda` (the claim binaries and
+    /// emc-cli have the feature; it has not been run on a GPU yet); without it, `cuda` is
+    /// refused with that advice.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Print the grid and an estimate of the training cost; train nothing, load no data.
