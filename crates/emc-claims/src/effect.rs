@@ -554,6 +554,22 @@ mod tests {
     }
 
     #[test]
+    fn a_per_size_ratio_scales_the_emc_ratio_by_the_size_ratio() {
+        // Equal EMCs at 100 parameters: per bit, 8-bit weights are 4x as efficient as 32-bit.
+        let q = arm("q", &[(&[200, 200], Some(true)), (&[210, 210], Some(true))]);
+        let f = arm("f", &[(&[200, 200], Some(true)), (&[210, 210], Some(true))]);
+        let r = per_size_ratio("x".into(), (&q, 800.0), (&f, 3200.0), 0);
+        assert!((r.effect.ratio - 4.0).abs() < 1e-12, "{:?}", r.effect);
+        assert!(r.effect.lo <= 4.0 && r.effect.hi >= 4.0);
+        assert_eq!(r.outcome, Outcome::Holds);
+        // At equal sizes it is per_param_ratio itself.
+        let same = per_size_ratio("x".into(), (&q, 100.0), (&f, 100.0), 0);
+        let params = per_param_ratio("x".into(), &q, &f, 0);
+        assert_eq!(same.effect.ratio, params.effect.ratio);
+        assert_eq!(same.outcome, params.outcome);
+    }
+
+    #[test]
     fn the_trend_is_the_slope_of_the_log_ratio_per_doubling() {
         // SGD flat at 400; GD doubles its EMC with every doubling of the budget: the ratio
         // halves per doubling, exactly, whichever seeds are resampled.
