@@ -9,6 +9,10 @@
 //! straight-through estimator, ∂L/∂φ := ∂L/∂θ at θ = q(φ) (with max-abs scaling nothing is
 //! clipped, so no entry is masked). The fit, like every evaluation, runs on the quantised θ.
 //! 32 bits is the identity: θ = φ bit for bit.
+//!
+//! Max-abs calibration is the plain symmetric choice; at 2 bits it is ternary ({−s, 0, s})
+//! and zeroes every weight below s/2, which trains poorly (learned scales as in LSQ, or
+//! mean-based thresholds as in ternary weight networks, are not implemented).
 
 use std::fmt;
 
