@@ -307,6 +307,7 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_random_inputs::SPEC,
         &claim_input_size::SPEC,
         &claim_classes::SPEC,
+        &claim_parameter_efficiency::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
