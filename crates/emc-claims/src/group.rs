@@ -24,6 +24,25 @@ pub fn architectures<'a>(results: impl IntoIterator<Item = &'a ArmResult>) -> Ve
     first_seen(results.into_iter().map(|r| r.arm.architecture.as_str()))
 }
 
+/// `results` split by architecture (the analysis' groups), in first-seen order, each with
+/// its arms in the order given.
+pub fn by_architecture<'a>(
+    results: impl IntoIterator<Item = &'a ArmResult>,
+) -> Vec<(&'a str, Vec<&'a ArmResult>)> {
+    let results: Vec<&ArmResult> = results.into_iter().collect();
+    architectures(results.iter().copied())
+        .into_iter()
+        .map(|group| {
+            let arms = results
+                .iter()
+                .copied()
+                .filter(|r| r.arm.architecture == group)
+                .collect();
+            (group, arms)
+        })
+        .collect()
+}
+
 /// The best arm (highest median EMC, then highest mean log EMC, then first in the grid) of
 /// each `(architecture, procedure)`: the learning rate chosen from the grid by best EMC.
 /// In grid order of first appearance.

@@ -52,7 +52,7 @@ pub use extend::{
     extend_arms, Caps, Extension, DEFAULT_EXTENSION_CAP, DEFAULT_SEED_CAP, SEED_STEP,
 };
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
-pub use group::{architectures, best_per_procedure, first_seen};
+pub use group::{architectures, best_per_procedure, by_architecture, first_seen};
 pub use judgements::{Judged, Judgements};
 pub use plan::dry_run;
 pub use run::{run_claim, ClaimReport, RunSettings};

@@ -24,7 +24,7 @@
 //! is MIXED and says where.
 
 use emc_claims::{
-    architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
+    by_architecture, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
     Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{
@@ -224,11 +224,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         ("compound / this, per param [95% CI]", Align::Left),
         ("supports", Align::Center),
     ]);
-    for (g, group) in architectures(results).iter().enumerate() {
-        let arms: Vec<&ArmResult> = results
-            .iter()
-            .filter(|r| r.arm.architecture == *group)
-            .collect();
+    for (g, (group, arms)) in by_architecture(results).into_iter().enumerate() {
         for (i, r) in arms.iter().enumerate() {
             let st = &r.measurement.stats;
             let single = ["width-only", "depth-only"]
@@ -261,7 +257,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 .first()
                 .map_or("", |v| v.trim_start_matches("resize:"));
             table.row(&[
-                group,
+                &group,
                 &r.arm.procedure,
                 &r.arm.measure.model,
                 &input,

@@ -22,7 +22,7 @@
 //! the verdict is MIXED and says where.
 
 use emc_claims::{
-    architectures, best_per_procedure, combine_outcomes, per_size_ratio, Align, Arm, ArmResult,
+    best_per_procedure, by_architecture, combine_outcomes, per_size_ratio, Align, Arm, ArmResult,
     Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table,
     Verdict,
 };
@@ -179,12 +179,10 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         ("efficiency / full network [95% CI]", Align::Left),
         ("supports", Align::Center),
     ]);
-    for (g, group) in architectures(best.iter().copied()).iter().enumerate() {
-        let arms: Vec<&ArmResult> = best
-            .iter()
-            .copied()
-            .filter(|r| r.arm.architecture == *group)
-            .collect();
+    for (g, (group, arms)) in by_architecture(best.iter().copied())
+        .into_iter()
+        .enumerate()
+    {
         let full = arms.iter().find(|r| r.arm.procedure == FULL).copied();
         for (i, r) in arms.iter().enumerate() {
             let spec = spec_of(r);
@@ -212,7 +210,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 }
             };
             table.row(&[
-                group,
+                &group,
                 &r.arm.label,
                 &params,
                 &bits,

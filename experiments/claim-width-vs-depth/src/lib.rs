@@ -25,7 +25,7 @@
 //! some hold and others do not, the verdict is MIXED and says where.
 
 use emc_claims::{
-    architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
+    by_architecture, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
     Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{InputShape, ModelSpec};
@@ -310,11 +310,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         ("width / this, per param [95% CI]", Align::Left),
         ("supports", Align::Center),
     ]);
-    for (g, group) in architectures(results).iter().enumerate() {
-        let arms: Vec<&ArmResult> = results
-            .iter()
-            .filter(|r| r.arm.architecture == *group)
-            .collect();
+    for (g, (group, arms)) in by_architecture(results).into_iter().enumerate() {
         let base = arms.iter().find(|r| r.arm.procedure == "base").copied();
         for (i, r) in arms.iter().enumerate() {
             let st = &r.measurement.stats;
@@ -354,7 +350,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 .first()
                 .map_or("", |v| v.trim_start_matches("resize:"));
             table.row(&[
-                group,
+                &group,
                 &r.arm.procedure,
                 &r.arm.measure.model,
                 &input,
