@@ -20,7 +20,6 @@ use candle_core::{backprop::GradStore, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    init::named_vars,
     reparam::{empty_grads, Reparam, Reparameterized},
     Built, ModelError, ModelSpec, Result,
 };
@@ -66,15 +65,7 @@ impl QuantConfig {
     /// initial value), and the weight becomes its quantisation.
     pub(crate) fn wrap(&self, network: Built) -> Result<Built> {
         self.check_bits()?;
-        let trainable = network.trainable.clone();
-        let names: Vec<(String, Var)> = named_vars(&network.varmap, true)
-            .into_iter()
-            .filter(|(_, v)| {
-                trainable
-                    .iter()
-                    .any(|t| t.as_tensor().id() == v.as_tensor().id())
-            })
-            .collect();
+        let names = network.named_trainable();
         let mut pairs = Vec::with_capacity(names.len());
         {
             let mut data = network
