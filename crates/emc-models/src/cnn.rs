@@ -27,8 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dropout::{self, Dropout},
+    init::WeightInit,
     layers::{
-        batch_norm2d, conv2d, global_avg_pool, linear, max_pool2x2, BatchNorm2d, Conv2d, Linear,
+        batch_norm2d, conv2d_init, global_avg_pool, linear, max_pool2x2, BatchNorm2d, Conv2d,
+        ConvShape, Linear,
     },
     Activation, InputShape, Model, ModelError, Result,
 };
@@ -101,6 +103,9 @@ pub struct CnnConfig {
     pub width: f64,
     /// Batch norm after every convolution (the convolutions then have no bias).
     pub batch_norm: bool,
+    /// How the convolutions' weights are drawn (the classifier keeps PyTorch's default).
+    #[serde(skip_serializing_if = "WeightInit::is_default")]
+    pub init: WeightInit,
 }
 
 impl Default for CnnConfig {
@@ -112,6 +117,7 @@ impl Default for CnnConfig {
             head: CnnHead::Gap,
             width: 1.0,
             batch_norm: false,
+            init: WeightInit::Torch,
         }
     }
 }
@@ -305,6 +311,9 @@ impl CnnConfig {
         if self.batch_norm {
             f.write_str(":bn")?;
         }
+        if !self.init.is_default() {
+            write!(f, ":init={}", self.init.name())?;
+        }
         Ok(())
     }
 
@@ -374,7 +383,18 @@ fn build_plan(
             let bvb = vb.pp("blocks").pp(blocks.len());
             let c = stage.channels;
             blocks.push(ConvBlock {
-                conv: conv2d(fan_in, c, 3, 1, 1, !cfg.batch_norm, bvb.pp("conv"))?,
+                conv: conv2d_init(
+                    ConvShape {
+                        in_channels: fan_in,
+                        out_channels: c,
+                        kernel: 3,
+                        stride: 1,
+                        padding: 1,
+                    },
+                    !cfg.batch_norm,
+                    cfg.init,
+                    bvb.pp("conv"),
+                )?,
                 bn: if cfg.batch_norm {
                     Some(batch_norm2d(c, bvb.pp("bn"))?)
                 } else {

@@ -33,7 +33,7 @@ use emc_kernels::composed::{
 
 use crate::{
     dropout::{self, Dropout},
-    init::uniform_fan_in,
+    init::{uniform_fan_in, WeightInit},
     Activation,
 };
 
@@ -51,10 +51,21 @@ pub fn linear(
     bias: bool,
     vb: VarBuilder,
 ) -> candle_core::Result<Linear> {
-    let init = uniform_fan_in(in_dim);
-    let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    linear_init(in_dim, out_dim, bias, WeightInit::Torch, vb)
+}
+
+/// A [`Linear`] layer initialised by `init`.
+pub fn linear_init(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    init: WeightInit,
+    vb: VarBuilder,
+) -> candle_core::Result<Linear> {
+    let (w_init, b_init) = init.hints(in_dim);
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", w_init)?;
     let bias = if bias {
-        Some(vb.get_with_hints(out_dim, "bias", init)?)
+        Some(vb.get_with_hints(out_dim, "bias", b_init)?)
     } else {
         None
     };
@@ -100,10 +111,53 @@ pub fn conv2d(
     bias: bool,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
-    let init = uniform_fan_in(in_channels * kernel * kernel);
-    let weight = vb.get_with_hints((out_channels, in_channels, kernel, kernel), "weight", init)?;
+    let shape = ConvShape {
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    };
+    conv2d_init(shape, bias, WeightInit::Torch, vb)
+}
+
+/// The shape of a square-kernel convolution.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvShape {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+}
+
+/// A [`Conv2d`] of this shape initialised by `init`.
+pub fn conv2d_init(
+    shape: ConvShape,
+    bias: bool,
+    init: WeightInit,
+    vb: VarBuilder,
+) -> candle_core::Result<Conv2d> {
+    let ConvShape {
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    } = shape;
+    let (w_init, b_init) = init.hints(in_channels * kernel * kernel);
+    let weight = vb.get_with_hints(
+        (out_channels, in_channels, kernel, kernel),
+        "weight",
+        w_init,
+    )?;
     let bias = if bias {
-        Some(vb.get_with_hints(out_channels, "bias", init)?)
+        Some(vb.get_with_hints(out_channels, "bias", b_init)?)
     } else {
         None
     };

@@ -31,9 +31,10 @@
 //!
 //! ```text
 //! linear[:nobias]                                   softmax regression
-//! mlp:<w1>x<w2>x...[:<act>][:nobias]                act relu; every layer biased unless nobias
+//! mlp:<w1>x<w2>x...[:<act>][:nobias][:init=torch|he]
+//!                                                   act relu; every layer biased unless nobias
 //! cnn:<c1>,<c2>,...[:<act>][:pool[=all|last|none]|:nopool][:gap|:flatten][:w=<mult>][:bn]
-//!                                                   defaults relu, pool=all, gap, w=1, no bn
+//!   [:init=torch|he]                                defaults relu, pool=all, gap, w=1, no bn
 //! cnn-compound:<c1>,...[cnn options][:phi=<φ>][:alpha=<α>][:beta=<β>][:gamma=<γ>]
 //!                                                   φ = 0, α = 1.2, β = 1.1, γ = 1.15
 //! resnet18[:k=<width>][:<act>]                      k = 64, relu
@@ -62,7 +63,10 @@
 //! ([`init`]), with PyTorch's defaults: linear and convolution weights and biases
 //! `U(±1/√fan_in)` (kaiming-uniform with `a = √5`), batch norm weight 1, bias 0, running
 //! mean 0, running var 1, layer norm weight 1, bias 0, ViT class token and position
-//! embedding `N(0, 0.02²)`.
+//! embedding `N(0, 0.02²)`. `init=he` ([`init::WeightInit`]) draws the hidden layers and
+//! convolutions of `mlp`, `cnn` and `cnn-compound` by He et al. instead: weights
+//! `N(0, 2/fan_in)`, biases 0 (the classifier keeps PyTorch's default), so that a deep plain
+//! ReLU stack keeps its signal.
 
 pub mod activation;
 pub mod cnn;

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dropout::{self, Dropout},
-    layers::{linear, Linear},
+    init::WeightInit,
+    layers::{linear, linear_init, Linear},
     Activation, InputShape, Model, ModelError, Result,
 };
 
@@ -78,6 +79,9 @@ pub struct MlpConfig {
     pub activation: Activation,
     /// Whether every layer (the classifier included) has a bias.
     pub bias: bool,
+    /// How the hidden layers' weights are drawn (the classifier keeps PyTorch's default).
+    #[serde(skip_serializing_if = "WeightInit::is_default")]
+    pub init: WeightInit,
 }
 
 impl Default for MlpConfig {
@@ -86,6 +90,7 @@ impl Default for MlpConfig {
             hidden: vec![512, 512],
             activation: Activation::Relu,
             bias: true,
+            init: WeightInit::Torch,
         }
     }
 }
@@ -133,7 +138,13 @@ impl MlpConfig {
         let mut fan_in = input.numel();
         let mut layers = Vec::with_capacity(self.hidden.len());
         for (i, &w) in self.hidden.iter().enumerate() {
-            layers.push(linear(fan_in, w, self.bias, vb.pp("layers").pp(i))?);
+            layers.push(linear_init(
+                fan_in,
+                w,
+                self.bias,
+                self.init,
+                vb.pp("layers").pp(i),
+            )?);
             fan_in = w;
         }
         let head = linear(fan_in, num_classes, self.bias, vb.pp("head"))?;
@@ -153,6 +164,9 @@ impl fmt::Display for MlpConfig {
         write!(f, "mlp:{}:{}", widths.join("x"), self.activation)?;
         if !self.bias {
             f.write_str(":nobias")?;
+        }
+        if !self.init.is_default() {
+            write!(f, ":init={}", self.init.name())?;
         }
         Ok(())
     }

@@ -215,3 +215,101 @@ fn norms_and_embeddings_follow_the_documented_init() -> Result<()> {
     assert_eq!(values("cls_token")?.len(), 64);
     Ok(())
 }
+
+#[test]
+fn he_init_draws_normal_weights_of_variance_two_over_fan_in_and_zero_biases() -> Result<()> {
+    let mlp = build_mnist("mlp:512x512:relu:init=he")?;
+    let cnn = build_mnist("cnn:16,16:init=he")?;
+    let vars: Vec<_> = mlp
+        .named_vars()
+        .into_iter()
+        .chain(cnn.named_vars())
+        .collect();
+    // (variable, fan_in): the hidden linear layers and the second convolution (16·3·3).
+    for (name, fan_in) in [
+        ("layers.0.weight", 784usize),
+        ("layers.1.weight", 512),
+        ("blocks.1.conv.weight", 144),
+    ] {
+        let (_, var) = vars.iter().find(|(n, _)| n == name).expect(name);
+        let values: Vec<f64> = var
+            .as_tensor()
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1()?;
+        let (mean, var, max_abs) = stats(&values);
+        let want = 2.0 / fan_in as f64;
+        let n = values.len() as f64;
+        // The sample variance of a normal has variance 2σ⁴/n; allow 5 standard errors.
+        let se = want * (2.0 / n).sqrt();
+        assert!(
+            (var - want).abs() < 5.0 * se,
+            "{name}: variance {var}, want {want}"
+        );
+        assert!(mean.abs() < 5.0 * (want / n).sqrt(), "{name}: mean {mean}");
+        // Unbounded, unlike U(±1/√fan_in): some draws exceed 2.5σ.
+        assert!(
+            max_abs > 2.5 * want.sqrt(),
+            "{name}: |w| only up to {max_abs}"
+        );
+    }
+    for name in ["layers.0.bias", "layers.1.bias", "blocks.0.conv.bias"] {
+        let (_, var) = vars.iter().find(|(n, _)| n == name).expect(name);
+        let values: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
+        assert!(values.iter().all(|v| *v == 0.0), "{name} is not zero");
+    }
+    // The classifier keeps PyTorch's default: the same bits as without `init=he`.
+    let torch = build_mnist("mlp:512x512:relu")?;
+    let head = |b: &Built| -> Result<Vec<f32>> {
+        let (_, v) = b
+            .named_vars()
+            .into_iter()
+            .find(|(n, _)| n == "head.weight")
+            .expect("head");
+        Ok(v.as_tensor().flatten_all()?.to_vec1()?)
+    };
+    assert_eq!(head(&mlp)?, head(&torch)?);
+    Ok(())
+}
+
+/// The second moment of the last hidden activation of a 14-layer ReLU MLP of width 24 on
+/// standard normal inputs, relative to the input's.
+fn deep_signal(init: &str) -> Result<f64> {
+    let spec = format!("mlp:{}:relu{init}", vec!["24"; 14].join("x"));
+    let built = spec.parse::<ModelSpec>()?.build(
+        InputShape::new(1, 8, 8),
+        10,
+        3,
+        DType::F64,
+        &Device::Cpu,
+    )?;
+    // Seeded inputs (candle's CPU generator cannot be seeded).
+    let inputs = VarMap::new();
+    let xs = seeded_var_builder(&inputs, 11, DType::F64, &Device::Cpu).get_with_hints(
+        (256, 64),
+        "xs",
+        Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        },
+    )?;
+    // Logits minus the head's bias, through the head: its weights are the same under both
+    // initialisations, so the logits' spread tracks the last hidden layer's signal.
+    let logits = built.model.forward(&xs, false)?;
+    let centred = logits.broadcast_sub(&logits.mean_keepdim(0)?)?;
+    let spread = centred.sqr()?.mean_all()?.to_scalar::<f64>()?;
+    Ok(spread)
+}
+
+#[test]
+fn he_init_keeps_the_signal_of_a_deep_plain_stack_that_torch_init_loses() -> Result<()> {
+    // Under U(±1/√fan_in) each ReLU layer keeps about 1/6 of the second moment, so after 14
+    // layers the logits hardly depend on the input; under N(0, 2/fan_in) it is kept.
+    let torch = deep_signal("")?;
+    let he = deep_signal(":init=he")?;
+    eprintln!("logit spread: torch init {torch:e}, he init {he:e}");
+    assert!(torch < 1e-6, "torch init: logit spread {torch}");
+    assert!(he > 1e-3, "he init: logit spread {he}");
+    assert!(he > 1e4 * torch, "he {he} vs torch {torch}");
+    Ok(())
+}

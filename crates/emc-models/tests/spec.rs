@@ -2,6 +2,7 @@
 //! name the field and the expected form, and serde.
 
 use anyhow::Result;
+use emc_models::init::WeightInit;
 use emc_models::{
     Activation, CnnConfig, CnnHead, CompoundConfig, LinearConfig, MlpConfig, ModelError, ModelSpec,
     Pool, ResNetConfig, VitConfig, VitPool,
@@ -26,7 +27,16 @@ fn specs_parse_to_their_configs() -> Result<()> {
         ModelSpec::Mlp(MlpConfig {
             hidden: vec![512, 512],
             activation: Activation::Relu,
-            bias: true
+            bias: true,
+            init: WeightInit::Torch,
+        })
+    );
+    assert_eq!(
+        parse("mlp:24x24:init=he")?,
+        ModelSpec::Mlp(MlpConfig {
+            hidden: vec![24, 24],
+            init: WeightInit::He,
+            ..MlpConfig::default()
         })
     );
     assert_eq!(
@@ -47,6 +57,16 @@ fn specs_parse_to_their_configs() -> Result<()> {
             head: CnnHead::Gap,
             width: 2.0,
             batch_norm: true,
+            init: WeightInit::Torch,
+        })
+    );
+    assert_eq!(
+        parse("cnn:8,8:init=he:flatten")?,
+        ModelSpec::Cnn(CnnConfig {
+            channels: vec![8, 8],
+            head: CnnHead::Flatten,
+            init: WeightInit::He,
+            ..CnnConfig::default()
         })
     );
     assert_eq!(
@@ -112,6 +132,13 @@ fn display_round_trips() -> Result<()> {
             "cnn:32,64:relu:pool=last:flatten",
         ),
         ("cnn:8:w=0.75:bn:tanh", "cnn:8:tanh:pool=all:gap:w=0.75:bn"),
+        ("mlp:24x24:init=torch", "mlp:24x24:relu"),
+        ("mlp:24x24:init=he:nobias", "mlp:24x24:relu:nobias:init=he"),
+        ("cnn:8,8:init=he", "cnn:8,8:relu:pool=all:gap:init=he"),
+        (
+            "cnn-compound:4,8:init=he:phi=1",
+            "cnn-compound:4,8:relu:pool=all:gap:init=he:phi=1",
+        ),
         ("resnet18:k=16", "resnet18:k=16:relu"),
         ("resnet18:leaky_relu", "resnet18:k=64:leaky_relu"),
         (
@@ -159,6 +186,10 @@ fn bad_specs_name_the_field_and_the_expected_form() {
         ("cnn:32:w=-1", "w", "width multiplier > 0"),
         ("cnn:32:gap:flatten", "head", "at most once"),
         ("cnn:32:dropout", "option", "`flatten`"),
+        ("cnn:32:init=xavier", "init", "`init=torch` or `init=he`"),
+        ("cnn:32:init=he:init=torch", "init", "at most once"),
+        ("mlp:32:init=lecun", "init", "`init=he`"),
+        ("mlp:32:fancy", "option", "`init=torch|he`"),
         ("cnn-compound:32:phi=big", "phi", "a number"),
         ("cnn-compound:32:beta=0", "beta", "> 0"),
         ("resnet18:k=0", "k", "resnet18:k=16"),
@@ -193,6 +224,8 @@ fn serde_uses_a_family_tag_and_the_string_form_is_available() -> Result<()> {
         "linear",
         "mlp:5x6:elu",
         "cnn:4,8:relu:bn",
+        "cnn:4,8:init=he",
+        "mlp:5:init=he",
         "resnet18:k=4",
         "vit:patch2,d8,depth1,heads2",
         "cnn-compound:4:phi=2",

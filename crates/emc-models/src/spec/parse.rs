@@ -6,6 +6,7 @@ use std::{collections::HashSet, str::FromStr};
 
 use crate::{
     cnn::{CnnConfig, CnnHead, CompoundConfig, Pool},
+    init::WeightInit,
     mlp::{LinearConfig, MlpConfig},
     quant::QuantConfig,
     resnet::ResNetConfig,
@@ -82,6 +83,14 @@ impl<'a> Parser<'a> {
             .collect()
     }
 
+    /// `init=<value>`, at most once.
+    fn init(&mut self, item: &str, value: &str) -> Result<WeightInit> {
+        let init =
+            WeightInit::parse(value).ok_or_else(|| self.err("init", value, WeightInit::NAMES))?;
+        self.once("init", item)?;
+        Ok(init)
+    }
+
     fn activation(&mut self, item: &str) -> Option<Result<Activation>> {
         let act = item.parse::<Activation>().ok()?;
         Some(self.once("activation", item).map(|_| act))
@@ -110,13 +119,14 @@ fn cnn_option(p: &mut Parser, cfg: &mut CnnConfig, item: &str) -> Option<Result<
             .and_then(|w| p.once("w", item).map(|_| cfg.width = w)),
         ("bn", "") => p.once("bn", item).map(|_| cfg.batch_norm = true),
         ("nobn", "") => p.once("bn", item).map(|_| cfg.batch_norm = false),
+        ("init", v) => p.init(item, v).map(|init| cfg.init = init),
         _ => return None,
     };
     Some(result)
 }
 
-const CNN_OPTIONS: &str =
-    "an activation, `pool[=all|last|none]`, `nopool`, `gap`, `flatten`, `w=<multiplier>` or `bn`";
+const CNN_OPTIONS: &str = "an activation, `pool[=all|last|none]`, `nopool`, `gap`, `flatten`, \
+     `w=<multiplier>`, `bn` or `init=torch|he`";
 
 fn parse_linear(p: &mut Parser, items: &[&str]) -> Result<ModelSpec> {
     let mut cfg = LinearConfig::default();
@@ -143,11 +153,15 @@ fn parse_mlp(p: &mut Parser, items: &[&str]) -> Result<ModelSpec> {
         match item {
             "nobias" => p.once("bias", item).map(|_| cfg.bias = false)?,
             "bias" => p.once("bias", item).map(|_| cfg.bias = true)?,
+            _ if item.starts_with("init=") => cfg.init = p.init(item, &item["init=".len()..])?,
             _ => {
                 return Err(p.err(
                     "option",
                     item,
-                    format!("an activation ({}) or `nobias`", Activation::expected()),
+                    format!(
+                        "an activation ({}), `nobias` or `init=torch|he`",
+                        Activation::expected()
+                    ),
                 ))
             }
         }
