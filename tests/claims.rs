@@ -59,6 +59,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         extension_cap: None,
         seed_cap: None,
         recorded_only: false,
+        partial: false,
     };
     let start = std::time::Instant::now();
     let report = run_claim(spec, &settings).unwrap();

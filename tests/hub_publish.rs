@@ -615,6 +615,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         extension_cap: None,
         seed_cap: None,
         recorded_only: false,
+        partial: false,
     };
     let first = run_claim(spec, &settings).unwrap();
     let server = HubServer::writable(TOKEN).unwrap();

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use emc_data::LoadOptions;
 
-use crate::{dry_run, run_claim, ClaimError, ClaimReport, ClaimSpec, Result, RunSettings, Scale};
+use crate::{
+    dry_run, run_claim, run_shard, ClaimError, ClaimReport, ClaimSpec, Result, RunSettings, Scale,
+    Shard, ShardReport,
+};
 
 /// The flags every claim binary takes.
 #[derive(Debug, Clone, Parser)]
@@ -64,6 +67,17 @@ pub struct ClaimArgs {
     /// Branch, tag or commit of `--from-hub`.
     #[arg(long, requires = "from_hub")]
     pub revision: Option<String>,
+    /// Run only shard I of N (0 ≤ I < N) of the (arm, seed) searches, balanced by the dry
+    /// run's cost bound, into `<out>/shards/<I>-of-<N>/`; no verdict. Defaults, in a Slurm
+    /// array task, to SLURM_ARRAY_TASK_ID (less SLURM_ARRAY_TASK_MIN) of
+    /// SLURM_ARRAY_TASK_COUNT. A run without it on the same --out merges the finished
+    /// shards, runs the adaptive rounds and gives the verdict.
+    #[arg(long, value_name = "I/N", conflicts_with = "from_hub")]
+    pub shard: Option<Shard>,
+    /// In a sharded --out with unfinished shards: a verdict over the complete arms, saying
+    /// which are missing (without it, unfinished shards are an error).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 impl ClaimArgs {
@@ -79,8 +93,9 @@ impl ClaimArgs {
         })
     }
 
-    /// Fetches the published results when asked, then runs (or resumes) the claim in `out`.
-    fn run(&self, spec: &ClaimSpec, out: &Path) -> Result<ClaimReport> {
+    /// Fetches the published results when asked, then runs (or resumes) the claim, or one
+    /// shard of it, in `out`.
+    fn run(&self, spec: &ClaimSpec, out: &Path) -> Result<Ran> {
         let device = emc_train::parse_device(&self.device).map_err(|e| ClaimError::Config {
             field: "--device".into(),
             message: e.to_string(),
@@ -103,9 +118,24 @@ impl ClaimArgs {
             extension_cap: self.extend_up_to,
             seed_cap: self.max_seeds,
             recorded_only: self.from_hub.is_some(),
+            partial: self.partial,
         };
-        run_claim(spec, &settings)
+        let shard = match self.shard {
+            Some(shard) => Some(shard),
+            None if self.from_hub.is_none() => Shard::from_slurm(|k| std::env::var(k).ok())?,
+            None => None,
+        };
+        match shard {
+            Some(shard) => run_shard(spec, &settings, shard).map(Ran::Shard),
+            None => run_claim(spec, &settings).map(|r| Ran::Claim(Box::new(r))),
+        }
     }
+}
+
+/// What a command line ran.
+enum Ran {
+    Claim(Box<ClaimReport>),
+    Shard(ShardReport),
 }
 
 /// The whole command line of a claim binary: parse the flags, dry-run or run, print the
@@ -125,10 +155,19 @@ pub fn main(spec: &ClaimSpec) {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     match args.run(spec, &out) {
-        Ok(report) => {
+        Ok(Ran::Claim(report)) => {
             println!("verdict written to {}", out.join("verdict.md").display());
             print!("{}", report.table);
         }
+        Ok(Ran::Shard(report)) => println!(
+            "shard {} finished: {} searches in {:.0} s, in {}; once every shard has finished, \
+             run without --shard on {} to merge them and give the verdict",
+            report.shard,
+            report.searches,
+            report.seconds,
+            report.dir.display(),
+            out.display()
+        ),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

@@ -48,4 +48,12 @@ pub enum ClaimError {
         /// The cause.
         source: Box<emc_search::SearchError>,
     },
+    /// The shards of a sharded directory cannot be merged.
+    #[error("{}: {message}", dir.display())]
+    Shards {
+        /// The shard directory or file at fault.
+        dir: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }

@@ -30,6 +30,7 @@ mod judgements;
 mod plan;
 mod render;
 mod run;
+mod shard;
 mod slope;
 mod table;
 #[cfg(test)]
@@ -55,6 +56,9 @@ pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, best_per_procedure, by_architecture, first_seen};
 pub use judgements::{Judged, Judgements};
 pub use plan::dry_run;
-pub use run::{run_claim, ClaimReport, RunSettings};
+pub use run::{run_claim, run_shard, ClaimReport, RunSettings, ShardReport};
+pub use shard::{
+    merge_shards, part_arms, partition, Merge, Shard, ShardMarker, MARKER, SHARDS_DIR,
+};
 pub use slope::{bootstrap_slope, direction, SlopePoint};
 pub use table::{Align, Table};

@@ -103,6 +103,41 @@ impl ArmPlan {
     }
 }
 
+/// The cost bound of one (arm, seed) search of `m`, in FLOPs at 6·params per sample
+/// (sample-epochs when the parameter count is unknown): what shards are balanced by.
+pub(crate) fn search_cost(m: &MeasureConfig) -> f64 {
+    let plan = ArmPlan::new(m);
+    let seeds = m.seeds.len().max(m.search.max_seeds).max(1) as f64;
+    plan.sample_epochs / seeds * 6.0 * plan.network_params.unwrap_or(1).max(1) as f64
+}
+
+/// The array size to suggest for `arms`: the largest N (at most the number of searches,
+/// and 512) whose longest shard costs at most 1.25× the mean — beyond it one search
+/// dominates its shard and more tasks barely shorten the run; with that shard's cost and
+/// the mean.
+pub(crate) fn suggested_shards(arms: &[crate::Arm]) -> (usize, f64, f64) {
+    let searches: usize = arms.iter().map(|a| a.measure.seeds.len()).sum();
+    let cost = |a: &crate::Arm| search_cost(&a.measure);
+    let total: f64 = arms
+        .iter()
+        .map(|a| cost(a) * a.measure.seeds.len() as f64)
+        .sum();
+    let longest = |n: usize| -> f64 {
+        crate::shard::partition(arms, n, cost)
+            .iter()
+            .map(|p| p.iter().map(|&(a, _)| cost(&arms[a])).sum::<f64>())
+            .fold(0.0, f64::max)
+    };
+    let mut best = (1, total, total);
+    for n in 2..=searches.clamp(1, 512) {
+        let (max, mean) = (longest(n), total / n as f64);
+        if max <= 1.25 * mean {
+            best = (n, max, mean);
+        }
+    }
+    best
+}
+
 /// The grid and an upper bound on its training cost, as text; loads no data and trains
 /// nothing.
 pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -> String {
@@ -172,6 +207,17 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
          weights, not d, and its projection adds 4·D·d per step). Plateau and fit stops make real runs \
          far cheaper.",
         arms.len()
+    );
+    let searches: usize = arms.iter().map(|a| a.measure.seeds.len()).sum();
+    let (n, longest, mean) = suggested_shards(&arms);
+    let _ = writeln!(
+        s,
+        "sharding (--shard I/N, e.g. a Slurm array): {searches} (arm, seed) searches; suggested \
+         N = {n} (`sbatch --array=0-{}`), the most tasks whose longest costs at most 1.25x \
+         the mean; per task at most ≈ {longest:.2e} FLOPs (mean {mean:.2e}), the bound above \
+         split by the searches' own bounds. The adaptive rounds and generalization runs \
+         follow in the analysing process after the merge.",
+        n - 1
     );
     let cap = scale.extension_cap();
     if cap > 0 {

@@ -1,5 +1,6 @@
 //! Running a claim: every arm measured (and, where asked, its generalization) into one
-//! directory, the analysis, `verdict.md` and the plots written there.
+//! directory, the analysis, `verdict.md` and the plots written there; or one shard of its
+//! searches, and the merge of the shards before the analysis.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOpt
 
 use crate::extend::{self, extend_arms, Caps, Extension};
 use crate::render::{markdown, verdict_table};
+use crate::shard::{merge_shards, part_arms, partition, Shard, ShardMarker, MARKER, SHARDS_DIR};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
 
 /// Where and how a claim runs (none of it changes the result).
@@ -41,6 +43,24 @@ pub struct RunSettings {
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
+    /// In a sharded directory with unfinished shards, give a verdict over the complete arms
+    /// (saying which are missing) instead of refusing.
+    pub partial: bool,
+}
+
+impl RunSettings {
+    /// The search options of a run into `out`.
+    fn options(&self, out: PathBuf, recorded_only: bool) -> RunOptions {
+        RunOptions {
+            out,
+            jobs: self.jobs.max(1),
+            lockstep: self.lockstep.max(1),
+            device: self.device.clone(),
+            load: self.load.clone(),
+            max_memory: self.max_memory,
+            recorded_only,
+        }
+    }
 }
 
 /// A finished claim run.
@@ -58,25 +78,18 @@ pub struct ClaimReport {
     pub table: String,
 }
 
-/// Runs (or resumes) every arm of the claim, analyses, and writes `verdict.md`.
+/// Runs (or resumes) every arm of the claim, analyses, and writes `verdict.md`. In a
+/// sharded directory (`out/shards/`, see [`run_shard`]) every finished shard is merged into
+/// `out` first; an unfinished one is an error naming it and its arms, unless
+/// [`RunSettings::partial`] asks for a verdict over the complete arms.
 pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport> {
     let started = Instant::now();
-    let arms = spec.arms(settings.scale, settings.seeds);
+    let mut arms = spec.arms(settings.scale, settings.seeds);
     std::fs::create_dir_all(&settings.out).map_err(|source| ClaimError::Io {
         path: settings.out.clone(),
         source,
     })?;
-    let opts = RunOptions {
-        out: settings.out.clone(),
-        jobs: settings.jobs.max(1),
-        lockstep: settings.lockstep.max(1),
-        device: settings.device.clone(),
-        load: settings.load.clone(),
-        max_memory: settings.max_memory,
-        recorded_only: settings.recorded_only,
-    };
-    let mut results = measure_arms(&arms, &opts, settings.progress)?;
-    let caps = Caps {
+    let mut caps = Caps {
         doublings: settings
             .extension_cap
             .unwrap_or_else(|| settings.scale.extension_cap()),
@@ -84,6 +97,50 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             .seed_cap
             .unwrap_or_else(|| settings.scale.seed_cap()),
     };
+    let mut partial = None;
+    let cost = |a: &Arm| crate::plan::search_cost(&a.measure);
+    if let Some(merge) = merge_shards(spec, settings.scale, settings.seeds, &settings.out, cost)? {
+        if settings.progress {
+            eprintln!(
+                "merged {} of {} shards from {}: {} probe rows added to probes.csv",
+                merge.finished.len(),
+                merge.count,
+                settings.out.join(SHARDS_DIR).display(),
+                merge.imported
+            );
+        }
+        if !merge.missing_arms.is_empty() {
+            if !settings.partial {
+                return Err(ClaimError::Shards {
+                    dir: settings.out.join(SHARDS_DIR),
+                    message: format!(
+                        "{}. Run them (`--shard I/N` resumes), or pass --partial for a verdict \
+                         over the complete arms",
+                        merge.describe_missing()
+                    ),
+                });
+            }
+            // Only the arms the finished shards recorded whole (their probes are all in
+            // probes.csv now: nothing trains), no adaptive rounds and no generalization
+            // runs (those need every arm).
+            arms.retain(|a| !merge.missing_arms.contains(&a.label));
+            for arm in &mut arms {
+                arm.generalization = None;
+            }
+            caps = Caps {
+                doublings: 0,
+                seeds: 0,
+            };
+            partial = Some(format!(
+                "**Partial verdict** (`--partial`): {}. This verdict covers the other {} arms \
+                 only, without adaptive rounds or generalization runs.",
+                merge.describe_missing(),
+                arms.len()
+            ));
+        }
+    }
+    let opts = settings.options(settings.out.clone(), settings.recorded_only);
+    let mut results = measure_arms(&arms, &opts, settings.progress)?;
     let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
         measure_arms(arms, &opts, settings.progress)
     })?;
@@ -97,14 +154,20 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     }
     generalize_arms(&mut results, &opts, settings.progress)?;
     let verdict = (spec.analyse)(&results);
-    let table = verdict_table(&results, &verdict);
-    let markdown = markdown(
+    let mut table = verdict_table(&results, &verdict);
+    let mut markdown = markdown(
         spec,
         settings,
         (&results, &extend::section(&extensions, caps)),
         &verdict,
         started.elapsed().as_secs_f64(),
     );
+    if let Some(note) = partial {
+        // Under the title, where no reader misses it.
+        let at = markdown.find('\n').map_or(markdown.len(), |i| i + 1);
+        markdown.insert_str(at, &format!("\n> {note}\n"));
+        table = format!("{note}\n{table}");
+    }
     write_verdict(settings, &markdown)?;
     write_plots(settings, &results, &verdict)?;
     Ok(ClaimReport {
@@ -113,6 +176,74 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         extensions,
         markdown,
         table,
+    })
+}
+
+/// A finished shard of a claim run.
+#[derive(Debug, Clone)]
+pub struct ShardReport {
+    /// Which shard.
+    pub shard: Shard,
+    /// Its directory, `out/shards/<I>-of-<N>`.
+    pub dir: PathBuf,
+    /// Its (arm, seed) searches.
+    pub searches: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Runs (or resumes) one shard of the claim: its part of the (arm, seed) searches
+/// ([`crate::partition`], balanced by the dry run's cost bound) at the grid's budget levels,
+/// into `out/shards/<I>-of-<N>/`, then marks it finished (`shard.toml`). Nothing is
+/// analysed: [`run_claim`] on `out` merges the shards and gives the verdict once every one
+/// has finished.
+pub fn run_shard(spec: &ClaimSpec, settings: &RunSettings, shard: Shard) -> Result<ShardReport> {
+    let started = Instant::now();
+    let arms = spec.arms(settings.scale, settings.seeds);
+    let parts = partition(&arms, shard.count, |a| crate::plan::search_cost(&a.measure));
+    let part = &parts[shard.index];
+    let dir = shard.dir(&settings.out);
+    let marker = ShardMarker::new(spec, settings.scale, settings.seeds, shard, &arms, part);
+    if let Some(old) = ShardMarker::read(&dir)? {
+        if old.searches != marker.searches || old.claim != marker.claim || old.scale != marker.scale
+        {
+            return Err(ClaimError::Shards {
+                dir: dir.join(MARKER),
+                message: format!(
+                    "records a shard of claim {} at scale {} with {} searches, not this one's \
+                     {}: another grid or version wrote it; use another --out",
+                    old.claim,
+                    old.scale,
+                    old.searches.len(),
+                    marker.searches.len()
+                ),
+            });
+        }
+    }
+    let mine = part_arms(&arms, part);
+    if settings.progress {
+        eprintln!(
+            "shard {shard}: {} of the {} searches, into {}",
+            part.len(),
+            parts.iter().map(Vec::len).sum::<usize>(),
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| ClaimError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    measure_arms(
+        &mine,
+        &settings.options(dir.clone(), false),
+        settings.progress,
+    )?;
+    marker.write(&dir)?;
+    Ok(ShardReport {
+        shard,
+        dir,
+        searches: part.len(),
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
