@@ -21,7 +21,7 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::{chunks_in_parallel, data, for_each_chunk, slice_mut, SendPtr};
@@ -35,7 +35,7 @@ use crate::softmax::backward_rows as softmax_backward_rows;
 /// features; scores scaled by `1/√(D/heads)`): our op for contiguous `f32`/`f64` CPU tensors,
 /// `None` otherwise (the caller then composes the same function from candle ops).
 pub fn attention_core(qkv: &Tensor, heads: usize) -> Result<Option<Tensor>> {
-    let ours = matches!(qkv.device(), Device::Cpu)
+    let ours = crate::kernels_apply(qkv.device())
         && matches!(qkv.dtype(), DType::F32 | DType::F64)
         && qkv.is_contiguous()
         && heads > 0

@@ -26,7 +26,7 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{bail, CpuStorage, CustomOp2, DType, Device, Layout, Result};
+use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::data;
@@ -48,7 +48,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// error.
 pub fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Result<Tensor> {
     check_smoothing(smoothing, OP)?;
-    let ours = matches!(logits.device(), Device::Cpu)
+    let ours = crate::kernels_apply(logits.device())
         && matches!(logits.dtype(), DType::F32 | DType::F64)
         && labels.dtype() == DType::U32
         && logits.rank() == 2

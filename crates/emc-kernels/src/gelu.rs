@@ -18,7 +18,7 @@
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::composed::gelu_composed;
@@ -28,7 +28,7 @@ use crate::dispatch::{backward_op2, for_float, Float};
 /// `x · Φ(x)` element-wise, exactly as [`gelu_composed`] composes it: our op for
 /// `f32`/`f64` on the CPU, the composition otherwise.
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
-    if matches!(xs.device(), Device::Cpu) && matches!(xs.dtype(), DType::F32 | DType::F64) {
+    if crate::kernels_apply(xs.device()) && matches!(xs.dtype(), DType::F32 | DType::F64) {
         let op = Gelu {
             keep: xs.track_op(),
             cdf: Mutex::new(None),

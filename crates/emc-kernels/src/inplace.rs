@@ -31,7 +31,7 @@
 //! # Ok(()) }
 //! ```
 
-use candle_core::{bail, CpuStorage, DType, Device, InplaceOp3, Layout, Result, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, DType, InplaceOp3, Layout, Result, Tensor, WithDType};
 
 use crate::dispatch::{for_float, Float};
 
@@ -84,7 +84,7 @@ pub struct SgdStep {
 /// Whether the in-place kernels apply to a parameter tensor: `f32`/`f64` on the CPU,
 /// contiguous.
 pub fn applies(p: &Tensor) -> bool {
-    matches!(p.device(), Device::Cpu)
+    crate::kernels_apply(p.device())
         && matches!(p.dtype(), DType::F32 | DType::F64)
         && p.is_contiguous()
 }

@@ -19,7 +19,7 @@
 //! separately, so they are added in the same order after whatever else reached `x` (the
 //! residual connection) and the sums round the same.
 
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::{data, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut, SendPtr};
@@ -32,7 +32,7 @@ use crate::dispatch::{backward_op2, backward_op3, for_float, Float};
 /// operations, which is the same function).
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Option<Tensor>> {
     let d = xs.dims().last().copied().unwrap_or(0);
-    let ours = matches!(xs.device(), Device::Cpu)
+    let ours = crate::kernels_apply(xs.device())
         && matches!(xs.dtype(), DType::F32 | DType::F64)
         && d > 0
         && xs.is_contiguous()

@@ -74,6 +74,25 @@ mod segmented;
 mod segmented_conv;
 mod softmax;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static COMPOSED_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes every op take the path it takes on other devices (candle's own operations: the
+/// [`composed`] versions, candle's `conv2d`, `matmul`, `relu`, ...) even on the CPU, for
+/// the whole process, until called again with `false`: how the CUDA path is tested on a
+/// machine without a GPU. The packed-batch ([`Segments`]) ops have no such path; they run
+/// on the CPU only, and the lockstep training that uses them only there.
+pub fn set_composed_only(on: bool) {
+    COMPOSED_ONLY.store(on, Ordering::SeqCst);
+}
+
+/// Whether our kernels run on tensors of this device: on the CPU, unless
+/// [`set_composed_only`] turned them off.
+pub(crate) fn kernels_apply(device: &candle_core::Device) -> bool {
+    matches!(device, candle_core::Device::Cpu) && !COMPOSED_ONLY.load(Ordering::Relaxed)
+}
+
 pub use attention::attention_core;
 pub use conv2d::conv2d;
 pub use cross_entropy::{cross_entropy, smoothed_cross_entropy};

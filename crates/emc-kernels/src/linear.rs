@@ -9,7 +9,7 @@
 //! same order, in one pass.
 
 use candle_core::Tensor;
-use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape};
+use candle_core::{bail, CpuStorage, DType, Layout, Result, Shape};
 
 use crate::cpu::{bias_data, data, weight_grads};
 use crate::dispatch::{backward_op3, for_float, weight_op_with_optional_bias, Float};
@@ -21,7 +21,7 @@ use crate::matmul::{matmul, product, Mat};
 /// input flattened to `[rows, in]` otherwise.
 pub fn linear(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let dtype = xs.dtype();
-    let ours = matches!(xs.device(), Device::Cpu)
+    let ours = crate::kernels_apply(xs.device())
         && matches!(dtype, DType::F32 | DType::F64)
         && weight.dtype() == dtype
         && bias.is_none_or(|b| b.dtype() == dtype && b.rank() == 1)

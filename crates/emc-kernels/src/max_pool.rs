@@ -5,7 +5,7 @@
 //! whole input; it was the largest remaining cost of the small CNNs once the convolution
 //! was fixed.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::{data, rows_into};
@@ -19,7 +19,7 @@ use crate::dispatch::Float;
 /// weight 1 (ties share it in full), exactly like the composed reshape-and-`max` version
 /// [`crate::composed::max_pool2x2_composed`]; candle's own `max_pool2d` scales it by 1/4.
 pub fn max_pool2x2(xs: &Tensor) -> Result<Option<Tensor>> {
-    let ours = matches!(xs.device(), Device::Cpu)
+    let ours = crate::kernels_apply(xs.device())
         && matches!(xs.dtype(), DType::F32 | DType::F64)
         && xs.rank() == 4;
     if !ours {

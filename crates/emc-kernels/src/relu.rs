@@ -5,7 +5,7 @@
 //! about a tenth of a small MLP's training step. Here the forward is `max(x, 0)` as
 //! candle computes it and the backward one pass of `g · (x ≥ 0 ? 1 : 0)`.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::{data, input_and_grad};
@@ -13,7 +13,7 @@ use crate::dispatch::{backward_op2, for_float, Float};
 
 /// `max(x, 0)` element-wise: our op for `f32`/`f64` on the CPU, candle's `relu` otherwise.
 pub fn relu(xs: &Tensor) -> Result<Tensor> {
-    if matches!(xs.device(), Device::Cpu) && matches!(xs.dtype(), DType::F32 | DType::F64) {
+    if crate::kernels_apply(xs.device()) && matches!(xs.dtype(), DType::F32 | DType::F64) {
         xs.contiguous()?.apply_op1(Relu)
     } else {
         xs.relu()

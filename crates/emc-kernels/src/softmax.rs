@@ -10,7 +10,7 @@
 //! divide's two gradients, the row sum of the denominator's, the `exp` node's product, in
 //! candle's order and with the zero each of candle's gradient accumulators starts from.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
 
 use crate::cpu::{data, for_row_blocks, input_and_grad, last_dim, rows_into, slice_mut, SendPtr};
@@ -21,7 +21,7 @@ use crate::dispatch::{backward_op2, for_float, Float};
 /// the kernel does not apply (the caller then composes it from candle operations, which is
 /// the same function).
 pub fn softmax_last_dim(xs: &Tensor) -> Result<Option<Tensor>> {
-    let ours = matches!(xs.device(), Device::Cpu)
+    let ours = crate::kernels_apply(xs.device())
         && matches!(xs.dtype(), DType::F32 | DType::F64)
         && xs.rank() >= 1
         && xs.dims().last().is_some_and(|&c| c > 0)
