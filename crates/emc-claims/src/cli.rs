@@ -74,8 +74,9 @@ pub struct ClaimArgs {
     /// shards, runs the adaptive rounds and gives the verdict.
     #[arg(long, value_name = "I/N", conflicts_with = "from_hub")]
     pub shard: Option<Shard>,
-    /// In a sharded --out with unfinished shards: a verdict over the complete arms, saying
-    /// which are missing (without it, unfinished shards are an error).
+    /// Train nothing: a verdict over the arms recorded whole in --out at the grid's budgets
+    /// (no adaptive rounds), saying which are missing — for a run stopped part-way, or a
+    /// sharded --out with unfinished shards (without it those are an error).
     #[arg(long)]
     pub partial: bool,
 }

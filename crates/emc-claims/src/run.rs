@@ -43,8 +43,8 @@ pub struct RunSettings {
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
-    /// In a sharded directory with unfinished shards, give a verdict over the complete arms
-    /// (saying which are missing) instead of refusing.
+    /// Train nothing: give a verdict over the arms recorded whole at the grid's budgets
+    /// (saying which are missing), also in a sharded directory with unfinished shards.
     pub partial: bool,
 }
 
@@ -81,7 +81,8 @@ pub struct ClaimReport {
 /// Runs (or resumes) every arm of the claim, analyses, and writes `verdict.md`. In a
 /// sharded directory (`out/shards/`, see [`run_shard`]) every finished shard is merged into
 /// `out` first; an unfinished one is an error naming it and its arms, unless
-/// [`RunSettings::partial`] asks for a verdict over the complete arms.
+/// [`RunSettings::partial`] asks for a verdict over the complete arms (of any directory:
+/// the arms recorded whole, nothing trained).
 pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport> {
     let started = Instant::now();
     let mut arms = spec.arms(settings.scale, settings.seeds);
@@ -97,8 +98,8 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             .seed_cap
             .unwrap_or_else(|| settings.scale.seed_cap()),
     };
-    let mut partial = None;
     let cost = |a: &Arm| crate::plan::search_cost(&a.measure);
+    let mut missing = vec![];
     if let Some(merge) = merge_shards(spec, settings.scale, settings.seeds, &settings.out, cost)? {
         if settings.progress {
             eprintln!(
@@ -120,24 +121,52 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
                     ),
                 });
             }
-            // Only the arms the finished shards recorded whole (their probes are all in
-            // probes.csv now: nothing trains), no adaptive rounds and no generalization
-            // runs (those need every arm).
             arms.retain(|a| !merge.missing_arms.contains(&a.label));
-            for arm in &mut arms {
-                arm.generalization = None;
-            }
-            caps = Caps {
-                doublings: 0,
-                seeds: 0,
-            };
-            partial = Some(format!(
-                "**Partial verdict** (`--partial`): {}. This verdict covers the other {} arms \
-                 only, without adaptive rounds or generalization runs.",
-                merge.describe_missing(),
-                arms.len()
+            missing.push(merge.describe_missing());
+        }
+    }
+    let mut partial = None;
+    if settings.partial {
+        // Only the arms recorded whole at the grid's budgets: nothing trains, no adaptive
+        // rounds and no generalization runs (those need every arm).
+        let (kept, unrecorded) = recorded_arms(arms, settings)?;
+        arms = kept;
+        if !unrecorded.is_empty() {
+            missing.push(format!(
+                "{} arm{} not recorded whole in probes.csv: {}",
+                unrecorded.len(),
+                if unrecorded.len() == 1 { "" } else { "s" },
+                unrecorded.join("; ")
             ));
         }
+        if arms.is_empty() {
+            return Err(ClaimError::Config {
+                field: "--partial".into(),
+                message: format!(
+                    "no arm of {} is recorded whole in {}; nothing to analyse",
+                    spec.claim.id,
+                    settings.out.display()
+                ),
+            });
+        }
+        for arm in &mut arms {
+            arm.generalization = None;
+        }
+        caps = Caps {
+            doublings: 0,
+            seeds: 0,
+        };
+        partial = Some(format!(
+            "**Partial verdict** (`--partial`, nothing trained): {}. This verdict covers the {} \
+             arms recorded whole, at the grid's budgets, without adaptive rounds or \
+             generalization runs.",
+            if missing.is_empty() {
+                "every arm is recorded".to_string()
+            } else {
+                missing.join("; ")
+            },
+            arms.len()
+        ));
     }
     let opts = settings.options(settings.out.clone(), settings.recorded_only);
     let mut results = measure_arms(&arms, &opts, settings.progress)?;
@@ -177,6 +206,23 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         markdown,
         table,
     })
+}
+
+/// Splits `arms` into those whose every probe at the grid's budget levels is recorded in
+/// `settings.out` (each searched with training off) and the labels of the others.
+fn recorded_arms(arms: Vec<Arm>, settings: &RunSettings) -> Result<(Vec<Arm>, Vec<String>)> {
+    let opts = settings.options(settings.out.clone(), true);
+    let (mut kept, mut missing) = (vec![], vec![]);
+    for arm in arms {
+        match measure_arms(std::slice::from_ref(&arm), &opts, false) {
+            Ok(_) => kept.push(arm),
+            Err(ClaimError::Measure { source, .. }) if source.is_not_recorded() => {
+                missing.push(arm.label)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((kept, missing))
 }
 
 /// A finished shard of a claim run.

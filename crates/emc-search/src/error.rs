@@ -27,6 +27,15 @@ pub enum SearchError {
         /// What went wrong.
         message: String,
     },
+    /// A probe the search needs is not in `probes.csv` and training is off
+    /// ([`crate::RunOptions::recorded_only`]).
+    #[error("{}: {message}", path.display())]
+    NotRecorded {
+        /// The probe log.
+        path: PathBuf,
+        /// Which probe.
+        message: String,
+    },
     /// One configuration of several measured together failed.
     #[error("{config}: {source}")]
     InConfig {
@@ -47,4 +56,16 @@ pub enum SearchError {
     /// A tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
+}
+
+impl SearchError {
+    /// Whether this is (or wraps) [`SearchError::NotRecorded`]: the records are incomplete,
+    /// nothing failed.
+    pub fn is_not_recorded(&self) -> bool {
+        match self {
+            SearchError::NotRecorded { .. } => true,
+            SearchError::InConfig { source, .. } => source.is_not_recorded(),
+            _ => false,
+        }
+    }
 }

@@ -214,7 +214,7 @@ impl<'s, 'a> SeedSearch<'s, 'a> {
     /// Why a probe cannot be had when training is off.
     fn not_recorded(&self, level: usize, n: usize) -> SearchError {
         let cfg = self.cfg();
-        SearchError::Results {
+        SearchError::NotRecorded {
             path: self.shared.opts.out.join("probes.csv"),
             message: format!(
                 "no recorded probe of `{}` on {} [{}] at seed {}, n = {n}{}, and \
