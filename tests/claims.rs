@@ -15,7 +15,7 @@
 //! instruction sets are kept), committed with the reason.
 
 use emc_claims::{run_claim, ClaimReport, ClaimSpec, RunSettings, Scale};
-use emc_tests::{local_options, real_folder, workspace_root};
+use emc_tests::{real_folder, smoke_settings, workspace_root};
 
 /// Relative tolerance written into regenerated reference rows: the smoke scale is
 /// deterministic on one CPU, so only differences between machines of one instruction set
@@ -46,21 +46,7 @@ fn check_smoke(spec: &ClaimSpec) -> Option<(tempfile::TempDir, RunSettings, Clai
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let settings = RunSettings {
-        scale: Scale::Smoke,
-        seeds: None,
-        out: tmp.path().to_path_buf(),
-        jobs: 2,
-        lockstep: emc_search::DEFAULT_LOCKSTEP,
-        device: candle_core::Device::Cpu,
-        load: local_options(),
-        progress: false,
-        max_memory: None,
-        extension_cap: None,
-        seed_cap: None,
-        recorded_only: false,
-        partial: false,
-    };
+    let settings = smoke_settings(tmp.path(), 2, false);
     let start = std::time::Instant::now();
     let report = run_claim(spec, &settings).unwrap();
     eprintln!(

@@ -15,28 +15,14 @@ use std::process::Command;
 
 use emc_claims::{run_claim, run_shard, ClaimSpec, RunSettings, Scale, Shard};
 use emc_search::{read_csv, ProbeRow};
-use emc_tests::{local_options, real_folder};
+use emc_tests::{real_folder, smoke_settings};
 
 /// The claim sharded here: four arms of two seeds at smoke scale, CNNs trained in lockstep
 /// when a shard holds both seeds of an arm and alone when the seeds are split.
 const SPEC: &ClaimSpec = &claim_width_vs_depth::SPEC;
 
 fn settings(out: &Path, partial: bool) -> RunSettings {
-    RunSettings {
-        scale: Scale::Smoke,
-        seeds: None,
-        out: out.to_path_buf(),
-        jobs: 1,
-        lockstep: emc_search::DEFAULT_LOCKSTEP,
-        device: candle_core::Device::Cpu,
-        load: local_options(),
-        progress: false,
-        max_memory: None,
-        extension_cap: None,
-        seed_cap: None,
-        recorded_only: false,
-        partial,
-    }
+    smoke_settings(out, 1, partial)
 }
 
 /// Not a test: the entry point of one shard process (see the module docs).

@@ -158,3 +158,23 @@ pub mod cli {
         )
     }
 }
+
+/// The settings of a claim's smoke run into `out` with `jobs` concurrent trainings, on the
+/// real data, quietly; `partial` as `--partial`.
+pub fn smoke_settings(out: &Path, jobs: usize, partial: bool) -> emc_claims::RunSettings {
+    emc_claims::RunSettings {
+        scale: emc_claims::Scale::Smoke,
+        seeds: None,
+        out: out.to_path_buf(),
+        jobs,
+        lockstep: emc_search::DEFAULT_LOCKSTEP,
+        device: candle_core::Device::Cpu,
+        load: local_options(),
+        progress: false,
+        max_memory: None,
+        extension_cap: None,
+        seed_cap: None,
+        recorded_only: false,
+        partial,
+    }
+}

@@ -106,6 +106,16 @@ fn build_mnist(spec: &str) -> Result<Built> {
     )?)
 }
 
+/// The values of the variable `name` among `vars`, as f64.
+fn values_of(vars: &[(String, candle_core::Var)], name: &str) -> Result<Vec<f64>> {
+    let (_, var) = vars.iter().find(|(n, _)| n == name).expect(name);
+    Ok(var
+        .as_tensor()
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1()?)
+}
+
 fn stats(values: &[f64]) -> (f64, f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
@@ -137,12 +147,7 @@ fn linear_and_conv_weights_are_uniform_within_one_over_sqrt_fan_in() -> Result<(
         ("layers.0.bias", 784),
         ("layer2.1.conv2.weight", 144),
     ] {
-        let (_, var) = vars.iter().find(|(n, _)| n == name).expect(name);
-        let values: Vec<f64> = var
-            .as_tensor()
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1()?;
+        let values = values_of(&vars, name)?;
         let (mean, var, max_abs) = stats(&values);
         let bound = 1.0 / (fan_in as f64).sqrt();
         let n = values.len() as f64;
@@ -231,12 +236,7 @@ fn he_init_draws_normal_weights_of_variance_two_over_fan_in_and_zero_biases() ->
         ("layers.1.weight", 512),
         ("blocks.1.conv.weight", 144),
     ] {
-        let (_, var) = vars.iter().find(|(n, _)| n == name).expect(name);
-        let values: Vec<f64> = var
-            .as_tensor()
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1()?;
+        let values = values_of(&vars, name)?;
         let (mean, var, max_abs) = stats(&values);
         let want = 2.0 / fan_in as f64;
         let n = values.len() as f64;
