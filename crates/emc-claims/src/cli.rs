@@ -123,7 +123,11 @@ impl ClaimArgs {
         };
         let shard = match self.shard {
             Some(shard) => Some(shard),
-            None if self.from_hub.is_none() => Shard::from_slurm(|k| std::env::var(k).ok())?,
+            None if self.from_hub.is_none() => Shard::from_slurm(|k| std::env::var(k).ok())
+                .map_err(|e| ClaimError::Config {
+                    field: "--shard".into(),
+                    message: e.to_string(),
+                })?,
             None => None,
         };
         match shard {

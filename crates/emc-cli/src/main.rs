@@ -8,6 +8,7 @@ mod hub;
 mod measure;
 mod preview;
 mod report;
+mod shard;
 mod verify;
 
 use clap::{Parser, Subcommand};

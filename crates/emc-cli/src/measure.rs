@@ -165,6 +165,12 @@ pub struct MeasureArgs {
     /// Output directory (rerunning into it resumes).
     #[arg(long)]
     out: PathBuf,
+    /// Measure only shard I of N of the seeds (every N-th from the I-th; refused with
+    /// --max-seeds) into `<out>/shards/<I>-of-<N>/`. Defaults, in a Slurm array task, to
+    /// SLURM_ARRAY_TASK_ID (less SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT. Measuring
+    /// without it into the same --out merges the finished shards and resumes from them.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<emc_search::Shard>,
     /// Directory of canonical dataset files.
     #[arg(long, env = "EMC_DATA_DIR", value_parser = crate::data::data_dir)]
     data_dir: Option<PathBuf>,
@@ -327,7 +333,23 @@ impl MeasureArgs {
 
 /// Runs `emc measure`.
 pub fn run(args: MeasureArgs) -> Result<()> {
-    let (cfg, opts) = (args.config()?, args.run_options()?);
+    let (whole, out) = (args.config()?, args.out.clone());
+    let shard = match args.shard {
+        Some(shard) => Some(shard),
+        None => emc_search::Shard::from_slurm(|k| std::env::var(k).ok())?,
+    };
+    let (cfg, opts) = match shard {
+        Some(shard) => crate::shard::plan(&whole, &args.run_options()?, shard)?,
+        None => {
+            if let Some(added) = crate::shard::merge(&whole, &out)? {
+                eprintln!(
+                    "merged the shards of {}: {added} probe rows added",
+                    out.display()
+                );
+            }
+            (whole.clone(), args.run_options()?)
+        }
+    };
     eprintln!(
         "measuring EMC of {} on {} [{}] with {} over seeds {:?} -> {}",
         cfg.model,
@@ -386,6 +408,14 @@ pub fn run(args: MeasureArgs) -> Result<()> {
     );
     for line in budget_lines(&m, &cfg) {
         println!("{line}");
+    }
+    if let Some(shard) = shard {
+        crate::shard::finish(&whole, &out, shard)?;
+        println!(
+            "shard {shard} finished; once every shard has, measure without --shard into {} \
+             to merge them",
+            out.display()
+        );
     }
     if m.failures_all_diverged() {
         let what = format!(

@@ -809,3 +809,51 @@ fn measure_and_verify_subspace_and_quantised_models() {
         std::fs::remove_dir_all(&b).unwrap();
     }
 }
+
+/// `emc measure --shard I/N` as separate processes, then `emc measure` without it into the
+/// same directory: the probes of one process, nothing trained by the merge; an unfinished
+/// shard is named, adaptive seeds are refused.
+#[test]
+fn measure_in_shards_merges_to_the_single_process_probes() {
+    let tmp = tempfile::tempdir().unwrap();
+    distinct_mnist(tmp.path());
+    let (single, sharded) = (tmp.path().join("single"), tmp.path().join("sharded"));
+    let o = measure_small(tmp.path(), "mlp:8", "mnist", &[], &single);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Shard 1 of 2 alone: the merge refuses, naming shard 0.
+    let shard = |i: &str| measure_small(tmp.path(), "mlp:8", "mnist", &["--shard", i], &sharded);
+    let o = shard("1/2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = measure_small(tmp.path(), "mlp:8", "mnist", &[], &sharded);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("0-of-2 not finished"),
+        "{err}"
+    );
+    assert!(
+        !sharded.join("probes.csv").exists(),
+        "nothing merged or trained"
+    );
+    let o = shard("0/2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = measure_small(tmp.path(), "mlp:8", "mnist", &[], &sharded);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("0 probes trained"), "{text}");
+    let sorted = |out: &std::path::Path| {
+        let mut v = probe_outcomes(out);
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&sharded), sorted(&single));
+    // A shard of a measurement with adaptive seeds is refused before anything runs.
+    let o = measure_small(
+        tmp.path(),
+        "mlp:8",
+        "mnist",
+        &["--shard", "0/2", "--max-seeds", "4"],
+        &tmp.path().join("adaptive"),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--max-seeds"), "{err}");
+}

@@ -29,6 +29,7 @@ mod probe_log;
 mod results;
 mod search;
 mod seed;
+mod shards;
 mod stats;
 mod transition;
 
@@ -49,5 +50,6 @@ pub use search::{
     default_n0, search, search_budgets, BudgetLevel, BudgetOutcome, BudgetProbe, ProbePoint,
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,
 };
+pub use shards::{merge_probe_logs, shard_count, Shard, MARKER, SHARDS_DIR};
 pub use stats::{median_ci_width, EmcStats};
 pub use transition::{transition, Transition};
