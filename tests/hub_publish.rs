@@ -799,3 +799,55 @@ fn a_forged_checkpoint_naming_a_huge_model_is_refused_before_it_is_built() {
     );
     assert_eq!(report.checks.len(), 3);
 }
+
+/// A sharded claim directory, merged, published and fetched: `--from-hub` gives the same
+/// verdict without training, the shard directories travelling with the results.
+#[test]
+fn a_sharded_claim_directory_publishes_and_fetches_like_any_other() {
+    let spec = &claim_width_vs_depth::SPEC;
+    if emc_tests::real_folder("mnist").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    let settings = emc_tests::smoke_settings(&local, 2, false);
+    for index in 0..2 {
+        emc_claims::run_shard(spec, &settings, emc_claims::Shard { index, count: 2 }).unwrap();
+    }
+    let merged = run_claim(spec, &settings).unwrap();
+    assert!(local.join("shards/1-of-2/shard.toml").is_file());
+    let server = HubServer::writable(TOKEN).unwrap();
+    let cfg = hub(&server, &tmp.path().join("cache"));
+    push(
+        &local,
+        &repo("emc-tests/sharded-smoke"),
+        &PushOptions::default(),
+        &cfg,
+    )
+    .unwrap();
+    let pulled = tmp.path().join("pulled");
+    fetch_published(
+        "emc-tests/sharded-smoke",
+        None,
+        &pulled,
+        &cfg,
+        &settings.load,
+        &settings.device,
+    )
+    .unwrap();
+    assert!(pulled.join("shards/0-of-2/shard.toml").is_file());
+    let again = run_claim(
+        spec,
+        &RunSettings {
+            out: pulled.clone(),
+            recorded_only: true,
+            ..settings
+        },
+    )
+    .unwrap();
+    assert_eq!(again.table, merged.table);
+    assert!(again
+        .results
+        .iter()
+        .all(|r| r.measurement.probes_trained == 0));
+}
