@@ -588,6 +588,25 @@ fn pushing_a_directory_without_results_is_refused_without_network() {
     assert!(e.to_string().contains("not a directory"), "{e}");
 }
 
+/// Pushes the claim results in `local` to `repo_id` on a local Hub and fetches them with
+/// `--from-hub`'s checks into `tmp/pulled`, which it returns.
+fn publish_and_fetch(tmp: &Path, local: &Path, repo_id: &str, settings: &RunSettings) -> PathBuf {
+    let server = HubServer::writable(TOKEN).unwrap();
+    let cfg = hub(&server, &tmp.join("cache"));
+    push(local, &repo(repo_id), &PushOptions::default(), &cfg).unwrap();
+    let pulled = tmp.join("pulled");
+    fetch_published(
+        repo_id,
+        None,
+        &pulled,
+        &cfg,
+        &settings.load,
+        &settings.device,
+    )
+    .unwrap();
+    pulled
+}
+
 /// A claim run with `--from-hub` gives the verdict of the published results without
 /// training, and refuses (rather than trains) a grid the published results do not cover.
 #[test]
@@ -618,26 +637,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         partial: false,
     };
     let first = run_claim(spec, &settings).unwrap();
-    let server = HubServer::writable(TOKEN).unwrap();
-    let cfg = hub(&server, &tmp.path().join("cache"));
-    push(
-        &local,
-        &repo("emc-tests/params-smoke"),
-        &PushOptions::default(),
-        &cfg,
-    )
-    .unwrap();
-
-    let pulled = tmp.path().join("pulled");
-    fetch_published(
-        "emc-tests/params-smoke",
-        None,
-        &pulled,
-        &cfg,
-        &settings.load,
-        &settings.device,
-    )
-    .unwrap();
+    let pulled = publish_and_fetch(tmp.path(), &local, "emc-tests/params-smoke", &settings);
     let again = run_claim(
         spec,
         &RunSettings {
@@ -816,25 +816,7 @@ fn a_sharded_claim_directory_publishes_and_fetches_like_any_other() {
     }
     let merged = run_claim(spec, &settings).unwrap();
     assert!(local.join("shards/1-of-2/shard.toml").is_file());
-    let server = HubServer::writable(TOKEN).unwrap();
-    let cfg = hub(&server, &tmp.path().join("cache"));
-    push(
-        &local,
-        &repo("emc-tests/sharded-smoke"),
-        &PushOptions::default(),
-        &cfg,
-    )
-    .unwrap();
-    let pulled = tmp.path().join("pulled");
-    fetch_published(
-        "emc-tests/sharded-smoke",
-        None,
-        &pulled,
-        &cfg,
-        &settings.load,
-        &settings.device,
-    )
-    .unwrap();
+    let pulled = publish_and_fetch(tmp.path(), &local, "emc-tests/sharded-smoke", &settings);
     assert!(pulled.join("shards/0-of-2/shard.toml").is_file());
     let again = run_claim(
         spec,
