@@ -10,7 +10,7 @@ use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOpt
 
 use crate::extend::{self, extend_arms, Caps, Extension};
 use crate::render::{markdown, verdict_table};
-use crate::shard::{merge_shards, part_arms, partition, Shard, ShardMarker, MARKER, SHARDS_DIR};
+use crate::shard::{merge_shards, part_arms, partition, Shard, ShardMarker, SHARDS_DIR};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
 
 /// Where and how a claim runs (none of it changes the result).
@@ -250,22 +250,8 @@ pub fn run_shard(spec: &ClaimSpec, settings: &RunSettings, shard: Shard) -> Resu
     let part = &parts[shard.index];
     let dir = shard.dir(&settings.out);
     let marker = ShardMarker::new(spec, settings.scale, settings.seeds, shard, &arms, part);
-    if let Some(old) = ShardMarker::read(&dir)? {
-        if old.searches != marker.searches || old.claim != marker.claim || old.scale != marker.scale
-        {
-            return Err(ClaimError::Shards {
-                dir: dir.join(MARKER),
-                message: format!(
-                    "records a shard of claim {} at scale {} with {} searches, not this one's \
-                     {}: another grid or version wrote it; use another --out",
-                    old.claim,
-                    old.scale,
-                    old.searches.len(),
-                    marker.searches.len()
-                ),
-            });
-        }
-    }
+    // A finished shard reruns as a resume (nothing to train); another one is refused.
+    marker.check_recorded(&dir)?;
     let mine = part_arms(&arms, part);
     if settings.progress {
         eprintln!(

@@ -140,6 +140,44 @@ impl ShardMarker {
             })
     }
 
+    /// Whether `dir` holds this shard finished: `false` without a marker; an error naming
+    /// the marker and the first search that differs when it records another shard (of
+    /// another claim, scale, `--seeds` or grid). The version may differ (a rebuilt binary):
+    /// a probe recorded with another outcome is caught when the logs merge.
+    pub fn check_recorded(&self, dir: &Path) -> Result<bool> {
+        let Some(recorded) = ShardMarker::read(dir)? else {
+            return Ok(false);
+        };
+        let same_version = ShardMarker {
+            version: self.version.clone(),
+            ..recorded.clone()
+        };
+        if same_version == *self {
+            return Ok(true);
+        }
+        Err(ClaimError::Shards {
+            dir: dir.join(MARKER),
+            message: format!(
+                "records claim {} at scale {} (seeds {:?}), shard {}/{} with {} searches; this \
+                 run is claim {} at scale {} (seeds {:?}), whose shard {}/{} has {} searches{}: \
+                 a shard of another grid or scale; use another --out",
+                recorded.claim,
+                recorded.scale,
+                recorded.seeds,
+                recorded.index,
+                recorded.count,
+                recorded.searches.len(),
+                self.claim,
+                self.scale,
+                self.seeds,
+                self.index,
+                self.count,
+                self.searches.len(),
+                first_difference(&recorded.searches, &self.searches)
+            ),
+        })
+    }
+
     /// Writes `dir/shard.toml` (through a temporary file).
     pub fn write(&self, dir: &Path) -> Result<()> {
         let text = toml::to_string(self).map_err(|e| ClaimError::Shards {
@@ -218,10 +256,6 @@ pub fn merge_shards(
     let Some(count) = shard_count(out).map_err(shards_err)? else {
         return Ok(None);
     };
-    let err = |dir: &Path, message: String| ClaimError::Shards {
-        dir: dir.to_path_buf(),
-        message,
-    };
     let arms = spec.arms(scale, seeds);
     let parts = partition(&arms, count, cost);
     let mut finished = vec![];
@@ -229,38 +263,11 @@ pub fn merge_shards(
     for (index, part) in parts.iter().enumerate() {
         let shard = Shard { index, count };
         let dir = shard.dir(out);
-        let Some(marker) = ShardMarker::read(&dir)? else {
+        if !ShardMarker::new(spec, scale, seeds, shard, &arms, part).check_recorded(&dir)? {
             for &(a, _) in part {
                 missing[a] = true;
             }
             continue;
-        };
-        let want = ShardMarker::new(spec, scale, seeds, shard, &arms, part);
-        // The version may differ (a rebuilt binary); conflicting probes are caught below.
-        let same_version = ShardMarker {
-            version: want.version.clone(),
-            ..marker.clone()
-        };
-        if same_version != want {
-            return Err(err(
-                &dir.join(MARKER),
-                format!(
-                    "records claim {} at scale {} (seeds {:?}), shard {}/{} with {} searches; \
-                     this run is claim {} at scale {} (seeds {:?}), whose shard {shard} has {} \
-                     searches{}: a shard of another grid, scale or binary version",
-                    marker.claim,
-                    marker.scale,
-                    marker.seeds,
-                    marker.index,
-                    marker.count,
-                    marker.searches.len(),
-                    want.claim,
-                    want.scale,
-                    want.seeds,
-                    want.searches.len(),
-                    first_difference(&marker.searches, &want.searches)
-                ),
-            ));
         }
         finished.push(index);
     }
@@ -326,5 +333,52 @@ mod tests {
         let arms_of_first = part_arms(&arms, &parts[0]);
         let searches: usize = arms_of_first.iter().map(|a| a.measure.seeds.len()).sum();
         assert_eq!(searches, parts[0].len());
+    }
+
+    #[test]
+    fn a_marker_is_finished_when_it_records_this_shard_and_refused_when_another() {
+        let mine = ShardMarker {
+            claim: "c".into(),
+            scale: "cpu".into(),
+            seeds: None,
+            index: 1,
+            count: 2,
+            searches: vec!["a seed 0".into(), "b seed 1".into()],
+            version: "0.1.0".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            !mine.check_recorded(dir.path()).unwrap(),
+            "no marker: unfinished"
+        );
+        // Written by another build of the same grid: finished.
+        ShardMarker {
+            version: "0.0.9".into(),
+            ..mine.clone()
+        }
+        .write(dir.path())
+        .unwrap();
+        assert!(mine.check_recorded(dir.path()).unwrap());
+        // Another partition of the searches: refused, naming the marker and the search.
+        ShardMarker {
+            searches: vec!["a seed 0".into(), "c seed 1".into()],
+            ..mine.clone()
+        }
+        .write(dir.path())
+        .unwrap();
+        let err = mine.check_recorded(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(MARKER)
+                && err.contains("search 2: `c seed 1` recorded, `b seed 1` expected"),
+            "{err}"
+        );
+        // Another --seeds: refused.
+        ShardMarker {
+            seeds: Some(5),
+            ..mine.clone()
+        }
+        .write(dir.path())
+        .unwrap();
+        assert!(mine.check_recorded(dir.path()).is_err());
     }
 }
