@@ -295,6 +295,9 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_input_size::SPEC,
         &claim_classes::SPEC,
         &claim_parameter_efficiency::SPEC,
+        &claim_optimizers::SPEC,
+        &claim_regularization::SPEC,
+        &claim_width_vs_depth::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
