@@ -298,6 +298,7 @@ fn committed_cpu_results_belong_to_the_current_grids() {
         &claim_optimizers::SPEC,
         &claim_regularization::SPEC,
         &claim_width_vs_depth::SPEC,
+        &claim_compound_scaling::SPEC,
     ] {
         let id = spec.claim.id;
         let path = workspace_root().join(format!("artifacts/{id}/cpu/summary.csv"));
