@@ -316,7 +316,11 @@ mod tests {
                     assert!(c.side > s.side, "{scale} φ={phi}: resolution grows");
                     let width = single(&s, data, true, c.params).expect("width matches finely");
                     assert_eq!(width.side, s.side);
-                    depth_rivals += usize::from(single(&s, data, false, c.params).is_some());
+                    assert!(width.params > base.params, "{scale} φ={phi}: width rival");
+                    if let Some(depth) = single(&s, data, false, c.params) {
+                        assert!(depth.params > base.params, "{scale} φ={phi}: depth rival");
+                        depth_rivals += 1;
+                    }
                 }
                 assert!(depth_rivals > 0, "{scale} {}: no depth rival", data.name);
             }
