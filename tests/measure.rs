@@ -44,6 +44,7 @@ fn run_lockstep(
         load: emc_tests::local_options(),
         max_memory: None,
         recorded_only: false,
+        write_summary: true,
     };
     let quiet = |_: &Event| {};
     measure(cfg, &opts, &quiet).unwrap()
@@ -134,6 +135,7 @@ fn measuring_configurations_together_equals_measuring_them_alone() {
         load: emc_tests::local_options(),
         max_memory: None,
         recorded_only: false,
+        write_summary: true,
     };
     let seen = std::sync::Mutex::new(vec![]);
     let together = measure_many(&cfgs, &opts, &|i, e| {
@@ -480,6 +482,7 @@ fn resuming_on_other_data_is_refused_naming_both_digests() {
         load: emc_tests::local_options().with_data_dir(Some(other)),
         max_memory: None,
         recorded_only: false,
+        write_summary: true,
     };
     let err = measure(&more, &opts, &|_| {}).unwrap_err().to_string();
     for part in [labels, real_sha.as_str(), other_sha.as_str(), "other data"] {

@@ -244,7 +244,12 @@ fn partial_analyses_a_stopped_run_without_training() {
         dropped.arm.label
     );
     std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    // Nor are checkpoints trained again when they are missing (a copy without them).
+    let checkpoints = out.path().join("checkpoints");
+    std::fs::remove_dir_all(&checkpoints).unwrap();
     let report = run_claim(SPEC, &settings(out.path(), true)).unwrap();
+    let restored = std::fs::read_dir(&checkpoints).map_or(0, |d| d.count());
+    assert_eq!(restored, 0, "a checkpoint was trained again");
     assert!(report
         .results
         .iter()

@@ -57,6 +57,7 @@ pub fn small_results(root: &Path) -> Option<&'static Path> {
             load: crate::local_options(),
             max_memory: None,
             recorded_only: false,
+            write_summary: true,
         };
         let quiet = |_: &Event| {};
         let m = measure(&small_config(), &opts, &quiet).expect("the fixture measurement");

@@ -49,7 +49,9 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// The search options of a run into `out`.
+    /// The search options of a run into `out`: `recorded_only` trains nothing, and
+    /// `summary.csv` and the manifests are written unless the directory is only analysed
+    /// ([`RunSettings::recorded_only`]).
     fn options(&self, out: PathBuf, recorded_only: bool) -> RunOptions {
         RunOptions {
             out,
@@ -59,6 +61,7 @@ impl RunSettings {
             load: self.load.clone(),
             max_memory: self.max_memory,
             recorded_only,
+            write_summary: !self.recorded_only,
         }
     }
 }
@@ -125,12 +128,16 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             missing.push(merge.describe_missing());
         }
     }
-    let mut partial = None;
+    let (mut partial, mut recorded) = (None, None);
     if settings.partial {
         // Only the arms recorded whole at the grid's budgets: nothing trains, no adaptive
         // rounds and no generalization runs (those need every arm).
-        let (kept, unrecorded) = recorded_arms(arms, settings)?;
+        let (kept, mut results, unrecorded) = recorded_arms(arms, settings)?;
+        for r in &mut results {
+            r.arm.generalization = None;
+        }
         arms = kept;
+        recorded = Some(results);
         if !unrecorded.is_empty() {
             missing.push(format!(
                 "{} arm{} not recorded whole in probes.csv: {}",
@@ -149,9 +156,6 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
                 ),
             });
         }
-        for arm in &mut arms {
-            arm.generalization = None;
-        }
         caps = Caps {
             doublings: 0,
             seeds: 0,
@@ -169,7 +173,10 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         ));
     }
     let opts = settings.options(settings.out.clone(), settings.recorded_only);
-    let mut results = measure_arms(&arms, &opts, settings.progress)?;
+    let mut results = match recorded {
+        Some(results) => results,
+        None => measure_arms(&arms, &opts, settings.progress)?,
+    };
     let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
         measure_arms(arms, &opts, settings.progress)
     })?;
@@ -209,20 +216,27 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
 }
 
 /// Splits `arms` into those whose every probe at the grid's budget levels is recorded in
-/// `settings.out` (each searched with training off) and the labels of the others.
-fn recorded_arms(arms: Vec<Arm>, settings: &RunSettings) -> Result<(Vec<Arm>, Vec<String>)> {
+/// `settings.out` (each searched with training off), with their results, and the labels
+/// of the others.
+fn recorded_arms(
+    arms: Vec<Arm>,
+    settings: &RunSettings,
+) -> Result<(Vec<Arm>, Vec<ArmResult>, Vec<String>)> {
     let opts = settings.options(settings.out.clone(), true);
-    let (mut kept, mut missing) = (vec![], vec![]);
+    let (mut kept, mut results, mut missing) = (vec![], vec![], vec![]);
     for arm in arms {
         match measure_arms(std::slice::from_ref(&arm), &opts, false) {
-            Ok(_) => kept.push(arm),
+            Ok(measured) => {
+                kept.push(arm);
+                results.extend(measured);
+            }
             Err(ClaimError::Measure { source, .. }) if source.is_not_recorded() => {
                 missing.push(arm.label)
             }
             Err(e) => return Err(e),
         }
     }
-    Ok((kept, missing))
+    Ok((kept, results, missing))
 }
 
 /// A finished shard of a claim run.

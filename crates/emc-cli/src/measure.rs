@@ -304,6 +304,7 @@ impl MeasureArgs {
             load: emc_data::LoadOptions::from_env().with_data_dir(self.data_dir.clone()),
             max_memory: self.max_memory,
             recorded_only: false,
+            write_summary: true,
         })
     }
 

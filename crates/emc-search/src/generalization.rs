@@ -382,6 +382,7 @@ mod tests {
             load: emc_data::LoadOptions::from_env().with_data_dir(Some(dir.path().into())),
             max_memory: None,
             recorded_only: false,
+            write_summary: true,
         };
         let err = generalize_many(&[(cfg.clone(), gen.clone())], &opts, &|_, _, _| {})
             .unwrap_err()

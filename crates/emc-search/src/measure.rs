@@ -56,9 +56,13 @@ pub struct RunOptions {
     /// configuration is allocated ([`crate::MemoryEstimate`]).
     pub max_memory: Option<u64>,
     /// Never train: every probe the search asks for must already be in `probes.csv`
-    /// (results fetched from elsewhere are analysed, not extended), and `summary.csv` and
-    /// `manifest.toml` are left as they were.
+    /// (results fetched from elsewhere are analysed, not extended), and a missing
+    /// checkpoint is not trained again.
     pub recorded_only: bool,
+    /// Write `summary.csv` and the manifests when the measurement ends; off, the directory
+    /// is only read (with [`RunOptions::recorded_only`]: results fetched from the Hub are
+    /// analysed without touching them).
+    pub write_summary: bool,
 }
 
 /// What a measurement reports as it goes.
@@ -223,7 +227,7 @@ fn measure_logged(
         let mut measurement = summarise(&prepared[i].hash, &per, probes_trained)?;
         (measurement.failures, measurement.uncertified) = failures(log, &prepared[i], &per);
         let files = files_lock();
-        if !opts.recorded_only {
+        if opts.write_summary {
             write_summary(&opts.out, cfg, &measurement)?;
             let lockstep = (opts.lockstep, trainer.grouped(i));
             let finished = now_secs();

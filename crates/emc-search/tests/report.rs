@@ -66,6 +66,7 @@ fn a_real_budget_measurement_gets_both_figures() {
         },
         max_memory: None,
         recorded_only: false,
+        write_summary: true,
     };
     let m = measure(&cfg, &opts, &|_| {}).unwrap();
     let r = emc_report::report(root.path(), true).unwrap();
