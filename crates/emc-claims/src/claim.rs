@@ -107,6 +107,16 @@ impl Arm {
         self.generalization = Some(g);
         self
     }
+
+    /// The side its images are resized to first ([`crate::Protocol::resized`]), if they are.
+    pub fn resized_side(&self) -> Option<usize> {
+        self.measure
+            .variants
+            .first()?
+            .strip_prefix("resize:")?
+            .parse()
+            .ok()
+    }
 }
 
 /// An arm and its measurement.

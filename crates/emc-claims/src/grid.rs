@@ -193,6 +193,14 @@ impl Protocol {
         ]
     }
 
+    /// The same protocol on the images resized to `side` × `side` first (`resize:S` put
+    /// before every other variant).
+    pub fn resized(&self, side: usize) -> Protocol {
+        let mut p = self.clone();
+        p.variants.insert(0, format!("resize:{side}"));
+        p
+    }
+
     /// The same protocol with one more variant appended (e.g. `random-labels`).
     pub fn with_variant(&self, variant: &str) -> Protocol {
         let mut p = self.clone();

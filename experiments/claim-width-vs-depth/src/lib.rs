@@ -270,11 +270,7 @@ fn grid(scale: Scale) -> Vec<Arm> {
     for &family in s.families {
         for data in s.datasets {
             let base = Protocol::standard((data.name, &[], data.cap), &s.train);
-            let at_side = |side: usize| {
-                let mut p = base.clone();
-                p.variants.insert(0, format!("resize:{side}"));
-                p.labellings()
-            };
+            let at_side = |side: usize| base.resized(side).labellings();
             let labellings = if s.random_labels { 2 } else { 1 };
             for l in 0..labellings {
                 let (labels, p) = at_side(s.side)[l].clone();
@@ -354,10 +350,8 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             };
             let input = r
                 .arm
-                .measure
-                .variants
-                .first()
-                .map_or("", |v| v.trim_start_matches("resize:"));
+                .resized_side()
+                .map_or(String::new(), |s| s.to_string());
             table.row(&[
                 &group,
                 &r.arm.procedure,
