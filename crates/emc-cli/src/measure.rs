@@ -26,7 +26,9 @@ pub struct MeasureArgs {
     /// an unknown field or an empty file is an error.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Model spec, e.g. mlp:32:relu, cnn:32,64:relu, resnet18:k=16, linear.
+    /// Model spec: linear, mlp:W1xW2:ACT, cnn:C1,C2:ACT, cnn-compound:C1,C2:phi=F, resnet18:k=K,
+    /// vit:patch4,d64,depth4,heads4, subspace:d=D(SPEC), quant:BITS(SPEC), e.g. mlp:32:relu
+    /// (the grammar: README.md, `--model SPEC`).
     #[arg(long, default_value = MeasureConfig::DEFAULT_MODEL, conflicts_with = "config")]
     model: String,
     /// Dataset: mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100, ...

@@ -262,3 +262,42 @@ fn serde_uses_a_family_tag_and_the_string_form_is_available() -> Result<()> {
     assert!(serde_json::from_str::<Run>(r#"{"model": "mlp:0"}"#).is_err());
     Ok(())
 }
+
+/// The grammar block of the crate docs (`src/lib.rs`, "Spec grammar"), and the README's copy
+/// under `--model SPEC`: the two stay the same text, line for line.
+#[test]
+fn the_readme_states_the_crate_docs_spec_grammar() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("../../README.md")).unwrap();
+    let block = |lines: Vec<&str>| -> Vec<String> {
+        let start = lines.iter().position(|l| l.trim() == "```text").unwrap() + 1;
+        let len = lines[start..]
+            .iter()
+            .position(|l| l.trim() == "```")
+            .unwrap();
+        lines[start..start + len]
+            .iter()
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    let docs: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .skip_while(|l| !l.starts_with("## Spec grammar"))
+        .collect();
+    let at = readme
+        .find("- `--model SPEC`")
+        .expect("README: the --model SPEC bullet");
+    let ours: Vec<&str> = readme[at..]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect();
+    let (docs, ours) = (block(docs), block(ours));
+    assert!(docs.iter().any(|l| l.starts_with("quant:")), "{docs:?}");
+    assert_eq!(
+        ours, docs,
+        "README.md's spec grammar differs from emc-models' docs"
+    );
+}
