@@ -44,7 +44,7 @@ pub struct ClaimArgs {
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
-    /// Output directory (default artifacts/<claim>/<scale>/); rerunning into it resumes.
+    /// Output directory (default `artifacts/<claim>/<scale>/`); rerunning into it resumes.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// cpu, cuda or cuda:N. CUDA needs a build with `--features cuda` (the claim binaries and

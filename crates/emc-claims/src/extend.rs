@@ -47,7 +47,7 @@ pub struct Extension {
     /// Why the extension stopped.
     pub stopped: String,
     /// CPU-seconds of the probes recorded at each budget level searched, all seeds
-    /// together, as `probes.csv` has them (empty until [`record_costs`] fills it).
+    /// together, as `probes.csv` has them (empty until the runner records them).
     pub seconds: Vec<f64>,
 }
 

@@ -138,7 +138,7 @@ fn schedule_suffix(schedule: &Schedule) -> String {
 impl Protocol {
     /// This protocol at each schedule of `schedules` and learning rate of `lrs` (schedules
     /// outer), each with the label suffix that names its setting: ` lr=0.01`, or
-    /// ` lr=0.01 cosine-budget` ([`schedule_suffix`]). Only the optimizer's learning rate
+    /// ` lr=0.01 cosine-budget` (the schedule suffix). Only the optimizer's learning rate
     /// and schedule change.
     pub fn at_settings(&self, lrs: &[f64], schedules: &[Schedule]) -> Vec<(String, Protocol)> {
         let mut out = vec![];

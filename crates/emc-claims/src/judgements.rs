@@ -30,7 +30,8 @@ impl From<BudgetedEffect> for Judged {
     }
 }
 
-/// The judged comparisons of one analysis, in order (see the [module docs](self)).
+/// The judged comparisons of one analysis, in order: the effects, the outcome of each
+/// comparison under its part of the verdict, and the arms to extend or give more seeds.
 #[derive(Debug, Clone, Default)]
 pub struct Judgements {
     /// The effects, in the order they were recorded.

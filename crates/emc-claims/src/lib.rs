@@ -44,7 +44,7 @@ pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
     bootstrap_log_contrast, bootstrap_log_ratio, budget_robust_effect, budget_trend,
-    lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect, Effect, Trend,
+    lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect, Effect, Trend, RESAMPLES,
 };
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;

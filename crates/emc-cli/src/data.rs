@@ -46,7 +46,7 @@ pub enum DataCommand {
     /// Where a dataset is read from, split sizes, shape, label histogram, file digests.
     Info {
         /// mnist, fashion-mnist, cifar10, cifar10-jpeg, cifar10-subset, cifar100,
-        /// cifar100-coarse, folder:PATH[@RES].
+        /// cifar100-coarse, `folder:PATH[@RES]`.
         dataset: String,
         /// Variants applied to the train split before the histogram (repeatable), e.g.
         /// `--variant random-labels --variant subset:1000`.

@@ -44,7 +44,7 @@ impl RepoArgs {
 /// Arguments of `emc hub push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Results directory: written by `emc measure` or a claim (artifacts/<claim>/<scale>/).
+    /// Results directory: written by `emc measure` or a claim (`artifacts/<claim>/<scale>/`).
     dir: PathBuf,
     #[command(flatten)]
     repo: RepoArgs,

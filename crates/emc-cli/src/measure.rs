@@ -96,8 +96,8 @@ pub struct MeasureArgs {
     /// (drawn per seed, epoch and sample); images only, the fit judged on the originals.
     #[arg(long, conflicts_with = "config")]
     hflip: bool,
-    /// Learning-rate schedule: constant, step(STEP_SIZE,GAMMA), cosine(TOTAL_STEPS[,MIN_LR])
-    /// or cosine-budget[(MIN_LR)] (a cosine over each probe's whole step budget).
+    /// Learning-rate schedule: `constant`, `step(STEP_SIZE,GAMMA)`, `cosine(TOTAL_STEPS[,MIN_LR])`
+    /// or `cosine-budget[(MIN_LR)]` (a cosine over each probe's whole step budget).
     #[arg(long, default_value = "constant", conflicts_with = "config")]
     schedule: String,
     /// Minibatch size (ignored by gd).

@@ -51,5 +51,5 @@ pub use search::{
     SearchConfig, SearchOutcome, DEFAULT_BUDGET_TOL, DEFAULT_SEED_CI_WIDTH,
 };
 pub use shards::{merge_probe_logs, shard_count, Shard, MARKER, SHARDS_DIR};
-pub use stats::{median_ci_width, EmcStats};
+pub use stats::{median_ci_width, EmcStats, MEDIAN_CI_RESAMPLES};
 pub use transition::{transition, Transition};

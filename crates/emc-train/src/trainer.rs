@@ -146,8 +146,9 @@ pub fn full_batch_step(
 /// The exact training accuracy is evaluated every `cfg.eval_every` epochs, before the
 /// first epoch, and at the end; training stops as soon as it is 100%. A NaN or infinite
 /// loss stops training as [`StopReason::Diverged`], never as a fit. Augmentation
-/// (`cfg.augment`) changes the batches the steps see, never the samples the fit is judged on. The rules live in
-/// [`Run`]; [`crate::fit_lockstep`] drives the same rules for several models at once.
+/// (`cfg.augment`) changes the batches the steps see, never the samples the fit is judged
+/// on. The rules live in one tensor-free state machine (`run.rs`); [`crate::fit_lockstep`]
+/// drives the same rules for several models at once.
 pub fn fit(
     model: &dyn Model,
     trainable: &[Var],

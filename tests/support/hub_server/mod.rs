@@ -3,11 +3,11 @@
 //! listener, the request parsing and the download replies:
 //!
 //! - **read-only** ([`HubServer::start`]): a fixed list of dataset files ([`HubFile`]) at
-//!   revision `main` or [`COMMIT`], for the data-loading tests (see [`files`] for what it
+//!   revision `main` or [`COMMIT`], for the data-loading tests (see its `files` module for what it
 //!   answers);
 //! - **writable** ([`HubServer::writable`]): an empty Hub that creates repositories, takes
 //!   commits and serves them back, storing uploads in a temporary directory, for the
-//!   publish tests (see [`writable`] and [`commit`] for its endpoints, [`store`] for what it
+//!   publish tests (see its `writable` and `commit` modules for its endpoints, `store` for what it
 //!   keeps, and the inspection methods below).
 //!
 //! Downloads look the same in both modes: `HEAD|GET …/resolve/{rev}/{path}` answers an LFS
