@@ -132,12 +132,10 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     if settings.partial {
         // Only the arms recorded whole at the grid's budgets: nothing trains, no adaptive
         // rounds and no generalization runs (those need every arm).
-        let (kept, mut results, unrecorded) = recorded_arms(arms, settings)?;
+        let (mut results, unrecorded) = recorded_arms(&arms, settings)?;
         for r in &mut results {
             r.arm.generalization = None;
         }
-        arms = kept;
-        recorded = Some(results);
         if !unrecorded.is_empty() {
             missing.push(format!(
                 "{} arm{} not recorded whole in probes.csv: {}",
@@ -146,7 +144,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
                 unrecorded.join("; ")
             ));
         }
-        if arms.is_empty() {
+        if results.is_empty() {
             return Err(ClaimError::Config {
                 field: "--partial".into(),
                 message: format!(
@@ -169,8 +167,9 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             } else {
                 missing.join("; ")
             },
-            arms.len()
+            results.len()
         ));
+        recorded = Some(results);
     }
     let opts = settings.options(settings.out.clone(), settings.recorded_only);
     let mut results = match recorded {
@@ -216,27 +215,21 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
 }
 
 /// Splits `arms` into those whose every probe at the grid's budget levels is recorded in
-/// `settings.out` (each searched with training off), with their results, and the labels
-/// of the others.
-fn recorded_arms(
-    arms: Vec<Arm>,
-    settings: &RunSettings,
-) -> Result<(Vec<Arm>, Vec<ArmResult>, Vec<String>)> {
+/// `settings.out` (each searched with training off), as their results, and the labels of
+/// the others.
+fn recorded_arms(arms: &[Arm], settings: &RunSettings) -> Result<(Vec<ArmResult>, Vec<String>)> {
     let opts = settings.options(settings.out.clone(), true);
-    let (mut kept, mut results, mut missing) = (vec![], vec![], vec![]);
+    let (mut results, mut missing) = (vec![], vec![]);
     for arm in arms {
-        match measure_arms(std::slice::from_ref(&arm), &opts, false) {
-            Ok(measured) => {
-                kept.push(arm);
-                results.extend(measured);
-            }
+        match measure_arms(std::slice::from_ref(arm), &opts, false) {
+            Ok(measured) => results.extend(measured),
             Err(ClaimError::Measure { source, .. }) if source.is_not_recorded() => {
-                missing.push(arm.label)
+                missing.push(arm.label.clone())
             }
             Err(e) => return Err(e),
         }
     }
-    Ok((kept, results, missing))
+    Ok((results, missing))
 }
 
 /// A finished shard of a claim run.

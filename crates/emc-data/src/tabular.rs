@@ -33,8 +33,8 @@ use crate::idx::read_maybe_gz;
 
 mod from_parquet;
 
-pub(crate) use from_parquet::load_parquet_split;
 pub use from_parquet::DEFAULT_LABEL;
+pub(crate) use from_parquet::{load_parquet_split, open_parquet, parquet_error};
 
 /// Fraction of each class's rows held out as the test split.
 pub const TEST_FRACTION: f64 = 0.2;

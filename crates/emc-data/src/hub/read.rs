@@ -2,16 +2,16 @@
 //! PNG or JPEG bytes ([`load_parquet`]) and tables read as [`crate::tabular`] reads a CSV
 //! file ([`load_table`]). Each file's SHA-256 is checked against its cache blob's ETag first.
 
-use std::fs::File;
 use std::path::Path;
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::FileReader;
 use parquet::record::{Field, Row};
 use parquet::schema::types::{Type, TypePtr};
 
 use super::{verified_digest, HubContent, HubDataset, HubImages, HubOptions};
 use crate::dataset::{Dataset, ImageShape, Metadata, Origin, Pixels, Split};
 use crate::error::{DataError, Result};
+use crate::tabular::{open_parquet, parquet_error};
 
 /// Reads a split of a Hub table (`ds.content` is [`HubContent::Table`]) from its local
 /// files: `train`, and `test` unless the table is held in one file
@@ -95,15 +95,8 @@ pub fn load_parquet(
         ));
     };
     let digest = verified_digest(ds, split, path)?;
-    let pq = |e: parquet::errors::ParquetError| {
-        DataError::format(
-            path,
-            "parquet",
-            format!("{e}; expected a complete parquet file"),
-        )
-    };
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = SerializedFileReader::new(file).map_err(pq)?;
+    let pq = |e| parquet_error(path, e);
+    let reader = open_parquet(path)?;
     let schema = reader.metadata().file_metadata().schema();
     let columns: &[TypePtr] = if schema.is_group() {
         schema.get_fields()

@@ -149,44 +149,26 @@ impl DatasetId {
     /// The Hub repository holding this dataset's parquet files, if there is one: the
     /// conversions of the built-in image datasets, and a table named on the Hub.
     pub fn hub(&self) -> Option<HubDataset> {
-        let files = |dir: &str| {
-            (
-                format!("{dir}/train-00000-of-00001.parquet"),
-                format!("{dir}/test-00000-of-00001.parquet"),
-            )
-        };
-        let grey = |repo: &str, dir: &str, names: &'static [&'static str]| {
-            let (train_file, test_file) = files(dir);
-            HubDataset {
-                repo: repo.to_string(),
-                train_file,
-                test_file,
-                content: HubContent::Images(HubImages {
-                    image_column: "image",
-                    label_column: "label",
-                    channels: 1,
-                    height: 28,
-                    width: 28,
-                    class_names: names,
-                }),
-            }
-        };
-        let cifar = |repo: &str, dir: &str, label, names: &'static [&'static str]| {
-            let (train_file, test_file) = files(dir);
-            HubDataset {
-                repo: repo.to_string(),
-                train_file,
-                test_file,
-                content: HubContent::Images(HubImages {
-                    image_column: "img",
-                    label_column: label,
-                    channels: 3,
-                    height: 32,
-                    width: 32,
-                    class_names: names,
-                }),
-            }
-        };
+        // One parquet file per split, `<dir>/{train,test}-00000-of-00001.parquet`.
+        let images =
+            |repo: &str, dir: &str, columns: (&'static str, &'static str), shape, names| {
+                let (channels, side) = shape;
+                HubDataset {
+                    repo: repo.to_string(),
+                    train_file: format!("{dir}/train-00000-of-00001.parquet"),
+                    test_file: format!("{dir}/test-00000-of-00001.parquet"),
+                    content: HubContent::Images(HubImages {
+                        image_column: columns.0,
+                        label_column: columns.1,
+                        channels,
+                        height: side,
+                        width: side,
+                        class_names: names,
+                    }),
+                }
+            };
+        let grey = |repo, dir, names| images(repo, dir, ("image", "label"), (1, 28), names);
+        let cifar = |repo, dir, label, names| images(repo, dir, ("img", label), (3, 32), names);
         match self {
             DatasetId::Mnist => Some(grey("ylecun/mnist", "mnist", &names::MNIST)),
             DatasetId::FashionMnist => Some(grey(

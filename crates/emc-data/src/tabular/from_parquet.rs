@@ -199,18 +199,26 @@ fn integer(field: &Field) -> Option<i128> {
     })
 }
 
+/// A parquet reader error as the format error of `path`.
+pub(crate) fn parquet_error(path: &Path, e: parquet::errors::ParquetError) -> DataError {
+    DataError::format(
+        path,
+        "parquet",
+        format!("{e}; expected a complete parquet file"),
+    )
+}
+
+/// Opens `path` as a parquet file (its footer read and checked).
+pub(crate) fn open_parquet(path: &Path) -> Result<SerializedFileReader<File>> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))
+}
+
 /// Reads one parquet table; `label` names the label column (see the module docs for the
 /// default).
 fn read(path: &Path, label: Option<&str>) -> Result<ParquetTable> {
-    let pq = |e: parquet::errors::ParquetError| {
-        DataError::format(
-            path,
-            "parquet",
-            format!("{e}; expected a complete parquet file"),
-        )
-    };
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = SerializedFileReader::new(file).map_err(pq)?;
+    let pq = |e| parquet_error(path, e);
+    let reader = open_parquet(path)?;
     let meta = reader.metadata().file_metadata();
     let schema = meta.schema();
     let fields: &[TypePtr] = if schema.is_group() {
