@@ -14,7 +14,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::effect::RESAMPLES;
+use crate::effect::{interval95, RESAMPLES};
 use crate::Outcome;
 
 /// Pearson's product-moment correlation of `x` and `y` (equal lengths); `NaN` when
@@ -142,18 +142,15 @@ pub fn bootstrap_correlation(
             }
         }
     }
-    stats.sort_by(f64::total_cmp);
-    let at = |q: f64| match stats.len() {
-        0 => f64::NAN,
-        m => stats[((q * (m - 1) as f64).round() as usize).min(m - 1)],
-    };
+    let resamples = stats.len();
+    let (lo, hi) = interval95(stats);
     Correlation {
         label: label.into(),
         value,
-        lo: at(0.025),
-        hi: at(0.975),
+        lo,
+        hi,
         n,
-        resamples: stats.len(),
+        resamples,
     }
 }
 

@@ -18,6 +18,7 @@
 //! This crate knows nothing of a particular claim, and decides nothing about EMC itself:
 //! that is `emc-search`'s job.
 
+mod budgeted;
 mod claim;
 mod cli;
 mod correlation;
@@ -36,6 +37,9 @@ mod table;
 #[cfg(test)]
 mod test_support;
 
+pub use budgeted::{
+    budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,
+};
 pub use claim::{
     combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
     Section, Verdict,
@@ -43,8 +47,7 @@ pub use claim::{
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
-    bootstrap_log_contrast, bootstrap_log_ratio, budget_robust_effect, budget_trend,
-    lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect, Effect, Trend, RESAMPLES,
+    bootstrap_log_contrast, bootstrap_log_ratio, budget_trend, Effect, Trend, RESAMPLES,
 };
 pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;

@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::effect::RESAMPLES;
+use crate::effect::{interval95, RESAMPLES};
 use crate::Effect;
 
 /// One arm on the axis: where it stands, what its EMC is divided by (its parameter count
@@ -69,7 +69,7 @@ pub fn bootstrap_slope(label: &str, points: &[SlopePoint], seed: u64) -> Effect 
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let point = slope(&logs.iter().map(|l| mean(l)).collect::<Vec<_>>()).exp();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut stats: Vec<f64> = (0..RESAMPLES)
+    let stats: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
             let means: Vec<f64> = logs
                 .iter()
@@ -84,12 +84,11 @@ pub fn bootstrap_slope(label: &str, points: &[SlopePoint], seed: u64) -> Effect 
             slope(&means).exp()
         })
         .collect();
-    stats.sort_by(f64::total_cmp);
-    let at = |q: f64| stats[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
+    let (lo, hi) = interval95(stats);
     Effect {
         ratio: point,
-        lo: at(0.025),
-        hi: at(0.975),
+        lo,
+        hi,
         ..nan
     }
 }
