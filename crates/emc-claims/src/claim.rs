@@ -206,9 +206,9 @@ pub enum Outcome {
     DoesNotHold,
     /// The interval straddles no effect, and no part decides against another.
     Inconclusive,
-    /// Parts reach different decisive answers: it holds in some (interval on the claimed
-    /// side) and does not in others (interval on the other side). The verdict then says
-    /// where each.
+    /// Parts or comparisons reach different decisive answers: it holds in some (interval on
+    /// the claimed side) and does not in others (interval on the other side). The verdict
+    /// then says where each.
     Mixed,
     /// The claim states no direction (the paper's is not known): the verdict reports the
     /// measured direction of each effect with its interval instead of testing one.
@@ -265,6 +265,24 @@ impl PartOutcomes {
             .iter()
             .map(|(name, v)| (format!("{name}: {}", Outcome::tally(v)), Outcome::all_of(v)))
             .collect()
+    }
+
+    /// The overall outcome and its reason, as [`combine_outcomes`] gives them for
+    /// [`PartOutcomes::parts`], except that the outcome is [`Outcome::all_of`] every
+    /// comparison rather than every part: a decisive answer inside a part that is undecided
+    /// as a whole still counts. A comparison against the claim beside undecided ones in
+    /// its part, and one holding in another part, are different decisive answers: MIXED,
+    /// where judging by parts would have said INCONCLUSIVE (and would say MIXED again if
+    /// the undecided comparisons were left out).
+    pub fn combine(&self, parts_name: &str, holds: &str, not: &str) -> (Outcome, String) {
+        let every: Vec<Outcome> = self.0.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        describe_combined(
+            Outcome::all_of(&every),
+            &self.parts(),
+            parts_name,
+            holds,
+            not,
+        )
     }
 }
 
@@ -334,8 +352,22 @@ pub struct Section {
 /// [`Outcome::all_of`]: HOLDS when every part holds, DOES NOT HOLD when every part does not,
 /// MIXED when parts decide differently, INCONCLUSIVE otherwise (and when there are no
 /// parts). The reason quotes `holds` or `not` and lists the parts; a MIXED reason lists
-/// them by outcome; `parts_name` names them (e.g. `architectures`).
+/// them by outcome; `parts_name` names them (e.g. `architectures`). For parts of several
+/// comparisons each, [`PartOutcomes::combine`] judges every comparison instead.
 pub fn combine_outcomes(
+    parts: &[(String, Outcome)],
+    parts_name: &str,
+    holds: &str,
+    not: &str,
+) -> (Outcome, String) {
+    let outcomes: Vec<Outcome> = parts.iter().map(|(_, o)| *o).collect();
+    describe_combined(Outcome::all_of(&outcomes), parts, parts_name, holds, not)
+}
+
+/// `overall` with its reason: `holds` or `not` with the parts listed, the parts grouped by
+/// outcome for MIXED, or why it is INCONCLUSIVE.
+fn describe_combined(
+    overall: Outcome,
     parts: &[(String, Outcome)],
     parts_name: &str,
     holds: &str,
@@ -346,8 +378,6 @@ pub fn combine_outcomes(
         .map(|(a, o)| format!("{a}: {o}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let outcomes: Vec<Outcome> = parts.iter().map(|(_, o)| *o).collect();
-    let overall = Outcome::all_of(&outcomes);
     if overall == Outcome::Holds {
         (Outcome::Holds, format!("{holds} ({list})"))
     } else if overall == Outcome::DoesNotHold {
@@ -439,6 +469,47 @@ mod tests {
         );
     }
     use Outcome::{DoesNotHold as No, Holds as Yes, Inconclusive as Open, Mixed};
+
+    /// A comparison against the claim inside a part left undecided as a whole, beside a
+    /// part that holds, is a decisive disagreement: MIXED (judged by parts alone it was
+    /// INCONCLUSIVE, and dropping the undecided comparisons would have made it MIXED).
+    /// Agreeing decisive comparisons beside undecided ones stay INCONCLUSIVE.
+    #[test]
+    fn combining_parts_counts_a_decisive_answer_inside_an_undecided_part() {
+        let mut p = PartOutcomes::default();
+        for o in [Yes, Yes, Yes] {
+            p.push("vs depth", o);
+        }
+        for o in [No, Open, Open] {
+            p.push("vs resolution", o);
+        }
+        let by_parts = combine_outcomes(&p.parts(), "ways", "holds", "does not");
+        assert_eq!(by_parts.0, Open);
+        let (o, reason) = p.combine("ways", "holds", "does not");
+        assert_eq!(o, Mixed);
+        assert_eq!(
+            reason,
+            "the ways reach different decisive answers (HOLDS: vs depth: 3 of 3 hold, 0 \
+             against | INCONCLUSIVE: vs resolution: 0 of 3 hold, 1 against)"
+        );
+        let mut agreeing = PartOutcomes::default();
+        for (part, o) in [("a", Yes), ("a", Yes), ("b", Yes), ("b", Open)] {
+            agreeing.push(part, o);
+        }
+        assert_eq!(agreeing.combine("ways", "h", "n").0, Open);
+        let mut all = PartOutcomes::default();
+        all.push("a", No);
+        all.push("b", No);
+        assert_eq!(
+            all.combine("ways", "h", "n"),
+            (
+                No,
+                "n (a: 0 of 1 hold, 1 against: DOES NOT HOLD, b: 0 of 1 hold, 1 against: DOES \
+                 NOT HOLD)"
+                    .into()
+            )
+        );
+    }
 
     #[test]
     fn parts_that_decide_differently_are_mixed_and_undecided_ones_stay_inconclusive() {

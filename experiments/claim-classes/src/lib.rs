@@ -22,9 +22,8 @@
 //! one holds and the other does not.
 
 use emc_claims::{
-    architectures, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Align, Arm,
-    ArmResult, Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard,
-    Table, Verdict,
+    architectures, bootstrap_log_ratio, budget_robust_effect, Align, Arm, ArmResult, Claim,
+    ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -212,8 +211,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             }
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "labellings",
         "on every dataset EMC falls from 2 to 5 to 10 classes with real labels and rises with \
          random labels over the same images (95% intervals above 1)",

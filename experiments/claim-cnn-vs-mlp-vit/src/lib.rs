@@ -11,9 +11,9 @@
 //! bootstrap intervals. The claim holds for a comparison when the interval lies above 1.
 
 use emc_claims::{
-    architectures, best_per_procedure, combine_outcomes, per_param_ratio, Align, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table,
-    Verdict, COSINE_BUDGET,
+    architectures, best_per_procedure, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
+    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    COSINE_BUDGET,
 };
 use emc_optim::Schedule;
 
@@ -230,8 +230,7 @@ fn analyse(all: &[ArmResult]) -> Verdict {
             );
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "comparisons",
         "in every dataset, labelling and budget the CNN fits more samples per parameter than \
          the MLP and the ViT (95% intervals above 1)",

@@ -26,8 +26,8 @@
 //! is MIXED and says where.
 
 use emc_claims::{
-    by_architecture, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    by_architecture, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec, Expectation,
+    Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{
     cnn::{EFFICIENTNET_ALPHA, EFFICIENTNET_BETA, EFFICIENTNET_GAMMA},
@@ -273,8 +273,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ]);
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "datasets, labellings and single dimensions",
         "at every φ the compound-scaled CNN fits more samples per parameter than the width-only \
          and the depth-only CNN of about its size (95% intervals above 1)",

@@ -22,9 +22,8 @@
 //! the verdict is MIXED and says where.
 
 use emc_claims::{
-    best_per_procedure, by_architecture, combine_outcomes, per_size_ratio, Align, Arm, ArmResult,
-    Claim, ClaimSpec, Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table,
-    Verdict,
+    best_per_procedure, by_architecture, per_size_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
+    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{InputShape, ModelSpec};
 use emc_optim::Schedule;
@@ -221,8 +220,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ]);
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "models, labellings and methods",
         "subspace training fits more samples per trainable parameter, and low-precision \
          weights more samples per bit, than the full network (95% intervals above 1)",

@@ -22,9 +22,8 @@
 //! shuffled against intact pixels with real labels.
 
 use emc_claims::{
-    architectures, bootstrap_log_ratio, budget_robust_effect, combine_outcomes, Align, Arm,
-    ArmResult, Claim, ClaimSpec, Expectation, Judgements, Protocol, Scale, Section, Standard,
-    Table, Verdict,
+    architectures, bootstrap_log_ratio, budget_robust_effect, Align, Arm, ArmResult, Claim,
+    ClaimSpec, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -227,8 +226,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
         };
         context.row(&[group, &interval(gauss, random), &interval(shuffled, real)]);
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "families",
         "MLPs fit more Gaussian inputs (with random labels) than real data, and CNNs fewer, \
          on every dataset and budget (95% intervals on the expected side of 1)",

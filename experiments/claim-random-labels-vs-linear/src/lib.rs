@@ -15,8 +15,8 @@
 //! Real labels are not part of this claim (claim-params-vs-samples measures them).
 
 use emc_claims::{
-    architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    architectures, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec, Data, Expectation,
+    Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 
 /// The claim, its grid and its analysis.
@@ -164,8 +164,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ]);
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "datasets and families",
         "with random labels every network fits fewer samples per parameter than the linear \
          model on the same data (95% intervals of linear / network above 1)",

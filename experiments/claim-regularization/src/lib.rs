@@ -23,9 +23,9 @@
 //! only a lower bound (budget-limited or saturated) decides nothing.
 
 use emc_claims::{
-    architectures, bootstrap_log_contrast, budget_robust_effect, combine_outcomes,
-    lower_bound_only, Align, Arm, ArmResult, Claim, ClaimSpec, Data, Effect, Expectation,
-    Judgements, Outcome, PartOutcomes, Protocol, Scale, Section, Standard, Table, Verdict,
+    architectures, bootstrap_log_contrast, budget_robust_effect, lower_bound_only, Align, Arm,
+    ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Judgements, Outcome, PartOutcomes,
+    Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_train::Augment;
 
@@ -358,8 +358,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             });
         }
     }
-    let (prior_outcome, prior_text) = combine_outcomes(
-        &prior.parts(),
+    let (prior_outcome, prior_text) = prior.combine(
         "regularizers",
         "supported by every regularizer",
         "contradicted by every regularizer",

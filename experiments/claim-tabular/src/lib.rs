@@ -17,8 +17,8 @@
 //! beside the others, and the verdict per table says which tables the result rests on.
 
 use emc_claims::{
-    architectures, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Data, Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    architectures, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec, Data, Expectation,
+    Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_data::KnownTable;
 
@@ -196,8 +196,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             );
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "tables",
         "on every table and budget an MLP fits more samples per parameter than MLPs of about \
          its size on MNIST, Fashion-MNIST and the CIFAR-10 subset (95% intervals above 1)",

@@ -32,8 +32,8 @@
 //! some hold and others do not, the verdict is MIXED and says where.
 
 use emc_claims::{
-    by_architecture, combine_outcomes, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec,
-    Expectation, Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    by_architecture, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec, Expectation,
+    Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
 };
 use emc_models::{InputShape, ModelSpec};
 
@@ -365,8 +365,7 @@ fn analyse(results: &[ArmResult]) -> Verdict {
             ]);
         }
     }
-    let (outcome, reason) = combine_outcomes(
-        &judged.parts.parts(),
+    let (outcome, reason) = judged.parts.combine(
         "families, datasets, labellings and ways",
         "at every factor the width-grown network fits more samples per parameter than the \
          depth-grown (and, for the CNN, the resolution-grown) network of about the same size \
