@@ -276,6 +276,38 @@ fn generalization_smoke_matches_reference_and_resumes_without_training() {
         std::fs::read_to_string(tmp.path().join("generalization.csv")).unwrap(),
         csv
     );
+
+    // `--analyse` (recorded only) gives the same verdict from the records, rewrites
+    // verdict.md and leaves summary.csv alone.
+    let analyse = RunSettings {
+        recorded_only: true,
+        ..settings.clone()
+    };
+    let summary = tmp.path().join("summary.csv");
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    let stamp = |t| {
+        let f = std::fs::File::options().write(true).open(&summary).unwrap();
+        f.set_modified(t).unwrap();
+    };
+    stamp(long_ago);
+    let third = run_claim(&claim_generalization::SPEC, &analyse).unwrap();
+    assert_eq!(third.verdict.outcome, first.verdict.outcome);
+    assert_eq!(third.verdict.reason, first.verdict.reason);
+    let modified = std::fs::metadata(&summary).unwrap().modified().unwrap();
+    assert_eq!(modified, long_ago, "summary.csv was rewritten");
+    let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
+    assert!(md.contains("Analysed without training"), "{md}");
+    // A probe missing from the records is an error that says so, not a retraining.
+    let probes = tmp.path().join("probes.csv");
+    let text = std::fs::read_to_string(&probes).unwrap();
+    let kept: Vec<&str> = text.lines().take(text.lines().count() - 1).collect();
+    std::fs::write(&probes, kept.join("\n") + "\n").unwrap();
+    let err = run_claim(&claim_generalization::SPEC, &analyse).unwrap_err();
+    assert!(err.to_string().contains("no recorded probe"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&probes).unwrap(),
+        kept.join("\n") + "\n"
+    );
 }
 
 /// The committed cpu-scale results are this grid's: every arm of every claim's cpu grid has

@@ -79,6 +79,13 @@ pub struct ClaimArgs {
     /// sharded --out with unfinished shards (without it those are an error).
     #[arg(long)]
     pub partial: bool,
+    /// Train nothing: the verdict from the probes already recorded in --out, adaptive
+    /// rounds included, as a full run would give it; a probe it needs that is not recorded
+    /// is an error naming it. Rewrites verdict.md and the plots only (summary.csv and the
+    /// manifests stay): to re-render a finished directory after the analysis changed, or to
+    /// check that its verdict follows from its probes.
+    #[arg(long, conflicts_with_all = ["from_hub", "shard", "partial"])]
+    pub analyse: bool,
 }
 
 impl ClaimArgs {
@@ -118,16 +125,17 @@ impl ClaimArgs {
             max_memory: self.max_memory,
             extension_cap: self.extend_up_to,
             seed_cap: self.max_seeds,
-            recorded_only: self.from_hub.is_some(),
+            recorded_only: self.from_hub.is_some() || self.analyse,
             partial: self.partial,
         };
         let shard = match self.shard {
             Some(shard) => Some(shard),
-            None if self.from_hub.is_none() => Shard::from_slurm(|k| std::env::var(k).ok())
-                .map_err(|e| ClaimError::Config {
+            None if !self.analyse && self.from_hub.is_none() => {
+                Shard::from_slurm(|k| std::env::var(k).ok()).map_err(|e| ClaimError::Config {
                     field: "--shard".into(),
                     message: e.to_string(),
-                })?,
+                })?
+            }
             None => None,
         };
         match shard {
@@ -217,4 +225,30 @@ pub fn fetch_published(
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--analyse` reads a finished directory: it cannot be combined with the flags that
+    /// fetch, shard or cut a run short.
+    #[test]
+    fn analyse_stands_alone() {
+        let parse = |args: &[&str]| ClaimArgs::try_parse_from([&["claim"], args].concat());
+        assert!(parse(&["--analyse"]).unwrap().analyse);
+        assert!(!parse(&[]).unwrap().analyse);
+        for other in [
+            &["--partial"][..],
+            &["--shard", "0/2"],
+            &["--from-hub", "a/b"],
+        ] {
+            let err = parse(&[&["--analyse"][..], other].concat()).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{other:?}"
+            );
+        }
+    }
 }

@@ -236,12 +236,22 @@ pub(crate) fn markdown(
         let _ = writeln!(s, "\n## {}\n\n{}", sec.title, sec.body.trim_end());
     }
     let _ = writeln!(s, "\n## Verdict\n\n**{}** — {}\n", v.outcome, v.reason);
-    let _ = writeln!(
-        s,
-        "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
-         invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
-        c.id, settings.scale, seconds
-    );
+    if settings.recorded_only {
+        let _ = writeln!(
+            s,
+            "Analysed without training, from the probes recorded in this directory ({:.0} s); \
+             their training times are the `seconds` column of `probes.csv`. Run: `cargo run \
+             --release -p claim-{} -- --scale {}`. Plots: `emc report` on this directory.",
+            seconds, c.id, settings.scale
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
+             invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
+            c.id, settings.scale, seconds
+        );
+    }
     s
 }
 
