@@ -227,7 +227,7 @@ pub fn lower_bound_only(arm: &ArmResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::arm;
+    use crate::testing::arm;
 
     #[test]
     fn a_budget_limited_loser_is_inconclusive_and_a_flip_is_decided_at_the_largest_budget() {

@@ -219,7 +219,7 @@ pub fn budget_trend(a: &ArmResult, b: &ArmResult, levels: usize, seed: u64) -> O
 mod tests {
     use super::*;
     use crate::budget_robust_effect;
-    use crate::test_support::arm;
+    use crate::testing::arm;
 
     /// The two-term contrast is the ratio, bit for bit (its resamples too); a ratio of
     /// ratios without interaction straddles 1, one with a clear interaction excludes it.

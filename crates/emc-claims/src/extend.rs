@@ -295,7 +295,7 @@ pub(crate) fn section(extensions: &[Extension], caps: Caps) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::arm;
+    use crate::testing::arm;
     use crate::{budget_robust_effect, Outcome};
 
     /// SGD against GD as the claim compares them: the GD arm is extended when it is behind,

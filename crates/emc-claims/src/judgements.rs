@@ -90,7 +90,7 @@ impl Judgements {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::arm;
+    use crate::testing::arm;
     use crate::{budget_robust_effect, combine_outcomes};
 
     #[test]

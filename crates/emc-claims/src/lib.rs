@@ -34,8 +34,7 @@ mod run;
 mod shard;
 mod slope;
 mod table;
-#[cfg(test)]
-mod test_support;
+pub mod testing;
 
 pub use budgeted::{
     budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,

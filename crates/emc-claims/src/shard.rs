@@ -304,7 +304,7 @@ fn first_difference(got: &[String], want: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::arm;
+    use crate::testing::arm;
 
     #[test]
     fn partition_covers_every_search_once_and_balances_the_cost() {

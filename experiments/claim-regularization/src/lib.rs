@@ -218,13 +218,19 @@ fn describe(e: &Effect, outcome: Outcome, note: &str) -> String {
 }
 
 /// The interaction of one regularized setting: (random ratio) / (real ratio), judged for
-/// the prior (below 1), with why it decides nothing when one of its arms is a lower bound.
-fn interaction(
-    what: &str,
-    [reg_random, none_random, reg_real, none_real]: [&ArmResult; 4],
-    seed: u64,
-) -> (Effect, Outcome, String) {
-    let e = bootstrap_log_contrast(
+/// the prior (below 1), with why it decides nothing and which arms could decide it.
+///
+/// An arm whose EMC is only a lower bound (budget-limited or saturated) can only grow, and
+/// its growth moves the interaction one way: up for the arms in the numerator (regularized
+/// random, none real), down for those in the denominator. A decided interaction stands
+/// when every lower-bound arm would move it further from 1 (the rule of
+/// [`emc_claims::budget_robust_effect`], where only the arm behind matters, for a
+/// four-term contrast); otherwise it is undecided. The budget-limited arms that could
+/// decide it are asked for more budget, and the four arms for more seeds when its interval
+/// contains 1 and none is a lower bound.
+fn interaction(what: &str, arms: [&ArmResult; 4], seed: u64) -> Interaction {
+    let [reg_random, none_random, reg_real, none_real] = arms;
+    let effect = bootstrap_log_contrast(
         &format!("{what}: [EMC(reg) / EMC(none)] random / real"),
         &[
             (&reg_random.emcs(), 1.0),
@@ -234,16 +240,55 @@ fn interaction(
         ],
         seed,
     );
-    let bound = [reg_random, none_random, reg_real, none_real]
+    // Whether an arm's growth raises the interaction (numerator) or lowers it.
+    const RAISES: [bool; 4] = [true, false, false, true];
+    let decided = effect.outcome(false);
+    let above = effect.lo > 1.0;
+    let blocking: Vec<&ArmResult> = arms
         .into_iter()
-        .find_map(lower_bound_only);
-    match bound {
-        Some(why) => (e, Outcome::Inconclusive, why),
-        None => {
-            let o = e.outcome(false);
-            (e, o, String::new())
-        }
+        .zip(RAISES)
+        .filter(|(a, raises)| {
+            lower_bound_only(a).is_some() && (decided == Outcome::Inconclusive || *raises != above)
+        })
+        .map(|(a, _)| a)
+        .collect();
+    let outcome = if blocking.is_empty() {
+        decided
+    } else {
+        Outcome::Inconclusive
+    };
+    let undecided = effect.ratio.is_finite() && decided == Outcome::Inconclusive;
+    let more_seeds = if undecided && arms.iter().all(|a| lower_bound_only(a).is_none()) {
+        arms.iter().map(|a| a.arm.label.clone()).collect()
+    } else {
+        vec![]
+    };
+    Interaction {
+        note: blocking
+            .first()
+            .and_then(|a| lower_bound_only(a))
+            .unwrap_or_default(),
+        extend: blocking
+            .iter()
+            .filter(|a| a.budget_limited())
+            .map(|a| a.arm.label.clone())
+            .collect(),
+        more_seeds,
+        effect,
+        outcome,
     }
+}
+
+/// One setting's interaction, judged.
+struct Interaction {
+    effect: Effect,
+    outcome: Outcome,
+    /// Why it decides nothing, when a lower-bound arm could overturn it.
+    note: String,
+    /// Budget-limited arms whose larger budget could decide it.
+    extend: Vec<String>,
+    /// Arms whose further seeds could decide it.
+    more_seeds: Vec<String>,
 }
 
 fn analyse(results: &[ArmResult]) -> Verdict {
@@ -331,11 +376,19 @@ fn analyse(results: &[ArmResult]) -> Verdict {
                 let e = bootstrap_log_contrast("", &[(&a.emcs(), 1.0), (&b.emcs(), -1.0)], 0);
                 format!("×{:.2}", e.ratio)
             };
-            let (e, outcome, note) = interaction(
+            let Interaction {
+                effect: e,
+                outcome,
+                note,
+                extend,
+                more_seeds,
+            } = interaction(
                 &format!("{base} {setting}"),
                 [reg_random, none_random, reg_real, none_real],
                 (10_000 + g * 100 + k) as u64,
             );
+            judged.extend.extend(extend);
+            judged.more_seeds.extend(more_seeds);
             prior.push(&reg_real.arm.procedure, outcome);
             all_prior.push(outcome);
             let verdict = match outcome {
@@ -406,6 +459,49 @@ fn analyse(results: &[ArmResult]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use emc_claims::testing::arm;
+
+    /// A lower-bound arm blocks a decided interaction only when its growth could move it
+    /// toward 1, and is then asked for more budget; an undecided one asks for seeds.
+    #[test]
+    fn an_interaction_is_blocked_only_by_arms_whose_growth_could_overturn_it() {
+        // Random labels lowered to half, real ones to a tenth: 5x, against the prior.
+        let grown = |label: &str, emcs: [usize; 3], converged: bool| {
+            let seeds: Vec<[usize; 2]> = emcs.iter().map(|&e| [e, e]).collect();
+            let seeds: Vec<(&[usize], Option<bool>)> =
+                seeds.iter().map(|s| (&s[..], Some(converged))).collect();
+            arm(label, &seeds)
+        };
+        let reg_random = grown("reg random", [200, 210, 190], true);
+        let none_random = grown("none random", [400, 420, 380], true);
+        let reg_real = |converged| grown("reg real", [100, 105, 95], converged);
+        let none_real = |converged| grown("none real", [1000, 1050, 950], converged);
+        let judge = |reg_real: &ArmResult, none_real: &ArmResult| {
+            interaction("x", [&reg_random, &none_random, reg_real, none_real], 0)
+        };
+        let i = judge(&reg_real(true), &none_real(true));
+        assert!(i.effect.lo > 1.0, "{:?}", i.effect);
+        assert_eq!((i.outcome, i.extend.len()), (Outcome::DoesNotHold, 0));
+        // `none real` still growing only raises the interaction further: still decided.
+        let i = judge(&reg_real(true), &none_real(false));
+        assert_eq!((i.outcome, i.extend.len()), (Outcome::DoesNotHold, 0));
+        assert!(i.note.is_empty());
+        // `reg real` still growing could bring it down to 1: undecided, extend it.
+        let i = judge(&reg_real(false), &none_real(false));
+        assert_eq!(i.outcome, Outcome::Inconclusive);
+        assert_eq!(i.extend, vec!["reg real".to_string()]);
+        assert!(
+            i.note.contains("`reg real` is budget-limited"),
+            "{}",
+            i.note
+        );
+        // An interval containing 1 with every arm converged asks for seeds for all four.
+        let wide = grown("reg real", [30, 900, 100], true);
+        let i = judge(&wide, &none_real(true));
+        assert_eq!(i.outcome, Outcome::Inconclusive);
+        assert_eq!(i.more_seeds.len(), 4);
+        assert!(i.extend.is_empty());
+    }
 
     #[test]
     fn every_regularizer_is_trained_at_three_strengths_on_every_group_beside_none() {

@@ -1,10 +1,12 @@
-//! Scripted arm results for the analysis tests: arms whose seeds have given EMCs per budget
-//! level, without training anything.
+//! Scripted arm results for testing analyses: arms whose seeds have given EMCs per budget
+//! level, without training anything (a claim's analysis is a pure function of its arms).
 
 use crate::ArmResult;
 
-/// An arm whose seeds have these EMCs per budget level, and these convergence flags.
-pub(crate) fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult {
+/// An arm labelled `label` (also its procedure; architecture `mlp`, 100 parameters) whose
+/// seeds have these EMCs per budget level (1×, 2×, ...) and these budget-convergence flags
+/// (`Some(false)`: still growing at the largest budget, i.e. budget-limited).
+pub fn arm(label: &str, seeds: &[(&[usize], Option<bool>)]) -> ArmResult {
     use emc_search::{BudgetLevel, BudgetOutcome, EmcStats, Measurement, SearchOutcome};
     let outcome = |emc: usize| SearchOutcome {
         emc,
