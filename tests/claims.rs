@@ -276,6 +276,28 @@ fn generalization_smoke_matches_reference_and_resumes_without_training() {
         std::fs::read_to_string(tmp.path().join("generalization.csv")).unwrap(),
         csv
     );
+    // Each training invocation is logged: the first trained every probe, the second none.
+    let runs_csv = tmp.path().join(emc_claims::RUNS_CSV);
+    let runs: Vec<emc_claims::Invocation> = csv::Reader::from_path(&runs_csv)
+        .unwrap()
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let probe_rows = csv::Reader::from_path(tmp.path().join("probes.csv"))
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.finished && r.scale == "smoke"));
+    assert_eq!((runs[0].trained, runs[1].trained), (probe_rows, 0));
+    assert_eq!(runs[1].resumed, probe_rows);
+    let logged = "`runs.csv` records 2 training invocations of this directory";
+    let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
+    assert!(
+        md.contains(logged)
+            && md.contains(&format!("training {probe_rows} of the {probe_rows} probes")),
+        "{md}"
+    );
 
     // `--analyse` (recorded only) gives the same verdict from the records, rewrites
     // verdict.md and leaves summary.csv alone.
@@ -296,7 +318,16 @@ fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let modified = std::fs::metadata(&summary).unwrap().modified().unwrap();
     assert_eq!(modified, long_ago, "summary.csv was rewritten");
     let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
-    assert!(md.contains("Analysed without training"), "{md}");
+    assert!(
+        md.contains("Analysed without training") && md.contains(logged),
+        "{md}"
+    );
+    let unchanged = std::fs::read_to_string(&runs_csv).unwrap();
+    assert_eq!(
+        unchanged.lines().count(),
+        3,
+        "--analyse logged itself: {unchanged}"
+    );
     // A probe missing from the records is an error that says so, not a retraining.
     let probes = tmp.path().join("probes.csv");
     let text = std::fs::read_to_string(&probes).unwrap();

@@ -24,6 +24,14 @@ pub enum ClaimError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The log of a directory's invocations (`runs.csv`) is malformed or cannot be written.
+    #[error("{}: {message}", path.display())]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what was expected.
+        message: String,
+    },
     /// The plots of the results could not be made.
     #[error("plots of {}: {source}", dir.display())]
     Report {

@@ -8,7 +8,7 @@ use emc_train::Batching;
 
 use crate::effect::RESAMPLES;
 use crate::{first_seen, Align, ArmResult, ClaimSpec, RunSettings, Table, Verdict};
-use crate::{Effect, Outcome};
+use crate::{Effect, Outcome, Totals, RUNS_CSV};
 
 /// The verdict table: one row per arm, then the effects and the outcome.
 pub(crate) fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
@@ -203,7 +203,7 @@ pub(crate) fn markdown(
     settings: &RunSettings,
     (results, extensions): (&[ArmResult], &str),
     v: &Verdict,
-    seconds: f64,
+    (runs, seconds): (Totals, f64),
 ) -> String {
     let c = &spec.claim;
     let mut s = String::new();
@@ -240,19 +240,41 @@ pub(crate) fn markdown(
         let _ = writeln!(
             s,
             "Analysed without training, from the probes recorded in this directory ({:.0} s); \
-             their training times are the `seconds` column of `probes.csv`. Run: `cargo run \
-             --release -p claim-{} -- --scale {}`. Plots: `emc report` on this directory.",
-            seconds, c.id, settings.scale
+             their training times are the `seconds` column of `probes.csv`; {}. Run: `cargo \
+             run --release -p claim-{} -- --scale {}`. Plots: `emc report` on this directory.",
+            seconds,
+            runs_text(&runs),
+            c.id,
+            settings.scale
         );
     } else {
         let _ = writeln!(
             s,
             "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
-             invocation (resumed probes cost nothing). Plots: `emc report` on this directory.",
-            c.id, settings.scale, seconds
+             invocation (resumed probes cost nothing); {}. Plots: `emc report` on this \
+             directory.",
+            c.id,
+            settings.scale,
+            seconds,
+            runs_text(&runs)
         );
     }
     s
+}
+
+/// What `runs.csv` records of the invocations that trained the directory's probes.
+fn runs_text(runs: &Totals) -> String {
+    match runs.invocations {
+        0 => format!("`{RUNS_CSV}` records no training invocation"),
+        k => format!(
+            "`{RUNS_CSV}` records {k} training invocation{} of this directory: {:.0} s of wall \
+             time, training {} of the {} probes in `probes.csv`",
+            if k == 1 { "" } else { "s" },
+            runs.wall_seconds,
+            runs.trained,
+            runs.recorded
+        ),
+    }
 }
 
 /// The effects with their intervals, their trend across budgets (a column only when some

@@ -9,6 +9,7 @@ use emc_data::LoadOptions;
 use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOptions};
 
 use crate::extend::{self, extend_arms, Caps, Extension};
+use crate::invocations::{self, Log};
 use crate::render::{markdown, verdict_table};
 use crate::shard::{merge_shards, part_arms, partition, Shard, ShardMarker, SHARDS_DIR};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
@@ -101,6 +102,14 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             .seed_cap
             .unwrap_or_else(|| settings.scale.seed_cap()),
     };
+    // Only an invocation that may train is logged (`--analyse` and `--partial` train nothing).
+    let log = if settings.recorded_only || settings.partial {
+        None
+    } else {
+        let scale = settings.scale.to_string();
+        let (jobs, lockstep) = (settings.jobs.max(1), settings.lockstep.max(1));
+        Some(Log::begin(&settings.out, &scale, jobs, lockstep)?)
+    };
     let cost = |a: &Arm| crate::plan::search_cost(&a.measure);
     let mut missing = vec![];
     if let Some(merge) = merge_shards(spec, settings.scale, settings.seeds, &settings.out, cost)? {
@@ -174,10 +183,10 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let opts = settings.options(settings.out.clone(), settings.recorded_only);
     let mut results = match recorded {
         Some(results) => results,
-        None => measure_arms(&arms, &opts, settings.progress)?,
+        None => measure_arms(&arms, &opts, settings.progress, log.as_ref())?,
     };
     let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
-        measure_arms(arms, &opts, settings.progress)
+        measure_arms(arms, &opts, settings.progress, log.as_ref())
     })?;
     if !extensions.is_empty() {
         let log =
@@ -190,12 +199,20 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     generalize_arms(&mut results, &opts, settings.progress)?;
     let verdict = (spec.analyse)(&results);
     let mut table = verdict_table(&results, &verdict);
+    let (runs, seconds) = match log {
+        Some(log) => log.finish()?,
+        None => (
+            invocations::read(&settings.out)?,
+            started.elapsed().as_secs_f64(),
+        ),
+    };
+    let timing = (invocations::totals(&settings.out, &runs)?, seconds);
     let mut markdown = markdown(
         spec,
         settings,
         (&results, &extend::section(&extensions, caps)),
         &verdict,
-        started.elapsed().as_secs_f64(),
+        timing,
     );
     if let Some(note) = partial {
         // Under the title, where no reader misses it.
@@ -221,7 +238,7 @@ fn recorded_arms(arms: &[Arm], settings: &RunSettings) -> Result<(Vec<ArmResult>
     let opts = settings.options(settings.out.clone(), true);
     let (mut results, mut missing) = (vec![], vec![]);
     for arm in arms {
-        match measure_arms(std::slice::from_ref(arm), &opts, false) {
+        match measure_arms(std::slice::from_ref(arm), &opts, false, None) {
             Ok(measured) => results.extend(measured),
             Err(ClaimError::Measure { source, .. }) if source.is_not_recorded() => {
                 missing.push(arm.label.clone())
@@ -272,11 +289,16 @@ pub fn run_shard(spec: &ClaimSpec, settings: &RunSettings, shard: Shard) -> Resu
         path: dir.clone(),
         source,
     })?;
+    let scale = settings.scale.to_string();
+    let (jobs, lockstep) = (settings.jobs.max(1), settings.lockstep.max(1));
+    let log = Log::begin(&dir, &scale, jobs, lockstep)?;
     measure_arms(
         &mine,
         &settings.options(dir.clone(), false),
         settings.progress,
+        Some(&log),
     )?;
+    log.finish()?;
     marker.write(&dir)?;
     Ok(ShardReport {
         shard,
@@ -287,8 +309,14 @@ pub fn run_shard(spec: &ClaimSpec, settings: &RunSettings, shard: Shard) -> Resu
 }
 
 /// Measures every arm, every (arm, seed) search in one pool so no core idles while one arm
-/// finishes; with `progress`, a line per probe and per finished seed on stderr.
-fn measure_arms(arms: &[Arm], opts: &RunOptions, progress: bool) -> Result<Vec<ArmResult>> {
+/// finishes; with `progress`, a line per probe and per finished seed on stderr; each probe
+/// counted in `log`, when given.
+fn measure_arms(
+    arms: &[Arm],
+    opts: &RunOptions,
+    progress: bool,
+    log: Option<&Log>,
+) -> Result<Vec<ArmResult>> {
     if progress {
         let seeds: usize = arms.iter().map(|a| a.measure.seeds.len()).sum();
         eprintln!(
@@ -298,6 +326,9 @@ fn measure_arms(arms: &[Arm], opts: &RunOptions, progress: bool) -> Result<Vec<A
         );
     }
     let on_event = |i: usize, e: &Event| {
+        if let (Some(log), Event::Probe { resumed, .. }) = (log, e) {
+            log.probe(*resumed);
+        }
         if !progress {
             return;
         }

@@ -333,6 +333,8 @@ fn files_section(s: &mut String, files: &[FileEntry]) {
          - `probes.csv`: every probe (seed, n, fitted or not, stop reason, epochs, training \
          accuracy and loss, gradient norm).\n\
          - `summary.csv`: EMC per seed and across seeds (median, mean, std, min, max).\n\
+         - `runs.csv` (claim directories): each training invocation, with its start, wall \
+         time, probes trained, settings, crate version and git commit.\n\
          - `manifest.toml` (and `manifest-<config>.toml`): the full configuration, crate \
          version, git commit, machine and times.\n\
          - `checkpoints/<config>-seed<S>.safetensors`: the model at the largest n it fitted, \

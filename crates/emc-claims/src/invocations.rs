@@ -1,0 +1,289 @@
+//! The log of the training invocations of a claim directory, `runs.csv`: when each began,
+//! how long it ran, how many probes it trained and found recorded, with which settings and
+//! build. A directory resumed over several sessions (or builds) says what each spent; the
+//! log is rewritten as probes finish, so an interrupted invocation keeps its wall time up to
+//! its last probe. `--analyse` and `--partial` train nothing and leave it alone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ClaimError, Result};
+
+/// The log's file name inside a claim directory.
+pub const RUNS_CSV: &str = "runs.csv";
+
+/// The log is rewritten at most this often while probes finish (and always at the end).
+const REWRITE_EVERY: Duration = Duration::from_secs(2);
+
+/// One training invocation of a claim binary on a directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invocation {
+    /// When it began (UTC, RFC 3339, whole seconds).
+    pub started: String,
+    /// Wall seconds from its start to its last recorded probe, or to its verdict.
+    pub wall_seconds: f64,
+    /// Probes it trained.
+    pub trained: usize,
+    /// Probes it found recorded by earlier invocations.
+    pub resumed: usize,
+    /// Whether it reached its verdict (false: interrupted, or still running).
+    pub finished: bool,
+    /// The scale.
+    pub scale: String,
+    /// Probes trained concurrently.
+    pub jobs: usize,
+    /// Probes per lockstep group.
+    pub lockstep: usize,
+    /// Version of the emc crates.
+    pub crate_version: String,
+    /// Git commit the binary was built from (`-dirty` with local changes).
+    pub git_commit: String,
+}
+
+/// What the log records in all, beside the probes the directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Totals {
+    /// Invocations recorded.
+    pub invocations: usize,
+    /// Their wall seconds, summed.
+    pub wall_seconds: f64,
+    /// Probes they trained.
+    pub trained: usize,
+    /// Probe rows in the directory's `probes.csv` (more than `trained` when invocations from
+    /// before the log was kept trained some).
+    pub recorded: usize,
+}
+
+/// The totals of `rows`, the invocations of `dir`.
+pub(crate) fn totals(dir: &Path, rows: &[Invocation]) -> Result<Totals> {
+    let path = dir.join("probes.csv");
+    let recorded = if path.is_file() {
+        let mut reader = csv::Reader::from_path(&path).map_err(|e| ClaimError::Log {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        reader.records().count()
+    } else {
+        0
+    };
+    Ok(Totals {
+        invocations: rows.len(),
+        wall_seconds: rows.iter().map(|r| r.wall_seconds).sum(),
+        trained: rows.iter().map(|r| r.trained).sum(),
+        recorded,
+    })
+}
+
+/// Reads the log of `dir` (no file: no invocation); a malformed one is an error naming the
+/// file, the line and what was expected.
+pub fn read(dir: &Path) -> Result<Vec<Invocation>> {
+    let path = dir.join(RUNS_CSV);
+    let bad = |message: String| ClaimError::Log {
+        path: path.clone(),
+        message,
+    };
+    let mut reader = match csv::Reader::from_path(&path) {
+        Ok(r) => r,
+        Err(e) => match e.kind() {
+            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
+            }
+            _ => return Err(bad(e.to_string())),
+        },
+    };
+    reader
+        .deserialize()
+        .map(|row| {
+            row.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                bad(format!(
+                    "line {line}: {e}; expected the columns of `{RUNS_CSV}` (started, \
+                     wall_seconds, trained, resumed, finished, scale, jobs, lockstep, \
+                     crate_version, git_commit)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The invocation in progress: its row, appended to the earlier ones, kept up to date.
+#[derive(Debug)]
+pub(crate) struct Log {
+    path: PathBuf,
+    earlier: Vec<Invocation>,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    row: Invocation,
+    written: Instant,
+    /// The first write that failed (reported by [`Log::finish`]).
+    error: Option<ClaimError>,
+}
+
+impl Log {
+    /// Starts the row of an invocation in `dir` (which exists) and writes the log.
+    pub(crate) fn begin(dir: &Path, scale: &str, jobs: usize, lockstep: usize) -> Result<Log> {
+        let earlier = read(dir)?;
+        let provenance = emc_train::Provenance::current();
+        let row = Invocation {
+            started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            wall_seconds: 0.0,
+            trained: 0,
+            resumed: 0,
+            finished: false,
+            scale: scale.to_string(),
+            jobs,
+            lockstep,
+            crate_version: provenance.crate_version,
+            git_commit: provenance.git_commit,
+        };
+        let log = Log {
+            path: dir.join(RUNS_CSV),
+            earlier,
+            started: Instant::now(),
+            state: Mutex::new(State {
+                row,
+                written: Instant::now(),
+                error: None,
+            }),
+        };
+        log.write(&log.state.lock().expect("runs.csv state").row)?;
+        Ok(log)
+    }
+
+    /// Counts a finished probe (`resumed`: found recorded) and, for a trained one, rewrites
+    /// the log when it was last written a while ago.
+    pub(crate) fn probe(&self, resumed: bool) {
+        let mut state = self.state.lock().expect("runs.csv state");
+        if resumed {
+            state.row.resumed += 1;
+            return;
+        }
+        state.row.trained += 1;
+        state.row.wall_seconds = self.started.elapsed().as_secs_f64();
+        if state.written.elapsed() >= REWRITE_EVERY {
+            state.written = Instant::now();
+            if let Err(e) = self.write(&state.row) {
+                state.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Marks the invocation finished, writes the log, and returns every invocation (this
+    /// one last) and this one's wall seconds.
+    pub(crate) fn finish(self) -> Result<(Vec<Invocation>, f64)> {
+        let Log {
+            path,
+            mut earlier,
+            started,
+            state,
+        } = self;
+        let mut state = state.into_inner().expect("runs.csv state");
+        if let Some(e) = state.error {
+            return Err(e);
+        }
+        state.row.wall_seconds = started.elapsed().as_secs_f64();
+        state.row.finished = true;
+        let wall = state.row.wall_seconds;
+        earlier.push(state.row);
+        write_rows(&path, &earlier)?;
+        Ok((earlier, wall))
+    }
+
+    /// Writes the earlier rows and `row`.
+    fn write(&self, row: &Invocation) -> Result<()> {
+        let mut rows = self.earlier.clone();
+        rows.push(row.clone());
+        write_rows(&self.path, &rows)
+    }
+}
+
+/// Writes `rows` to `path` through a temporary file (a reader never sees half of it).
+fn write_rows(path: &Path, rows: &[Invocation]) -> Result<()> {
+    let tmp = path.with_extension("csv.tmp");
+    let failed = |e: csv::Error| ClaimError::Log {
+        path: tmp.clone(),
+        message: e.to_string(),
+    };
+    let mut w = csv::Writer::from_path(&tmp).map_err(failed)?;
+    for r in rows {
+        w.serialize(r).map_err(failed)?;
+    }
+    w.flush().map_err(|source| ClaimError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(|source| ClaimError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invocations_accumulate_and_an_unfinished_one_keeps_its_probes() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path())?.is_empty());
+        let first = Log::begin(dir.path(), "cpu", 2, 4)?;
+        first.probe(true);
+        first.probe(false);
+        let (rows, _) = first.finish()?;
+        let t = totals(dir.path(), &rows)?;
+        assert_eq!((t.invocations, t.trained, t.recorded), (1, 1, 0));
+        // An interrupted invocation: begun, two probes, never finished.
+        let second = Log::begin(dir.path(), "cpu", 1, 1)?;
+        second.probe(false);
+        second.state.lock().unwrap().written = Instant::now() - REWRITE_EVERY;
+        second.probe(false);
+        drop(second);
+        let rows = read(dir.path())?;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].trained, rows[0].resumed, rows[0].finished),
+            (1, 1, true)
+        );
+        assert_eq!(
+            (rows[1].trained, rows[1].finished, rows[1].jobs),
+            (2, false, 1)
+        );
+        assert_eq!(
+            rows[1].git_commit,
+            emc_train::Provenance::current().git_commit
+        );
+        let third = Log::begin(dir.path(), "cpu", 2, 4)?;
+        let (rows, _) = third.finish()?;
+        std::fs::write(
+            dir.path().join("probes.csv"),
+            "run_id,n\na,1\nb,2\nc,3\nd,4\n",
+        )
+        .unwrap();
+        let t = totals(dir.path(), &rows)?;
+        assert_eq!((t.invocations, t.trained, t.recorded), (3, 3, 4));
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_log_is_refused_with_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Log::begin(dir.path(), "cpu", 2, 4).unwrap();
+        first.finish().unwrap();
+        let path = dir.path().join(RUNS_CSV);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("2026-12-05T09:00:00Z,many,1,0,true,cpu,2,4,0.1.0,abc\n");
+        std::fs::write(&path, text).unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("runs.csv") && err.contains("line 3"), "{err}");
+        assert!(Log::begin(dir.path(), "cpu", 2, 4).is_err());
+    }
+}
