@@ -274,14 +274,49 @@ impl PartOutcomes {
     /// its part, and one holding in another part, are different decisive answers: MIXED,
     /// where judging by parts would have said INCONCLUSIVE (and would say MIXED again if
     /// the undecided comparisons were left out).
+    ///
+    /// A MIXED reason counts the comparisons that hold, that do not and that are undecided,
+    /// each with the parts they sit in.
     pub fn combine(&self, parts_name: &str, holds: &str, not: &str) -> (Outcome, String) {
         let every: Vec<Outcome> = self.0.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-        describe_combined(
-            Outcome::all_of(&every),
-            &self.parts(),
-            parts_name,
-            holds,
-            not,
+        let overall = Outcome::all_of(&every);
+        if overall != Outcome::Mixed {
+            return describe_combined(overall, &self.parts(), parts_name, holds, not);
+        }
+        // Undecided comparisons (a part that is itself MIXED counts as undecided here).
+        let of = |o: Outcome| {
+            let decided = |x: &Outcome| match o {
+                Outcome::Holds | Outcome::DoesNotHold => *x == o,
+                _ => !matches!(x, Outcome::Holds | Outcome::DoesNotHold),
+            };
+            let count = every.iter().filter(|x| decided(x)).count();
+            let wheres: Vec<String> = self
+                .0
+                .iter()
+                .filter_map(|(name, v)| {
+                    let k = v.iter().filter(|x| decided(x)).count();
+                    (k > 0).then(|| format!("{name}: {k} of {}", v.len()))
+                })
+                .collect();
+            (count, wheres.join("; "))
+        };
+        let ((h, h_at), (a, a_at), (u, u_at)) = (
+            of(Outcome::Holds),
+            of(Outcome::DoesNotHold),
+            of(Outcome::Inconclusive),
+        );
+        let undecided = if u == 0 {
+            String::new()
+        } else {
+            format!(", {u} undecided ({u_at})")
+        };
+        (
+            Outcome::Mixed,
+            format!(
+                "the {parts_name} reach different decisive answers: holds in {h} of {} \
+                 comparisons ({h_at}), does not hold in {a} ({a_at}){undecided}",
+                every.len()
+            ),
         )
     }
 }
@@ -489,8 +524,23 @@ mod tests {
         assert_eq!(o, Mixed);
         assert_eq!(
             reason,
-            "the ways reach different decisive answers (HOLDS: vs depth: 3 of 3 hold, 0 \
-             against | INCONCLUSIVE: vs resolution: 0 of 3 hold, 1 against)"
+            "the ways reach different decisive answers: holds in 3 of 6 comparisons (vs \
+             depth: 3 of 3), does not hold in 1 (vs resolution: 1 of 3), 2 undecided (vs \
+             resolution: 2 of 3)"
+        );
+        // Without undecided comparisons the reason says none.
+        let mut decided = PartOutcomes::default();
+        for (part, o) in [("a", Yes), ("b", No), ("b", Yes)] {
+            decided.push(part, o);
+        }
+        assert_eq!(
+            decided.combine("ways", "h", "n"),
+            (
+                Mixed,
+                "the ways reach different decisive answers: holds in 2 of 3 comparisons (a: 1 \
+                 of 1; b: 1 of 2), does not hold in 1 (b: 1 of 2)"
+                    .into()
+            )
         );
         let mut agreeing = PartOutcomes::default();
         for (part, o) in [("a", Yes), ("a", Yes), ("b", Yes), ("b", Open)] {

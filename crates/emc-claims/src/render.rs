@@ -264,15 +264,26 @@ pub(crate) fn markdown(
 
 /// What `runs.csv` records of the invocations that trained the directory's probes.
 fn runs_text(runs: &Totals) -> String {
+    let earlier = "the others by invocations from before it was kept, or in merged shards";
     match runs.invocations {
+        0 if runs.recorded > 0 => format!(
+            "`{RUNS_CSV}` records no training invocation: the {} probes in `probes.csv` were \
+             trained before it was kept (or in merged shards)",
+            runs.recorded
+        ),
         0 => format!("`{RUNS_CSV}` records no training invocation"),
         k => format!(
             "`{RUNS_CSV}` records {k} training invocation{} of this directory: {:.0} s of wall \
-             time, training {} of the {} probes in `probes.csv`",
+             time, training {} of the {} probes in `probes.csv`{}",
             if k == 1 { "" } else { "s" },
             runs.wall_seconds,
             runs.trained,
-            runs.recorded
+            runs.recorded,
+            if runs.trained < runs.recorded {
+                format!(" ({earlier})")
+            } else {
+                String::new()
+            }
         ),
     }
 }
