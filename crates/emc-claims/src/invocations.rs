@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,9 +14,6 @@ use crate::{ClaimError, Result};
 
 /// The log's file name inside a claim directory.
 pub const RUNS_CSV: &str = "runs.csv";
-
-/// The log is rewritten at most this often while probes finish (and always at the end).
-const REWRITE_EVERY: Duration = Duration::from_secs(2);
 
 /// One training invocation of a claim binary on a directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,98 +107,93 @@ pub fn read(dir: &Path) -> Result<Vec<Invocation>> {
         .collect()
 }
 
-/// The invocation in progress: its row, appended to the earlier ones, kept up to date.
+/// The invocation in progress: its row, last after the earlier ones, kept up to date.
 #[derive(Debug)]
 pub(crate) struct Log {
     path: PathBuf,
-    earlier: Vec<Invocation>,
     started: Instant,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
-    row: Invocation,
-    written: Instant,
+    /// The earlier invocations, then this one.
+    rows: Vec<Invocation>,
     /// The first write that failed (reported by [`Log::finish`]).
     error: Option<ClaimError>,
 }
 
+impl State {
+    fn row(&mut self) -> &mut Invocation {
+        self.rows
+            .last_mut()
+            .expect("the log holds this invocation's row")
+    }
+}
+
 impl Log {
-    /// Starts the row of an invocation in `dir` (which exists) and writes the log.
-    pub(crate) fn begin(dir: &Path, scale: &str, jobs: usize, lockstep: usize) -> Result<Log> {
-        let earlier = read(dir)?;
+    /// Starts the row of an invocation in `dir` (which exists) with the scale, jobs and
+    /// lockstep of `settings`, and writes the log.
+    pub(crate) fn begin(dir: &Path, settings: &crate::RunSettings) -> Result<Log> {
+        let (jobs, lockstep) = (settings.jobs.max(1), settings.lockstep.max(1));
+        Log::start(dir, settings.scale.to_string(), jobs, lockstep)
+    }
+
+    fn start(dir: &Path, scale: String, jobs: usize, lockstep: usize) -> Result<Log> {
+        let mut rows = read(dir)?;
         let provenance = emc_train::Provenance::current();
-        let row = Invocation {
+        rows.push(Invocation {
             started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             wall_seconds: 0.0,
             trained: 0,
             resumed: 0,
             finished: false,
-            scale: scale.to_string(),
+            scale,
             jobs,
             lockstep,
             crate_version: provenance.crate_version,
             git_commit: provenance.git_commit,
-        };
-        let log = Log {
-            path: dir.join(RUNS_CSV),
-            earlier,
+        });
+        let path = dir.join(RUNS_CSV);
+        write_rows(&path, &rows)?;
+        Ok(Log {
+            path,
             started: Instant::now(),
-            state: Mutex::new(State {
-                row,
-                written: Instant::now(),
-                error: None,
-            }),
-        };
-        log.write(&log.state.lock().expect("runs.csv state").row)?;
-        Ok(log)
+            state: Mutex::new(State { rows, error: None }),
+        })
     }
 
     /// Counts a finished probe (`resumed`: found recorded) and, for a trained one, rewrites
-    /// the log when it was last written a while ago.
+    /// the log (a probe takes seconds at least; the log is a few rows), so an interrupted
+    /// invocation's row counts every probe it recorded.
     pub(crate) fn probe(&self, resumed: bool) {
         let mut state = self.state.lock().expect("runs.csv state");
         if resumed {
-            state.row.resumed += 1;
+            state.row().resumed += 1;
             return;
         }
-        state.row.trained += 1;
-        state.row.wall_seconds = self.started.elapsed().as_secs_f64();
-        if state.written.elapsed() >= REWRITE_EVERY {
-            state.written = Instant::now();
-            if let Err(e) = self.write(&state.row) {
-                state.error.get_or_insert(e);
-            }
+        let wall = self.started.elapsed().as_secs_f64();
+        let row = state.row();
+        row.trained += 1;
+        row.wall_seconds = wall;
+        if let Err(e) = write_rows(&self.path, &state.rows) {
+            state.error.get_or_insert(e);
         }
     }
 
     /// Marks the invocation finished, writes the log, and returns every invocation (this
     /// one last) and this one's wall seconds.
     pub(crate) fn finish(self) -> Result<(Vec<Invocation>, f64)> {
-        let Log {
-            path,
-            mut earlier,
-            started,
-            state,
-        } = self;
-        let mut state = state.into_inner().expect("runs.csv state");
-        if let Some(e) = state.error {
+        let mut state = self.state.into_inner().expect("runs.csv state");
+        if let Some(e) = state.error.take() {
             return Err(e);
         }
-        state.row.wall_seconds = started.elapsed().as_secs_f64();
-        state.row.finished = true;
-        let wall = state.row.wall_seconds;
-        earlier.push(state.row);
-        write_rows(&path, &earlier)?;
-        Ok((earlier, wall))
-    }
-
-    /// Writes the earlier rows and `row`.
-    fn write(&self, row: &Invocation) -> Result<()> {
-        let mut rows = self.earlier.clone();
-        rows.push(row.clone());
-        write_rows(&self.path, &rows)
+        let wall = self.started.elapsed().as_secs_f64();
+        let row = state.row();
+        row.wall_seconds = wall;
+        row.finished = true;
+        write_rows(&self.path, &state.rows)?;
+        Ok((state.rows, wall))
     }
 }
 
@@ -235,16 +227,15 @@ mod tests {
     fn invocations_accumulate_and_an_unfinished_one_keeps_its_probes() -> Result<()> {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(dir.path())?.is_empty());
-        let first = Log::begin(dir.path(), "cpu", 2, 4)?;
+        let first = Log::start(dir.path(), "cpu".into(), 2, 4)?;
         first.probe(true);
         first.probe(false);
         let (rows, _) = first.finish()?;
         let t = totals(dir.path(), &rows)?;
         assert_eq!((t.invocations, t.trained, t.recorded), (1, 1, 0));
         // An interrupted invocation: begun, two probes, never finished.
-        let second = Log::begin(dir.path(), "cpu", 1, 1)?;
+        let second = Log::start(dir.path(), "cpu".into(), 1, 1)?;
         second.probe(false);
-        second.state.lock().unwrap().written = Instant::now() - REWRITE_EVERY;
         second.probe(false);
         drop(second);
         let rows = read(dir.path())?;
@@ -261,7 +252,7 @@ mod tests {
             rows[1].git_commit,
             emc_train::Provenance::current().git_commit
         );
-        let third = Log::begin(dir.path(), "cpu", 2, 4)?;
+        let third = Log::start(dir.path(), "cpu".into(), 2, 4)?;
         let (rows, _) = third.finish()?;
         std::fs::write(
             dir.path().join("probes.csv"),
@@ -276,7 +267,7 @@ mod tests {
     #[test]
     fn a_malformed_log_is_refused_with_its_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Log::begin(dir.path(), "cpu", 2, 4).unwrap();
+        let first = Log::start(dir.path(), "cpu".into(), 2, 4).unwrap();
         first.finish().unwrap();
         let path = dir.path().join(RUNS_CSV);
         let mut text = std::fs::read_to_string(&path).unwrap();
@@ -284,6 +275,6 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let err = read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("runs.csv") && err.contains("line 3"), "{err}");
-        assert!(Log::begin(dir.path(), "cpu", 2, 4).is_err());
+        assert!(Log::start(dir.path(), "cpu".into(), 2, 4).is_err());
     }
 }

@@ -106,9 +106,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let log = if settings.recorded_only || settings.partial {
         None
     } else {
-        let scale = settings.scale.to_string();
-        let (jobs, lockstep) = (settings.jobs.max(1), settings.lockstep.max(1));
-        Some(Log::begin(&settings.out, &scale, jobs, lockstep)?)
+        Some(Log::begin(&settings.out, settings)?)
     };
     let cost = |a: &Arm| crate::plan::search_cost(&a.measure);
     let mut missing = vec![];
@@ -289,9 +287,7 @@ pub fn run_shard(spec: &ClaimSpec, settings: &RunSettings, shard: Shard) -> Resu
         path: dir.clone(),
         source,
     })?;
-    let scale = settings.scale.to_string();
-    let (jobs, lockstep) = (settings.jobs.max(1), settings.lockstep.max(1));
-    let log = Log::begin(&dir, &scale, jobs, lockstep)?;
+    let log = Log::begin(&dir, settings)?;
     measure_arms(
         &mine,
         &settings.options(dir.clone(), false),
