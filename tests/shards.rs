@@ -137,6 +137,15 @@ fn sharded_processes_merge_to_the_single_process_probes_and_verdict() {
     for f in ["verdict.md", "summary.csv", "emc_vs_params.svg"] {
         assert!(sharded.path().join(f).is_file(), "{f}");
     }
+    // The verdict counts the shards' training from their own logs.
+    let verdict = std::fs::read_to_string(sharded.path().join("verdict.md")).unwrap();
+    let trained = probes(single.path()).len();
+    for said in [
+        format!("training 0 of the {trained} probes in `probes.csv`; the logs of its 3 shards"),
+        format!("(`shards/*/runs.csv`) record 3 invocations training {trained} probes in"),
+    ] {
+        assert!(verdict.contains(&said), "{said}\n{verdict}");
+    }
     // Merging again adds nothing and changes nothing.
     let before = std::fs::read(sharded.path().join("probes.csv")).unwrap();
     let again = run_claim(SPEC, &settings(sharded.path(), false)).unwrap();

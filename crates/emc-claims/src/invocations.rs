@@ -51,11 +51,28 @@ pub struct Totals {
     /// Probes they trained.
     pub trained: usize,
     /// Probe rows in the directory's `probes.csv` (more than `trained` when invocations from
-    /// before the log was kept trained some).
+    /// before the log was kept, or in merged shards, trained some).
     pub recorded: usize,
+    /// What the logs of the directory's shards (`shards/*/runs.csv`) record.
+    pub shards: ShardTotals,
 }
 
-/// The totals of `rows`, the invocations of `dir`.
+/// What the logs of a sharded directory's shards record: their probes were merged into
+/// the directory's `probes.csv`, their time was spent on whichever machines ran them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ShardTotals {
+    /// Shards with a log.
+    pub shards: usize,
+    /// Invocations recorded, over every shard.
+    pub invocations: usize,
+    /// Their wall seconds summed over shards (shards may have run at once: this is machine
+    /// time, not elapsed time).
+    pub wall_seconds: f64,
+    /// Probes they trained.
+    pub trained: usize,
+}
+
+/// The totals of `rows`, the invocations of `dir`, and of its shards' logs.
 pub(crate) fn totals(dir: &Path, rows: &[Invocation]) -> Result<Totals> {
     let path = dir.join("probes.csv");
     let recorded = if path.is_file() {
@@ -67,12 +84,47 @@ pub(crate) fn totals(dir: &Path, rows: &[Invocation]) -> Result<Totals> {
     } else {
         0
     };
+    let mut shards = ShardTotals::default();
+    for shard in shard_dirs(dir)? {
+        let rows = read(&shard)?;
+        if rows.is_empty() {
+            continue;
+        }
+        shards.shards += 1;
+        shards.invocations += rows.len();
+        shards.wall_seconds += rows.iter().map(|r| r.wall_seconds).sum::<f64>();
+        shards.trained += rows.iter().map(|r| r.trained).sum::<usize>();
+    }
     Ok(Totals {
         invocations: rows.len(),
         wall_seconds: rows.iter().map(|r| r.wall_seconds).sum(),
         trained: rows.iter().map(|r| r.trained).sum(),
         recorded,
+        shards,
     })
+}
+
+/// The shard directories of `dir` (`shards/*/`), in name order; none when it is not
+/// sharded.
+fn shard_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let root = dir.join(emc_search::SHARDS_DIR);
+    let entries = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ClaimError::Io { path: root, source }),
+    };
+    let mut dirs = vec![];
+    for entry in entries {
+        let entry = entry.map_err(|source| ClaimError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        if entry.path().is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
 }
 
 /// Reads the log of `dir` (no file: no invocation); a malformed one is an error naming the

@@ -262,29 +262,57 @@ pub(crate) fn markdown(
     s
 }
 
-/// What `runs.csv` records of the invocations that trained the directory's probes.
+/// What `runs.csv` records of the invocations that trained the directory's probes, and
+/// what its shards' logs record.
 fn runs_text(runs: &Totals) -> String {
-    let earlier = "the others by invocations from before it was kept, or in merged shards";
-    match runs.invocations {
-        0 if runs.recorded > 0 => format!(
-            "`{RUNS_CSV}` records no training invocation: the {} probes in `probes.csv` were \
-             trained before it was kept (or in merged shards)",
+    let shards = &runs.shards;
+    let shard_text = if shards.invocations > 0 {
+        format!(
+            "; the logs of its {} shard{} (`shards/*/{RUNS_CSV}`) record {} invocation{} \
+             training {} probes in {:.0} s of wall time summed over shards (which may have run \
+             at once)",
+            shards.shards,
+            plural(shards.shards),
+            shards.invocations,
+            plural(shards.invocations),
+            shards.trained,
+            shards.wall_seconds
+        )
+    } else {
+        String::new()
+    };
+    let logged = runs.trained + shards.trained;
+    let here = match runs.invocations {
+        0 if runs.recorded > logged => format!(
+            "`{RUNS_CSV}` records no training invocation of this directory: {} of the {} \
+             probes in `probes.csv` were trained before it was kept",
+            runs.recorded - logged,
             runs.recorded
         ),
-        0 => format!("`{RUNS_CSV}` records no training invocation"),
+        0 => format!("`{RUNS_CSV}` records no training invocation of this directory"),
         k => format!(
             "`{RUNS_CSV}` records {k} training invocation{} of this directory: {:.0} s of wall \
              time, training {} of the {} probes in `probes.csv`{}",
-            if k == 1 { "" } else { "s" },
+            plural(k),
             runs.wall_seconds,
             runs.trained,
             runs.recorded,
-            if runs.trained < runs.recorded {
-                format!(" ({earlier})")
+            if runs.recorded > logged {
+                " (the others by invocations from before it was kept)"
             } else {
-                String::new()
+                ""
             }
         ),
+    };
+    here + &shard_text
+}
+
+/// `s` for a count other than one.
+fn plural(k: usize) -> &'static str {
+    if k == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 
