@@ -295,7 +295,8 @@ fn generalization_smoke_matches_reference_and_resumes_without_training() {
     let md = std::fs::read_to_string(tmp.path().join("verdict.md")).unwrap();
     assert!(
         md.contains(logged)
-            && md.contains(&format!("training {probe_rows} of the {probe_rows} probes")),
+            && md.contains(&format!("training {probe_rows} of the {probe_rows} probes"))
+            && md.contains("s wall time in this invocation (the grid "),
         "{md}"
     );
 

@@ -72,6 +72,40 @@ pub struct ShardTotals {
     pub trained: usize,
 }
 
+/// Where the wall time of one invocation went: the grid, the adaptive rounds
+/// ([`crate::extend_arms`]) and the generalization runs (the rest is analysis and writing).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Phases {
+    /// Seconds measuring the grid (resumed probes cost nothing).
+    pub grid: f64,
+    /// Adaptive rounds run.
+    pub rounds: usize,
+    /// Seconds in them.
+    pub rounds_seconds: f64,
+    /// Seconds in the generalization runs.
+    pub generalization: f64,
+}
+
+impl Phases {
+    /// `the grid 12 s, 3 adaptive rounds 40 s, generalization runs 5 s` (parts that took
+    /// nothing are left out, the grid never).
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("the grid {:.0} s", self.grid)];
+        if self.rounds > 0 {
+            parts.push(format!(
+                "{} adaptive round{} {:.0} s",
+                self.rounds,
+                if self.rounds == 1 { "" } else { "s" },
+                self.rounds_seconds
+            ));
+        }
+        if self.generalization >= 0.5 {
+            parts.push(format!("generalization runs {:.0} s", self.generalization));
+        }
+        parts.join(", ")
+    }
+}
+
 /// The totals of `rows`, the invocations of `dir`, and of its shards' logs.
 pub(crate) fn totals(dir: &Path, rows: &[Invocation]) -> Result<Totals> {
     let path = dir.join("probes.csv");
@@ -314,6 +348,25 @@ mod tests {
         let t = totals(dir.path(), &rows)?;
         assert_eq!((t.invocations, t.trained, t.recorded), (3, 3, 4));
         Ok(())
+    }
+
+    #[test]
+    fn phases_name_the_grid_always_and_the_rest_when_it_took_time() {
+        let grid_only = Phases {
+            grid: 12.4,
+            ..Phases::default()
+        };
+        assert_eq!(grid_only.describe(), "the grid 12 s");
+        let all = Phases {
+            grid: 0.0,
+            rounds: 3,
+            rounds_seconds: 40.0,
+            generalization: 5.2,
+        };
+        assert_eq!(
+            all.describe(),
+            "the grid 0 s, 3 adaptive rounds 40 s, generalization runs 5 s"
+        );
     }
 
     #[test]

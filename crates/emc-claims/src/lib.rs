@@ -57,7 +57,7 @@ pub use extend::{
 };
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, best_per_procedure, by_architecture, first_seen};
-pub use invocations::{Invocation, ShardTotals, Totals, RUNS_CSV};
+pub use invocations::{Invocation, Phases, ShardTotals, Totals, RUNS_CSV};
 pub use judgements::{Judged, Judgements};
 pub use plan::dry_run;
 pub use run::{run_claim, run_shard, ClaimReport, RunSettings, ShardReport};

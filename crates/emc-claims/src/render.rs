@@ -8,7 +8,7 @@ use emc_train::Batching;
 
 use crate::effect::RESAMPLES;
 use crate::{first_seen, Align, ArmResult, ClaimSpec, RunSettings, Table, Verdict};
-use crate::{Effect, Outcome, Totals, RUNS_CSV};
+use crate::{Effect, Outcome, Phases, Totals, RUNS_CSV};
 
 /// The verdict table: one row per arm, then the effects and the outcome.
 pub(crate) fn verdict_table(results: &[ArmResult], v: &Verdict) -> String {
@@ -203,7 +203,7 @@ pub(crate) fn markdown(
     settings: &RunSettings,
     (results, extensions): (&[ArmResult], &str),
     v: &Verdict,
-    (runs, seconds): (Totals, f64),
+    (runs, seconds, phases): (Totals, f64, Phases),
 ) -> String {
     let c = &spec.claim;
     let mut s = String::new();
@@ -251,11 +251,12 @@ pub(crate) fn markdown(
         let _ = writeln!(
             s,
             "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
-             invocation (resumed probes cost nothing); {}. Plots: `emc report` on this \
+             invocation ({}; resumed probes cost nothing); {}. Plots: `emc report` on this \
              directory.",
             c.id,
             settings.scale,
             seconds,
+            phases.describe(),
             runs_text(&runs)
         );
     }

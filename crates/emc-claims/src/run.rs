@@ -9,7 +9,7 @@ use emc_data::LoadOptions;
 use emc_search::{generalize_many, measure_many, Event, GeneralizationRow, RunOptions};
 
 use crate::extend::{self, extend_arms, Caps, Extension};
-use crate::invocations::{self, Log};
+use crate::invocations::{self, Log, Phases};
 use crate::render::{markdown, verdict_table};
 use crate::shard::{merge_shards, part_arms, partition, Shard, ShardMarker, SHARDS_DIR};
 use crate::{Arm, ArmResult, ClaimError, ClaimSpec, Result, Scale, Verdict};
@@ -179,12 +179,19 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         recorded = Some(results);
     }
     let opts = settings.options(settings.out.clone(), settings.recorded_only);
+    let mut phases = Phases::default();
+    let clock = Instant::now();
     let mut results = match recorded {
         Some(results) => results,
         None => measure_arms(&arms, &opts, settings.progress, log.as_ref())?,
     };
+    phases.grid = clock.elapsed().as_secs_f64();
     let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
-        measure_arms(arms, &opts, settings.progress, log.as_ref())
+        let clock = Instant::now();
+        let measured = measure_arms(arms, &opts, settings.progress, log.as_ref());
+        phases.rounds += 1;
+        phases.rounds_seconds += clock.elapsed().as_secs_f64();
+        measured
     })?;
     if !extensions.is_empty() {
         let log =
@@ -194,7 +201,9 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             })?;
         extend::record_costs(&mut extensions, &results, &log);
     }
+    let clock = Instant::now();
     generalize_arms(&mut results, &opts, settings.progress)?;
+    phases.generalization = clock.elapsed().as_secs_f64();
     let verdict = (spec.analyse)(&results);
     let mut table = verdict_table(&results, &verdict);
     let (runs, seconds) = match log {
@@ -204,7 +213,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             started.elapsed().as_secs_f64(),
         ),
     };
-    let timing = (invocations::totals(&settings.out, &runs)?, seconds);
+    let timing = (invocations::totals(&settings.out, &runs)?, seconds, phases);
     let mut markdown = markdown(
         spec,
         settings,
