@@ -31,7 +31,8 @@ pub struct Expectation {
 pub enum Scale {
     /// Seconds; deterministic; used by CI.
     Smoke,
-    /// What a 2-core laptop finishes in well under an hour, on real data.
+    /// Real data on a 2-core machine: a grid sized for about an hour, plus the adaptive
+    /// rounds its verdict asks for (hours for some claims; `--dry-run` bounds the grid).
     Cpu,
     /// The paper-sized setting, for a GPU.
     Paper,
@@ -71,7 +72,7 @@ impl Scale {
     pub fn hardware(self) -> &'static str {
         match self {
             Scale::Smoke => "any CPU, seconds (CI)",
-            Scale::Cpu => "a 2-core CPU, well under an hour",
+            Scale::Cpu => "a 2-core CPU: a grid sized for about an hour, plus adaptive rounds",
             Scale::Paper => "one GPU (e.g. an H100), hours",
         }
     }

@@ -16,7 +16,8 @@ use crate::{
 #[derive(Debug, Clone, Parser)]
 #[command(about = "Measure one claim of arXiv:2406.11463 and say whether it holds")]
 pub struct ClaimArgs {
-    /// smoke (seconds, CI), cpu (a 2-core machine, under an hour) or paper (a GPU).
+    /// smoke (seconds, CI), cpu (a 2-core machine: about an hour of grid, plus the adaptive
+    /// rounds the verdict asks for) or paper (a GPU).
     #[arg(long, value_enum, default_value_t = Scale::Cpu)]
     pub scale: Scale,
     /// Probes trained concurrently (each single-threaded when > 1).

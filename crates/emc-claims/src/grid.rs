@@ -91,7 +91,7 @@ impl Standard {
         band_probes: 0,
     };
 
-    /// The cpu-scale procedure the Standard-based claims share (2 cores, under an hour):
+    /// The cpu-scale procedure the Standard-based claims share (2 cores):
     /// SGD lr 0.02 with momentum 0.9, batch 32, three seeds, 200 epochs with patience 40,
     /// bisection to 5%, EMC checked for convergence at 2× the epochs, no band probes. A
     /// claim overrides what its cost demands (`Standard { seeds: 2, ..Standard::CPU }`).
