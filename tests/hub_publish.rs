@@ -633,6 +633,7 @@ fn a_claim_from_published_results_gives_the_same_verdict_without_training() {
         max_memory: None,
         extension_cap: None,
         seed_cap: None,
+        work_cap: None,
         recorded_only: false,
         partial: false,
     };

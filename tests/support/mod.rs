@@ -174,6 +174,7 @@ pub fn smoke_settings(out: &Path, jobs: usize, partial: bool) -> emc_claims::Run
         max_memory: None,
         extension_cap: None,
         seed_cap: None,
+        work_cap: None,
         recorded_only: false,
         partial,
     }

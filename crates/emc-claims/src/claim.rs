@@ -464,6 +464,16 @@ pub struct ClaimSpec {
     pub grid: fn(Scale) -> Vec<Arm>,
     /// Turns the measured arms into a verdict.
     pub analyse: fn(&[ArmResult]) -> Verdict,
+    /// The training work the adaptive rounds may spend at a scale, in
+    /// parameter-sample-epochs (`None`: bounded by the caps on doublings and seeds alone);
+    /// how a claim keeps its default run within its scale's time ([`crate::Caps::work`]).
+    pub adaptive_work: fn(Scale) -> Option<f64>,
+}
+
+/// [`ClaimSpec::adaptive_work`] of a claim whose adaptive rounds are bounded by the caps
+/// on doublings and seeds alone.
+pub fn unbounded_work(_: Scale) -> Option<f64> {
+    None
 }
 
 impl ClaimSpec {

@@ -42,6 +42,12 @@ pub struct ClaimArgs {
     /// cpu and paper scale; none added at smoke). At most the grid's seeds turns it off.
     #[arg(long, value_name = "SEEDS")]
     pub max_seeds: Option<usize>,
+    /// The training work the adaptive rounds together may spend, in parameter-sample-epochs
+    /// (params × n × epochs over the probes they train, e.g. 2e12; a count, so the same run
+    /// makes the same choices on any machine); `inf`: no bound beyond --extend-up-to and
+    /// --max-seeds. Default: the claim's own bound at its scale (most claims have none).
+    #[arg(long, value_name = "WORK", value_parser = parse_work)]
+    pub adaptive_work: Option<f64>,
     /// Use seeds 0..N instead of the scale's seeds.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -89,6 +95,17 @@ pub struct ClaimArgs {
     pub analyse: bool,
 }
 
+/// `--adaptive-work`: a positive number of parameter-sample-epochs, or `inf`.
+fn parse_work(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w > 0.0 => Ok(w),
+        _ => Err(format!(
+            "expected a positive number of parameter-sample-epochs (e.g. 2e12) or `inf`, got \
+             `{s}`"
+        )),
+    }
+}
+
 impl ClaimArgs {
     /// `--out`, or `artifacts/<claim>/<scale>` (`<scale>-hub-<owner>--<name>` with
     /// `--from-hub`).
@@ -126,6 +143,7 @@ impl ClaimArgs {
             max_memory: self.max_memory,
             extension_cap: self.extend_up_to,
             seed_cap: self.max_seeds,
+            work_cap: self.adaptive_work,
             recorded_only: self.from_hub.is_some() || self.analyse,
             partial: self.partial,
         };

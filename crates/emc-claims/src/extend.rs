@@ -6,6 +6,11 @@
 //! contains 1, nothing budget-limited behind) gets [`SEED_STEP`] more seeds, and the claim
 //! is analysed again, until no comparison asks for more, or every arm asking has reached
 //! its cap. Only those arms are extended: the rest of the grid keeps its budget and seeds.
+//!
+//! A claim may also bound the rounds' training *work* ([`Caps::work`], in
+//! parameter-sample-epochs: params × n × epochs summed over the probes trained). Work is a
+//! count, not a clock, so a run makes the same choices on any machine and when resumed: a
+//! request whose estimated work would exceed what is left is refused, and says so.
 
 use std::fmt::Write as _;
 
@@ -21,13 +26,21 @@ pub const DEFAULT_SEED_CAP: usize = 8;
 pub const SEED_STEP: usize = 2;
 
 /// How far the runner may extend the arms a verdict hinges on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Caps {
     /// Budget doublings per arm, in all (at most the grid's: no budget extension).
     pub doublings: usize,
     /// Seeds per arm, in all (at most the grid's: no seeds added).
     pub seeds: usize,
+    /// Training work all adaptive rounds together may spend, in parameter-sample-epochs
+    /// (`None`: no bound beyond the caps above).
+    pub work: Option<f64>,
 }
+
+/// Training work of one arm's probes, in parameter-sample-epochs: per seed (in the arm's
+/// seed order), per budget level searched, params × n × epochs summed over the probes
+/// trained at that level (carried-over probes cost nothing).
+pub type Work = Vec<Vec<f64>>;
 
 /// One arm extended beyond the grid's budget.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +62,21 @@ pub struct Extension {
     /// CPU-seconds of the probes recorded at each budget level searched, all seeds
     /// together, as `probes.csv` has them (empty until the runner records them).
     pub seconds: Vec<f64>,
+    /// Training work spent on the arm beyond the grid, in parameter-sample-epochs.
+    pub work: f64,
+}
+
+/// What one more budget doubling costs, from the cost of each level so far: the last
+/// level's times its growth over the one before, at least twice.
+fn next_doubling(per_level: &[f64]) -> f64 {
+    let Some(&last) = per_level.last() else {
+        return 0.0;
+    };
+    let growth = match per_level.len() {
+        n if n >= 2 && per_level[n - 2] > 0.0 => (last / per_level[n - 2]).max(2.0),
+        _ => 2.0,
+    };
+    last * growth
 }
 
 /// Fills each extension's [`Extension::seconds`] from the probe log of the output
@@ -100,33 +128,73 @@ fn costs(e: &Extension) -> String {
         .map(|(l, s)| format!("{}x: {:.0} s", 1usize << l, s))
         .collect();
     let mut s = per.join(", ");
-    if e.stopped.starts_with("cap reached") {
-        let last = e.seconds[e.seconds.len() - 1];
-        let growth = match e.seconds.len() {
-            n if n >= 2 && e.seconds[n - 2] > 0.0 => (last / e.seconds[n - 2]).max(2.0),
-            _ => 2.0,
-        };
+    if e.stopped.contains("cap reached: still budget-limited")
+        || e.stopped.contains("next doubling")
+    {
         s += &format!(
             "; one more doubling ({}x): about {:.0} CPU-s",
             1usize << e.seconds.len(),
-            last * growth
+            next_doubling(&e.seconds)
         );
     }
     s
 }
 
+/// The work spent on `r` beyond the grid's `(doublings, seeds)`: every level of a seed the
+/// grid lacks, the levels above the grid's of the others.
+fn work_beyond(work: &Work, from: (usize, usize)) -> f64 {
+    work.iter()
+        .enumerate()
+        .map(|(s, levels)| {
+            let skip = if s < from.1 { from.0 + 1 } else { 0 };
+            levels.iter().skip(skip).sum::<f64>()
+        })
+        .sum()
+}
+
+/// The estimated work of searching `r`'s budget-limited seeds at one more doubling.
+fn deeper_work(r: &ArmResult, work: &Work) -> f64 {
+    let levels = r.budget_levels();
+    let per_level: Vec<f64> = (0..levels)
+        .map(|l| {
+            r.measurement
+                .budgets
+                .iter()
+                .zip(work)
+                .filter(|((_, b), _)| b.converged == Some(false))
+                .filter_map(|(_, w)| w.get(l))
+                .sum()
+        })
+        .collect();
+    next_doubling(&per_level)
+}
+
+/// The estimated work of `k` more seeds of `r`: `k` times the mean work of a seed so far.
+fn wider_work(work: &Work, k: usize) -> f64 {
+    let per_seed: Vec<f64> = work.iter().map(|l| l.iter().sum()).collect();
+    k as f64 * per_seed.iter().sum::<f64>() / per_seed.len().max(1) as f64
+}
+
+/// `1.2e12`.
+fn amount(w: f64) -> String {
+    format!("{w:.2e}")
+}
+
 /// Extends the arms the analysis asks for, one budget doubling or [`SEED_STEP`] seeds per
 /// round, up to `caps` per arm, re-measuring with `measure` (the claim runner's pool; probes
-/// already recorded are reused) and re-analysing with `analyse` after each round. `results`
-/// is updated in place; returns one [`Extension`] per arm extended.
+/// already recorded are reused) and re-analysing with `analyse` after each round. With a
+/// work bound, `work` says what an arm's probes cost; each round admits its requests
+/// cheapest first while their estimated work fits what is left. `results` is updated in place; returns one
+/// [`Extension`] per arm extended or refused for lack of work budget.
 ///
 /// # Errors
-/// The first error of `measure`.
+/// The first error of `measure` or `work`.
 pub fn extend_arms(
     results: &mut [ArmResult],
     analyse: fn(&[ArmResult]) -> Verdict,
     caps: Caps,
     measure: &mut dyn FnMut(&[Arm]) -> Result<Vec<ArmResult>>,
+    work: &mut dyn FnMut(&ArmResult) -> Result<Work>,
 ) -> Result<Vec<Extension>> {
     let grid: Vec<(usize, usize)> = results
         .iter()
@@ -138,25 +206,63 @@ pub fn extend_arms(
         })
         .collect();
     let mut verdict = analyse(results);
+    // Per arm, the last request refused for lack of work budget.
+    let mut refused: Vec<Option<Refusal>> = vec![None; results.len()];
     loop {
-        let (mut todo, mut arms) = (vec![], vec![]);
+        let mut left = match caps.work {
+            Some(budget) => {
+                let mut spent = 0.0;
+                for (r, &from) in results.iter().zip(&grid) {
+                    spent += work_beyond(&work(r)?, from);
+                }
+                budget - spent
+            }
+            None => f64::INFINITY,
+        };
+        // Every request of this round with its estimated work (0 without a bound).
+        let mut requests: Vec<(f64, usize, Request)> = vec![];
         for (i, r) in results.iter().enumerate() {
-            let mut arm = r.arm.clone();
-            let deeper = verdict.extend.contains(&arm.label)
-                && arm.measure.search.budget_doublings < caps.doublings;
-            if deeper {
-                arm.measure.search.budget_doublings += 1;
+            let cost = match caps.work {
+                Some(_) => Some(work(r)?),
+                None => None,
+            };
+            let estimate = |f: &dyn Fn(&Work) -> f64| cost.as_ref().map_or(0.0, f);
+            if verdict.extend.contains(&r.arm.label)
+                && r.arm.measure.search.budget_doublings < caps.doublings
+            {
+                let need = estimate(&|w| deeper_work(r, w));
+                requests.push((need, i, Request::Deeper));
             }
-            let have = arm.measure.seeds.len();
-            let wider = verdict.more_seeds.contains(&arm.label) && have < caps.seeds;
-            if wider {
-                add_seeds(&mut arm.measure.seeds, SEED_STEP.min(caps.seeds - have));
-            }
-            if deeper || wider {
-                todo.push(i);
-                arms.push(arm);
+            let have = r.arm.measure.seeds.len();
+            if verdict.more_seeds.contains(&r.arm.label) && have < caps.seeds {
+                let k = SEED_STEP.min(caps.seeds - have);
+                requests.push((estimate(&|w| wider_work(w, k)), i, Request::Wider(k)));
             }
         }
+        // The cheapest first: what is left goes to as many requests as it pays for.
+        requests.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut next: Vec<Option<Arm>> = vec![None; results.len()];
+        for (need, i, request) in requests {
+            if need > left {
+                refused[i] = Some(Refusal {
+                    what: request.what(),
+                    need,
+                    left,
+                });
+                continue;
+            }
+            left -= need;
+            let arm = next[i].get_or_insert_with(|| results[i].arm.clone());
+            match request {
+                Request::Deeper => arm.measure.search.budget_doublings += 1,
+                Request::Wider(k) => add_seeds(&mut arm.measure.seeds, k),
+            }
+        }
+        let (todo, arms): (Vec<usize>, Vec<Arm>) = next
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.map(|a| (i, a)))
+            .unzip();
         if todo.is_empty() {
             break;
         }
@@ -169,14 +275,53 @@ pub fn extend_arms(
         }
         verdict = analyse(results);
     }
-    Ok(results
-        .iter()
-        .zip(grid)
-        .filter(|(r, (doublings, seeds))| {
-            r.arm.measure.search.budget_doublings > *doublings || r.arm.measure.seeds.len() > *seeds
-        })
-        .map(|(r, from)| describe(r, from, caps, &verdict))
-        .collect())
+    let mut out = vec![];
+    for ((r, from), refusal) in results.iter().zip(grid).zip(refused) {
+        let extended =
+            r.arm.measure.search.budget_doublings > from.0 || r.arm.measure.seeds.len() > from.1;
+        // A refusal the verdict no longer asks about is history, not a reason.
+        let refusal = refusal.filter(|_| {
+            verdict.extend.contains(&r.arm.label) || verdict.more_seeds.contains(&r.arm.label)
+        });
+        if extended || refusal.is_some() {
+            let mut e = describe(r, from, caps, &verdict, refusal);
+            if caps.work.is_some() {
+                e.work = work_beyond(&work(r)?, from);
+            }
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// What an arm asks of a round.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    /// One more budget doubling.
+    Deeper,
+    /// This many more seeds.
+    Wider(usize),
+}
+
+impl Request {
+    /// How a refusal names it.
+    fn what(self) -> &'static str {
+        match self {
+            Request::Deeper => "its next doubling",
+            Request::Wider(_) => "its next seeds",
+        }
+    }
+}
+
+/// A request refused because its estimated work exceeded what was left of the bound.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    /// `its next doubling` or `its next seeds`.
+    what: &'static str,
+    /// Its estimated work.
+    need: f64,
+    /// The work left when it was refused.
+    left: f64,
 }
 
 /// Appends the `k` smallest seeds not yet in `seeds`.
@@ -186,7 +331,13 @@ fn add_seeds(seeds: &mut Vec<u64>, k: usize) {
 }
 
 /// What became of one extended arm, `from` its grid's (doublings, seeds).
-fn describe(r: &ArmResult, from: (usize, usize), caps: Caps, verdict: &Verdict) -> Extension {
+fn describe(
+    r: &ArmResult,
+    from: (usize, usize),
+    caps: Caps,
+    verdict: &Verdict,
+    refusal: Option<Refusal>,
+) -> Extension {
     let to = r.arm.measure.search.budget_doublings;
     let seeds = r.arm.measure.seeds.len();
     let levels = r.budget_levels();
@@ -204,7 +355,17 @@ fn describe(r: &ArmResult, from: (usize, usize), caps: Caps, verdict: &Verdict) 
         .collect();
     let label = &r.arm.label;
     let mut why = vec![];
-    if to > from.0 {
+    if let Some(x) = refusal {
+        why.push(format!(
+            "work budget spent: {} would take about {} parameter-sample-epochs, {} were left \
+             of {}",
+            x.what,
+            amount(x.need),
+            amount(x.left.max(0.0)),
+            amount(caps.work.unwrap_or(f64::INFINITY))
+        ));
+    }
+    if to > from.0 && refusal.is_none_or(|x| x.what != "its next doubling") {
         why.push(if !r.budget_limited() {
             format!(
                 "budget-converged at {}x: every seed's EMC moved by at most the tolerance",
@@ -224,7 +385,7 @@ fn describe(r: &ArmResult, from: (usize, usize), caps: Caps, verdict: &Verdict) 
             "stopped".to_string()
         });
     }
-    if seeds > from.1 {
+    if seeds > from.1 && refusal.is_none_or(|x| x.what != "its next seeds") {
         why.push(if !verdict.more_seeds.contains(label) {
             format!(
                 "{seeds} seeds: no comparison it is in is left undecided by an interval \
@@ -245,6 +406,7 @@ fn describe(r: &ArmResult, from: (usize, usize), caps: Caps, verdict: &Verdict) 
         medians,
         stopped: why.join("; "),
         seconds: vec![],
+        work: 0.0,
     }
 }
 
@@ -264,6 +426,22 @@ pub(crate) fn section(extensions: &[Extension], caps: Caps) -> String {
         1usize << caps.doublings,
         caps.seeds
     );
+    if let Some(budget) = caps.work {
+        let spent: f64 = extensions.iter().map(|e| e.work).sum();
+        s.insert_str(
+            s.len() - 2,
+            &format!(
+                " The rounds together could spend {} parameter-sample-epochs of training \
+                 (params × n × epochs over the probes they trained: a count, not a clock, so \
+                 the same run makes the same choices on any machine); a request whose \
+                 estimate (a seed: the mean of the arm's seeds so far; a doubling: the last \
+                 level's work times its growth, at least 2) exceeded what was left was \
+                 refused, the cheapest requests of a round admitted first. Spent: {}.",
+                amount(budget),
+                amount(spent)
+            ),
+        );
+    }
     let mut t = crate::Table::new(&[
         ("arm", crate::Align::Left),
         ("doublings", crate::Align::Left),
@@ -318,6 +496,16 @@ mod tests {
         converged: fn(usize) -> bool,
         cap: usize,
     ) -> (Vec<ArmResult>, Vec<Extension>, usize) {
+        run_bounded(gd, converged, cap, None)
+    }
+
+    /// [`run`] with a work bound; every seed's probes at level l cost 10 · 2^l.
+    fn run_bounded(
+        gd: fn(usize) -> Vec<[usize; 2]>,
+        converged: fn(usize) -> bool,
+        cap: usize,
+        work: Option<f64>,
+    ) -> (Vec<ArmResult>, Vec<Extension>, usize) {
         let build = |levels: usize| {
             let per = gd(levels);
             let seed = |s: usize| per.iter().map(|l| l[s]).collect::<Vec<_>>();
@@ -340,9 +528,62 @@ mod tests {
         let caps = Caps {
             doublings: cap,
             seeds: 0,
+            work,
         };
-        let ext = extend_arms(&mut results, analyse, caps, &mut measure).unwrap();
+        let mut cost = |r: &ArmResult| -> Result<Work> {
+            let levels = r.budget_levels();
+            let per_seed = (0..levels).map(|l| 10.0 * (1 << l) as f64).collect();
+            Ok(vec![per_seed; r.arm.measure.seeds.len()])
+        };
+        let ext = extend_arms(&mut results, analyse, caps, &mut measure, &mut cost).unwrap();
         (results, ext, rounds)
+    }
+
+    #[test]
+    fn a_work_bound_refuses_the_doubling_it_cannot_pay_for_and_says_so() {
+        // GD keeps growing below SGD. Its two seeds cost 20 at 1x and 40 at 2x, so the
+        // first doubling is estimated at 80: paid from a bound of 100, leaving 20 for the
+        // next, estimated at 160: refused, and the verdict stays open.
+        let grows = |k: usize| [[100, 110], [150, 160], [200, 210], [250, 260]][..k].to_vec();
+        let (results, ext, rounds) = run_bounded(grows, |_| false, 5, Some(100.0));
+        assert_eq!(rounds, 1);
+        assert_eq!(analyse(&results).outcome, Outcome::Inconclusive);
+        assert_eq!((ext[0].from, ext[0].to, ext[0].work), (1, 2, 80.0));
+        assert_eq!(
+            ext[0].stopped,
+            "work budget spent: its next doubling would take about 1.60e2 \
+             parameter-sample-epochs, 2.00e1 were left of 1.00e2"
+        );
+        let caps = Caps {
+            doublings: 5,
+            seeds: 0,
+            work: Some(100.0),
+        };
+        let mut e = ext[0].clone();
+        e.seconds = vec![1.0, 2.0, 4.0];
+        let md = section(&[e], caps);
+        assert!(md.contains("Spent: 8.00e1."), "{md}");
+        assert!(
+            md.contains("one more doubling (8x): about 8 CPU-s |"),
+            "{md}"
+        );
+        // A bound below the first estimate extends nothing, and the arm says why.
+        let (_, ext, rounds) = run_bounded(grows, |_| false, 5, Some(50.0));
+        assert_eq!((rounds, ext.len()), (0, 1));
+        assert_eq!((ext[0].from, ext[0].to, ext[0].work), (1, 1, 0.0));
+        assert!(
+            ext[0].stopped.starts_with(
+                "work budget spent: its next doubling would take about 8.00e1 \
+                 parameter-sample-epochs, 5.00e1 were left"
+            ),
+            "{:?}",
+            ext[0]
+        );
+        // A bound that covers every doubling changes nothing.
+        let (_, unbounded, _) = run(grows, |_| false, 3);
+        let (_, bounded, _) = run_bounded(grows, |_| false, 3, Some(1e9));
+        assert_eq!(unbounded[0].stopped, bounded[0].stopped);
+        assert_eq!(bounded[0].work, 80.0 + 160.0);
     }
 
     #[test]
@@ -393,6 +634,7 @@ mod tests {
             Caps {
                 doublings: 5,
                 seeds: 0,
+                work: None,
             },
         );
         assert!(
@@ -426,6 +668,7 @@ mod tests {
             Caps {
                 doublings: 3,
                 seeds: 0,
+                work: None,
             },
         );
         assert!(
@@ -455,6 +698,16 @@ mod tests {
         b: &'static [usize],
         cap: usize,
     ) -> (Vec<ArmResult>, Vec<Extension>) {
+        widen_bounded(a, b, cap, None)
+    }
+
+    /// [`widen`] with a work bound: a seed of `sgd` costs 100, one of `gd` 1.
+    fn widen_bounded(
+        a: &'static [usize],
+        b: &'static [usize],
+        cap: usize,
+        work: Option<f64>,
+    ) -> (Vec<ArmResult>, Vec<Extension>) {
         let mut results = vec![seeded("sgd", &a[..2]), seeded("gd", &b[..2])];
         let mut measure = |arms: &[Arm]| -> Result<Vec<ArmResult>> {
             Ok(arms
@@ -470,9 +723,36 @@ mod tests {
         let caps = Caps {
             doublings: 5,
             seeds: cap,
+            work,
         };
-        let ext = extend_arms(&mut results, analyse, caps, &mut measure).unwrap();
+        let mut cost = |r: &ArmResult| -> Result<Work> {
+            let per_seed = if r.arm.label == "sgd" { 100.0 } else { 1.0 };
+            Ok(vec![vec![per_seed]; r.arm.measure.seeds.len()])
+        };
+        let ext = extend_arms(&mut results, analyse, caps, &mut measure, &mut cost).unwrap();
         (results, ext)
+    }
+
+    #[test]
+    fn a_work_bound_pays_for_the_cheapest_requests_of_a_round_first() {
+        // Both arms ask for seeds; sgd's (2 x 100) come first in grid order, gd's (2 x 1)
+        // are cheaper: a bound of 10 pays for gd's until the seed cap, never for sgd's.
+        let (results, ext) = widen_bounded(
+            &[300, 500, 300, 500, 300],
+            &[350, 450, 350, 450, 350],
+            5,
+            Some(10.0),
+        );
+        assert_eq!(analyse(&results).outcome, Outcome::Inconclusive);
+        let (sgd, gd) = (&ext[0], &ext[1]);
+        assert_eq!((sgd.seeds_to, gd.seeds_to), (2, 5));
+        assert_eq!(gd.work, 3.0);
+        assert!(
+            sgd.stopped
+                .starts_with("work budget spent: its next seeds would take about 2.00e2"),
+            "{sgd:?}"
+        );
+        assert!(gd.stopped.starts_with("seed cap reached"), "{gd:?}");
     }
 
     #[test]
@@ -504,6 +784,7 @@ mod tests {
             Caps {
                 doublings: 5,
                 seeds: 5,
+                work: None,
             },
         );
         assert!(md.contains("| sgd | 0 | 2 -> 5 |"), "{md}");

@@ -41,8 +41,8 @@ pub use budgeted::{
     budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,
 };
 pub use claim::{
-    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
-    Section, Verdict,
+    combine_outcomes, unbounded_work, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome,
+    PartOutcomes, Scale, Section, Verdict,
 };
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
@@ -53,7 +53,7 @@ pub use emc_report::{Scatter, ScatterPoint};
 pub use emc_search::GeneralizationConfig;
 pub use error::{ClaimError, Result};
 pub use extend::{
-    extend_arms, Caps, Extension, DEFAULT_EXTENSION_CAP, DEFAULT_SEED_CAP, SEED_STEP,
+    extend_arms, Caps, Extension, Work, DEFAULT_EXTENSION_CAP, DEFAULT_SEED_CAP, SEED_STEP,
 };
 pub use grid::{Data, Protocol, Standard, COSINE_BUDGET};
 pub use group::{architectures, best_per_procedure, by_architecture, first_seen};

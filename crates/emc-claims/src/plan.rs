@@ -240,6 +240,14 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
             crate::extend::SEED_STEP
         );
     }
+    if let Some(work) = (spec.adaptive_work)(scale) {
+        let _ = writeln!(
+            s,
+            "adaptive rounds bounded: together they train at most {work:.2e} \
+             parameter-sample-epochs (params × n × epochs; --adaptive-work), the claim's bound \
+             at this scale; a request whose estimate exceeds what is left is refused."
+        );
+    }
     s
 }
 

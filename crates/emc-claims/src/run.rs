@@ -41,6 +41,9 @@ pub struct RunSettings {
     /// The most seeds an arm of a comparison whose interval contains 1 may be given, in
     /// all (`None`: the scale's default, [`Scale::seed_cap`]).
     pub seed_cap: Option<usize>,
+    /// The training work all adaptive rounds together may spend, in parameter-sample-epochs
+    /// (`None`: the claim's default, [`ClaimSpec::adaptive_work`]; infinite: no bound).
+    pub work_cap: Option<f64>,
     /// Analyse the probes recorded in `out` without training any (published results):
     /// a probe the grid needs and the records lack is an error.
     pub recorded_only: bool,
@@ -65,6 +68,32 @@ impl RunSettings {
             write_summary: !self.recorded_only,
         }
     }
+}
+
+/// The training work of `r`'s probes as `probes.csv` in `out` records them, per seed and
+/// budget level: params × n × epochs summed over the probes trained there.
+fn arm_work(r: &ArmResult, out: &std::path::Path) -> Result<extend::Work> {
+    let log = emc_search::ProbeLog::open(out).map_err(|source| ClaimError::Measure {
+        arm: format!("{}: the probes' training work", r.arm.label),
+        source: Box::new(source),
+    })?;
+    let recorded = r.arm.measure.recorded();
+    let levels = r.budget_levels();
+    Ok(r.arm
+        .measure
+        .seeds
+        .iter()
+        .map(|&seed| {
+            (0..levels)
+                .map(|l| {
+                    log.rows(&recorded.probe_hash_at(l), seed)
+                        .iter()
+                        .map(|row| (row.params * row.n * row.epochs) as f64)
+                        .sum()
+                })
+                .collect()
+        })
+        .collect())
 }
 
 /// A finished claim run.
@@ -101,6 +130,10 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         seeds: settings
             .seed_cap
             .unwrap_or_else(|| settings.scale.seed_cap()),
+        work: settings
+            .work_cap
+            .or_else(|| (spec.adaptive_work)(settings.scale))
+            .filter(|w| w.is_finite()),
     };
     // Only an invocation that may train is logged (`--analyse` and `--partial` train nothing).
     let log = if settings.recorded_only || settings.partial {
@@ -164,6 +197,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         caps = Caps {
             doublings: 0,
             seeds: 0,
+            work: None,
         };
         partial = Some(format!(
             "**Partial verdict** (`--partial`, nothing trained): {}. This verdict covers the {} \
@@ -186,13 +220,19 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
         None => measure_arms(&arms, &opts, settings.progress, log.as_ref())?,
     };
     phases.grid = clock.elapsed().as_secs_f64();
-    let mut extensions = extend_arms(&mut results, spec.analyse, caps, &mut |arms| {
-        let clock = Instant::now();
-        let measured = measure_arms(arms, &opts, settings.progress, log.as_ref());
-        phases.rounds += 1;
-        phases.rounds_seconds += clock.elapsed().as_secs_f64();
-        measured
-    })?;
+    let mut extensions = extend_arms(
+        &mut results,
+        spec.analyse,
+        caps,
+        &mut |arms| {
+            let clock = Instant::now();
+            let measured = measure_arms(arms, &opts, settings.progress, log.as_ref());
+            phases.rounds += 1;
+            phases.rounds_seconds += clock.elapsed().as_secs_f64();
+            measured
+        },
+        &mut |r| arm_work(r, &settings.out),
+    )?;
     if !extensions.is_empty() {
         let log =
             emc_search::ProbeLog::open(&settings.out).map_err(|source| ClaimError::Measure {

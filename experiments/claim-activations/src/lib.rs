@@ -29,6 +29,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
+    adaptive_work: emc_claims::unbounded_work,
 };
 
 /// The activations compared, ReLU first.

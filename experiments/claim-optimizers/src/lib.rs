@@ -48,6 +48,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
+    adaptive_work: emc_claims::unbounded_work,
 };
 
 /// Steps between recomputations of grafted Shampoo's matrix roots (its statistics

@@ -48,6 +48,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
+    adaptive_work: emc_claims::unbounded_work,
 };
 
 /// The procedure name of the unregularized arms (every group's baseline).

@@ -35,6 +35,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
+    adaptive_work: emc_claims::unbounded_work,
 };
 
 /// What is trained at a scale.

@@ -37,6 +37,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
+    adaptive_work: emc_claims::unbounded_work,
 };
 
 /// The procedure label of the table's arm in each group.
