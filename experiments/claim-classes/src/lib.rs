@@ -42,24 +42,8 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work,
+    adaptive_work: emc_claims::unbounded_work,
 };
-
-/// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
-/// At cpu scale, unbounded (32x, 8 seeds), the rounds trained 9.4e12, most of it on
-/// Fashion-MNIST's real-label arms, still budget-limited at 32x (a run of 2026-12-03); the
-/// verdict replayed from those probes is the same at 3e12, where every arm but those two
-/// reaches its cap or converges (at 1.5e12 too, with fewer seeds), and a run from scratch
-/// at 1.5e12 took 7 minutes on 2 cores.
-fn adaptive_work(scale: Scale) -> Option<f64> {
-    match scale {
-        Scale::Cpu => Some(WORK_CPU),
-        Scale::Smoke | Scale::Paper => None,
-    }
-}
-
-/// [`adaptive_work`] at cpu scale.
-const WORK_CPU: f64 = 3e12;
 
 /// The class counts compared, ascending; the last is the datasets' own.
 const KS: [usize; 3] = [2, 5, 10];
