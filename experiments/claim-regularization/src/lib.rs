@@ -52,13 +52,14 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 };
 
 /// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
-/// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 1.66e12; from scratch on 2
-/// cores the grid took 27 minutes and the rounds' first 2.7e11 about 14 more, so the whole
-/// run would take about an hour and a half. Replayed from the committed probes, bounds of
-/// 5e11 and 7e11 decide 55 and 58 of the 96 regularized settings (unbounded: 71); 4e11
-/// keeps the run near 45 minutes, each refusal named in verdict.md's Extensions. (The
-/// bound counts parameter-sample-epochs, and a CNN's cost 25 times an MLP's in seconds
-/// here: a count that any machine reproduces, not a clock.)
+/// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 1.66e12, and a run from scratch
+/// would take about 2 h 15 min on 2 cores (estimated from the probes of the bounded run);
+/// with 4e11 it took 46 minutes (the grid 13, four rounds 33) and decides 55 of the 96
+/// regularized settings (unbounded: 71; the unbounded run is kept in
+/// `artifacts/regularization/cpu-unbounded`). The rounds are slow for their work because the
+/// count weighs a parameter the same in both families, while a CNN's costs about 25 times
+/// an MLP's in seconds here (its weights are reused at every position): the cheapest
+/// requests by the count are the CNN's. A count any machine reproduces, not a clock.
 fn adaptive_work(scale: Scale) -> Option<f64> {
     match scale {
         Scale::Cpu => Some(WORK_CPU),
