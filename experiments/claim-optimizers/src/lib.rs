@@ -52,12 +52,12 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 };
 
 /// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
-/// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 2.61e12 and the run would take
-/// about 96 minutes from scratch on 2 cores (estimated: the committed probes' seconds, which
-/// were measured on shared cores, over the 3.76x they overstate the same probes trained
-/// from scratch); replayed from those probes, a bound of 3e11 keeps the run near 45 minutes
-/// and leaves 4 of the 6 pairs the unbounded rounds decide decided (1e12: all 6, about 72
-/// minutes; 4.5e11: 5, about 49), each refusal named in verdict.md's Extensions.
+/// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 2.61e12, about 96 minutes from
+/// scratch on 2 cores (estimated from a partial run; the unbounded run is kept in
+/// `artifacts/optimizers/cpu-unbounded`). With 3e11 the run took 44 minutes from scratch
+/// (grid 18, three rounds 26) and decides 4 of the 24 adjacent pairs the unbounded rounds
+/// decide 6 of (replays: 4.5e11 decides 5, about 52 minutes; 1e12 all 6, about 87), each
+/// refusal named in verdict.md's Extensions.
 fn adaptive_work(scale: Scale) -> Option<f64> {
     match scale {
         Scale::Cpu => Some(WORK_CPU),
