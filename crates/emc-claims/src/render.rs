@@ -240,21 +240,18 @@ pub(crate) fn markdown(
         let _ = writeln!(
             s,
             "Analysed without training, from the probes recorded in this directory ({:.0} s); \
-             their training times are the `seconds` column of `probes.csv`; {}. Run: `cargo \
-             run --release -p claim-{} -- --scale {}`. Plots: `emc report` on this directory.",
+             their training times are the `seconds` column of `probes.csv`; {}. Run: `{}`. \
+             Plots: `emc report` on this directory.",
             seconds,
             runs_text(&runs),
-            c.id,
-            settings.scale
+            settings.command(c.id)
         );
     } else {
         let _ = writeln!(
             s,
-            "Run: `cargo run --release -p claim-{} -- --scale {}`; {:.0} s wall time in this \
-             invocation ({}; resumed probes cost nothing); {}. Plots: `emc report` on this \
-             directory.",
-            c.id,
-            settings.scale,
+            "Run: `{}`; {:.0} s wall time in this invocation ({}; resumed probes cost \
+             nothing); {}. Plots: `emc report` on this directory.",
+            settings.command(c.id),
             seconds,
             phases.describe(),
             runs_text(&runs)

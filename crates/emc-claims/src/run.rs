@@ -53,6 +53,29 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
+    /// The command that reproduces this run's result for claim `id`: the scale and every
+    /// option that changes what is measured or decided (not `--out`, `--jobs` or the
+    /// device, which change only where and how fast).
+    pub fn command(&self, id: &str) -> String {
+        let mut cmd = format!(
+            "cargo run --release -p claim-{id} -- --scale {}",
+            self.scale
+        );
+        if let Some(n) = self.seeds {
+            cmd += &format!(" --seeds {n}");
+        }
+        if let Some(k) = self.extension_cap {
+            cmd += &format!(" --extend-up-to {k}");
+        }
+        if let Some(k) = self.seed_cap {
+            cmd += &format!(" --max-seeds {k}");
+        }
+        if let Some(w) = self.work_cap {
+            cmd += &format!(" --adaptive-work {w:e}");
+        }
+        cmd
+    }
+
     /// The search options of a run into `out`: `recorded_only` trains nothing, and
     /// `summary.csv` and the manifests are written unless the directory is only analysed
     /// ([`RunSettings::recorded_only`]).
@@ -475,4 +498,53 @@ fn write_plots(settings: &RunSettings, results: &[ArmResult], verdict: &Verdict)
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            scale: Scale::Cpu,
+            seeds: None,
+            out: PathBuf::from("somewhere/else"),
+            jobs: 2,
+            lockstep: 1,
+            device: candle_core::Device::Cpu,
+            load: LoadOptions::from_env(),
+            progress: false,
+            max_memory: None,
+            extension_cap: None,
+            seed_cap: None,
+            work_cap: None,
+            recorded_only: false,
+            partial: false,
+        }
+    }
+
+    #[test]
+    fn the_command_names_every_option_that_changes_the_result() {
+        assert_eq!(
+            settings().command("optimizers"),
+            "cargo run --release -p claim-optimizers -- --scale cpu"
+        );
+        let all = RunSettings {
+            seeds: Some(3),
+            extension_cap: Some(4),
+            seed_cap: Some(6),
+            work_cap: Some(1.5e11),
+            ..settings()
+        };
+        assert_eq!(
+            all.command("regularization"),
+            "cargo run --release -p claim-regularization -- --scale cpu --seeds 3 \
+             --extend-up-to 4 --max-seeds 6 --adaptive-work 1.5e11"
+        );
+        let unbounded = RunSettings {
+            work_cap: Some(f64::INFINITY),
+            ..settings()
+        };
+        assert!(unbounded.command("x").ends_with("--adaptive-work inf"));
+    }
 }

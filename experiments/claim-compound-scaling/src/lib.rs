@@ -58,7 +58,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 /// 85-90 minutes from scratch on 2 cores (estimated: the committed probes' seconds over the
 /// 1.32x they overstate the same probes trained from scratch, at the 2.0 probe-seconds per
 /// second a partial run from scratch showed). Replayed from those probes, a bound of 1e11
-/// keeps it near 45 minutes and decides 12 of the 20 comparisons (unbounded: 17; 2e11: 15,
+/// was estimated to keep it near 45 minutes and decides 12 of the 20 comparisons (unbounded: 17; 2e11: 15,
 /// about 59 minutes; 1.5e11: 13, about 52), each refusal named in verdict.md's Extensions.
 fn adaptive_work(scale: Scale) -> Option<f64> {
     match scale {
