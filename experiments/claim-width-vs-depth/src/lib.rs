@@ -53,24 +53,8 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work,
+    adaptive_work: emc_claims::unbounded_work,
 };
-
-/// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs:
-/// bounded at cpu scale so that the run ends within the hour on 2 cores. Chosen from the
-/// seconds a from-scratch partial run measured per parameter-sample-epoch (MLPs 3-5e-10,
-/// CNNs 1.6e-8 at higher resolution to 4.8e-8 deep): 5e10 is 8 to 16 minutes of rounds,
-/// beside a two-seed grid of about 40. Not from replays of the committed unbounded probes:
-/// those were measured with three grid seeds and lack probes the two-seed rounds ask for.
-fn adaptive_work(scale: Scale) -> Option<f64> {
-    match scale {
-        Scale::Cpu => Some(WORK_CPU),
-        Scale::Smoke | Scale::Paper => None,
-    }
-}
-
-/// [`adaptive_work`] at cpu scale.
-const WORK_CPU: f64 = 5e10;
 
 /// The deepest stack a depth-grown network may have.
 const MAX_DEPTH: usize = 48;
@@ -200,13 +184,7 @@ fn setting(scale: Scale) -> Setting {
             ],
             factors: &[2.0, 3.0, 4.0],
             random_labels: true,
-            // Two seeds in the grid, more only where an interval decides (the adaptive
-            // seeds): with three the grid alone would take about an hour on 2 cores (23.7 min
-            // of it trained 1,239 of its 2,418 probes, the cheap MLPs first).
-            train: Standard {
-                seeds: 2,
-                ..Standard::CPU
-            },
+            train: Standard::CPU,
         },
         // The full datasets, wider bases (the resolution stays within the images' side,
         // hence the same 8×8 base and factors as the cpu scale).
