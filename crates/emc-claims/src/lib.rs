@@ -41,8 +41,8 @@ pub use budgeted::{
     budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,
 };
 pub use claim::{
-    combine_outcomes, unbounded_work, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome,
-    PartOutcomes, Scale, Section, Verdict,
+    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
+    Section, Verdict, WorkBound,
 };
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};

@@ -240,7 +240,7 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
             crate::extend::SEED_STEP
         );
     }
-    if let Some(work) = (spec.adaptive_work)(scale) {
+    if let Some(work) = spec.adaptive_work.at(scale) {
         let _ = writeln!(
             s,
             "adaptive rounds bounded: together they train at most {work:.2e} \

@@ -155,7 +155,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
             .unwrap_or_else(|| settings.scale.seed_cap()),
         work: settings
             .work_cap
-            .or_else(|| (spec.adaptive_work)(settings.scale))
+            .or_else(|| spec.adaptive_work.at(settings.scale))
             .filter(|w| w.is_finite()),
     };
     // Only an invocation that may train is logged (`--analyse` and `--partial` train nothing).

@@ -29,7 +29,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work: emc_claims::unbounded_work,
+    adaptive_work: emc_claims::WorkBound::UNBOUNDED,
 };
 
 /// The activations compared, ReLU first.

@@ -32,7 +32,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work: emc_claims::unbounded_work,
+    adaptive_work: emc_claims::WorkBound::UNBOUNDED,
 };
 
 /// The family every other is compared against.

@@ -27,7 +27,7 @@
 
 use emc_claims::{
     by_architecture, per_param_ratio, Align, Arm, ArmResult, Claim, ClaimSpec, Expectation,
-    Judgements, Protocol, Scale, Section, Standard, Table, Verdict,
+    Judgements, Protocol, Scale, Section, Standard, Table, Verdict, WorkBound,
 };
 use emc_models::{
     cnn::{EFFICIENTNET_ALPHA, EFFICIENTNET_BETA, EFFICIENTNET_GAMMA},
@@ -50,23 +50,15 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work,
+    adaptive_work: WorkBound::cpu(WORK_CPU),
 };
 
-/// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
+/// The training work the adaptive rounds may spend at cpu scale, in parameter-sample-epochs.
 /// From scratch on 2 idle cores (068fad5) the grid alone took 42.6 minutes and the rounds
 /// trained about 3.7e9 a minute, so a bound of 1e11 (which decides 12 of the 20 comparisons
 /// replayed from the unbounded run's probes) would take about 70 minutes. 4e10 decides 8 of
 /// 20 replayed (3e10: 7; 5e10: 10, about 57 minutes; unbounded: 17, over 2 hours) and was
 /// chosen to stay under the hour; each refusal is named in verdict.md's Extensions.
-fn adaptive_work(scale: Scale) -> Option<f64> {
-    match scale {
-        Scale::Cpu => Some(WORK_CPU),
-        Scale::Smoke | Scale::Paper => None,
-    }
-}
-
-/// [`adaptive_work`] at cpu scale.
 const WORK_CPU: f64 = 4e10;
 
 /// A dataset of the grid.

@@ -44,7 +44,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work: emc_claims::unbounded_work,
+    adaptive_work: emc_claims::WorkBound::UNBOUNDED,
 };
 
 /// The procedure label of the real-label arm of a configuration.

@@ -39,7 +39,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work: emc_claims::unbounded_work,
+    adaptive_work: emc_claims::WorkBound::UNBOUNDED,
 };
 
 /// What is trained at a scale.

@@ -25,7 +25,7 @@
 use emc_claims::{
     architectures, best_per_procedure, budget_robust_effect, Align, Arm, ArmResult, Claim,
     ClaimSpec, Data, Expectation, Judgements, Outcome, Protocol, Scale, Section, Standard, Table,
-    Verdict,
+    Verdict, WorkBound,
 };
 use emc_optim::{Graft, OptimConfig, OptimKind};
 use emc_train::Batching;
@@ -48,24 +48,16 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work,
+    adaptive_work: WorkBound::cpu(WORK_CPU),
 };
 
-/// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
+/// The training work the adaptive rounds may spend at cpu scale, in parameter-sample-epochs.
 /// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 2.61e12, about 96 minutes from
 /// scratch on 2 cores (estimated from a partial run; the unbounded run is kept in
 /// `artifacts/optimizers/cpu-unbounded`). With 3e11 the run took 44 minutes from scratch
 /// (grid 18, three rounds 26) and decides 4 of the 24 adjacent pairs the unbounded rounds
 /// decide 6 of (replays: 4.5e11 decides 5, about 52 minutes; 1e12 all 6, about 87), each
 /// refusal named in verdict.md's Extensions.
-fn adaptive_work(scale: Scale) -> Option<f64> {
-    match scale {
-        Scale::Cpu => Some(WORK_CPU),
-        Scale::Smoke | Scale::Paper => None,
-    }
-}
-
-/// [`adaptive_work`] at cpu scale.
 const WORK_CPU: f64 = 3e11;
 
 /// Steps between recomputations of grafted Shampoo's matrix roots (its statistics

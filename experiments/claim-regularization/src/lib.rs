@@ -25,7 +25,7 @@
 use emc_claims::{
     architectures, bootstrap_log_contrast, budget_robust_effect, lower_bound_only, Align, Arm,
     ArmResult, Claim, ClaimSpec, Data, Effect, Expectation, Judgements, Outcome, PartOutcomes,
-    Protocol, Scale, Section, Standard, Table, Verdict,
+    Protocol, Scale, Section, Standard, Table, Verdict, WorkBound,
 };
 use emc_train::Augment;
 
@@ -48,10 +48,10 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work,
+    adaptive_work: WorkBound::cpu(WORK_CPU),
 };
 
-/// The training work the adaptive rounds may spend at `scale`, in parameter-sample-epochs.
+/// The training work the adaptive rounds may spend at cpu scale, in parameter-sample-epochs.
 /// Unbounded at cpu scale (32x, 8 seeds) the rounds trained 1.66e12, and a run from scratch
 /// would take about 2 h 15 min on 2 cores (estimated from the probes of the bounded run);
 /// with 4e11 it took 46 minutes (the grid 13, four rounds 33) and decides 55 of the 96
@@ -60,14 +60,6 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 /// count weighs a parameter the same in both families, while a CNN's costs about 25 times
 /// an MLP's in seconds here (its weights are reused at every position): the cheapest
 /// requests by the count are the CNN's. A count any machine reproduces, not a clock.
-fn adaptive_work(scale: Scale) -> Option<f64> {
-    match scale {
-        Scale::Cpu => Some(WORK_CPU),
-        Scale::Smoke | Scale::Paper => None,
-    }
-}
-
-/// [`adaptive_work`] at cpu scale.
 const WORK_CPU: f64 = 4e11;
 
 /// The procedure name of the unregularized arms (every group's baseline).

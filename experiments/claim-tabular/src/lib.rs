@@ -37,7 +37,7 @@ pub const SPEC: ClaimSpec = ClaimSpec {
     },
     grid,
     analyse,
-    adaptive_work: emc_claims::unbounded_work,
+    adaptive_work: emc_claims::WorkBound::UNBOUNDED,
 };
 
 /// The procedure label of the table's arm in each group.
