@@ -4,6 +4,8 @@ use std::fmt;
 
 use emc_search::{Generalization, GeneralizationConfig, MeasureConfig, Measurement};
 
+use crate::WorkBound;
+
 /// A claim of the paper, quoted.
 #[derive(Debug, Clone, Copy)]
 pub struct Claim {
@@ -466,34 +468,6 @@ pub struct ClaimSpec {
     pub analyse: fn(&[ArmResult]) -> Verdict,
     /// The training work the adaptive rounds may spend, by scale.
     pub adaptive_work: WorkBound,
-}
-
-/// The training work a claim's adaptive rounds may spend, in parameter-sample-epochs (`None`:
-/// bounded by the caps on doublings and seeds alone): how a claim keeps its default run
-/// within its scale's time ([`crate::Caps::work`]). Only the cpu scale is ever bounded: smoke
-/// runs add no rounds and the paper scale's time is the user's cluster's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WorkBound {
-    /// The bound at cpu scale.
-    pub cpu: Option<f64>,
-}
-
-impl WorkBound {
-    /// Bounded by the caps on doublings and seeds alone, at every scale.
-    pub const UNBOUNDED: WorkBound = WorkBound { cpu: None };
-
-    /// At most `work` parameter-sample-epochs at cpu scale.
-    pub const fn cpu(work: f64) -> WorkBound {
-        WorkBound { cpu: Some(work) }
-    }
-
-    /// The bound at `scale`.
-    pub fn at(self, scale: Scale) -> Option<f64> {
-        match scale {
-            Scale::Cpu => self.cpu,
-            Scale::Smoke | Scale::Paper => None,
-        }
-    }
 }
 
 impl ClaimSpec {

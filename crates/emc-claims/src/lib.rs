@@ -36,6 +36,7 @@ mod shard;
 mod slope;
 mod table;
 pub mod testing;
+mod work_bound;
 
 pub use budgeted::{
     budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,
@@ -66,3 +67,4 @@ pub use shard::{
 };
 pub use slope::{bootstrap_slope, direction, SlopePoint};
 pub use table::{Align, Table};
+pub use work_bound::WorkBound;
