@@ -43,7 +43,7 @@ pub use budgeted::{
 };
 pub use claim::{
     combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
-    Section, Verdict, WorkBound,
+    Section, Verdict,
 };
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
