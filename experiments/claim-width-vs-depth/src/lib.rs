@@ -172,7 +172,7 @@ fn setting(scale: Scale) -> Setting {
         // CIFAR) and a CNN of two convolutions of 4 channels (838, 910), grown 2×, 3× and 4×;
         // MNIST capped at 8,192 samples; EMC checked at 2× the 200-epoch budget. From scratch
         // on 2 idle cores a base of 8 channels (2.0k, 2.1k parameters) took about an hour for
-        // the grid alone, 96% of it in the CNNs (its unbounded run is kept in
+        // the grid alone, 97% of it in the CNNs (its unbounded run is kept in
         // `artifacts/width-vs-depth/cpu-cnn8`), and one of 6 channels was on course for about
         // 65 minutes (stopped after 25 minutes, its MNIST real CNNs at 1.4x the estimate).
         Scale::Cpu => Setting {
