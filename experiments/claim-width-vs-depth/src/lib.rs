@@ -61,6 +61,8 @@ pub const SPEC: ClaimSpec = ClaimSpec {
 /// its grid was estimated at about 30 minutes from the seconds per multiply-accumulate of the
 /// 8- and 6-channel runs, and these CNNs train about 2-4e9 of the count a minute
 /// (claim-compound-scaling's measured 3.7e9; depth-grown stacks cost twice as much).
+/// Measured from scratch at a6436ba on 2 idle cores: 2,807 s (grid 2,520 s, 3 adaptive
+/// rounds 285 s); each refusal is named in verdict.md's Extensions.
 const WORK_CPU: f64 = 3e10;
 
 /// The deepest stack a depth-grown network may have.
