@@ -10,7 +10,7 @@ use crate::Scale;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WorkBound {
     /// The bound at cpu scale.
-    pub cpu: Option<f64>,
+    cpu: Option<f64>,
 }
 
 impl WorkBound {
