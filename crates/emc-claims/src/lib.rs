@@ -36,15 +36,13 @@ mod shard;
 mod slope;
 mod table;
 pub mod testing;
+mod verdict;
 mod work_bound;
 
 pub use budgeted::{
     budget_robust_effect, lower_bound_only, per_param_ratio, per_size_ratio, BudgetedEffect,
 };
-pub use claim::{
-    combine_outcomes, Arm, ArmResult, Claim, ClaimSpec, Expectation, Outcome, PartOutcomes, Scale,
-    Section, Verdict,
-};
+pub use claim::{Arm, ArmResult, Claim, ClaimSpec, Expectation, Scale};
 pub use cli::{fetch_published, main, ClaimArgs};
 pub use correlation::{bootstrap_correlation, kendall_tau_b, pearson, Correlation};
 pub use effect::{
@@ -67,4 +65,5 @@ pub use shard::{
 };
 pub use slope::{bootstrap_slope, direction, SlopePoint};
 pub use table::{Align, Table};
+pub use verdict::{combine_outcomes, Outcome, PartOutcomes, Section, Verdict};
 pub use work_bound::WorkBound;
