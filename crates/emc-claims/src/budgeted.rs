@@ -213,6 +213,12 @@ pub fn lower_bound_only(arm: &ArmResult) -> Option<String> {
             "`{}` fitted every sample up to the cap: its EMC is only a lower bound",
             arm.arm.label
         ))
+    } else if arm.lagging_seeds() {
+        Some(format!(
+            "`{}` is budget-limited: some of its seeds were searched only at a smaller budget \
+             than another, and EMC can grow again after a doubling that moved it little",
+            arm.arm.label
+        ))
     } else if arm.budget_limited() {
         Some(format!(
             "`{}` is budget-limited: its EMC still grew at the largest budget, so the gap may \

@@ -191,12 +191,27 @@ impl ArmResult {
         }
     }
 
-    /// Whether some seed's EMC still grew at the largest budget tried.
+    /// Whether the arm's EMC may still grow with the budget: some seed's EMC still grew at
+    /// the largest budget it was searched at, or some seed stopped (converged) at a smaller
+    /// budget than another seed reached. A seed's convergence is one doubling within the
+    /// tolerance, and EMC can stall for a doubling and then jump, so an arm counts as
+    /// converged only when every seed converged at the arm's largest budget.
     pub fn budget_limited(&self) -> bool {
+        self.lagging_seeds()
+            || self
+                .measurement
+                .budgets
+                .iter()
+                .any(|(_, b)| b.converged == Some(false))
+    }
+
+    /// Whether some seed stopped (converged) at a smaller budget than another seed reached.
+    pub fn lagging_seeds(&self) -> bool {
+        let top = self.budget_levels();
         self.measurement
             .budgets
             .iter()
-            .any(|(_, b)| b.converged == Some(false))
+            .any(|(_, b)| b.levels.len() < top)
     }
 }
 

@@ -2,6 +2,9 @@
 //! the analysis names in [`Verdict::extend`] (undecided comparisons whose arm behind is
 //! budget-limited) is searched again at one more budget doubling (epochs, steps and plateau
 //! patience; fits and certified failures carried over, exactly as budget convergence does),
+//! every seed of it at that budget (`min_doublings`: a seed that converged earlier is
+//! searched on, since EMC can stall for a doubling and grow again); an arm whose seeds
+//! stopped at different budgets first has the lagging ones searched up to the largest,
 //! every arm it names in [`Verdict::more_seeds`] (undecided comparisons whose interval
 //! contains 1, nothing budget-limited behind) gets [`SEED_STEP`] more seeds, and the claim
 //! is analysed again, until no comparison asks for more, or every arm asking has reached
@@ -152,21 +155,24 @@ fn work_beyond(work: &Work, from: (usize, usize)) -> f64 {
         .sum()
 }
 
-/// The estimated work of searching `r`'s budget-limited seeds at one more doubling.
+/// The estimated work of searching every seed of `r` at one more doubling.
 fn deeper_work(r: &ArmResult, work: &Work) -> f64 {
-    let levels = r.budget_levels();
-    let per_level: Vec<f64> = (0..levels)
-        .map(|l| {
-            r.measurement
-                .budgets
-                .iter()
-                .zip(work)
-                .filter(|((_, b), _)| b.converged == Some(false))
-                .filter_map(|(_, w)| w.get(l))
-                .sum()
-        })
+    let per_level: Vec<f64> = (0..r.budget_levels())
+        .map(|l| work.iter().filter_map(|w| w.get(l)).sum())
         .collect();
     next_doubling(&per_level)
+}
+
+/// The estimated work of searching `r`'s lagging seeds up to its largest budget: at each
+/// level a seed lacks, the mean work of the seeds searched there.
+fn level_work(r: &ArmResult, work: &Work) -> f64 {
+    (0..r.budget_levels())
+        .map(|l| {
+            let there: Vec<f64> = work.iter().filter_map(|w| w.get(l).copied()).collect();
+            let lacking = work.len() - there.len();
+            lacking as f64 * there.iter().sum::<f64>() / there.len().max(1) as f64
+        })
+        .sum()
 }
 
 /// The estimated work of `k` more seeds of `r`: `k` times the mean work of a seed so far.
@@ -206,6 +212,10 @@ pub fn extend_arms(
             )
         })
         .collect();
+    let grid_min: Vec<usize> = results
+        .iter()
+        .map(|r| r.arm.measure.search.min_doublings)
+        .collect();
     let mut verdict = analyse(results);
     // Per arm, the last request refused for lack of work budget.
     let mut refused: Vec<Option<Refusal>> = vec![None; results.len()];
@@ -232,11 +242,15 @@ pub fn extend_arms(
         for (i, r) in results.iter().enumerate() {
             let cost = &costs[i];
             let estimate = |f: &dyn Fn(&Work) -> f64| cost.as_ref().map_or(0.0, f);
-            if verdict.extend.contains(&r.arm.label)
-                && r.arm.measure.search.budget_doublings < caps.doublings
-            {
-                let need = estimate(&|w| deeper_work(r, w));
-                requests.push((need, i, Request::Deeper));
+            let search = &r.arm.measure.search;
+            if verdict.extend.contains(&r.arm.label) && caps.doublings > grid[i].0 {
+                if r.lagging_seeds() {
+                    let need = estimate(&|w| level_work(r, w));
+                    requests.push((need, i, Request::Level));
+                } else if search.budget_doublings < caps.doublings {
+                    let need = estimate(&|w| deeper_work(r, w));
+                    requests.push((need, i, Request::Deeper));
+                }
             }
             let have = r.arm.measure.seeds.len();
             if verdict.more_seeds.contains(&r.arm.label) && have < caps.seeds {
@@ -258,8 +272,13 @@ pub fn extend_arms(
             }
             left -= need;
             let arm = next[i].get_or_insert_with(|| results[i].arm.clone());
+            let search = &mut arm.measure.search;
             match request {
-                Request::Deeper => arm.measure.search.budget_doublings += 1,
+                Request::Level => search.min_doublings = results[i].budget_levels() - 1,
+                Request::Deeper => {
+                    search.budget_doublings += 1;
+                    search.min_doublings = search.budget_doublings;
+                }
                 Request::Wider(k) => add_seeds(&mut arm.measure.seeds, k),
             }
         }
@@ -281,15 +300,17 @@ pub fn extend_arms(
         verdict = analyse(results);
     }
     let mut out = vec![];
-    for ((r, from), refusal) in results.iter().zip(grid).zip(refused) {
-        let extended =
-            r.arm.measure.search.budget_doublings > from.0 || r.arm.measure.seeds.len() > from.1;
+    for (((r, from), min_from), refusal) in results.iter().zip(grid).zip(grid_min).zip(refused) {
+        let search = &r.arm.measure.search;
+        let extended = search.budget_doublings > from.0
+            || search.min_doublings > min_from
+            || r.arm.measure.seeds.len() > from.1;
         // A refusal the verdict no longer asks about is history, not a reason.
         let refusal = refusal.filter(|_| {
             verdict.extend.contains(&r.arm.label) || verdict.more_seeds.contains(&r.arm.label)
         });
         if extended || refusal.is_some() {
-            let mut e = describe(r, from, caps, &verdict, refusal);
+            let mut e = describe(r, (from, min_from), caps, &verdict, refusal);
             if caps.work.is_some() {
                 e.work = work_beyond(&work(r)?, from);
             }
@@ -302,7 +323,9 @@ pub fn extend_arms(
 /// What an arm asks of a round.
 #[derive(Debug, Clone, Copy)]
 enum Request {
-    /// One more budget doubling.
+    /// Its seeds that stopped at a smaller budget searched up to its largest.
+    Level,
+    /// One more budget doubling, every seed.
     Deeper,
     /// This many more seeds.
     Wider(usize),
@@ -312,6 +335,7 @@ impl Request {
     /// How a refusal names it.
     fn what(self) -> &'static str {
         match self {
+            Request::Level => "its lagging seeds' larger budgets",
             Request::Deeper => "its next doubling",
             Request::Wider(_) => "its next seeds",
         }
@@ -335,10 +359,11 @@ fn add_seeds(seeds: &mut Vec<u64>, k: usize) {
     seeds.extend(new);
 }
 
-/// What became of one extended arm, `from` its grid's (doublings, seeds).
+/// What became of one extended arm, `from` its grid's (doublings, seeds) and `min_from` its
+/// grid's `min_doublings`.
 fn describe(
     r: &ArmResult,
-    from: (usize, usize),
+    (from, min_from): ((usize, usize), usize),
     caps: Caps,
     verdict: &Verdict,
     refusal: Option<Refusal>,
@@ -370,10 +395,12 @@ fn describe(
             amount(caps.work.unwrap_or(f64::INFINITY))
         ));
     }
-    if to > from.0 && refusal.is_none_or(|x| x.what != "its next doubling") {
+    let deeper = to > from.0 || r.arm.measure.search.min_doublings > min_from;
+    if deeper && refusal.is_none_or(|x| x.what == "its next seeds") {
         why.push(if !r.budget_limited() {
             format!(
-                "budget-converged at {}x: every seed's EMC moved by at most the tolerance",
+                "budget-converged at {}x: every seed, searched there, moved by at most the \
+                 tolerance over its last doubling",
                 1usize << (levels - 1)
             )
         } else if !verdict.extend.contains(label) {
@@ -424,7 +451,8 @@ pub(crate) fn section(extensions: &[Extension], caps: Caps) -> String {
         "\n## Extensions\n\nArms a comparison hinged on were extended, the rest of the grid \
          kept its budget and seeds: when the comparison was undecided and the arm behind \
          budget-limited, that arm was searched again at further budget doublings, one at a \
-         time, up to {} doublings ({}x the configured budget) in all; when it was undecided \
+         time and every seed at each (seeds that had stopped at a smaller budget than \
+         another were first searched up to it), up to {} doublings ({}x the configured budget) in all; when it was undecided \
          only because its 95% interval contained 1, both arms got {SEED_STEP} more seeds per \
          round, up to {} seeds in all.\n\n",
         caps.doublings,

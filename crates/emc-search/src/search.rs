@@ -26,6 +26,12 @@ pub struct SearchConfig {
     /// at most [`SearchConfig::budget_tol`]; 0 turns it off (see [`search_budgets`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub budget_doublings: usize,
+    /// Search at least this many doublings even when EMC converged at a smaller budget (at
+    /// most [`SearchConfig::budget_doublings`]), so that every seed of a measurement reaches
+    /// the same budget: EMC can stall for one doubling and grow again. 0: stop at the first
+    /// converged doubling.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub min_doublings: usize,
     /// Largest relative change of EMC between successive budgets that counts as converged
     /// (never finer than the search's own `abs_tol`).
     #[serde(skip_serializing_if = "is_default_budget_tol")]
@@ -89,6 +95,13 @@ impl SearchConfig {
                 return bad(field, value.to_string(), "a finite number >= 0");
             }
         }
+        if self.min_doublings > self.budget_doublings {
+            return bad(
+                "min_doublings",
+                self.min_doublings.to_string(),
+                &format!("at most budget_doublings ({})", self.budget_doublings),
+            );
+        }
         if !(self.seed_ci_width.is_finite() && self.seed_ci_width > 0.0) {
             return bad(
                 "seed_ci_width",
@@ -108,6 +121,7 @@ impl Default for SearchConfig {
             rel_tol: 0.02,
             max_n: None,
             budget_doublings: 0,
+            min_doublings: 0,
             budget_tol: DEFAULT_BUDGET_TOL,
             max_seeds: 0,
             seed_ci_width: DEFAULT_SEED_CI_WIDTH,
@@ -317,7 +331,8 @@ impl BudgetOutcome {
 }
 
 /// [`search`] at the configured budget and then at doubled budgets until EMC converges or
-/// `cfg.budget_doublings` doublings were tried. `recorded(level)` gives the probes recorded
+/// `cfg.budget_doublings` doublings were tried (but never before `cfg.min_doublings`
+/// doublings: the convergence that counts is the last one). `recorded(level)` gives the probes recorded
 /// earlier at budget `2^level`; `probe(level, n)` trains at that budget.
 ///
 /// A probe that [carries over](BudgetProbe::carries_over) (a fit, or a failure certified by
@@ -363,7 +378,9 @@ pub fn search_budgets<E>(
             let tol = (cfg.budget_tol * a).max(cfg.abs_tol as f64);
             converged = Some((b - a).abs() <= tol);
         }
-        if converged == Some(true) || level == cfg.budget_doublings {
+        let last = (converged == Some(true) && level >= cfg.min_doublings)
+            || level == cfg.budget_doublings;
+        if last {
             // The largest budget: probe the transition band around the boundary.
             for n in band_sizes(cfg, &outcome, limit) {
                 let fitted = match known.iter().find(|k| k.n == n) {
@@ -385,7 +402,7 @@ pub fn search_budgets<E>(
             outcome,
             trained,
         });
-        if converged == Some(true) {
+        if last {
             break;
         }
         // Only what more budget cannot change is carried to the next budget.

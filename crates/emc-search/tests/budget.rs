@@ -239,3 +239,47 @@ fn a_schedule_that_depends_on_the_budget_carries_nothing_over() {
     );
     assert_eq!(o.converged, Some(false));
 }
+
+/// EMC stalls for one doubling and then grows again (measured: an MLP seed at 1,200 → 1,240
+/// from 4x to 8x, 2,480 at 64x): with `min_doublings` the search goes on to that budget and
+/// judges convergence at the last doubling, not the first.
+#[test]
+fn a_stall_counts_as_converged_only_at_the_last_of_min_doublings() {
+    let threshold = |m: usize| match m {
+        1 => 100,
+        2 => 102,
+        _ => 200,
+    };
+    let run = |min, doublings| {
+        let calls = RefCell::new(vec![]);
+        let o = search_budgets(
+            &SearchConfig {
+                min_doublings: min,
+                ..cfg(doublings)
+            },
+            64,
+            10_000,
+            &|_| vec![],
+            oracle(threshold, |_| true, &calls),
+        )
+        .unwrap();
+        let emcs: Vec<usize> = o.levels.iter().map(|l| l.outcome.emc).collect();
+        (emcs, o.converged)
+    };
+    // Without it the stall from 1x to 2x ends the search.
+    assert_eq!(run(0, 3), (vec![100, 102], Some(true)));
+    // Required to reach 4x, the last doubling allowed: the jump is found, not converged.
+    assert_eq!(run(2, 2), (vec![100, 102, 200], Some(false)));
+    // With one more doubling allowed it converges from 4x to 8x.
+    assert_eq!(run(2, 3), (vec![100, 102, 200, 200], Some(true)));
+    // More than the doublings allowed is refused by the configuration check.
+    let bad = SearchConfig {
+        min_doublings: 4,
+        ..cfg(3)
+    };
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("search.min_doublings") && err.contains("at most budget_doublings (3)"),
+        "{err}"
+    );
+}

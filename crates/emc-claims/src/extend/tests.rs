@@ -53,7 +53,10 @@ fn run_bounded(
         rounds += 1;
         assert_eq!(arms.len(), 1, "only the deciding arm is extended");
         assert_eq!(arms[0].label, "gd");
-        Ok(vec![build(arms[0].measure.search.budget_doublings + 1)])
+        // Every seed is searched at the new budget, not only those still growing.
+        let search = &arms[0].measure.search;
+        assert_eq!(search.min_doublings, search.budget_doublings);
+        Ok(vec![build(search.budget_doublings + 1)])
     };
     let caps = Caps {
         doublings: cap,
@@ -327,4 +330,112 @@ fn an_interval_containing_one_gets_more_seeds_until_it_decides_or_the_cap() {
         v.more_seeds.is_empty() && v.extend == vec!["gd".to_string()],
         "{v:?}"
     );
+}
+
+/// A seed that stopped at a smaller budget than another (converged over one doubling) makes
+/// its arm budget-limited: the round searches it up to the arm's largest budget before any
+/// further doubling, even at the cap, and the comparison is decided only then.
+#[test]
+fn seeds_that_stopped_at_a_smaller_budget_are_searched_up_to_the_largest_first() {
+    let sgd = arm(
+        "sgd",
+        &[(&[400, 405], Some(true)), (&[410, 415], Some(true))],
+    );
+    // GD seed 0 stalled from 1x to 2x; seed 1 grew to 4x and converged there.
+    let mut gd = arm(
+        "gd",
+        &[(&[100, 102], Some(true)), (&[100, 200, 205], Some(true))],
+    );
+    gd.arm.measure.search.budget_doublings = 2;
+    let mut results = vec![sgd, gd];
+    let before = analyse(&results);
+    assert_eq!(before.outcome, Outcome::Inconclusive);
+    assert!(
+        before.reason.contains("searched only at a smaller budget"),
+        "{}",
+        before.reason
+    );
+    assert_eq!(before.extend, ["gd"]);
+    let mut seen = vec![];
+    let mut measure = |arms: &[Arm]| -> Result<Vec<ArmResult>> {
+        let search = &arms[0].measure.search;
+        seen.push((search.budget_doublings, search.min_doublings));
+        // Seed 0 at 4x grows again (stalls are not convergence), then holds.
+        let mut gd = arm(
+            "gd",
+            &[
+                (&[100, 102, 190], Some(false)),
+                (&[100, 200, 205], Some(true)),
+            ],
+        );
+        if search.budget_doublings == 3 {
+            gd = arm(
+                "gd",
+                &[
+                    (&[100, 102, 190, 195], Some(true)),
+                    (&[100, 200, 205, 207], Some(true)),
+                ],
+            );
+        }
+        gd.arm.measure.search = search.clone();
+        Ok(vec![gd])
+    };
+    let caps = Caps {
+        doublings: 3,
+        seeds: 0,
+        work: None,
+    };
+    let ext = extend_arms(&mut results, analyse, caps, &mut measure, &mut |_| {
+        Ok(vec![])
+    })
+    .unwrap();
+    // First the lagging seed up to 4x (no new doubling), then one doubling for every seed.
+    assert_eq!(seen, [(2, 2), (3, 3)]);
+    assert_eq!(analyse(&results).outcome, Outcome::Holds);
+    assert_eq!((ext[0].from, ext[0].to), (2, 3));
+    assert!(
+        ext[0]
+            .stopped
+            .starts_with("budget-converged at 8x: every seed, searched there"),
+        "{ext:?}"
+    );
+    // With the cap at the grid's doublings (no budget extension) the lagging seed stays
+    // where it stopped; with one doubling allowed it is searched up, and that decides.
+    let lagging = || {
+        let mut gd = arm(
+            "gd",
+            &[(&[100, 102], Some(true)), (&[100, 200, 205], Some(true))],
+        );
+        gd.arm.measure.search.budget_doublings = 2;
+        let sgd = arm(
+            "sgd",
+            &[(&[400, 405], Some(true)), (&[410, 415], Some(true))],
+        );
+        vec![sgd, gd]
+    };
+    for (cap, rounds) in [(2, 0), (3, 1)] {
+        let mut results = lagging();
+        let mut n = 0;
+        let caps = Caps {
+            doublings: cap,
+            seeds: 0,
+            work: None,
+        };
+        let mut count = |arms: &[Arm]| -> Result<Vec<ArmResult>> {
+            n += 1;
+            measure_again(arms)
+        };
+        extend_arms(&mut results, analyse, caps, &mut count, &mut |_| Ok(vec![])).unwrap();
+        assert_eq!(n, rounds, "cap {cap}");
+    }
+}
+
+/// `arms[0]` with every seed at its `budget_doublings`, converged there.
+fn measure_again(arms: &[Arm]) -> Result<Vec<ArmResult>> {
+    let k = arms[0].measure.search.budget_doublings + 1;
+    let seed = |base: usize| (0..k).map(|l| base + l).collect::<Vec<_>>();
+    let (a, b) = (seed(100), seed(200));
+    let mut gd = arm("gd", &[(&a, Some(true)), (&b, Some(true))]);
+    gd.arm.measure.search = arms[0].measure.search.clone();
+    Ok(vec![gd])
 }
