@@ -125,6 +125,11 @@ pub struct MeasureArgs {
     /// step) budget, until EMC moves by at most --budget-tol; 0 = off.
     #[arg(long, default_value_t = 0, conflicts_with = "config")]
     budget_doublings: usize,
+    /// Search every seed at least this many doublings (at most --budget-doublings) even when
+    /// its EMC moved by at most --budget-tol earlier: EMC can stall for a doubling and grow
+    /// again, and seeds at one budget are comparable.
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
+    min_doublings: usize,
     /// Largest relative change of EMC per budget doubling counted as converged.
     #[arg(long, default_value_t = emc_search::DEFAULT_BUDGET_TOL, conflicts_with = "config")]
     budget_tol: f64,
@@ -326,6 +331,7 @@ impl MeasureArgs {
         cfg.search.abs_tol = self.abs_tol;
         cfg.search.rel_tol = self.rel_tol;
         cfg.search.budget_doublings = self.budget_doublings;
+        cfg.search.min_doublings = self.min_doublings;
         cfg.search.budget_tol = self.budget_tol;
         cfg.search.max_seeds = self.max_seeds;
         cfg.search.band_probes = self.band_probes;
