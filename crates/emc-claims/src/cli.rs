@@ -34,7 +34,8 @@ pub struct ClaimArgs {
     pub max_memory: Option<u64>,
     /// Adaptive budget: an arm a comparison hinges on (undecided, and the arm behind is
     /// budget-limited) is searched again at further budget doublings, up to this many in
-    /// all (default: 5, i.e. 32x, at cpu and paper scale; 0 at smoke). 0 turns it off.
+    /// all (default: 5, i.e. 32x, at cpu and paper scale, or the claim's own cap at cpu
+    /// scale, e.g. 7 for claim-activations; 0 at smoke). 0 turns it off.
     #[arg(long, value_name = "DOUBLINGS")]
     pub extend_up_to: Option<usize>,
     /// Adaptive seeds: both arms of a comparison undecided only because its 95% interval

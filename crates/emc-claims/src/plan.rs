@@ -219,7 +219,7 @@ pub fn dry_run(spec: &ClaimSpec, scale: Scale, seeds: Option<u64>, out: &Path) -
          follow in the analysing process after the merge.",
         n - 1
     );
-    let cap = scale.extension_cap();
+    let cap = spec.adaptive_work.doublings_at(scale);
     if cap > 0 {
         let _ = writeln!(
             s,

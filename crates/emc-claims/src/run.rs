@@ -36,7 +36,7 @@ pub struct RunSettings {
     /// The most memory a measurement may allocate (`None`: what is available).
     pub max_memory: Option<u64>,
     /// The most budget doublings an arm the verdict hinges on may be extended to, in all
-    /// (`None`: the scale's default, [`Scale::extension_cap`]).
+    /// (`None`: the claim's default at the scale, [`crate::WorkBound::doublings_at`]).
     pub extension_cap: Option<usize>,
     /// The most seeds an arm of a comparison whose interval contains 1 may be given, in
     /// all (`None`: the scale's default, [`Scale::seed_cap`]).
@@ -149,7 +149,7 @@ pub fn run_claim(spec: &ClaimSpec, settings: &RunSettings) -> Result<ClaimReport
     let mut caps = Caps {
         doublings: settings
             .extension_cap
-            .unwrap_or_else(|| settings.scale.extension_cap()),
+            .unwrap_or_else(|| spec.adaptive_work.doublings_at(settings.scale)),
         seeds: settings
             .seed_cap
             .unwrap_or_else(|| settings.scale.seed_cap()),
