@@ -452,9 +452,9 @@ pub(crate) fn section(extensions: &[Extension], caps: Caps) -> String {
          kept its budget and seeds: when the comparison was undecided and the arm behind \
          budget-limited, that arm was searched again at further budget doublings, one at a \
          time and every seed at each (seeds that had stopped at a smaller budget than \
-         another were first searched up to it), up to {} doublings ({}x the configured budget) in all; when it was undecided \
-         only because its 95% interval contained 1, both arms got {SEED_STEP} more seeds per \
-         round, up to {} seeds in all.\n\n",
+         another were first searched up to it), up to {} doublings ({}x the configured \
+         budget) in all; when it was undecided only because its 95% interval contained 1, \
+         both arms got {SEED_STEP} more seeds per round, up to {} seeds in all.\n\n",
         caps.doublings,
         1usize << caps.doublings,
         caps.seeds

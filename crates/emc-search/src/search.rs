@@ -332,8 +332,8 @@ impl BudgetOutcome {
 
 /// [`search`] at the configured budget and then at doubled budgets until EMC converges or
 /// `cfg.budget_doublings` doublings were tried (but never before `cfg.min_doublings`
-/// doublings: the convergence that counts is the last one). `recorded(level)` gives the probes recorded
-/// earlier at budget `2^level`; `probe(level, n)` trains at that budget.
+/// doublings: the convergence that counts is the last one). `recorded(level)` gives the
+/// probes recorded earlier at budget `2^level`; `probe(level, n)` trains at that budget.
 ///
 /// A probe that [carries over](BudgetProbe::carries_over) (a fit, or a failure certified by
 /// a small gradient or divergence, when a longer run replays the shorter one) is taken to
